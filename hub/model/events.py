@@ -1,0 +1,129 @@
+"""Value types for source events and the building registry.
+
+An ``Event`` keeps the whole decoded record in ``fields`` so that rules can filter on any field,
+while the few fields every source shares are lifted out for speed. Event time is int milliseconds
+since the Unix epoch, UTC, everywhere in the hub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Interchange ``kind`` values of the source streams, in a fixed order (used for tie-breaks).
+SOURCE_KINDS: tuple[str, ...] = (
+    "perimeter_alarm",
+    "access_swipe",
+    "face_match",
+    "building_lookup",
+    "grid_report",
+)
+REGISTRY_KIND = "building_identity"
+INCIDENT_KIND = "incident"
+ALL_KINDS: tuple[str, ...] = (*SOURCE_KINDS, REGISTRY_KIND)
+
+#: Avro record name for each interchange kind.
+RECORD_NAMES: dict[str, str] = {
+    "perimeter_alarm": "PerimeterAlarm",
+    "access_swipe": "AccessSwipe",
+    "face_match": "FaceMatch",
+    "building_lookup": "BuildingLookup",
+    "grid_report": "GridReport",
+    "building_identity": "BuildingIdentity",
+    "incident": "Incident",
+    "dead_letter": "DeadLetter",
+}
+
+#: Fields every source event carries (the public contract).
+COMMON_FIELDS: tuple[str, ...] = ("event_id", "vendor", "device_id", "site_id", "event_time")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One decoded, validated source event.
+
+    ``fields`` holds every field of the record (the common ones included), enums as their symbol
+    strings and times as int ms; it must not be mutated.
+    """
+
+    kind: str
+    event_id: str
+    event_time: int
+    site_id: str
+    fields: Mapping[str, Any]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    @property
+    def order_key(self) -> tuple[int, int, str]:
+        """Total order used by the engine: event time, then kind, then id (arrival never counts)."""
+        return (self.event_time, SOURCE_KINDS.index(self.kind), self.event_id)
+
+    @classmethod
+    def from_record(cls, kind: str, record: Mapping[str, Any]) -> Event:
+        return cls(
+            kind=kind,
+            event_id=str(record["event_id"]),
+            event_time=int(record["event_time"]),
+            site_id=str(record["site_id"]),
+            fields=dict(record),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Building:
+    """A 楼宇身份证 (building identity card) record from the registry."""
+
+    building_id: str
+    name: str
+    address: str
+    site_id: str
+    grid_id: str
+    township_code: str
+    district_code: str
+    city_code: str
+    police_station_id: str | None
+    grid_worker_id: str | None
+    households: int
+    rental_units: int
+    risk_tags: tuple[str, ...]
+    updated_time: int
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Building:
+        return cls(
+            building_id=str(record["building_id"]),
+            name=str(record.get("name") or ""),
+            address=str(record.get("address") or ""),
+            site_id=str(record.get("site_id") or ""),
+            grid_id=str(record.get("grid_id") or ""),
+            township_code=str(record.get("township_code") or ""),
+            district_code=str(record.get("district_code") or ""),
+            city_code=str(record.get("city_code") or ""),
+            police_station_id=record.get("police_station_id"),
+            grid_worker_id=record.get("grid_worker_id"),
+            households=int(record.get("households") or 0),
+            rental_units=int(record.get("rental_units") or 0),
+            risk_tags=tuple(record.get("risk_tags") or ()),
+            updated_time=int(record.get("updated_time") or 0),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "building_id": self.building_id,
+            "name": self.name,
+            "address": self.address,
+            "site_id": self.site_id,
+            "grid_id": self.grid_id,
+            "township_code": self.township_code,
+            "district_code": self.district_code,
+            "city_code": self.city_code,
+            "police_station_id": self.police_station_id,
+            "grid_worker_id": self.grid_worker_id,
+            "households": self.households,
+            "rental_units": self.rental_units,
+            "risk_tags": list(self.risk_tags),
+            "updated_time": self.updated_time,
+        }

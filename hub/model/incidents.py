@@ -1,0 +1,129 @@
+"""Value types for incidents: what downstream apps consume.
+
+An incident is a stable object: one per rule and key while matches continue, re-emitted with
+``version`` + 1 on each update. Its id is derived from rule, key and first evidence, never from
+arrival order or wall time, so replays and restarts reproduce it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.model.events import Building
+
+RISK_LEVELS: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+ROUTE_LEVELS: tuple[str, ...] = ("GRID", "TOWNSHIP", "DISTRICT", "CITY")
+#: 三级联动: who handles an incident of each risk level, and which registry field names the unit.
+LEVEL_FOR_RISK: dict[str, tuple[str, str]] = {
+    "CRITICAL": ("CITY", "city_code"),
+    "HIGH": ("DISTRICT", "district_code"),
+    "MEDIUM": ("TOWNSHIP", "township_code"),
+    "LOW": ("GRID", "grid_id"),
+}
+
+
+def risk_rank(level: str) -> int:
+    return RISK_LEVELS.index(level)
+
+
+def incident_id(rule_id: str, key: str, first_event_id: str) -> str:
+    """Deterministic id: same rule, key and first evidence give the same id on every run."""
+    digest = hashlib.sha256(f"{rule_id}\x1f{key}\x1f{first_event_id}".encode()).hexdigest()
+    return f"inc-{digest[:32]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    kind: str
+    event_id: str
+    event_time: int
+
+    def to_record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "event_id": self.event_id, "event_time": self.event_time}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    level: str
+    department_id: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {"level": self.level, "department_id": self.department_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One emitted version of an incident.
+
+    ``emitted_time`` is event time (the time of the evidence or deadline that produced this
+    version), not wall time, so the same input always yields byte-identical incidents; the Kafka
+    record timestamp carries the wall time of publication.
+    """
+
+    incident_id: str
+    version: int
+    rule_id: str
+    rule_type: str
+    title: str
+    risk_level: str
+    key: str
+    site_id: str
+    building_id: str | None
+    grid_id: str | None
+    first_event_time: int
+    last_event_time: int
+    evidence: tuple[Evidence, ...]
+    route: Route | None
+    unrouted: bool
+    building: Building | None
+    emitted_time: int
+    tags: tuple[str, ...] = field(default=())
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "incident_id": self.incident_id,
+            "version": self.version,
+            "rule_id": self.rule_id,
+            "rule_type": self.rule_type,
+            "title": self.title,
+            "risk_level": self.risk_level,
+            "key": self.key,
+            "site_id": self.site_id,
+            "building_id": self.building_id,
+            "grid_id": self.grid_id,
+            "first_event_time": self.first_event_time,
+            "last_event_time": self.last_event_time,
+            "evidence": [e.to_record() for e in self.evidence],
+            "route": self.route.to_record() if self.route else None,
+            "unrouted": self.unrouted,
+            "building": self.building.to_record() if self.building else None,
+            "emitted_time": self.emitted_time,
+            "tags": list(self.tags),
+        }
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> Incident:
+        return cls(
+            incident_id=r["incident_id"],
+            version=int(r["version"]),
+            rule_id=r["rule_id"],
+            rule_type=r.get("rule_type", ""),
+            title=r["title"],
+            risk_level=r["risk_level"],
+            key=r.get("key", ""),
+            site_id=r["site_id"],
+            building_id=r.get("building_id"),
+            grid_id=r.get("grid_id"),
+            first_event_time=int(r["first_event_time"]),
+            last_event_time=int(r["last_event_time"]),
+            evidence=tuple(
+                Evidence(e["kind"], e["event_id"], int(e["event_time"])) for e in r["evidence"]
+            ),
+            route=Route(**r["route"]) if r.get("route") else None,
+            unrouted=bool(r.get("unrouted", r.get("route") is None)),
+            building=Building.from_record(r["building"]) if r.get("building") else None,
+            emitted_time=int(r["emitted_time"]),
+            tags=tuple(r.get("tags") or ()),
+        )

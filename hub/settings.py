@@ -1,0 +1,91 @@
+"""The one place the environment is read.
+
+Every knob the hub has is a field here, read once from ``HUB_*`` variables. Other modules receive a
+``Settings`` (or the plain values they need) as a parameter, so tests never patch ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+#: Topic names are part of the public contract; topology/topics.yaml declares the same names and a
+#: contract test keeps the two in step.
+SOURCE_TOPICS: dict[str, str] = {
+    "perimeter_alarm": "hub.src.perimeter_alarm",
+    "access_swipe": "hub.src.access_swipe",
+    "face_match": "hub.src.face_match",
+    "building_lookup": "hub.src.building_lookup",
+    "grid_report": "hub.src.grid_report",
+}
+REGISTRY_TOPIC = "hub.registry.building"
+INCIDENTS_TOPIC = "hub.incidents"
+LEVEL_TOPICS: dict[str, str] = {
+    "GRID": "hub.incidents.grid",
+    "TOWNSHIP": "hub.incidents.township",
+    "DISTRICT": "hub.incidents.district",
+    "CITY": "hub.incidents.city",
+}
+DEADLETTER_TOPIC = "hub.deadletter"
+CORRELATE_TOPIC = "hub.internal.correlate"
+
+
+def _project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; defaults suit the local stack started by ``hub stack up``."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    redis_port: int = 6379
+    state_dir: Path = field(default_factory=lambda: _project_root() / ".hub")
+    kafka_version: str = "4.1.1"
+    kafka_heap: str = "512m"
+    pseudonym_key: str = "dev-only-pseudonym-key-change-me"
+    rules_dir: Path = field(default_factory=lambda: _project_root() / "topology" / "rules")
+    topics_file: Path = field(default_factory=lambda: _project_root() / "topology" / "topics.yaml")
+    schemas_dir: Path = field(default_factory=lambda: _project_root() / "schemas" / "avro")
+    worker_id: str = "hub-worker"
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    app_id: str = "tianluo-hub"
+    idle_seconds: float = 10.0
+    tick_seconds: float = 1.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``HUB_<FIELD>`` for every field; unknown or malformed values name the variable."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = f"HUB_{f.name.upper()}"
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            default = getattr(cls(), f.name)
+            try:
+                if isinstance(default, bool):
+                    values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                elif isinstance(default, Path):
+                    values[f.name] = Path(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise ValueError(f"{name}={raw!r} is not a valid {type(default).__name__}") from exc
+        return cls(**values)  # type: ignore[arg-type]
+
+    @staticmethod
+    def env_names() -> list[str]:
+        """The environment variable names the hub reads (docker-compose.yml must use these)."""
+        return [f"HUB_{f.name.upper()}" for f in fields(Settings)]
