@@ -1,0 +1,45 @@
+"""What ``hub stack status`` reports: plain frozen values, printable and assertable in tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One service of the local stack as seen right now."""
+
+    name: str
+    port: int
+    data_dir: Path
+    pid: int | None = None
+    ready: bool = False
+    detail: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    def line(self) -> str:
+        state = "ready" if self.ready else ("running, NOT ready" if self.running else "stopped")
+        pid = f"pid {self.pid}" if self.pid is not None else "no pid"
+        extra = f"  ({self.detail})" if self.detail else ""
+        return (
+            f"{self.name:<6} {state:<18} {pid:<10} 127.0.0.1:{self.port:<6} {self.data_dir}{extra}"
+        )
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    """Kafka and Redis together; ``ready`` only when both answer."""
+
+    kafka: ServiceStatus
+    redis: ServiceStatus
+
+    @property
+    def ready(self) -> bool:
+        return self.kafka.ready and self.redis.ready
+
+    def lines(self) -> list[str]:
+        return [self.kafka.line(), self.redis.line()]
