@@ -1,0 +1,196 @@
+"""Avro single-object encoding: ``C3 01`` + 8-byte CRC-64-AVRO fingerprint + Avro binary body.
+
+Any consumer finds the writer schema from the fingerprint, without a registry server, and resolves
+it to its own (reader) schema, so producers and consumers can be upgraded in either order. Times
+stay int milliseconds (logical types are stripped for reading and writing; they are not part of the
+fingerprint). fastavro errors are translated into the hub's own errors at this boundary.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.validation import validate as fastavro_validate
+
+from hub.codec.schemas import (
+    DEFAULT_NAMESPACE,
+    expand,
+    fingerprint,
+    fullname,
+    iter_history,
+    load_named_types,
+    strip_logical_types,
+)
+from hub.model.errors import DecodeError, UnknownSchemaError, ValidationError
+from hub.model.events import RECORD_NAMES
+
+MAGIC = b"\xc3\x01"
+HEADER_SIZE = len(MAGIC) + 8
+
+#: Avro record name -> interchange kind (``DeadLetter`` -> ``dead_letter``).
+KIND_OF_RECORD: dict[str, str] = {name: kind for kind, name in RECORD_NAMES.items()}
+
+
+@dataclass(frozen=True)
+class WriterSchema:
+    """A schema some producer may have written with: current or released (historical)."""
+
+    name: str  # full name
+    version: int | None  # history version; None for a current schema not (yet) released
+    fingerprint: bytes
+    parsed: Any
+
+
+class Codec:
+    """Encoder/decoder for one schema directory (current schemas plus history)."""
+
+    def __init__(self, schemas_dir: Path) -> None:
+        self.schemas_dir = schemas_dir
+        self.types = load_named_types(schemas_dir)
+        #: full name -> self-contained schema JSON (docs and attributes kept)
+        self.schemas: dict[str, dict[str, Any]] = {
+            name: expand(name, self.types)
+            for name, schema in self.types.items()
+            if schema.get("type") == "record"
+        }
+        self._parsed: dict[str, Any] = {
+            name: _parse(schema) for name, schema in self.schemas.items()
+        }
+        self._fingerprints: dict[str, bytes] = {
+            name: fingerprint(schema) for name, schema in self.schemas.items()
+        }
+        self.writers: dict[bytes, WriterSchema] = {}
+        for hist in iter_history(schemas_dir):
+            fp = fingerprint(hist.schema)
+            self.writers[fp] = WriterSchema(hist.name, hist.version, fp, _parse(hist.schema))
+        for name, fp in self._fingerprints.items():
+            if fp not in self.writers:
+                self.writers[fp] = WriterSchema(name, None, fp, self._parsed[name])
+
+    # -- names -----------------------------------------------------------------------------
+    def record_name(self, kind_or_name: str) -> str:
+        """Full record name for an interchange kind or a (short or full) record name."""
+        short = RECORD_NAMES.get(kind_or_name, kind_or_name)
+        name = fullname(short, DEFAULT_NAMESPACE)
+        if name not in self.schemas:
+            known = ", ".join(sorted(RECORD_NAMES))
+            raise UnknownSchemaError(
+                f"no schema for {kind_or_name!r}; known kinds: {known}", field="kind"
+            )
+        return name
+
+    def kind_of(self, name: str) -> str:
+        short = name.rsplit(".", 1)[-1]
+        return KIND_OF_RECORD.get(short, short)
+
+    def schema(self, kind_or_name: str) -> dict[str, Any]:
+        """The current self-contained schema JSON (with docs and ``pii`` markers)."""
+        return self.schemas[self.record_name(kind_or_name)]
+
+    def fingerprint(self, kind_or_name: str) -> bytes:
+        return self._fingerprints[self.record_name(kind_or_name)]
+
+    # -- wire ------------------------------------------------------------------------------
+    def encode(self, kind_or_name: str, record: Mapping[str, Any]) -> bytes:
+        """Single-object encoding of ``record`` with the current schema of that kind."""
+        name = self.record_name(kind_or_name)
+        parsed = self._parsed[name]
+        buf = io.BytesIO()
+        buf.write(MAGIC)
+        buf.write(self._fingerprints[name])
+        try:
+            fastavro.schemaless_writer(buf, parsed, dict(record))
+        except Exception as exc:  # fastavro raises many types for bad data
+            raise _explain_write_error(parsed, record, exc) from exc
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """``(kind, record)`` from single-object bytes, resolved to the current reader schema."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise DecodeError(f"expected bytes, got {type(data).__name__}")
+        data = bytes(data)
+        if len(data) < HEADER_SIZE or data[:2] != MAGIC:
+            raise DecodeError(
+                "not Avro single-object encoding: expected the bytes C3 01 and an 8-byte schema "
+                f"fingerprint, got {data[:HEADER_SIZE].hex(' ') or 'an empty value'}"
+            )
+        fp = data[2:HEADER_SIZE]
+        writer = self.writers.get(fp)
+        if writer is None:
+            raise UnknownSchemaError(
+                f"unknown schema fingerprint {fp.hex()}: the writer used a schema that is neither "
+                f"current nor in {self.schemas_dir / 'history'}; upgrade the hub's schemas"
+            )
+        reader = self._parsed.get(writer.name)
+        same = reader is None or self._fingerprints[writer.name] == fp
+        body = io.BytesIO(data[HEADER_SIZE:])
+        try:
+            record = fastavro.schemaless_reader(body, writer.parsed, None if same else reader)
+        except Exception as exc:  # EOFError, UnicodeDecodeError, SchemaResolutionError, ...
+            raise DecodeError(
+                f"body does not decode as {writer.name} "
+                f"(fingerprint {fp.hex()}): {type(exc).__name__}: {exc}"
+            ) from exc
+        rest = len(data) - HEADER_SIZE - body.tell()
+        if rest:
+            raise DecodeError(f"{rest} unexpected bytes after the {writer.name} record")
+        if not isinstance(record, dict):
+            raise DecodeError(f"{writer.name} did not decode to a record")
+        return self.kind_of(writer.name), record
+
+
+def _parse(schema: Mapping[str, Any]) -> Any:
+    return fastavro.parse_schema(strip_logical_types(dict(schema)), named_schemas={})
+
+
+def _explain_write_error(parsed: Any, record: Mapping[str, Any], exc: Exception) -> ValidationError:
+    """Turn a fastavro write failure into a ValidationError naming the field."""
+    name = str(parsed.get("name", "record")) if isinstance(parsed, dict) else "record"
+    field: str | None = None
+    if isinstance(parsed, dict):
+        for fld in parsed.get("fields", []):
+            fname = fld["name"]
+            if fname not in record and "default" not in fld:
+                return ValidationError(f"required field missing in {name}", field=fname)
+            value = record.get(fname, fld.get("default"))
+            if not fastavro_validate(value, fld["type"], raise_errors=False):
+                field = fname
+                return ValidationError(
+                    f"{value!r} does not fit the {name} schema type {_type_name(fld['type'])}",
+                    field=field,
+                )
+    return ValidationError(f"cannot encode {name}: {type(exc).__name__}: {exc}")
+
+
+def _type_name(avro_type: Any) -> str:
+    if isinstance(avro_type, list):
+        return " | ".join(_type_name(t) for t in avro_type)
+    if isinstance(avro_type, dict):
+        return str(avro_type.get("name") or avro_type.get("type"))
+    return str(avro_type)
+
+
+@lru_cache(maxsize=8)
+def load_codec(schemas_dir: Path | None = None) -> Codec:
+    """The codec for ``schemas_dir`` (default: the project's schemas/avro), built once per path."""
+    if schemas_dir is None:
+        from hub.settings import Settings
+
+        schemas_dir = Settings().schemas_dir
+    return Codec(Path(schemas_dir))
+
+
+def encode(kind_or_name: str, record: Mapping[str, Any]) -> bytes:
+    """Encode with the project's current schemas (see :class:`Codec` for other directories)."""
+    return load_codec().encode(kind_or_name, record)
+
+
+def decode(data: bytes) -> tuple[str, dict[str, Any]]:
+    """Decode with the project's schemas and their history."""
+    return load_codec().decode(data)

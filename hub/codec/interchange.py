@@ -1,0 +1,232 @@
+"""The JSON-lines interchange form used by files, tests and tools.
+
+One JSON object per line: ``"kind"`` plus the record's fields. Times are ISO-8601 with a UTC offset
+or epoch milliseconds on input, and epoch milliseconds on output; bytes are base64 text. Personal
+values are pseudonymized here, at the edge, before a record can reach a topic (see
+:mod:`hub.core.pseudonym`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub.codec.avro import Codec, load_codec
+from hub.codec.validate import check_rules, conform
+from hub.core.pseudonym import pseudonymize_fields
+from hub.model.errors import DecodeError, RecordError, UnknownSchemaError
+from hub.model.events import (
+    ALL_KINDS,
+    INCIDENT_KIND,
+    REGISTRY_KIND,
+    SOURCE_KINDS,
+    Building,
+    Event,
+)
+from hub.model.incidents import Incident
+
+#: Kinds a line may carry.
+LINE_KINDS: tuple[str, ...] = (*ALL_KINDS, INCIDENT_KIND, "dead_letter")
+
+
+def pii_fields(schema: Mapping[str, Any]) -> frozenset[str]:
+    """Top-level fields the schema marks ``"pii": "pseudonymized"``."""
+    return frozenset(f["name"] for f in schema.get("fields", []) if f.get("pii") == "pseudonymized")
+
+
+def _with_line(exc: RecordError, lineno: int | None) -> RecordError:
+    """Attach ``lineno`` to the error; ``str(exc)`` becomes ``line N: field: detail``."""
+    if lineno is not None:
+        exc.lineno = lineno  # type: ignore[attr-defined]
+        exc.args = (f"line {lineno}: {exc.args[0] if exc.args else exc.detail}",)
+    return exc
+
+
+def error_lineno(exc: BaseException) -> int | None:
+    """The line number :func:`parse_line` attached to an error, if any."""
+    value = getattr(exc, "lineno", None)
+    return value if isinstance(value, int) else None
+
+
+def format_error(exc: RecordError, source: str | None = None) -> str:
+    """``FILE:LINE: field: detail`` (parts left out when unknown), for people and editors."""
+    lineno = error_lineno(exc)
+    where = source
+    if lineno is not None:
+        where = f"{source}:{lineno}" if source else f"line {lineno}"
+    return ": ".join(p for p in (where, exc.field, exc.detail) if p)
+
+
+def parse_line(
+    text: str,
+    lineno: int | None = None,
+    *,
+    pseudonym_key: bytes | str,
+    codec: Codec | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Parse, pseudonymize and validate one interchange line: ``(kind, record)``.
+
+    The record is ready for :meth:`Codec.encode`: every schema field present (defaults filled in),
+    times in epoch milliseconds, personal values replaced by pseudonyms.
+    Raises :class:`DecodeError` (not JSON), :class:`UnknownSchemaError` (bad ``kind``) or
+    :class:`ValidationError`, each naming the field and, when ``lineno`` is given, the line.
+    """
+    try:
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            raise DecodeError(f"not valid JSON: {exc}; write one JSON object per line") from exc
+        if not isinstance(obj, dict):
+            raise DecodeError(f"expected a JSON object, got {type(obj).__name__}")
+        return parse_object(obj, pseudonym_key=pseudonym_key, codec=codec)
+    except RecordError as exc:
+        raise _with_line(exc, lineno) from exc.__cause__
+
+
+def parse_object(
+    obj: Mapping[str, Any], *, pseudonym_key: bytes | str, codec: Codec | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Like :func:`parse_line` for an already-parsed JSON object."""
+    codec = codec or load_codec()
+    fields = dict(obj)
+    kind = fields.pop("kind", None)
+    if kind not in LINE_KINDS:
+        if kind is None:
+            raise UnknownSchemaError(
+                f'missing; add "kind": one of {", ".join(LINE_KINDS)}', field="kind"
+            )
+        raise UnknownSchemaError(
+            f"{kind!r} is not a known kind; use one of {', '.join(LINE_KINDS)}", field="kind"
+        )
+    schema = codec.schema(kind)
+    fields = pseudonymize_fields(fields, pseudonym_key, pii_fields(schema))
+    record = conform(schema, fields, from_json=True)
+    check_rules(kind, record)
+    return kind, record
+
+
+@dataclass(frozen=True)
+class Line:
+    """One non-blank line of a JSON-lines file: parsed, or the error that stopped it."""
+
+    lineno: int
+    kind: str | None
+    record: dict[str, Any] | None
+    error: RecordError | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def read_jsonl(
+    path: Path | str, *, pseudonym_key: bytes | str, codec: Codec | None = None
+) -> Iterator[Line]:
+    """Every non-blank line of ``path`` (``-`` for stdin) as a :class:`Line`; never stops early."""
+    codec = codec or load_codec()
+    if str(path) == "-":
+        yield from _read_lines(sys.stdin, pseudonym_key, codec)
+        return
+    with open(path, encoding="utf-8") as handle:
+        yield from _read_lines(handle, pseudonym_key, codec)
+
+
+def _read_lines(lines: Any, key: bytes | str, codec: Codec) -> Iterator[Line]:
+    for lineno, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            kind, record = parse_line(text, lineno, pseudonym_key=key, codec=codec)
+        except RecordError as exc:
+            yield Line(lineno, None, None, exc)
+        else:
+            yield Line(lineno, kind, record, None)
+
+
+# -- conversions ---------------------------------------------------------------------------------
+
+
+def to_event(kind: str, record: Mapping[str, Any]) -> Event:
+    """The engine's value type for a source record."""
+    if kind not in SOURCE_KINDS:
+        raise UnknownSchemaError(f"{kind!r} is not a source event kind", field="kind")
+    return Event.from_record(kind, record)
+
+
+def to_building(record: Mapping[str, Any]) -> Building:
+    return Building.from_record(record)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _ordered(schema: Any, value: Any, names: dict[str, Any]) -> Any:
+    """``value`` with record fields in schema order (unknown keys dropped)."""
+    if isinstance(schema, str):
+        schema = names.get(schema, schema)
+    if isinstance(schema, list):
+        if value is None:
+            return None
+        for branch in schema:
+            if branch != "null":
+                resolved = names.get(branch, branch) if isinstance(branch, str) else branch
+                if isinstance(value, Mapping) == _is_record(resolved):
+                    return _ordered(resolved, value, names)
+        return value
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind == "record" and isinstance(value, Mapping):
+            names.setdefault(f"{schema.get('namespace', 'hub')}.{schema['name']}", schema)
+            return {
+                f["name"]: _ordered(f["type"], value.get(f["name"]), names)
+                for f in schema["fields"]
+            }
+        if kind in ("enum", "fixed"):
+            names.setdefault(f"{schema.get('namespace', 'hub')}.{schema['name']}", schema)
+        if kind == "array" and isinstance(value, (list, tuple)):
+            return [_ordered(schema["items"], v, names) for v in value]
+        if isinstance(kind, (dict, list)):
+            return _ordered(kind, value, names)
+    return value
+
+
+def _is_record(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("type") == "record"
+
+
+def record_to_json(kind: str, record: Mapping[str, Any], *, codec: Codec | None = None) -> str:
+    """One interchange line (no newline): ``kind`` first, then the fields in schema order.
+
+    Deterministic: compact separators, times as epoch milliseconds, bytes as base64,
+    non-ASCII text kept as is. Keys the schema does not know are left out.
+    """
+    codec = codec or load_codec()
+    schema = codec.schema(kind)
+    body = _ordered(schema, record, {})
+    return json.dumps({"kind": kind, **_jsonable(body)}, ensure_ascii=False, separators=(",", ":"))
+
+
+def incident_to_json(incident: Incident, *, codec: Codec | None = None) -> str:
+    return record_to_json(INCIDENT_KIND, incident.to_record(), codec=codec)
+
+
+def topic_key(kind: str, record: Mapping[str, Any]) -> str:
+    """The message key contract: ``site_id`` for source events, ``building_id`` for the registry,
+    ``incident_id`` for incidents."""
+    if kind == REGISTRY_KIND:
+        return str(record["building_id"])
+    if kind == INCIDENT_KIND:
+        return str(record["incident_id"])
+    return str(record["site_id"])

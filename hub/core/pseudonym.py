@@ -1,0 +1,89 @@
+"""Pseudonymization at the edge: personal values become keyed hashes before they reach a topic.
+
+Pure: no I/O, no settings lookup; the key is a parameter (``Settings.pseudonym_key``).
+
+A pseudonym is ``"p1:" + first 32 hex digits of HMAC-SHA256(key, value)``, where ``value`` is the
+raw personal value with surrounding whitespace removed, encoded as UTF-8. ``p1`` names the scheme so
+a later scheme (another key or hash) can live beside it. The same key and value always give the
+same pseudonym, so events of the same card or person can still be correlated; without the key the
+raw value cannot be recovered or confirmed by guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Collection, Mapping
+from typing import Any
+
+SCHEME = "p1"
+_PSEUDONYM_RE = re.compile(r"^p1:[0-9a-f]{32}$")
+
+#: Raw personal field names a vendor may send -> the pseudonymized field that replaces them.
+RAW_ALIASES: dict[str, str] = {
+    "credential": "credential_hash",
+    "card_no": "credential_hash",
+    "face_id": "person_hash",
+    "person_id": "person_hash",
+    "phone": "requester_hash",
+    "requester_phone": "requester_hash",
+    "reporter_phone": "reporter_hash",
+}
+
+
+def _key_bytes(key: bytes | str) -> bytes:
+    kb = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if not kb:
+        raise ValueError("the pseudonym key is empty: set HUB_PSEUDONYM_KEY")
+    return kb
+
+
+def pseudonymize(value: str, key: bytes | str) -> str:
+    """Keyed hash of one raw personal value, e.g. ``p1:3f2a...`` (35 characters)."""
+    digest = hmac.new(_key_bytes(key), value.strip().encode("utf-8"), hashlib.sha256).hexdigest()
+    return f"{SCHEME}:{digest[:32]}"
+
+
+def is_pseudonym(value: object) -> bool:
+    """True when ``value`` has the form of a pseudonym this module makes."""
+    return isinstance(value, str) and _PSEUDONYM_RE.match(value) is not None
+
+
+def pseudonymize_fields(
+    record: Mapping[str, Any], key: bytes | str, hash_fields: Collection[str]
+) -> dict[str, Any]:
+    """Return a copy of ``record`` in which no raw personal value remains.
+
+    For every field in ``hash_fields`` (the schema's fields marked ``"pii": "pseudonymized"``):
+
+    - a raw alias (``RAW_ALIASES``, e.g. ``card_no`` for ``credential_hash``) is hashed into the
+      field and removed; when both are present the raw alias wins, since it is the fresher value;
+    - a value that is not already a pseudonym is treated as raw and hashed (integers as their
+      digits);
+    - ``None`` and empty strings stay as they are, other types too: validation rejects them.
+
+    Raw aliases whose target is not in ``hash_fields`` are left alone, so validation reports them
+    as unknown fields of that kind instead of silently renaming them.
+    """
+    out = dict(record)
+    for raw_name, target in RAW_ALIASES.items():
+        if target in hash_fields and raw_name in out:
+            out[target] = _hash_raw(out.pop(raw_name), key)
+    for name in hash_fields:
+        value = out.get(name)
+        if not is_pseudonym(value):
+            out[name] = _hash_raw(value, key)
+    return out
+
+
+def _hash_raw(value: Any, key: bytes | str) -> Any:
+    """Hash a raw value; integers (card numbers sent as JSON numbers) count as their digits.
+
+    Empty strings and other types are returned unchanged so validation can name the problem.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and value.strip():
+        return pseudonymize(value, key)
+    return value
