@@ -1,0 +1,80 @@
+"""``hub topics apply | list``: make Kafka's topics match topology/topics.yaml, or show them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
+
+    from hub.adapters.topic_specs import TopicSpec
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "topics", help="apply or list the topics of topology/topics.yaml"
+    )
+    parser.add_argument("action", choices=["apply", "list"])
+    parser.add_argument(
+        "--file", type=Path, default=None, help="topics file (default: HUB_TOPICS_FILE)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="apply: print the plan, change nothing"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hub.adapters import kafka_admin
+    from hub.adapters.topic_specs import load_topic_specs
+    from hub.model.errors import ConfigError
+
+    settings = Settings.from_env()
+    path = args.file or settings.topics_file
+    try:
+        specs = load_topic_specs(path)
+        admin = kafka_admin.admin_client(settings.bootstrap)
+        if args.action == "list":
+            return _list(admin, specs)
+        changes = kafka_admin.apply_topics(admin, specs, dry_run=args.dry_run)
+    except (ConfigError, kafka_admin.KafkaAdminError) as exc:
+        print(f"hub topics {args.action}: {exc}", file=sys.stderr)
+        return 1
+    verb = "would change" if args.dry_run else "changed"
+    for change in changes:
+        print(f"{change.action:<15} {change.topic}: {change.detail}")
+    done = {c.topic for c in changes if c.action != "warn"}
+    print(
+        f"{len(specs)} topics declared in {path}; {verb} {len(done)}, "
+        f"{len(specs) - len(done)} already as declared ({settings.bootstrap})"
+    )
+    return 0
+
+
+def _list(admin: AdminClient, specs: list[TopicSpec]) -> int:
+    """Cluster topics beside declared ones: ok, DRIFT (apply would change it), MISSING, ..."""
+    from hub.adapters import kafka_admin
+
+    states = kafka_admin.describe_topics(admin)
+    declared = {s.name: s for s in specs}
+    drift = {c.topic for c in kafka_admin.plan_changes(specs, states)}
+    print(f"{'topic':<28} {'parts':>5} {'rf':>3}  {'cleanup':<15} {'retention.ms':>13}  state")
+    for name in sorted(set(states) | set(declared)):
+        st = states.get(name)
+        if st is None:
+            print(
+                f"{name:<28} {'-':>5} {'-':>3}  {'-':<15} {'-':>13}  MISSING (run hub topics apply)"
+            )
+            continue
+        state = "undeclared" if name not in declared else ("DRIFT" if name in drift else "ok")
+        print(
+            f"{name:<28} {st.partitions:>5} {st.replication:>3}  "
+            f"{st.configs.get('cleanup.policy', '?'):<15} {st.configs.get('retention.ms', '?'):>13}"
+            f"  {state}"
+        )
+    return 0
