@@ -1,0 +1,31 @@
+"""Durations in rule files ("30s", "5m", "7d") as int milliseconds."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+
+
+def parse_duration(value: object) -> int:
+    """Parse ``"5m"``-style text (or an int of milliseconds); errors say the accepted form."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m, 2h, 7d")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return value
+    if isinstance(value, str):
+        m = _PATTERN.match(value)
+        if m:
+            return int(float(m.group(1)) * _UNITS[m.group(2)])
+    raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m, 2h, 7d (or int ms)")
+
+
+def format_duration(ms: int) -> str:
+    for unit in ("d", "h", "m", "s"):
+        size = _UNITS[unit]
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"

@@ -1,0 +1,445 @@
+"""The correlation engine (数据碰撞比对): events in, incident versions out, by event time.
+
+Each accepted event is buffered per (rule, key) until the watermark of every source the rule reads
+has passed it; then the buffered events are handed to the rule in ``Event.order_key`` order. So the
+incidents, their ids and their versions depend only on the set of events, never on arrival order,
+speed or partitioning, as long as events arrive within their source's allowed lateness.
+
+Wall time enters in one place only: ``tick(wall_ms)`` lets a source that has been idle for its
+``idle`` time stop holding rules back (online only; offline, ``flush()`` ends the input).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hub.core.dedup import DedupLogic
+from hub.core.logic import HANDLERS, Match, on_absence_timer, prune_window
+from hub.core.registry import BuildingRegistry
+from hub.core.routing import building_for, route_for
+from hub.core.rules import REGISTRY_JOIN_FIELDS, Matcher, Rule, RulePack, Suppression
+from hub.core.state import KeyState, OpenIncident, SuppressState
+from hub.model.events import Event
+from hub.model.incidents import Evidence, Incident, incident_id, risk_rank
+
+NEG_INF = -(2**62)
+POS_INF = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class LateEvent:
+    """An event behind the watermark: it goes to the dead-letter topic with reason LATE."""
+
+    event: Event
+    rules: tuple[str, ...]  # empty: late for its whole source; else the rules that had moved on
+    watermark: int
+
+
+@dataclass(slots=True)
+class StepResult:
+    incidents: list[Incident] = field(default_factory=list)
+    late: list[LateEvent] = field(default_factory=list)
+    duplicate: bool = False
+
+    def extend(self, other: StepResult) -> None:
+        self.incidents.extend(other.incidents)
+        self.late.extend(other.late)
+
+
+@dataclass(slots=True)
+class EngineStats:
+    events: int = 0
+    duplicates: int = 0
+    late: int = 0
+    suppressed: int = 0
+    unkeyed: int = 0
+    incidents_opened: int = 0
+    incident_versions: int = 0
+    unrouted: int = 0
+
+
+@dataclass(slots=True)
+class SourceClock:
+    """Per-source event-time progress: the newest event time seen and when (wall) it came."""
+
+    lateness: int
+    idle: int
+    max_seen: int | None = None
+    last_wall: int | None = None
+
+    def watermark(self) -> int:
+        return NEG_INF if self.max_seen is None else self.max_seen - self.lateness
+
+    def release_bound(self, wall_ms: int | None, start_wall: int | None) -> int | None:
+        """How far rules reading this source may advance; None = no constraint (idle, unseen)."""
+        if wall_ms is None:
+            return self.watermark()
+        if self.max_seen is None:
+            idle = start_wall is not None and wall_ms - start_wall >= self.idle
+            return None if idle else NEG_INF
+        if self.last_wall is not None and wall_ms - self.last_wall >= self.idle:
+            return self.max_seen + (wall_ms - self.last_wall)
+        return self.watermark()
+
+
+class _RuleRuntime:
+    """A compiled rule with its per-key states and the heap of keys waiting for the watermark."""
+
+    __slots__ = ("handler", "heap", "released", "rule", "states")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.handler = HANDLERS[rule.type]
+        self.states: dict[str, KeyState] = {}
+        self.heap: list[tuple[int, str]] = []
+        self.released = NEG_INF  # every event before this has been handed to the rule
+
+    def schedule(self, key: str, state: KeyState) -> None:
+        wake = state.wake_time(self.rule.within)
+        if wake is not None and (state.scheduled is None or wake < state.scheduled):
+            state.scheduled = wake
+            heapq.heappush(self.heap, (wake, key))
+
+
+class CorrelationEngine:
+    """Pure, single-threaded engine; the online runtime keeps one per partition it owns."""
+
+    def __init__(
+        self,
+        pack: RulePack,
+        registry: BuildingRegistry | None = None,
+        *,
+        lanes: Iterable[str] | None = None,
+        dedup: DedupLogic | None = None,
+    ) -> None:
+        self.pack = pack
+        self.registry = registry
+        self.dedup = dedup
+        self.stats = EngineStats()
+        wanted = None if lanes is None else frozenset(lanes)
+        self.rules = [
+            _RuleRuntime(r) for r in pack.rules if wanted is None or r.lane in wanted
+        ]
+        self.clocks = {
+            kind: SourceClock(pack.policy(kind).lateness, pack.policy(kind).idle)
+            for kind in {k for rr in self.rules for k in rr.rule.sources}
+            | {s.kind for s in pack.suppressions}
+        }
+        self.start_wall: int | None = None
+        # kind -> [(rule runtime, [(bit, matcher)])]
+        self._by_kind: dict[str, list[tuple[_RuleRuntime, list[tuple[int, Matcher]]]]] = {}
+        for rr in self.rules:
+            r = rr.rule
+            matchers = [(1 << i, m) for i, m in enumerate(r.steps)]
+            if r.absent is not None:
+                matchers.append((2, r.absent))
+            for kind in r.sources:
+                entry = [(bit, m) for bit, m in matchers if m.kind == kind]
+                self._by_kind.setdefault(kind, []).append((rr, entry))
+        self._suppress: dict[str, list[tuple[Suppression, dict[str, SuppressState]]]] = {}
+        for s in pack.suppressions:
+            self._suppress.setdefault(s.kind, []).append((s, {}))
+        self._suppress_heap: list[tuple[int, str, str]] = []  # (wake, suppression id, key)
+
+    # ----------------------------------------------------------------- input
+
+    def process(self, event: Event, wall_ms: int | None = None) -> StepResult:
+        """Accept one event (LATE, duplicate or buffered); release what the watermark allows."""
+        result = StepResult()
+        self.stats.events += 1
+        clock = self.clocks.get(event.kind)
+        if clock is None:  # no rule reads this kind
+            return result
+        if wall_ms is not None and self.start_wall is None:
+            self.start_wall = wall_ms
+        wm = clock.watermark()
+        if event.event_time < wm:
+            self.stats.late += 1
+            result.late.append(LateEvent(event, (), wm))
+            return result
+        if self.dedup is not None and self.dedup.is_duplicate(
+            event.kind, event.event_id, event.event_time
+        ):
+            self.stats.duplicates += 1
+            result.duplicate = True
+            return result
+        if clock.max_seen is None or event.event_time > clock.max_seen:
+            clock.max_seen = event.event_time
+        clock.last_wall = wall_ms
+        suppressions = self._suppress.get(event.kind)
+        if suppressions:
+            self._buffer_suppressed(event, suppressions, result)
+        else:
+            self._feed(event, result)
+        self._advance(wall_ms, result)
+        return result
+
+    def tick(self, wall_ms: int) -> StepResult:
+        """Let idle sources advance by wall time (online only), releasing what that allows."""
+        result = StepResult()
+        if self.start_wall is None:
+            self.start_wall = wall_ms
+        self._advance(wall_ms, result)
+        return result
+
+    def flush(self) -> StepResult:
+        """End of input (offline): release everything, fire every pending absence, close all."""
+        result = StepResult()
+        self._release_suppressions(lambda _kind: POS_INF, result)
+        for rr in self.rules:
+            self._release_rule(rr, POS_INF, result)
+        return result
+
+    # ------------------------------------------------------------- internals
+
+    def key_of(self, rule: Rule, event: Event) -> str | None:
+        """The rule's key for ``event`` (registry fields joined by building_id); None: unkeyed."""
+        parts = []
+        for name in rule.by:
+            value = event.fields.get(name)
+            if value is None and name in REGISTRY_JOIN_FIELDS and self.registry is not None:
+                bid = event.fields.get("building_id")
+                building = self.registry.get(str(bid)) if bid else None
+                value = getattr(building, name, None) if building else None
+            if value is None or value == "":
+                return None
+            parts.append(str(value))
+        return parts[0] if len(parts) == 1 else "|".join(parts)
+
+    def _feed(self, event: Event, result: StepResult) -> None:
+        late_rules = []
+        for rr, matchers in self._by_kind.get(event.kind, ()):
+            mask = 0
+            for bit, matcher in matchers:
+                if matcher.pred(event.fields):
+                    mask |= bit
+            if not mask:
+                continue
+            key = self.key_of(rr.rule, event)
+            if key is None:
+                self.stats.unkeyed += 1
+                continue
+            if event.event_time < rr.released:
+                late_rules.append(rr.rule.id)
+                continue
+            state = rr.states.get(key)
+            if state is None:
+                state = rr.states[key] = KeyState()
+            state.add_pending(event)
+            rr.schedule(key, state)
+        if late_rules:
+            self.stats.late += 1
+            result.late.append(LateEvent(event, tuple(late_rules), min(
+                rr.released for rr, _ in self._by_kind[event.kind] if rr.rule.id in late_rules
+            )))
+
+    def _buffer_suppressed(
+        self,
+        event: Event,
+        suppressions: list[tuple[Suppression, dict[str, SuppressState]]],
+        result: StepResult,
+    ) -> None:
+        chosen = next(((s, st) for s, st in suppressions if s.where(event.fields)), None)
+        if chosen is None:  # no suppression covers it: straight to the rules' buffers
+            self._feed(event, result)
+            return
+        supp, states = chosen
+        values = [event.fields.get(name) for name in supp.by]
+        key = "|".join("" if v is None else str(v) for v in values)
+        state = states.get(key)
+        if state is None:
+            state = states[key] = SuppressState()
+        ident = (event.kind, event.event_id)
+        if ident in state.pending_ids:
+            return
+        state.pending_ids.add(ident)
+        heapq.heappush(state.pending, (event.order_key, event))
+        wake = state.pending[0][0][0]
+        if state.scheduled is None or wake < state.scheduled:
+            state.scheduled = wake
+            heapq.heappush(self._suppress_heap, (wake, supp.id, key))
+
+    def _release_suppressions(self, bound_of: object, result: StepResult) -> None:
+        heap = self._suppress_heap
+        index = {s.id: (s, states) for entries in self._suppress.values() for s, states in entries}
+        while heap:
+            wake, sid, key = heap[0]
+            supp, states = index[sid]
+            bound = bound_of(supp.kind)  # type: ignore[operator]
+            if wake >= bound:
+                break
+            heapq.heappop(heap)
+            state = states.get(key)
+            if state is None or state.scheduled != wake:
+                continue
+            state.scheduled = None
+            while state.pending and state.pending[0][0][0] < bound:
+                _, event = heapq.heappop(state.pending)
+                state.pending_ids.discard((event.kind, event.event_id))
+                t = event.event_time
+                if state.last_time is not None and t - state.last_time <= supp.within:
+                    self.stats.suppressed += 1
+                else:
+                    self._feed(event, result)
+                state.last_time = t
+            if state.pending:
+                state.scheduled = state.pending[0][0][0]
+                heapq.heappush(heap, (state.scheduled, sid, key))
+            elif state.last_time is not None and state.last_time + supp.within < bound:
+                del states[key]
+
+    def _source_bounds(self, wall_ms: int | None) -> dict[str, int | None]:
+        return {k: c.release_bound(wall_ms, self.start_wall) for k, c in self.clocks.items()}
+
+    def _advance(self, wall_ms: int | None, result: StepResult) -> None:
+        bounds = self._source_bounds(wall_ms)
+        self._release_suppressions(
+            lambda kind: bounds.get(kind) if bounds.get(kind) is not None else NEG_INF, result
+        )
+        for rr in self.rules:
+            limits = [b for k in rr.rule.sources if (b := bounds.get(k)) is not None]
+            if not limits:
+                continue
+            bound = min(limits)
+            if bound > rr.released or (rr.heap and rr.heap[0][0] < rr.released):
+                self._release_rule(rr, max(bound, rr.released), result)
+
+    def _release_rule(self, rr: _RuleRuntime, bound: int, result: StepResult) -> None:
+        """Hand every buffered event before ``bound`` to the rule, in order; fire due timers."""
+        if bound > rr.released:
+            rr.released = bound
+        heap = rr.heap
+        rule = rr.rule
+        within = rule.within
+        handler = rr.handler
+        while heap and heap[0][0] < bound:
+            wake, key = heapq.heappop(heap)
+            state = rr.states.get(key)
+            if state is None or state.scheduled != wake:
+                continue
+            state.scheduled = None
+            while True:
+                ev_t = state.pending[0][0][0] if state.pending else POS_INF
+                tm_t = state.timers[0][0] if state.timers else POS_INF
+                if tm_t < bound and tm_t < ev_t:
+                    _, _, watched = heapq.heappop(state.timers)
+                    matches = on_absence_timer(rule, state, watched)
+                    self._apply(rr, key, state, matches, tm_t, result)
+                elif ev_t < bound:
+                    event = state.pop_pending()
+                    mask = self._mask(rr, event)
+                    self._apply(rr, key, state, handler(rule, state, event, mask), ev_t, result)
+                else:
+                    break
+            if bound < POS_INF:
+                prune_window(state, bound - within)
+                inc = state.incident
+                if inc is not None and inc.last_event_time + within < bound:
+                    state.incident = None
+            else:
+                state.window.clear()
+                state.incident = None
+            if state.is_empty():
+                del rr.states[key]
+            else:
+                rr.schedule(key, state)
+
+    @staticmethod
+    def _mask(rr: _RuleRuntime, event: Event) -> int:
+        mask = 0
+        rule = rr.rule
+        for i, m in enumerate(rule.steps):
+            if m.kind == event.kind and m.pred(event.fields):
+                mask |= 1 << i
+        if rule.absent is not None and rule.absent.kind == event.kind:
+            if rule.absent.pred(event.fields):
+                mask |= 2
+        return mask
+
+    def _apply(
+        self,
+        rr: _RuleRuntime,
+        key: str,
+        state: KeyState,
+        matches: list[Match],
+        now: int,
+        result: StepResult,
+    ) -> None:
+        rule = rr.rule
+        for evidence, risk in matches:
+            inc = state.incident
+            trigger = max(e.event_time for e in evidence)
+            if inc is not None and trigger - inc.last_event_time <= rule.within:
+                added = [e for e in evidence if (e.kind, e.event_id) not in inc.evidence_ids]
+                if not added and risk_rank(risk) <= risk_rank(inc.risk_level):
+                    continue
+                inc.version += 1
+                for e in added:
+                    inc.evidence.append(e)
+                    inc.evidence_ids.add((e.kind, e.event_id))
+                inc.evidence.sort(key=lambda e: e.order_key)
+                inc.last_event_time = max(inc.last_event_time, trigger)
+                if risk_rank(risk) > risk_rank(inc.risk_level):
+                    inc.risk_level = risk
+            else:
+                evidence = sorted(evidence, key=lambda e: e.order_key)
+                first = evidence[0]
+                inc = state.incident = OpenIncident(
+                    incident_id=incident_id(rule.id, key, first.event_id),
+                    version=1,
+                    first_event_time=first.event_time,
+                    last_event_time=trigger,
+                    risk_level=risk,
+                    evidence=list(evidence),
+                    evidence_ids={(e.kind, e.event_id) for e in evidence},
+                )
+                self.stats.incidents_opened += 1
+            if rule.distinct_field is not None:
+                inc.values.update(e.fields.get(rule.distinct_field) for e in inc.evidence)
+            result.incidents.append(self._incident(rule, key, inc, max(now, trigger)))
+
+    def _incident(self, rule: Rule, key: str, inc: OpenIncident, now: int) -> Incident:
+        building_id, building = building_for(inc.evidence, self.registry)
+        grid_id = building.grid_id if building else None
+        if not grid_id:
+            grid_id = next(
+                (str(e.fields["grid_id"]) for e in reversed(inc.evidence)
+                 if e.fields.get("grid_id")),
+                None,
+            )
+        route = route_for(inc.risk_level, building, grid_id, rule.route_level)
+        self.stats.incident_versions += 1
+        if route is None:
+            self.stats.unrouted += 1
+        return Incident(
+            incident_id=inc.incident_id,
+            version=inc.version,
+            rule_id=rule.id,
+            rule_type=rule.type,
+            title=rule.title,
+            risk_level=inc.risk_level,
+            key=key,
+            site_id=inc.evidence[0].site_id,
+            building_id=building_id,
+            grid_id=grid_id,
+            first_event_time=inc.first_event_time,
+            last_event_time=inc.last_event_time,
+            evidence=tuple(Evidence(e.kind, e.event_id, e.event_time) for e in inc.evidence),
+            route=route,
+            unrouted=route is None,
+            building=building,
+            emitted_time=now,
+        )
+
+    # ------------------------------------------------------------ inspection
+
+    def state_size(self) -> int:
+        """Number of live (rule, key) states plus suppression states: memory's main driver."""
+        n = sum(len(rr.states) for rr in self.rules)
+        n += sum(len(states) for entries in self._suppress.values() for _, states in entries)
+        return n
+
+
+__all__ = ["CorrelationEngine", "EngineStats", "LateEvent", "StepResult"]

@@ -1,0 +1,74 @@
+"""Compiled field filters (``where:`` clauses of rules).
+
+A clause maps field names to either a plain value (equals) or one operator mapping
+(``in``, ``not_in``, ``eq``, ``ne``, ``gt``, ``gte``, ``lt``, ``lte``, ``exists``). Compiling once
+into closures keeps per-event evaluation cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+OPERATORS = ("in", "not_in", "eq", "ne", "gt", "gte", "lt", "lte", "exists")
+
+
+def _missing(_fields: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _compile_one(name: str, spec: Any) -> Predicate:
+    if not isinstance(spec, Mapping):
+        value = spec
+        return lambda f: f.get(name) == value
+    if len(spec) != 1:
+        raise ValueError(f"field {name!r}: use exactly one operator of {', '.join(OPERATORS)}")
+    ((op, arg),) = spec.items()
+    if op not in OPERATORS:
+        raise ValueError(
+            f"field {name!r}: unknown operator {op!r}; use one of {', '.join(OPERATORS)}"
+        )
+    if op in ("in", "not_in"):
+        if not isinstance(arg, list | tuple) or not arg:
+            raise ValueError(f"field {name!r}: {op} takes a non-empty list")
+        values = frozenset(arg)
+        if op == "in":
+            return lambda f: f.get(name) in values
+        return lambda f: f.get(name) not in values
+    if op == "eq":
+        return lambda f: f.get(name) == arg
+    if op == "ne":
+        return lambda f: f.get(name) != arg
+    if op == "exists":
+        want = bool(arg)
+        return lambda f: (f.get(name) is not None) == want
+    if not isinstance(arg, int | float) or isinstance(arg, bool):
+        raise ValueError(f"field {name!r}: {op} takes a number, got {arg!r}")
+    bound = arg
+
+    def compare(f: Mapping[str, Any]) -> bool:
+        v = f.get(name)
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            return False
+        if op == "gt":
+            return v > bound
+        if op == "gte":
+            return v >= bound
+        if op == "lt":
+            return v < bound
+        return v <= bound
+
+    return compare
+
+
+def compile_where(where: Mapping[str, Any] | None) -> Predicate:
+    """Turn a ``where:`` mapping into one predicate over an event's fields (all must hold)."""
+    if not where:
+        return lambda _f: True
+    if not isinstance(where, Mapping):
+        raise ValueError("where: must be a mapping of field -> value or {operator: value}")
+    preds = [_compile_one(str(k), v) for k, v in where.items()]
+    if len(preds) == 1:
+        return preds[0]
+    return lambda f: all(p(f) for p in preds)

@@ -1,0 +1,151 @@
+"""What each rule type does with one released event, in event-time order.
+
+Every function gets the rule, the key's state and the event (with ``mask``: which of the rule's
+steps it matches) and returns the matches it makes: (new evidence, risk level). The engine turns
+matches into incident versions. Events arrive here strictly in ``Event.order_key`` order, which is
+what makes the results independent of arrival order.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+from hub.core.rules import Rule
+from hub.core.state import KeyState
+from hub.model.events import Event
+
+Match = tuple[list[Event], str]
+Handler = Callable[[Rule, KeyState, Event, int], list[Match]]
+
+
+def prune_window(state: KeyState, horizon: int) -> None:
+    """Drop windowed events older than ``horizon`` (they can no longer share a window)."""
+    window = state.window
+    n = 0
+    while n < len(window) and window[n][1].event_time < horizon:
+        n += 1
+    if n:
+        del window[:n]
+
+
+def on_single(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    return [([event], rule.tiers[0].risk_level)]
+
+
+def on_sequence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    prune_window(state, event.event_time - rule.within)
+    last = len(rule.steps) - 1
+    matches: list[Match] = []
+    if mask & (1 << last):
+        chain = [event]
+        idx = len(state.window)
+        for step in range(last - 1, -1, -1):
+            bit = 1 << step
+            j = idx - 1
+            while j >= 0 and not state.window[j][0] & bit:
+                j -= 1
+            if j < 0:
+                break
+            chain.append(state.window[j][1])
+            idx = j
+        else:
+            chain.reverse()
+            matches.append((chain, rule.tiers[0].risk_level))
+    if mask & ~(1 << last):
+        state.window.append((mask, event))
+    return matches
+
+
+def on_all(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    prune_window(state, event.event_time - rule.within)
+    chosen = [event]
+    ok = True
+    for step in range(len(rule.steps)):
+        bit = 1 << step
+        if mask & bit:
+            continue
+        for wmask, wevent in reversed(state.window):
+            if wmask & bit and wevent not in chosen:
+                chosen.append(wevent)
+                break
+        else:
+            ok = False
+            break
+    state.window.append((mask, event))
+    if not ok:
+        return []
+    chosen.sort(key=lambda e: e.order_key)
+    return [(chosen, rule.tiers[0].risk_level)]
+
+
+def on_threshold(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    prune_window(state, event.event_time - rule.within)
+    state.window.append((mask, event))
+    risk = rule.risk_for(len(state.window))
+    if risk is None:
+        return []
+    inc = state.incident
+    if inc is not None and event.event_time - inc.last_event_time <= rule.within:
+        return [([event], risk)]
+    return [([e for _, e in state.window], risk)]
+
+
+def on_distinct(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    fld = rule.distinct_field
+    assert fld is not None
+    value = event.fields.get(fld)
+    if value is None:
+        return []
+    prune_window(state, event.event_time - rule.within)
+    state.window.append((mask, event))
+    firsts: dict[object, Event] = {}
+    for _, e in state.window:
+        firsts.setdefault(e.fields.get(fld), e)
+    risk = rule.risk_for(len(firsts))
+    if risk is None:
+        return []
+    inc = state.incident
+    if inc is not None and event.event_time - inc.last_event_time <= rule.within:
+        if value in inc.values:
+            return []  # a status update of something already counted
+        return [([event], risk)]
+    return [(list(firsts.values()), risk)]
+
+
+def on_absence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    t = event.event_time
+    matches: list[Match] = []
+    if mask & 2:  # the event that must be absent
+        if rule.direction in ("before", "both"):
+            prune_window(state, t - rule.within)
+            state.window.append((2, event))
+        if rule.direction in ("after", "both"):
+            # cancels every watched event whose 'after' span reaches this one
+            state.timers = [x for x in state.timers if x[2].event_time + rule.within < t]
+            heapq.heapify(state.timers)
+    if mask & 1:
+        if rule.direction in ("before", "both"):
+            prune_window(state, t - rule.within)
+            if state.window:  # an absent-kind event inside [t - within, t], processed before
+                return matches
+        if rule.direction == "before":
+            matches.append(([event], rule.tiers[0].risk_level))
+        else:
+            heapq.heappush(state.timers, (t + rule.within, event.order_key, event))
+    return matches
+
+
+def on_absence_timer(rule: Rule, state: KeyState, event: Event) -> list[Match]:
+    """The 'after' span of ``event`` passed with no absent-kind event: the absence is proven."""
+    return [([event], rule.tiers[0].risk_level)]
+
+
+HANDLERS: dict[str, Handler] = {
+    "single": on_single,
+    "sequence": on_sequence,
+    "all": on_all,
+    "threshold": on_threshold,
+    "distinct": on_distinct,
+    "absence": on_absence,
+}

@@ -1,0 +1,361 @@
+"""The rule language: topology/rules/*.yaml loaded into validated, compiled specs.
+
+Rules are data that operations staff read and change, so every load error names the file, the
+rule and the field, and says what would be right. See docs/rules.md for each type with a timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.core.durations import parse_duration
+from hub.core.filters import Predicate, compile_where
+from hub.model.errors import ConfigError
+from hub.model.events import SOURCE_KINDS, Event
+from hub.model.incidents import RISK_LEVELS, ROUTE_LEVELS
+
+RULE_TYPES = ("single", "sequence", "all", "threshold", "distinct", "absence")
+#: Fields that can be joined from the building registry (楼宇身份证) by the event's building_id.
+REGISTRY_JOIN_FIELDS = (
+    "grid_id",
+    "township_code",
+    "district_code",
+    "city_code",
+    "police_station_id",
+    "grid_worker_id",
+)
+#: Keys that never cross a site: rules keyed only by these are evaluated in the site's partition.
+SITE_LOCAL_FIELDS = frozenset({"site_id", "door_id", "building_id", "device_id", "zone_id"})
+SITE_LANE = "site"
+
+DEFAULT_LATENESS = {kind: 30_000 for kind in SOURCE_KINDS} | {"grid_report": 86_400_000}
+DEFAULT_IDLE_MS = 10_000
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """One step of a rule: an event kind and a compiled filter over its fields."""
+
+    kind: str
+    where: Mapping[str, Any]
+    pred: Predicate = field(compare=False, repr=False)
+
+    def matches(self, event: Event) -> bool:
+        return event.kind == self.kind and self.pred(event.fields)
+
+
+@dataclass(frozen=True)
+class Tier:
+    count: int
+    risk_level: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    type: str
+    title: str
+    by: tuple[str, ...]
+    within: int
+    steps: tuple[Matcher, ...]  # sequence/all: the steps; single/threshold/distinct: [match]
+    tiers: tuple[Tier, ...]  # ascending counts; single/sequence/all/absence: one tier of count 1
+    distinct_field: str | None = None
+    absent: Matcher | None = None  # absence: the event that must not occur
+    direction: str = "before"  # absence: before | after | both
+    route_level: str | None = None  # fixed level instead of the 三级联动 default by risk
+    description: str = ""
+    source_file: str = ""
+
+    @property
+    def sources(self) -> frozenset[str]:
+        kinds = {m.kind for m in self.steps}
+        if self.absent is not None:
+            kinds.add(self.absent.kind)
+        return frozenset(kinds)
+
+    @property
+    def lane(self) -> str:
+        """Which partitioning the rule needs online: the site's, or its own key's."""
+        if set(self.by) <= SITE_LOCAL_FIELDS:
+            return SITE_LANE
+        return "by:" + "+".join(self.by)
+
+    def risk_for(self, count: int) -> str | None:
+        level = None
+        for tier in self.tiers:
+            if count >= tier.count:
+                level = tier.risk_level
+        return level
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Repeats of the same thing within ``within`` of the previous one are one (e.g. flapping)."""
+
+    id: str
+    kind: str
+    by: tuple[str, ...]
+    within: int
+    where: Predicate = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    lateness: int
+    idle: int
+
+
+@dataclass(frozen=True)
+class RulePack:
+    rules: tuple[Rule, ...]
+    suppressions: tuple[Suppression, ...] = ()
+    sources: Mapping[str, SourcePolicy] = field(default_factory=dict)
+
+    def policy(self, kind: str) -> SourcePolicy:
+        return self.sources.get(kind) or SourcePolicy(
+            DEFAULT_LATENESS.get(kind, 30_000), DEFAULT_IDLE_MS
+        )
+
+    @property
+    def lanes(self) -> frozenset[str]:
+        return frozenset(r.lane for r in self.rules)
+
+
+class _Ctx:
+    """Where we are in the files, so that every error can say it."""
+
+    def __init__(self, file: str, rule: str | None = None):
+        self.file, self.rule = file, rule
+
+    def error(self, fld: str, msg: str) -> ConfigError:
+        where = f"{self.file}: rule {self.rule!r}" if self.rule else self.file
+        return ConfigError(f"{where}: field {fld!r}: {msg}")
+
+
+def _matcher(ctx: _Ctx, fld: str, spec: Any) -> Matcher:
+    if not isinstance(spec, Mapping) or "kind" not in spec:
+        raise ctx.error(fld, "expected a mapping with 'kind' (and optional 'where')")
+    kind = spec["kind"]
+    if kind not in SOURCE_KINDS:
+        raise ctx.error(
+            f"{fld}.kind", f"unknown kind {kind!r}; use one of {', '.join(SOURCE_KINDS)}"
+        )
+    unknown = set(spec) - {"kind", "where"}
+    if unknown:
+        raise ctx.error(fld, f"unknown keys {sorted(unknown)}; a step has 'kind' and 'where'")
+    where = spec.get("where") or {}
+    try:
+        pred = compile_where(where)
+    except ValueError as exc:
+        raise ctx.error(f"{fld}.where", str(exc)) from exc
+    return Matcher(kind=kind, where=where, pred=pred)
+
+
+def _risk(ctx: _Ctx, fld: str, value: Any) -> str:
+    if value not in RISK_LEVELS:
+        raise ctx.error(fld, f"{value!r} is not a risk level; use one of {', '.join(RISK_LEVELS)}")
+    return str(value)
+
+
+def _tiers(ctx: _Ctx, raw: Mapping[str, Any]) -> tuple[Tier, ...]:
+    if "tiers" in raw:
+        items = raw["tiers"]
+        if not isinstance(items, list) or not items:
+            raise ctx.error("tiers", "expected a non-empty list of {count, risk_level}")
+        tiers = []
+        for i, t in enumerate(items):
+            if not isinstance(t, Mapping) or not isinstance(t.get("count"), int) or t["count"] < 1:
+                raise ctx.error(f"tiers[{i}].count", "expected a whole number >= 1")
+            level = _risk(ctx, f"tiers[{i}].risk_level", t.get("risk_level"))
+            tiers.append(Tier(t["count"], level))
+        counts = [t.count for t in tiers]
+        if counts != sorted(set(counts)):
+            raise ctx.error("tiers", "counts must be strictly increasing")
+        return tuple(tiers)
+    count = raw.get("count", 1)
+    if not isinstance(count, int) or count < 1:
+        raise ctx.error("count", "expected a whole number >= 1")
+    return (Tier(count, _risk(ctx, "risk_level", raw.get("risk_level"))),)
+
+
+_COMMON_KEYS = {"id", "type", "title", "description", "by", "within", "route", "enabled"}
+_TYPE_KEYS = {
+    "single": {"match", "risk_level"},
+    "sequence": {"steps", "risk_level"},
+    "all": {"steps", "risk_level"},
+    "threshold": {"match", "risk_level", "count", "tiers"},
+    "distinct": {"match", "field", "risk_level", "count", "tiers"},
+    "absence": {"event", "absent", "direction", "risk_level"},
+}
+
+
+def parse_rule(raw: Any, file: str) -> Rule | None:
+    """Validate and compile one rule mapping; None when ``enabled: false``."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{file}: each item under 'rules' must be a mapping")
+    ctx = _Ctx(file, str(raw.get("id")) if raw.get("id") else None)
+    rid = raw.get("id")
+    if not isinstance(rid, str) or not rid.replace("_", "").isalnum():
+        raise ctx.error("id", "expected a name of letters, digits and underscores")
+    rtype = raw.get("type")
+    if rtype not in RULE_TYPES:
+        raise ctx.error("type", f"{rtype!r} is not a rule type; use one of {', '.join(RULE_TYPES)}")
+    unknown = set(raw) - _COMMON_KEYS - _TYPE_KEYS[rtype]
+    if unknown:
+        allowed = sorted(_COMMON_KEYS | _TYPE_KEYS[rtype])
+        raise ctx.error(sorted(unknown)[0], f"not a key of a {rtype} rule; allowed: {allowed}")
+    if raw.get("enabled", True) is False:
+        return None
+    by = raw.get("by")
+    if isinstance(by, str):
+        by = [by]
+    if not isinstance(by, list) or not by or not all(isinstance(b, str) for b in by):
+        raise ctx.error("by", "expected one field name or a list of them (e.g. [site_id])")
+    if "within" not in raw:
+        raise ctx.error("within", "every rule needs a window in event time, e.g. within: 5m")
+    try:
+        within = parse_duration(raw["within"])
+    except ValueError as exc:
+        raise ctx.error("within", str(exc)) from exc
+    if within <= 0:
+        raise ctx.error("within", "must be longer than zero")
+    title = raw.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise ctx.error("title", "every rule needs a title people will read on the incident")
+    route_level = None
+    if raw.get("route") is not None:
+        route = raw["route"]
+        if not isinstance(route, Mapping) or route.get("level") not in ROUTE_LEVELS:
+            raise ctx.error("route.level", f"expected one of {', '.join(ROUTE_LEVELS)}")
+        route_level = str(route["level"])
+
+    steps: tuple[Matcher, ...]
+    absent = None
+    direction = "before"
+    distinct_field = None
+    if rtype in ("sequence", "all"):
+        items = raw.get("steps")
+        if not isinstance(items, list) or len(items) < 2:
+            raise ctx.error("steps", f"a {rtype} rule needs a list of at least two steps")
+        steps = tuple(_matcher(ctx, f"steps[{i}]", s) for i, s in enumerate(items))
+    elif rtype == "absence":
+        steps = (_matcher(ctx, "event", raw.get("event")),)
+        absent = _matcher(ctx, "absent", raw.get("absent"))
+        direction = raw.get("direction", "before")
+        if direction not in ("before", "after", "both"):
+            raise ctx.error("direction", "expected before, after or both")
+    else:
+        steps = (_matcher(ctx, "match", raw.get("match")),)
+    if rtype == "distinct":
+        distinct_field = raw.get("field")
+        if not isinstance(distinct_field, str) or not distinct_field:
+            raise ctx.error("field", "a distinct rule names the field whose values are counted")
+    if rtype in ("threshold", "distinct"):
+        tiers = _tiers(ctx, raw)
+    else:
+        tiers = (Tier(1, _risk(ctx, "risk_level", raw.get("risk_level"))),)
+    return Rule(
+        id=rid,
+        type=rtype,
+        title=title.strip(),
+        by=tuple(by),
+        within=within,
+        steps=steps,
+        tiers=tiers,
+        distinct_field=distinct_field,
+        absent=absent,
+        direction=direction,
+        route_level=route_level,
+        description=str(raw.get("description") or "").strip(),
+        source_file=file,
+    )
+
+
+def _parse_suppression(raw: Any, file: str) -> Suppression:
+    ctx = _Ctx(file, str(raw.get("id")) if isinstance(raw, Mapping) else None)
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+        raise ctx.error("id", "each suppression needs an id")
+    kind = raw.get("kind")
+    if kind not in SOURCE_KINDS:
+        raise ctx.error("kind", f"use one of {', '.join(SOURCE_KINDS)}")
+    by = raw.get("by")
+    if isinstance(by, str):
+        by = [by]
+    if not isinstance(by, list) or not by:
+        raise ctx.error("by", "expected a list of field names")
+    try:
+        within = parse_duration(raw.get("within"))
+        pred = compile_where(raw.get("where"))
+    except ValueError as exc:
+        raise ctx.error("within/where", str(exc)) from exc
+    return Suppression(id=raw["id"], kind=kind, by=tuple(by), within=within, where=pred)
+
+
+def _parse_sources(raw: Any, file: str) -> dict[str, SourcePolicy]:
+    ctx = _Ctx(file)
+    if not isinstance(raw, Mapping):
+        raise ctx.error("sources", "expected a mapping of kind -> {lateness, idle}")
+    default = raw.get("default") or {}
+    out: dict[str, SourcePolicy] = {}
+    for kind in SOURCE_KINDS:
+        spec = {**default, **(raw.get(kind) or {})}
+        try:
+            lateness = parse_duration(spec.get("lateness", DEFAULT_LATENESS[kind]))
+            idle = parse_duration(spec.get("idle", DEFAULT_IDLE_MS))
+        except ValueError as exc:
+            raise ctx.error(f"sources.{kind}", str(exc)) from exc
+        out[kind] = SourcePolicy(lateness, idle)
+    for kind in raw:
+        if kind != "default" and kind not in SOURCE_KINDS:
+            raise ctx.error(f"sources.{kind}", f"unknown kind; use {', '.join(SOURCE_KINDS)}")
+    return out
+
+
+def parse_documents(docs: list[tuple[str, Any]]) -> RulePack:
+    """Merge parsed YAML documents (file name, content) into one validated pack."""
+    rules: list[Rule] = []
+    suppressions: list[Suppression] = []
+    sources: dict[str, SourcePolicy] = {}
+    seen: dict[str, str] = {}
+    for file, doc in docs:
+        if doc is None:
+            continue
+        if not isinstance(doc, Mapping):
+            raise ConfigError(f"{file}: expected a mapping with 'rules', 'suppress' or 'sources'")
+        unknown = set(doc) - {"rules", "suppress", "sources"}
+        if unknown:
+            raise ConfigError(f"{file}: unknown top-level keys {sorted(unknown)}")
+        for raw in doc.get("rules") or []:
+            rule = parse_rule(raw, file)
+            if rule is None:
+                continue
+            if rule.id in seen:
+                raise ConfigError(f"{file}: rule {rule.id!r}: field 'id': also in {seen[rule.id]}")
+            seen[rule.id] = file
+            rules.append(rule)
+        suppressions.extend(_parse_suppression(s, file) for s in doc.get("suppress") or [])
+        if "sources" in doc:
+            sources.update(_parse_sources(doc["sources"], file))
+    return RulePack(rules=tuple(rules), suppressions=tuple(suppressions), sources=sources)
+
+
+def load_rules(directory: Path | str) -> RulePack:
+    """Load every *.yaml / *.yml in ``directory`` (sorted by name) into one pack."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise ConfigError(f"{path}: rules directory not found; pass --rules topology/rules")
+    docs = []
+    for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
+        try:
+            docs.append((str(file), yaml.safe_load(file.read_text(encoding="utf-8"))))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    pack = parse_documents(docs)
+    if not pack.rules:
+        raise ConfigError(f"{path}: no rules found (files need a top-level 'rules:' list)")
+    return pack
