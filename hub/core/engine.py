@@ -20,10 +20,18 @@ from hub.core.logic import HANDLERS, Match, on_absence_timer, prune_window
 from hub.core.registry import BuildingRegistry
 from hub.core.routing import building_for, route_for
 from hub.core.rules import REGISTRY_JOIN_FIELDS, Matcher, Rule, RulePack, Suppression
+from hub.core.snapshot import (
+    Snapshot,
+    key_state_from_dict,
+    key_state_to_dict,
+    suppress_state_from_dict,
+    suppress_state_to_dict,
+)
 from hub.core.state import KeyState, OpenIncident, SuppressState
 from hub.model.events import Event
 from hub.model.incidents import Evidence, Incident, incident_id, risk_rank
 
+StateRef = tuple[str, str, str]  # ("R", rule id, key) or ("S", suppression id, key)
 NEG_INF = -(2**62)
 POS_INF = 2**62
 
@@ -60,28 +68,34 @@ class EngineStats:
     unrouted: int = 0
 
 
+#: A gap between two ticks counts for at most this much quiet time: a paused consumer (rebalance,
+#: restart, broker outage) must not look like an idle source and push watermarks past a backlog.
+MAX_TICK_GAP_MS = 5_000
+
+
 @dataclass(slots=True)
 class SourceClock:
-    """Per-source event-time progress: the newest event time seen and when (wall) it came."""
+    """Per-source event-time progress: the newest event time seen, and live quiet time since."""
 
     lateness: int
     idle: int
     max_seen: int | None = None
-    last_wall: int | None = None
+    quiet_ms: int = 0  # wall time spent ticking with no event of this source
 
     def watermark(self) -> int:
         return NEG_INF if self.max_seen is None else self.max_seen - self.lateness
 
-    def release_bound(self, wall_ms: int | None, start_wall: int | None) -> int | None:
-        """How far rules reading this source may advance; None = no constraint (idle, unseen)."""
-        if wall_ms is None:
+    def release_bound(self) -> int | None:
+        """How far rules reading this source may advance; None = no constraint (idle, unseen).
+
+        An idle source's watermark moves on with the quiet wall time: the one place wall time
+        enters, so that incidents are not held forever when a source falls silent.
+        """
+        if self.quiet_ms < self.idle:
             return self.watermark()
         if self.max_seen is None:
-            idle = start_wall is not None and wall_ms - start_wall >= self.idle
-            return None if idle else NEG_INF
-        if self.last_wall is not None and wall_ms - self.last_wall >= self.idle:
-            return self.max_seen + (wall_ms - self.last_wall)
-        return self.watermark()
+            return None
+        return self.watermark() + self.quiet_ms
 
 
 class _RuleRuntime:
@@ -113,8 +127,11 @@ class CorrelationEngine:
         *,
         lanes: Iterable[str] | None = None,
         dedup: DedupLogic | None = None,
+        track_changes: bool = False,
     ) -> None:
         self.pack = pack
+        #: (tag, id, key) of states changed since the last ``take_dirty()``; None: not tracked.
+        self._dirty: set[StateRef] | None = set() if track_changes else None
         self.registry = registry
         self.dedup = dedup
         self.stats = EngineStats()
@@ -127,7 +144,7 @@ class CorrelationEngine:
             for kind in {k for rr in self.rules for k in rr.rule.sources}
             | {s.kind for s in pack.suppressions}
         }
-        self.start_wall: int | None = None
+        self.last_tick: int | None = None
         # kind -> [(rule runtime, [(bit, matcher)])]
         self._by_kind: dict[str, list[tuple[_RuleRuntime, list[tuple[int, Matcher]]]]] = {}
         for rr in self.rules:
@@ -145,15 +162,13 @@ class CorrelationEngine:
 
     # ----------------------------------------------------------------- input
 
-    def process(self, event: Event, wall_ms: int | None = None) -> StepResult:
+    def process(self, event: Event) -> StepResult:
         """Accept one event (LATE, duplicate or buffered); release what the watermark allows."""
         result = StepResult()
         self.stats.events += 1
         clock = self.clocks.get(event.kind)
         if clock is None:  # no rule reads this kind
             return result
-        if wall_ms is not None and self.start_wall is None:
-            self.start_wall = wall_ms
         wm = clock.watermark()
         if event.event_time < wm:
             self.stats.late += 1
@@ -167,21 +182,25 @@ class CorrelationEngine:
             return result
         if clock.max_seen is None or event.event_time > clock.max_seen:
             clock.max_seen = event.event_time
-        clock.last_wall = wall_ms
+        clock.quiet_ms = 0
         suppressions = self._suppress.get(event.kind)
         if suppressions:
             self._buffer_suppressed(event, suppressions, result)
         else:
             self._feed(event, result)
-        self._advance(wall_ms, result)
+        self._advance(result)
         return result
 
     def tick(self, wall_ms: int) -> StepResult:
-        """Let idle sources advance by wall time (online only), releasing what that allows."""
+        """Count live quiet time towards idleness (online only) and release what that allows."""
         result = StepResult()
-        if self.start_wall is None:
-            self.start_wall = wall_ms
-        self._advance(wall_ms, result)
+        if self.last_tick is not None and wall_ms > self.last_tick:
+            gap = min(wall_ms - self.last_tick, MAX_TICK_GAP_MS)
+            for clock in self.clocks.values():
+                clock.quiet_ms += gap
+        if self.last_tick is None or wall_ms > self.last_tick:
+            self.last_tick = wall_ms
+        self._advance(result)
         return result
 
     def flush(self) -> StepResult:
@@ -229,6 +248,8 @@ class CorrelationEngine:
                 state = rr.states[key] = KeyState()
             state.add_pending(event)
             rr.schedule(key, state)
+            if self._dirty is not None:
+                self._dirty.add(("R", rr.rule.id, key))
         if late_rules:
             self.stats.late += 1
             result.late.append(LateEvent(event, tuple(late_rules), min(
@@ -256,6 +277,8 @@ class CorrelationEngine:
             return
         state.pending_ids.add(ident)
         heapq.heappush(state.pending, (event.order_key, event))
+        if self._dirty is not None:
+            self._dirty.add(("S", supp.id, key))
         wake = state.pending[0][0][0]
         if state.scheduled is None or wake < state.scheduled:
             state.scheduled = wake
@@ -275,6 +298,8 @@ class CorrelationEngine:
             if state is None or state.scheduled != wake:
                 continue
             state.scheduled = None
+            if self._dirty is not None:
+                self._dirty.add(("S", sid, key))
             while state.pending and state.pending[0][0][0] < bound:
                 _, event = heapq.heappop(state.pending)
                 state.pending_ids.discard((event.kind, event.event_id))
@@ -290,11 +315,8 @@ class CorrelationEngine:
             elif state.last_time is not None and state.last_time + supp.within < bound:
                 del states[key]
 
-    def _source_bounds(self, wall_ms: int | None) -> dict[str, int | None]:
-        return {k: c.release_bound(wall_ms, self.start_wall) for k, c in self.clocks.items()}
-
-    def _advance(self, wall_ms: int | None, result: StepResult) -> None:
-        bounds = self._source_bounds(wall_ms)
+    def _advance(self, result: StepResult) -> None:
+        bounds = {k: c.release_bound() for k, c in self.clocks.items()}
         self._release_suppressions(
             lambda kind: bounds.get(kind) if bounds.get(kind) is not None else NEG_INF, result
         )
@@ -320,6 +342,8 @@ class CorrelationEngine:
             if state is None or state.scheduled != wake:
                 continue
             state.scheduled = None
+            if self._dirty is not None:
+                self._dirty.add(("R", rule.id, key))
             while True:
                 ev_t = state.pending[0][0][0] if state.pending else POS_INF
                 tm_t = state.timers[0][0] if state.timers else POS_INF
@@ -432,6 +456,71 @@ class CorrelationEngine:
             building=building,
             emitted_time=now,
         )
+
+    # ----------------------------------------------------------- persistence
+
+    def take_dirty(self) -> list[StateRef]:
+        """States changed since the last call (the runtime writes exactly these back)."""
+        if self._dirty is None:
+            return []
+        refs = sorted(self._dirty)
+        self._dirty.clear()
+        return refs
+
+    def _rule_runtime(self, rule_id: str) -> _RuleRuntime | None:
+        return next((rr for rr in self.rules if rr.rule.id == rule_id), None)
+
+    def _suppress_states(self, supp_id: str) -> dict[str, SuppressState] | None:
+        for entries in self._suppress.values():
+            for supp, states in entries:
+                if supp.id == supp_id:
+                    return states
+        return None
+
+    def export_state(self, ref: StateRef) -> Snapshot | None:
+        """The state behind ``ref`` as a JSON-able dict; None when it no longer exists."""
+        tag, ident, key = ref
+        if tag == "R":
+            rr = self._rule_runtime(ident)
+            state = rr.states.get(key) if rr else None
+            return key_state_to_dict(state) if state is not None else None
+        states = self._suppress_states(ident)
+        sstate = states.get(key) if states is not None else None
+        return suppress_state_to_dict(sstate) if sstate is not None else None
+
+    def load_state(self, ref: StateRef, data: Snapshot) -> bool:
+        """Restore one exported state; False when its rule is no longer in the pack."""
+        tag, ident, key = ref
+        if tag == "R":
+            rr = self._rule_runtime(ident)
+            if rr is None:
+                return False
+            state = rr.states[key] = key_state_from_dict(data)
+            rr.schedule(key, state)
+            return True
+        states = self._suppress_states(ident)
+        if states is None:
+            return False
+        sstate = states[key] = suppress_state_from_dict(data)
+        if sstate.pending:
+            sstate.scheduled = sstate.pending[0][0][0]
+            heapq.heappush(self._suppress_heap, (sstate.scheduled, ident, key))
+        return True
+
+    def export_meta(self) -> Snapshot:
+        """Watermark progress: per-source clocks and per-rule release bounds."""
+        return {
+            "clocks": {k: c.max_seen for k, c in sorted(self.clocks.items())},
+            "released": {rr.rule.id: rr.released for rr in self.rules},
+        }
+
+    def load_meta(self, data: Snapshot) -> None:
+        """Restore progress; quiet time starts again from zero (a restart is not idleness)."""
+        for kind, max_seen in data.get("clocks", {}).items():
+            if kind in self.clocks:
+                self.clocks[kind].max_seen = max_seen
+        for rr in self.rules:
+            rr.released = int(data.get("released", {}).get(rr.rule.id, rr.released))
 
     # ------------------------------------------------------------ inspection
 

@@ -71,9 +71,8 @@ def pseudonymize_fields(
         if target in hash_fields and raw_name in out:
             out[target] = _hash_raw(out.pop(raw_name), key)
     for name in hash_fields:
-        value = out.get(name)
-        if not is_pseudonym(value):
-            out[name] = _hash_raw(value, key)
+        if name in out and not is_pseudonym(out[name]):
+            out[name] = _hash_raw(out[name], key)
     return out
 
 
