@@ -8,8 +8,13 @@ import pytest
 
 from hub.core.filters import OPERATORS, compile_where
 
-F: dict[str, Any] = {"result": "DENIED", "similarity": 0.9, "severity": 3, "flag": True,
-                     "note": None}
+F: dict[str, Any] = {
+    "result": "DENIED",
+    "similarity": 0.9,
+    "severity": 3,
+    "flag": True,
+    "note": None,
+}
 
 
 @pytest.mark.parametrize(

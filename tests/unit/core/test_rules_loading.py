@@ -75,24 +75,45 @@ def test_good_rule_loads(tmp_path: Path) -> None:
         ({"within": "0s"}, "within", "longer than zero"),
         ({"within": -5}, "within", "negative"),
         ({"within": None}, "within", "needs a window"),
-        ({"match": {"kind": "access_swipe", "where": {"result": {"like": "D%"}}}},
-         "match.where", "unknown operator 'like'"),
-        ({"match": {"kind": "access_swipe", "where": {"n": {"gt": 1, "lt": 3}}}},
-         "match.where", "exactly one operator"),
-        ({"match": {"kind": "access_swipe", "where": {"n": {"gt": "five"}}}},
-         "match.where", "takes a number"),
-        ({"match": {"kind": "access_swipe", "where": {"result": {"in": "DENIED"}}}},
-         "match.where", "non-empty list"),
+        (
+            {"match": {"kind": "access_swipe", "where": {"result": {"like": "D%"}}}},
+            "match.where",
+            "unknown operator 'like'",
+        ),
+        (
+            {"match": {"kind": "access_swipe", "where": {"n": {"gt": 1, "lt": 3}}}},
+            "match.where",
+            "exactly one operator",
+        ),
+        (
+            {"match": {"kind": "access_swipe", "where": {"n": {"gt": "five"}}}},
+            "match.where",
+            "takes a number",
+        ),
+        (
+            {"match": {"kind": "access_swipe", "where": {"result": {"in": "DENIED"}}}},
+            "match.where",
+            "non-empty list",
+        ),
         ({"title": None}, "title", "needs a title"),
         ({"title": "   "}, "title", "needs a title"),
         ({"colour": "red"}, "colour", "not a key of a threshold rule"),
         ({"steps": []}, "steps", "not a key of a threshold rule"),
-        ({"tiers": [{"count": 5, "risk_level": "MEDIUM"}, {"count": 3, "risk_level": "HIGH"}]},
-         "tiers", "strictly increasing"),
-        ({"tiers": [{"count": 3, "risk_level": "MEDIUM"}, {"count": 3, "risk_level": "HIGH"}]},
-         "tiers", "strictly increasing"),
-        ({"tiers": [{"count": 3, "risk_level": "SEVERE"}]}, "tiers[0].risk_level",
-         "not a risk level"),
+        (
+            {"tiers": [{"count": 5, "risk_level": "MEDIUM"}, {"count": 3, "risk_level": "HIGH"}]},
+            "tiers",
+            "strictly increasing",
+        ),
+        (
+            {"tiers": [{"count": 3, "risk_level": "MEDIUM"}, {"count": 3, "risk_level": "HIGH"}]},
+            "tiers",
+            "strictly increasing",
+        ),
+        (
+            {"tiers": [{"count": 3, "risk_level": "SEVERE"}]},
+            "tiers[0].risk_level",
+            "not a risk level",
+        ),
         ({"tiers": [{"count": 0, "risk_level": "LOW"}]}, "tiers[0].count", ">= 1"),
         ({"tiers": []}, "tiers", "non-empty list"),
         ({"by": []}, "by", "field name"),
@@ -122,24 +143,105 @@ def test_bad_id_characters(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("rule", "field"),
     [
-        ({"id": "s", "type": "single", "title": "t", "by": "door_id", "within": "1m",
-          "match": {"kind": "access_swipe"}}, "risk_level"),
-        ({"id": "s", "type": "sequence", "title": "t", "by": "site_id", "within": "1m",
-          "risk_level": "HIGH", "steps": [{"kind": "access_swipe"}]}, "steps"),
-        ({"id": "s", "type": "all", "title": "t", "by": "site_id", "within": "1m",
-          "risk_level": "HIGH", "steps": [{"kind": "access_swipe"}, {"kind": "radar"}]},
-         "steps[1].kind"),
-        ({"id": "s", "type": "distinct", "title": "t", "by": "site_id", "within": "1m",
-          "count": 2, "risk_level": "LOW", "match": {"kind": "access_swipe"}}, "field"),
-        ({"id": "s", "type": "threshold", "title": "t", "by": "site_id", "within": "1m",
-          "count": 0, "risk_level": "LOW", "match": {"kind": "access_swipe"}}, "count"),
-        ({"id": "s", "type": "absence", "title": "t", "by": "door_id", "within": "1m",
-          "risk_level": "HIGH", "event": {"kind": "access_swipe"},
-          "absent": {"kind": "access_swipe"}, "direction": "around"}, "direction"),
-        ({"id": "s", "type": "absence", "title": "t", "by": "door_id", "within": "1m",
-          "risk_level": "HIGH", "event": {"kind": "access_swipe"}}, "absent"),
-        ({"id": "s", "type": "single", "title": "t", "by": "door_id", "within": "1m",
-          "risk_level": "HIGH", "match": "access_swipe"}, "match"),
+        (
+            {
+                "id": "s",
+                "type": "single",
+                "title": "t",
+                "by": "door_id",
+                "within": "1m",
+                "match": {"kind": "access_swipe"},
+            },
+            "risk_level",
+        ),
+        (
+            {
+                "id": "s",
+                "type": "sequence",
+                "title": "t",
+                "by": "site_id",
+                "within": "1m",
+                "risk_level": "HIGH",
+                "steps": [{"kind": "access_swipe"}],
+            },
+            "steps",
+        ),
+        (
+            {
+                "id": "s",
+                "type": "all",
+                "title": "t",
+                "by": "site_id",
+                "within": "1m",
+                "risk_level": "HIGH",
+                "steps": [{"kind": "access_swipe"}, {"kind": "radar"}],
+            },
+            "steps[1].kind",
+        ),
+        (
+            {
+                "id": "s",
+                "type": "distinct",
+                "title": "t",
+                "by": "site_id",
+                "within": "1m",
+                "count": 2,
+                "risk_level": "LOW",
+                "match": {"kind": "access_swipe"},
+            },
+            "field",
+        ),
+        (
+            {
+                "id": "s",
+                "type": "threshold",
+                "title": "t",
+                "by": "site_id",
+                "within": "1m",
+                "count": 0,
+                "risk_level": "LOW",
+                "match": {"kind": "access_swipe"},
+            },
+            "count",
+        ),
+        (
+            {
+                "id": "s",
+                "type": "absence",
+                "title": "t",
+                "by": "door_id",
+                "within": "1m",
+                "risk_level": "HIGH",
+                "event": {"kind": "access_swipe"},
+                "absent": {"kind": "access_swipe"},
+                "direction": "around",
+            },
+            "direction",
+        ),
+        (
+            {
+                "id": "s",
+                "type": "absence",
+                "title": "t",
+                "by": "door_id",
+                "within": "1m",
+                "risk_level": "HIGH",
+                "event": {"kind": "access_swipe"},
+            },
+            "absent",
+        ),
+        (
+            {
+                "id": "s",
+                "type": "single",
+                "title": "t",
+                "by": "door_id",
+                "within": "1m",
+                "risk_level": "HIGH",
+                "match": "access_swipe",
+            },
+            "match",
+        ),
     ],
 )
 def test_type_specific_errors(tmp_path: Path, rule: dict[str, Any], field: str) -> None:
@@ -197,14 +299,40 @@ def test_sources_and_suppress_errors() -> None:
     with pytest.raises(ConfigError, match=r"s\.yaml: field 'sources\.access_swipe'.*duration"):
         parse_documents([("s.yaml", {"sources": {"access_swipe": {"lateness": "soon"}}})])
     with pytest.raises(ConfigError, match=r"s\.yaml: rule 'f': field 'kind'"):
-        parse_documents([("s.yaml", {"suppress": [
-            {"id": "f", "kind": "radar", "by": ["device_id"], "within": "10s"}]})])
+        parse_documents(
+            [
+                (
+                    "s.yaml",
+                    {
+                        "suppress": [
+                            {"id": "f", "kind": "radar", "by": ["device_id"], "within": "10s"}
+                        ]
+                    },
+                )
+            ]
+        )
     with pytest.raises(ConfigError, match=r"rule 'f': field 'within/where'"):
-        parse_documents([("s.yaml", {"suppress": [
-            {"id": "f", "kind": "perimeter_alarm", "by": ["device_id"], "within": "ten"}]})])
+        parse_documents(
+            [
+                (
+                    "s.yaml",
+                    {
+                        "suppress": [
+                            {
+                                "id": "f",
+                                "kind": "perimeter_alarm",
+                                "by": ["device_id"],
+                                "within": "ten",
+                            }
+                        ]
+                    },
+                )
+            ]
+        )
     with pytest.raises(ConfigError, match=r"rule 'f': field 'by'"):
-        parse_documents([("s.yaml", {"suppress": [
-            {"id": "f", "kind": "perimeter_alarm", "within": "10s"}]})])
+        parse_documents(
+            [("s.yaml", {"suppress": [{"id": "f", "kind": "perimeter_alarm", "within": "10s"}]})]
+        )
 
 
 def test_durations() -> None:
@@ -218,7 +346,11 @@ def test_durations() -> None:
         with pytest.raises(ValueError, match="duration"):
             parse_duration(bad)
     assert [format_duration(x) for x in (604_800_000, 7_200_000, 300_000, 30_000, 1500)] == [
-        "7d", "2h", "5m", "30s", "1500ms"
+        "7d",
+        "2h",
+        "5m",
+        "30s",
+        "1500ms",
     ]
 
 
@@ -238,8 +370,11 @@ def test_default_pack_is_what_issue_3_lists() -> None:
     }
     assert {k: (r.type, r.by, r.within) for k, r in rules.items()} == expect
     (flap,) = pack.suppressions
-    assert (flap.kind, flap.by, flap.within) == ("perimeter_alarm", ("device_id", "alarm_type"),
-                                                  10_000)
+    assert (flap.kind, flap.by, flap.within) == (
+        "perimeter_alarm",
+        ("device_id", "alarm_type"),
+        10_000,
+    )
     assert pack.policy("access_swipe").lateness == 30_000
     assert pack.policy("grid_report").lateness == 86_400_000
     assert pack.policy("perimeter_alarm").idle == 10_000
