@@ -1,0 +1,114 @@
+"""``hub consume TOPIC``: print the topic's records as interchange JSON lines.
+
+Values are decoded from Avro single-object encoding (any known schema version, resolved to the
+current one); dead letters show their reason and detail, bytes (the original value) as base64.
+Messages that cannot be decoded are reported on stderr with their coordinates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+
+from hub.adapters.kafka_io import make_consumer
+from hub.codec import load_codec, record_to_json
+from hub.model.errors import RecordError
+from hub.settings import Settings
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "consume",
+        help="print a topic's records as JSON lines",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument(
+        "--from-beginning", action="store_true", help="start at the oldest retained message"
+    )
+    p.add_argument("--max", type=int, metavar="N", help="stop after N messages")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="stop after S seconds without a message (default: run until interrupted)",
+    )
+    p.add_argument(
+        "--group", help="consumer group (default: a throw-away group that commits nothing)"
+    )
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
+    p.add_argument(
+        "--meta",
+        action="store_true",
+        help="add _topic, _partition, _offset and _key to each printed line",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.bootstrap:
+        settings = dataclasses.replace(settings, bootstrap=args.bootstrap)
+    codec = load_codec(settings.schemas_dir)
+    consumer = make_consumer(settings, group_id=args.group, from_beginning=args.from_beginning)
+    consumer.subscribe([args.topic])
+    seen = bad = 0
+    last = time.monotonic()
+    try:
+        while args.max is None or seen < args.max:
+            if args.timeout is not None and time.monotonic() - last >= args.timeout:
+                break
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    print(f"hub consume: topic {args.topic} does not exist yet", file=sys.stderr)
+                    continue
+                if err.fatal():
+                    raise KafkaException(err)
+                print(f"hub consume: {err.str()}", file=sys.stderr)
+                continue
+            last = time.monotonic()
+            seen += 1
+            where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+            value = msg.value()
+            if value is None:
+                line: dict[str, Any] = {"kind": "tombstone"}
+                text = json.dumps(line, separators=(",", ":"))
+            else:
+                try:
+                    kind, record = codec.decode(value)
+                except RecordError as exc:
+                    bad += 1
+                    print(f"hub consume: {where}: {exc.reason}: {exc}", file=sys.stderr)
+                    continue
+                text = record_to_json(kind, record, codec=codec)
+            if args.meta:
+                key = msg.key()
+                meta = {
+                    "_topic": msg.topic(),
+                    "_partition": msg.partition(),
+                    "_offset": msg.offset(),
+                    "_key": key.decode("utf-8", "replace") if key is not None else None,
+                }
+                text = (
+                    text[:-1]
+                    + ","
+                    + json.dumps(meta, ensure_ascii=False, separators=(",", ":"))[1:]
+                )
+            print(text, flush=True)
+    except KafkaException as exc:
+        print(f"hub consume: {exc}; is Kafka running at {settings.bootstrap}?", file=sys.stderr)
+        return 1
+    finally:
+        consumer.close()
+    return 1 if bad else 0

@@ -1,0 +1,87 @@
+"""Pseudonymization at the edge: keyed, deterministic, and no raw value survives."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub.core.pseudonym import RAW_ALIASES, is_pseudonym, pseudonymize, pseudonymize_fields
+
+KEY = "test-key"
+
+
+def test_format_and_value_are_hmac_sha256_truncated() -> None:
+    expected = hmac.new(b"test-key", b"0012345678", hashlib.sha256).hexdigest()[:32]
+    assert pseudonymize("0012345678", KEY) == f"p1:{expected}"
+    assert is_pseudonym(pseudonymize("x", KEY))
+
+
+def test_deterministic_keyed_and_whitespace_insensitive() -> None:
+    assert pseudonymize("card-1", KEY) == pseudonymize(" card-1\n", KEY)
+    assert pseudonymize("card-1", KEY) == pseudonymize("card-1", KEY.encode())
+    assert pseudonymize("card-1", KEY) != pseudonymize("card-1", "other-key")
+    assert pseudonymize("card-1", KEY) != pseudonymize("card-2", KEY)
+
+
+def test_empty_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="HUB_PSEUDONYM_KEY"):
+        pseudonymize("x", "")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["p1:abc", "P1:00112233445566778899AABBCCDDEEFF", "p2:00112233445566778899aabbccddeeff"],
+)
+def test_lookalikes_are_not_pseudonyms(value: str) -> None:
+    assert not is_pseudonym(value)
+
+
+@pytest.mark.parametrize(("raw", "target"), sorted(RAW_ALIASES.items()))
+def test_raw_alias_is_hashed_into_target_and_removed(raw: str, target: str) -> None:
+    out = pseudonymize_fields({raw: "13800001111", "site_id": "S1"}, KEY, {target})
+    assert raw not in out
+    assert out[target] == pseudonymize("13800001111", KEY)
+    assert out["site_id"] == "S1"
+
+
+def test_raw_value_in_hash_field_is_hashed_but_pseudonym_kept() -> None:
+    already = pseudonymize("someone", KEY)
+    out = pseudonymize_fields({"person_hash": "330102199001011234"}, KEY, {"person_hash"})
+    assert out["person_hash"] == pseudonymize("330102199001011234", KEY)
+    assert pseudonymize_fields({"person_hash": already}, KEY, {"person_hash"}) == {
+        "person_hash": already
+    }
+
+
+def test_integer_card_numbers_count_as_their_digits() -> None:
+    out = pseudonymize_fields({"card_no": 12345}, KEY, {"credential_hash"})
+    assert out == {"credential_hash": pseudonymize("12345", KEY)}
+
+
+def test_null_and_empty_and_wrong_types_left_for_validation() -> None:
+    fields = {"credential_hash"}
+    assert pseudonymize_fields({"credential_hash": None}, KEY, fields) == {"credential_hash": None}
+    assert pseudonymize_fields({"credential_hash": " "}, KEY, fields) == {"credential_hash": " "}
+    assert pseudonymize_fields({"credential_hash": True}, KEY, fields) == {"credential_hash": True}
+
+
+def test_alias_for_a_field_the_kind_lacks_is_not_renamed() -> None:
+    # `phone` on a kind without requester_hash stays, so validation names it as unknown.
+    assert pseudonymize_fields({"phone": "138"}, KEY, {"credential_hash"}) == {"phone": "138"}
+
+
+def test_input_not_mutated() -> None:
+    record = {"card_no": "1"}
+    pseudonymize_fields(record, KEY, {"credential_hash"})
+    assert record == {"card_no": "1"}
+
+
+@given(st.text(min_size=1).filter(lambda s: s.strip()))
+def test_no_raw_value_survives(raw: str) -> None:
+    out = pseudonymize_fields({"credential": raw}, KEY, {"credential_hash"})
+    assert is_pseudonym(out["credential_hash"])
+    assert raw not in out.values()
