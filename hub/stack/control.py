@@ -64,6 +64,10 @@ def up(
 
 
 def _up(settings: Settings, out: Say, timeout: float) -> None:
+    # Preflight first: a missing Java/jar/redis-server fails before anything is half started.
+    kafka.java_binary()
+    kafka.ensure_jars(settings, out)
+    redis.redis_binary(out)
     rpid = redis.running_pid(settings)
     if rpid is not None and redis.pings(settings):
         out(f"redis: already running (pid {rpid}, 127.0.0.1:{settings.redis_port})")

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 STACK_FILES = Path(__file__).resolve().parents[2] / "stack" / "kafka"
 MIN_JAVA = 17  # Kafka 4.x brokers need Java 17+
 NODE_ID = 1
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ def ensure_jars(settings: Settings, say: Callable[[str], None]) -> bool:
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not any(paths.libs.glob("kafka_2.13-*.jar")):
-        out = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
+        text = _ANSI.sub("", done.stdout + done.stderr)
+        out = "\n".join(line for line in text.splitlines()[-25:] if line.strip())
         raise StackError(
             f"Maven could not fetch the Kafka {settings.kafka_version} jars "
             f"(exit {done.returncode}). Check network access to Maven Central and the version "
