@@ -358,3 +358,11 @@ def test_history_files_are_self_contained_json() -> None:
         text = hist.path.read_text(encoding="utf-8")
         assert json.loads(text) == hist.schema
         fastavro.parse_schema(hist.schema, named_schemas={})
+
+
+def test_contract_doc_lists_current_fingerprints() -> None:
+    doc = (SCHEMAS.parent.parent / "docs" / "contracts.md").read_text(encoding="utf-8")
+    for record in WIRE_RECORDS:
+        assert f"| {record} | `{CODEC.fingerprint(record).hex()}` |" in doc, (
+            f"docs/contracts.md: update the fingerprint of {record}"
+        )
