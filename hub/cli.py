@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "replay": "replay_cmd",
     "simulate": "simulate_cmd",
     "evaluate": "evaluate_cmd",
+    "flush": "flush_cmd",
     "demo": "demo_cmd",
 }
 

@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hub.core.dedup import DedupLogic
+from hub.core.lanes import key_for
 from hub.core.logic import HANDLERS, Match, on_absence_timer, prune_window
 from hub.core.registry import BuildingRegistry
 from hub.core.routing import building_for, route_for
-from hub.core.rules import REGISTRY_JOIN_FIELDS, Matcher, Rule, RulePack, Suppression
+from hub.core.rules import Matcher, Rule, RulePack, Suppression
 from hub.core.snapshot import (
     Snapshot,
     key_state_from_dict,
@@ -215,17 +216,7 @@ class CorrelationEngine:
 
     def key_of(self, rule: Rule, event: Event) -> str | None:
         """The rule's key for ``event`` (registry fields joined by building_id); None: unkeyed."""
-        parts = []
-        for name in rule.by:
-            value = event.fields.get(name)
-            if value is None and name in REGISTRY_JOIN_FIELDS and self.registry is not None:
-                bid = event.fields.get("building_id")
-                building = self.registry.get(str(bid)) if bid else None
-                value = getattr(building, name, None) if building else None
-            if value is None or value == "":
-                return None
-            parts.append(str(value))
-        return parts[0] if len(parts) == 1 else "|".join(parts)
+        return key_for(rule.by, event.fields, self.registry)
 
     def _feed(self, event: Event, result: StepResult) -> None:
         late_rules = []

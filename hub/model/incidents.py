@@ -25,7 +25,8 @@ LEVEL_FOR_RISK: dict[str, tuple[str, str]] = {
 
 
 def risk_rank(level: str) -> int:
-    return RISK_LEVELS.index(level)
+    """Order of risk levels; a symbol this build does not know (an old reader's UNKNOWN) is -1."""
+    return RISK_LEVELS.index(level) if level in RISK_LEVELS else -1
 
 
 def incident_id(rule_id: str, key: str, first_event_id: str) -> str:

@@ -1,0 +1,57 @@
+"""``hub worker``: run the Faust worker (ingest + correlation + incident publishing)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("worker", help="run the stream worker (Faust)",
+                       description="Consume the source topics, correlate, publish incidents.")
+    p.add_argument("--rules", type=Path, default=None, help="rules directory (topology/rules)")
+    p.add_argument("--worker-id", default=None, help="name of this process (default host-pid)")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve Prometheus /metrics on 127.0.0.1:PORT (0 = off; default "
+                   "HUB_WEB_PORT)")
+    p.add_argument("--loglevel", default="info")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from hub.core.rules import load_rules
+    from hub.model.errors import ConfigError
+    from hub.observability.metrics import create
+    from hub.runtime.app import create_app
+    from hub.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        pack = load_rules(args.rules or settings.rules_dir)
+    except ConfigError as exc:
+        print(f"hub worker: {exc}", file=sys.stderr)
+        return 2
+    worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    registry = CollectorRegistry()
+    metrics = create(registry)
+    port = settings.web_port if args.metrics_port is None else args.metrics_port
+    if port:
+        try:
+            start_http_server(port, addr=settings.web_host, registry=registry)
+        except OSError as exc:
+            print(f"hub worker: cannot serve metrics on {settings.web_host}:{port} ({exc}); "
+                  "pass --metrics-port with a free port, or 0 to turn metrics off",
+                  file=sys.stderr)
+            return 2
+    hub_app = create_app(settings, pack, worker_id=worker_id, metrics=metrics)
+    from faust import Worker
+
+    worker = Worker(hub_app.app, loglevel=args.loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,81 @@
+"""Which internal partition each event must reach so every rule sees all events of its key.
+
+Rules keyed only by site-local fields (door, building, device, zone, site) are evaluated in the
+site's partition ("site" lane). A rule keyed by anything else (a credential, a grid) gets a lane of
+its own, and events are repartitioned by that key, so the answer stays right with many workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hub.core.registry import BuildingRegistry
+from hub.core.rules import REGISTRY_JOIN_FIELDS, SITE_LANE, Rule, RulePack
+from hub.model.events import Event
+
+
+def key_for(by: tuple[str, ...], fields: Mapping[str, Any],
+            registry: BuildingRegistry | None) -> str | None:
+    """The key of ``by`` fields; registry fields are joined by building_id. None: cannot key."""
+    parts = []
+    for name in by:
+        value = fields.get(name)
+        if value is None and name in REGISTRY_JOIN_FIELDS and registry is not None:
+            bid = fields.get("building_id")
+            building = registry.get(str(bid)) if bid else None
+            value = getattr(building, name, None) if building else None
+        if value is None or value == "":
+            return None
+        parts.append(str(value))
+    return parts[0] if len(parts) == 1 else "|".join(parts)
+
+
+@dataclass(frozen=True)
+class Lane:
+    name: str
+    by: tuple[str, ...]  # partition key fields; the site lane partitions by site_id
+    rules: tuple[Rule, ...]
+    kinds_in_full: frozenset[str]  # kinds whose every event must come (a suppression reads them)
+
+
+def lanes_of(pack: RulePack) -> list[Lane]:
+    suppressed = frozenset(s.kind for s in pack.suppressions)
+    grouped: dict[str, list[Rule]] = {}
+    for rule in pack.rules:
+        grouped.setdefault(rule.lane, []).append(rule)
+    return [
+        Lane(
+            name=name,
+            by=("site_id",) if name == SITE_LANE else rules[0].by,
+            rules=tuple(rules),
+            kinds_in_full=suppressed,
+        )
+        for name, rules in sorted(grouped.items())
+    ]
+
+
+def lane_targets(
+    lanes: list[Lane], event: Event, registry: BuildingRegistry | None
+) -> list[tuple[str, str]]:
+    """(lane name, partition key) for every lane with a rule that may use ``event``."""
+    targets = []
+    for lane in lanes:
+        wanted = False
+        for rule in lane.rules:
+            if event.kind not in rule.sources:
+                continue
+            if event.kind in lane.kinds_in_full:
+                wanted = True
+                break
+            matchers = [*rule.steps, *([rule.absent] if rule.absent else [])]
+            if any(m.kind == event.kind and m.pred(event.fields) for m in matchers):
+                wanted = True
+                break
+        if not wanted:
+            continue
+        key = key_for(lane.by, event.fields, registry)
+        if key is not None:
+            targets.append((lane.name, key))
+    return targets

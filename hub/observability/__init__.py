@@ -1,0 +1,1 @@
+"""Metrics declared once, exposed by the worker for Prometheus."""

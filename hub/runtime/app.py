@@ -1,0 +1,127 @@
+"""Builds the Faust app: agents, the state table, the tick timer and the registry reader.
+
+Nothing happens at import time: ``create_app`` builds everything from a Settings and a rule pack,
+so tests and the CLI choose the configuration. Faust choices follow ../shared/FAUST-NOTES.md:
+agents with concurrency 1, ``take_events`` batches acknowledged only after their sends are
+delivered, a plain changelog-backed Table used as storage (no windowed tables, no joins), ticks as
+messages through the agent (tables cannot be changed from timers), at-least-once delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from hub.adapters.dedup_store import RedisDedupStore
+from hub.codec import load_codec
+from hub.core.dedup import DEFAULT_RETENTION_MS
+from hub.core.lanes import lanes_of
+from hub.core.registry import MemoryBuildingRegistry
+from hub.core.rules import RulePack
+from hub.observability.metrics import HubMetrics, create
+from hub.runtime.correlator import Correlator, StateTable
+from hub.runtime.ingest import Ingestor
+from hub.runtime.outbox import Outbox
+from hub.runtime.registry_reader import RegistryReader
+from hub.settings import CORRELATE_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS, Settings
+
+log = logging.getLogger(__name__)
+
+CORRELATE_PARTITIONS = 4
+
+
+@dataclass
+class HubApp:
+    app: faust.App
+    metrics: HubMetrics
+    correlator: Correlator
+    ingestor: Ingestor
+    registry_reader: RegistryReader
+
+
+def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
+               metrics: HubMetrics | None = None) -> HubApp:
+    metrics = metrics or create()
+    codec = load_codec(settings.schemas_dir)
+    registry = MemoryBuildingRegistry()
+    datadir = settings.state_dir / "worker" / worker_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",
+        datadir=str(datadir),
+        topic_partitions=CORRELATE_PARTITIONS,
+        web_enabled=False,
+        web_host="127.0.0.1",
+        web_bind="127.0.0.1",
+        web_tables_enabled=False,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=4096,
+        broker_max_poll_records=1000,
+        producer_acks=-1,
+        table_standby_replicas=0,
+        topic_replication_factor=1,
+    )
+    source_topic = app.topic(*SOURCE_TOPICS.values(), key_serializer="raw",
+                             value_serializer="raw")
+    correlate_topic = app.topic(CORRELATE_TOPIC, key_serializer="raw", value_serializer="raw",
+                                partitions=CORRELATE_PARTITIONS)
+    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
+                       value_serializer="raw")
+    table = app.Table("engine-state", schema=raw, partitions=CORRELATE_PARTITIONS)
+    reader = RegistryReader(
+        settings.bootstrap, REGISTRY_TOPIC, codec, registry, redis_url=settings.redis_url,
+        on_change=metrics.registry_buildings.set,
+    )
+    dedup = RedisDedupStore(
+        settings.redis_url, DEFAULT_RETENTION_MS,
+        on_error=lambda op: metrics.redis_errors.labels(op).inc(),
+    )
+    ingestor = Ingestor(codec=codec, lanes=lanes_of(pack), registry=registry, dedup=dedup,
+                        metrics=metrics, pseudonym_key=settings.pseudonym_key)
+    correlator = Correlator(pack=pack, codec=codec, registry=registry, table=StateTable(table),
+                            metrics=metrics)
+
+    @app.agent(source_topic, concurrency=1)
+    async def ingest(stream: Any) -> None:
+        async for events in stream.take_events(1000, within=0.1):
+            await reader.ready.wait()
+            started = time.perf_counter()
+            outbox = Outbox(app, codec, worker_id)
+            await ingestor.handle_batch(events, outbox)
+            await outbox.flush()
+            metrics.batch_seconds.labels("ingest").observe(time.perf_counter() - started)
+
+    @app.agent(correlate_topic, concurrency=1)
+    async def correlate(stream: Any) -> None:
+        async for events in stream.take_events(2000, within=0.1):
+            await reader.ready.wait()
+            started = time.perf_counter()
+            outbox = Outbox(app, codec, worker_id)
+            await correlator.handle_batch(events, outbox)
+            await outbox.flush()
+            metrics.batch_seconds.labels("correlate").observe(time.perf_counter() - started)
+
+    @app.timer(interval=settings.tick_seconds)
+    async def tick() -> None:
+        wall = str(int(time.time() * 1000)).encode()
+        for p in range(CORRELATE_PARTITIONS):
+            await correlate_topic.send(key=None, value=b"", partition=p,
+                                       headers=[("hub-tick", wall)])
+
+    @app.task
+    async def load_registry() -> None:
+        await reader.run()
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        correlator.forget(tp.partition for tp in revoked if tp.topic == CORRELATE_TOPIC)
+
+    return HubApp(app, metrics, correlator, ingestor, reader)

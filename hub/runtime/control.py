@@ -1,0 +1,55 @@
+"""Control messages to the correlation agent, and how far behind the workers are.
+
+Uses confluent-kafka (not Faust) because it runs from the CLI, outside any worker.
+"""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+
+from hub.adapters.kafka_io import make_producer
+from hub.runtime.app import CORRELATE_PARTITIONS
+from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
+
+
+def group_lag(settings: Settings, topics: list[str]) -> int:
+    """Messages on ``topics`` not yet committed by the worker group (end offset − committed)."""
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": settings.app_id,
+                         "enable.auto.commit": False})
+    try:
+        lag = 0
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            tps = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+            committed = consumer.committed(tps, timeout=10)
+            for tp, c in zip(tps, committed, strict=True):
+                _, high = consumer.get_watermark_offsets(tp, timeout=10)
+                done = c.offset if c.offset >= 0 else 0
+                lag += max(0, high - done)
+        return lag
+    finally:
+        consumer.close()
+
+
+def wait_caught_up(settings: Settings, timeout: float) -> int:
+    """Wait until the source topics are consumed (lag 0); the remaining lag (0 when caught up)."""
+    deadline = time.monotonic() + timeout
+    topics = list(SOURCE_TOPICS.values())
+    lag = group_lag(settings, topics)
+    while lag and time.monotonic() < deadline:
+        time.sleep(0.5)
+        lag = group_lag(settings, topics)
+    return lag
+
+
+def send_flush(settings: Settings) -> int:
+    producer = make_producer(settings)
+    for p in range(CORRELATE_PARTITIONS):
+        producer.produce(CORRELATE_TOPIC, value=b"", partition=p,
+                         headers=[("hub-control", b"flush")])
+    remaining = producer.flush(30)
+    if remaining:
+        raise RuntimeError(f"{remaining} flush messages not delivered; is the broker up?")
+    return CORRELATE_PARTITIONS

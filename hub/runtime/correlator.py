@@ -1,0 +1,227 @@
+"""The correlation agent's logic: one engine per (partition, lane), state in a Faust table.
+
+State is written back per key per batch: each changed (rule, key) state is one table entry
+(``<partition>|<lane>|R|<rule>|<key>``), plus watermark progress per lane and the last offset
+processed per partition. Entries go to the changelog partition of the message's own partition, so
+after a rebalance the new owner rebuilds exactly this partition's engines. A message at or below
+the stored offset was already applied (a redelivery after a crash) and is skipped.
+
+Control messages on the same topic: ``hub-tick`` (wall ms; lets idle sources advance) and
+``hub-control: flush`` (end of input, as at the end of a file in ``hub correlate``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.codec import Codec
+from hub.core.engine import CorrelationEngine, StepResult
+from hub.core.registry import BuildingRegistry
+from hub.core.rules import RulePack
+from hub.model.errors import RecordError
+from hub.model.events import Event
+from hub.model.incidents import Incident
+from hub.observability.metrics import HubMetrics
+from hub.offline.correlate import describe_late
+from hub.runtime.outbox import Outbox, headers_of
+from hub.settings import INCIDENTS_TOPIC, LEVEL_TOPICS
+
+log = logging.getLogger(__name__)
+
+
+class LateError(RecordError):
+    reason = "LATE"
+
+
+@dataclass
+class PartitionState:
+    engines: dict[str, CorrelationEngine] = field(default_factory=dict)
+    offset: int = -1
+
+
+class StateTable:
+    """What the correlator needs of a Faust table: read the store, write store + changelog."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def items_with_prefix(self, prefix: bytes) -> Iterable[tuple[bytes, bytes]]:
+        data = self.table.data
+        return [(k, data[k]) for k in list(data.keys()) if k.startswith(prefix)]
+
+    async def put(self, partition: int, key: bytes, value: bytes | None, outbox: Outbox) -> None:
+        data = self.table.data
+        if value is None:
+            if key in data:
+                del data[key]
+        else:
+            data[key] = value
+        await outbox.send(self.table.changelog_topic.get_topic_name(), key, value,
+                          partition=partition)
+
+
+class Correlator:
+    def __init__(
+        self,
+        *,
+        pack: RulePack,
+        codec: Codec,
+        registry: BuildingRegistry,
+        table: StateTable,
+        metrics: HubMetrics,
+    ) -> None:
+        self.pack, self.codec, self.registry, self.table = pack, codec, registry, table
+        self.metrics = metrics
+        self.partitions: dict[int, PartitionState] = {}
+        self._suppressed_seen: dict[tuple[int, str], int] = {}
+
+    # -- partitions -------------------------------------------------------------------------
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """A rebalance took these partitions away: drop their engines (the table keeps state)."""
+        for p in partitions:
+            self.partitions.pop(p, None)
+
+    def _new_engine(self, lane: str) -> CorrelationEngine:
+        return CorrelationEngine(self.pack, self.registry, lanes={lane}, track_changes=True)
+
+    def partition(self, p: int) -> PartitionState:
+        state = self.partitions.get(p)
+        if state is not None:
+            return state
+        state = PartitionState()
+        loaded = 0
+        for raw_key, raw_value in self.table.items_with_prefix(f"{p}|".encode()):
+            parts = raw_key.decode().split("|", 4)
+            if len(parts) == 2 and parts[1] == "offset":
+                state.offset = int(raw_value)
+                continue
+            lane = parts[1]
+            engine = state.engines.get(lane) or state.engines.setdefault(
+                lane, self._new_engine(lane)
+            )
+            if len(parts) == 3 and parts[2] == "meta":
+                engine.load_meta(json.loads(raw_value))
+            elif len(parts) == 5:
+                if engine.load_state((parts[2], parts[3], parts[4]), json.loads(raw_value)):
+                    loaded += 1
+        for engine in state.engines.values():
+            engine.take_dirty()
+        log.info("partition %d: restored %d states, offset %d", p, loaded, state.offset)
+        self.partitions[p] = state
+        return state
+
+    # -- batches ----------------------------------------------------------------------------
+
+    async def handle_batch(self, events: Sequence[Any], outbox: Outbox) -> None:
+        touched: dict[int, set[str]] = {}
+        for ev in events:
+            msg = ev.message
+            p = msg.partition
+            part = self.partition(p)
+            if msg.offset <= part.offset:
+                continue  # applied before a crash; its effects are already in the table
+            part.offset = msg.offset
+            lanes = touched.setdefault(p, set())
+            headers = headers_of(msg)
+            if "hub-tick" in headers:
+                wall = int(headers["hub-tick"])
+                for lane, engine in part.engines.items():
+                    await self._emit(engine.tick(wall), msg, headers, outbox)
+                    lanes.add(lane)
+            elif headers.get("hub-control") == b"flush":
+                for lane, engine in part.engines.items():
+                    await self._emit(engine.flush(), msg, headers, outbox)
+                    lanes.add(lane)
+            else:
+                await self._event(part, msg, headers, outbox, lanes)
+        for p, lanes in touched.items():
+            await self._persist(p, lanes, outbox)
+
+    async def _event(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
+                     outbox: Outbox, lanes: set[str]) -> None:
+        lane = headers.get("hub-lane", b"").decode()
+        try:
+            kind, record = self.codec.decode(msg.value)
+            event = Event.from_record(kind, record)
+            engine = part.engines.get(lane)
+            if engine is None:
+                if lane not in self.pack.lanes:
+                    raise RecordError(f"no rule of this worker uses lane {lane!r}",
+                                      field="hub-lane", reason="PROCESSING_ERROR")
+                engine = part.engines[lane] = self._new_engine(lane)
+        except Exception as exc:
+            await self._dead_letter(exc, msg, headers, outbox)
+            return
+        lanes.add(lane)
+        await self._emit(engine.process(event), msg, headers, outbox)
+
+    async def _emit(self, result: StepResult, msg: Any, headers: dict[str, bytes],
+                    outbox: Outbox) -> None:
+        for late in result.late:
+            self.metrics.late_events.labels(late.event.kind).inc()
+            await self._dead_letter(LateError(describe_late(late), field="event_time"), msg,
+                                    headers, outbox)
+        for incident in result.incidents:
+            await self.publish(incident, outbox)
+
+    async def _dead_letter(self, exc: BaseException, msg: Any, headers: dict[str, bytes],
+                           outbox: Outbox) -> None:
+        # Report the event's own source coordinates, not the internal topic's.
+        src = headers.get("hub-src", b"").decode().rsplit("/", 2)
+        topic, partition, offset = (
+            (src[0], int(src[1]), int(src[2])) if len(src) == 3
+            else (msg.topic, msg.partition, msg.offset)
+        )
+        reason = await outbox.dead_letter(
+            exc, topic=topic, partition=partition, offset=offset, key=msg.key, value=msg.value,
+            headers=[(k, v) for k, v in headers.items() if not k.startswith("hub-")],
+            source_kind=headers.get("hub-kind", b"").decode() or None,
+        )
+        self.metrics.dead_letters.labels(reason).inc()
+
+    async def publish(self, incident: Incident, outbox: Outbox) -> None:
+        """All incidents on hub.incidents; routed ones also on their level's topic (三级联动)."""
+        body = self.codec.encode("incident", incident.to_record())
+        headers = [
+            ("hub-rule", incident.rule_id.encode()),
+            ("hub-risk", incident.risk_level.encode()),
+            ("hub-version", str(incident.version).encode()),
+        ]
+        await outbox.send(INCIDENTS_TOPIC, incident.incident_id.encode(), body, headers)
+        self.metrics.incident_versions.labels(incident.rule_id, incident.risk_level).inc()
+        if incident.route is None:
+            self.metrics.incidents_unrouted.labels(incident.rule_id).inc()
+            return
+        await outbox.send(
+            LEVEL_TOPICS[incident.route.level], incident.route.department_id.encode(), body,
+            [*headers, ("hub-incident", incident.incident_id.encode())],
+        )
+
+    async def _persist(self, p: int, lanes: set[str], outbox: Outbox) -> None:
+        part = self.partitions[p]
+        now = time.time() * 1000
+        for lane in sorted(lanes):
+            engine = part.engines[lane]
+            for ref in engine.take_dirty():
+                data = engine.export_state(ref)
+                key = f"{p}|{lane}|{ref[0]}|{ref[1]}|{ref[2]}".encode()
+                value = None if data is None else json.dumps(data, separators=(",", ":")).encode()
+                await self.table.put(p, key, value, outbox)
+            meta = json.dumps(engine.export_meta(), separators=(",", ":")).encode()
+            await self.table.put(p, f"{p}|{lane}|meta".encode(), meta, outbox)
+            seen = self._suppressed_seen.get((p, lane), 0)
+            self.metrics.suppressed_events.inc(engine.stats.suppressed - seen)
+            self._suppressed_seen[(p, lane)] = engine.stats.suppressed
+            for kind, clock in engine.clocks.items():
+                if clock.max_seen is not None:
+                    self.metrics.watermark_lag.labels(kind).set((now - clock.max_seen) / 1000)
+        await self.table.put(p, f"{p}|offset".encode(), str(part.offset).encode(), outbox)
+        self.metrics.state_keys.labels(str(p)).set(
+            sum(e.state_size() for e in part.engines.values())
+        )

@@ -1,0 +1,102 @@
+"""Ingest: decode and validate source messages, drop duplicates, fan out to the engine's lanes.
+
+Bad messages go to the dead-letter topic with their original bytes and a reason; the next message
+is processed as usual. Accepted events are forwarded byte for byte (unless a personal field had to
+be pseudonymized here) to the internal correlation topic, keyed per lane (see hub.core.lanes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from hub.adapters.dedup_store import DedupStore
+from hub.codec import Codec, check_rules
+from hub.codec.interchange import pii_fields
+from hub.core.lanes import Lane, lane_targets
+from hub.core.pseudonym import is_pseudonym, pseudonymize_fields
+from hub.core.registry import BuildingRegistry
+from hub.model.errors import RecordError, ValidationError
+from hub.model.events import Event
+from hub.observability.metrics import HubMetrics
+from hub.runtime.outbox import Outbox, headers_of
+from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS
+
+log = logging.getLogger(__name__)
+KIND_OF_TOPIC = {topic: kind for kind, topic in SOURCE_TOPICS.items()}
+
+
+class Ingestor:
+    def __init__(
+        self,
+        *,
+        codec: Codec,
+        lanes: list[Lane],
+        registry: BuildingRegistry,
+        dedup: DedupStore,
+        metrics: HubMetrics,
+        pseudonym_key: str,
+    ) -> None:
+        self.codec, self.lanes, self.registry = codec, lanes, registry
+        self.dedup, self.metrics, self.pseudonym_key = dedup, metrics, pseudonym_key
+        self._pii = {kind: pii_fields(codec.schema(kind)) for kind in SOURCE_TOPICS}
+
+    def decode(self, topic: str, value: bytes | None) -> tuple[Event, bytes]:
+        """The event and the bytes to forward; raises RecordError for the dead-letter topic."""
+        kind, record = self.codec.decode(value or b"")
+        expected = KIND_OF_TOPIC.get(topic)
+        if expected is not None and kind != expected:
+            raise ValidationError(
+                f"a {kind} record on {topic}; send {kind} to {SOURCE_TOPICS.get(kind, '?')}",
+                field="kind",
+            )
+        check_rules(kind, record)
+        pii = self._pii.get(kind, frozenset())
+        if any(record.get(f) not in (None, "") and not is_pseudonym(record.get(f)) for f in pii):
+            # A producer skipped the edge: never forward the raw value.
+            record = pseudonymize_fields(record, self.pseudonym_key, pii)
+            value = self.codec.encode(kind, record)
+        return Event.from_record(kind, record), value or b""
+
+    async def handle_batch(self, events: Sequence[Any], outbox: Outbox) -> None:
+        accepted: list[tuple[Event, bytes, Any]] = []
+        for ev in events:
+            msg = ev.message
+            try:
+                event, body = self.decode(msg.topic, msg.value)
+            except Exception as exc:  # RecordError or a bug: either way the message is kept
+                kind = KIND_OF_TOPIC.get(msg.topic, "unknown")
+                reason = await outbox.dead_letter(
+                    exc, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                    key=msg.key, value=msg.value, headers=list(headers_of(msg).items()),
+                    timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
+                    source_kind=kind,
+                )
+                if not isinstance(exc, RecordError):
+                    log.exception("unexpected error decoding %s/%s@%s", msg.topic,
+                                  msg.partition, msg.offset)
+                self.metrics.dead_letters.labels(reason).inc()
+                self.metrics.ingest_events.labels(kind, "dead_letter").inc()
+                continue
+            accepted.append((event, body, msg))
+        flags = await self.dedup.duplicates(
+            [(e.kind, e.event_id, f"{m.topic}/{m.partition}/{m.offset}") for e, _, m in accepted]
+        )
+        for (event, body, msg), duplicate in zip(accepted, flags, strict=True):
+            if duplicate:
+                self.metrics.duplicates.labels(event.kind).inc()
+                self.metrics.ingest_events.labels(event.kind, "duplicate").inc()
+                continue
+            targets = lane_targets(self.lanes, event, self.registry)
+            outcome = "accepted" if targets else "no_rule"
+            self.metrics.ingest_events.labels(event.kind, outcome).inc()
+            src = f"{msg.topic}/{msg.partition}/{msg.offset}".encode()
+            for lane, key in targets:
+                await outbox.send(
+                    CORRELATE_TOPIC,
+                    key.encode(),
+                    body,
+                    [("hub-lane", lane.encode()), ("hub-src", src),
+                     ("hub-kind", event.kind.encode())],
+                )
