@@ -73,7 +73,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
                              value_serializer="raw")
     correlate_topic = app.topic(CORRELATE_TOPIC, key_serializer="raw", value_serializer="raw",
                                 partitions=CORRELATE_PARTITIONS)
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
+    raw: faust.Schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
                        value_serializer="raw")
     table = app.Table("engine-state", schema=raw, partitions=CORRELATE_PARTITIONS)
     reader = RegistryReader(
