@@ -67,6 +67,9 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         broker_max_poll_records=1000,
         producer_acks=-1,
         table_standby_replicas=0,
+        # A killed worker's partitions move to the survivors within ~10 s, not Faust's 60 s.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
         topic_replication_factor=1,
     )
     source_topic = app.topic(*SOURCE_TOPICS.values(), key_serializer="raw",
@@ -83,6 +86,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     dedup = RedisDedupStore(
         settings.redis_url, DEFAULT_RETENTION_MS,
         on_error=lambda op: metrics.redis_errors.labels(op).inc(),
+        prefix=f"hub:dedup:{settings.app_id}:",
     )
     ingestor = Ingestor(codec=codec, lanes=lanes_of(pack), registry=registry, dedup=dedup,
                         metrics=metrics, pseudonym_key=settings.pseudonym_key)
