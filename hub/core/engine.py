@@ -102,7 +102,7 @@ class SourceClock:
 class _RuleRuntime:
     """A compiled rule with its per-key states and the heap of keys waiting for the watermark."""
 
-    __slots__ = ("handler", "heap", "released", "rule", "states")
+    __slots__ = ("handler", "heap", "hold", "released", "rule", "states")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
@@ -110,9 +110,15 @@ class _RuleRuntime:
         self.states: dict[str, KeyState] = {}
         self.heap: list[tuple[int, str]] = []
         self.released = NEG_INF  # every event before this has been handed to the rule
+        # How long past its last evidence an open incident must stay open. Usually ``within``:
+        # later matches come from events at or after the watermark. An 'after' absence matches
+        # only when its deadline passes, up to ``within`` after an event that may itself be up to
+        # ``within`` after the incident's last evidence, so it must be held twice as long.
+        after = rule.type == "absence" and rule.direction in ("after", "both")
+        self.hold = rule.within * 2 if after else rule.within
 
     def schedule(self, key: str, state: KeyState) -> None:
-        wake = state.wake_time(self.rule.within)
+        wake = state.wake_time(self.rule.within, self.hold)
         if wake is not None and (state.scheduled is None or wake < state.scheduled):
             state.scheduled = wake
             heapq.heappush(self.heap, (wake, key))
@@ -351,7 +357,7 @@ class CorrelationEngine:
             if bound < POS_INF:
                 prune_window(state, bound - within)
                 inc = state.incident
-                if inc is not None and inc.last_event_time + within < bound:
+                if inc is not None and inc.last_event_time + rr.hold < bound:
                     state.incident = None
             else:
                 state.window.clear()

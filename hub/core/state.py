@@ -54,8 +54,11 @@ class KeyState:
         self.pending_ids.discard((event.kind, event.event_id))
         return event
 
-    def wake_time(self, within: int) -> int | None:
-        """Earliest watermark that gives this state work: release, timer, pruning or closing."""
+    def wake_time(self, within: int, hold: int | None = None) -> int | None:
+        """Earliest watermark that gives this state work: release, timer, pruning or closing.
+
+        ``hold``: how long after its last evidence the open incident closes (default ``within``).
+        """
         times = []
         if self.pending:
             times.append(self.pending[0][0][0])
@@ -64,7 +67,7 @@ class KeyState:
         if self.window:
             times.append(self.window[0][1].event_time + within)
         if self.incident is not None:
-            times.append(self.incident.last_event_time + within)
+            times.append(self.incident.last_event_time + (within if hold is None else hold))
         return min(times) if times else None
 
     def is_empty(self) -> bool:
