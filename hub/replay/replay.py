@@ -11,10 +11,10 @@ Timing
     producer accepts. The clock and the sleep are parameters, so tests never wait.
 ``--shift-to-now``
     Every message timestamp and every ``timestamp-millis`` field of the decoded value (event_time,
-    updated_time, incident and dead-letter times, nested ones too) move by the same offset
-    (``now - first timestamp``), then the value is re-encoded with the current schema: windows
-    behave as they did. A value that does not decode (a dead letter's garbage) is sent unchanged
-    and counted as ``unshifted``.
+    updated_time, incident and dead-letter times, nested ones too) move by the same offset (see
+    :func:`shift_offset`: the replay ends at "now", never ahead of the wall clock), then the value
+    is re-encoded with the current schema: windows behave as they did. A value that does not
+    decode (a dead letter's garbage) is sent unchanged and counted as ``unshifted``.
 Failures
     Delivery failures are counted and listed; :attr:`ReplaySummary.ok` is false when any message
     was not delivered or any input line was rejected.
@@ -111,9 +111,23 @@ class Pacer:
             self.sleep(remaining)
 
 
-def shift_offset(first_timestamp: int, now_ms: int) -> int:
-    """How far ``--shift-to-now`` moves every time: the first message lands at ``now_ms``."""
-    return now_ms - first_timestamp
+def shift_offset(first_ts: int, last_ts: int, now_ms: int, speed: float | None) -> int:
+    """How far ``--shift-to-now`` moves every time (one offset for all, so windows keep shape).
+
+    Chosen so that no shifted timestamp is ever ahead of the wall clock when its message is sent
+    (brokers reject timestamps too far in the future; ``log.message.timestamp.after.max.ms`` is
+    1 h by default in Kafka 4), and the replay ends at "now" as a live feed would:
+
+    - ``speed`` None (``--max``): the last message lands at ``now_ms``;
+    - ``speed`` <= 1: the first message lands at ``now_ms`` (real time or slower);
+    - ``speed`` > 1: the last message lands when the replay will send it,
+      ``now_ms + (last_ts - first_ts) / speed``.
+    """
+    if speed is None:
+        return now_ms - last_ts
+    if speed <= 1:
+        return now_ms - first_ts
+    return now_ms + int((last_ts - first_ts) / speed) - last_ts
 
 
 def shift_times(schema: Any, value: Any, offset: int, names: dict[str, Any] | None = None) -> Any:
@@ -455,7 +469,7 @@ def replay_file(
     shift: int | None = None
     if shift_to_now:
         paced = [m.timestamp for m in messages if m.pace and m.timestamp > 0]
-        shift = shift_offset(min(paced), now_ms()) if paced else 0
+        shift = shift_offset(min(paced), max(paced), now_ms(), speed) if paced else 0
         summary.shift_ms = shift
     sender = (
         producer if producer is not None else make_producer(settings, **{"client.id": "hub-replay"})
