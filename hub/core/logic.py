@@ -57,23 +57,43 @@ def on_sequence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Ma
     return matches
 
 
+def _fill_other_steps(
+    n_steps: int, own: int, window: list[tuple[int, Event]]
+) -> list[Event] | None:
+    """Distinct window events for every step but ``own``, newest first; None if impossible.
+
+    A bipartite matching (augmenting paths) so that an event matching several steps fills only
+    one of them, and is moved to another step when that lets every step be filled.
+    """
+    owner: dict[int, int] = {}  # window index -> step it fills
+
+    def augment(step: int, seen: set[int]) -> bool:
+        bit = 1 << step
+        for j in range(len(window) - 1, -1, -1):
+            if window[j][0] & bit and j not in seen:
+                seen.add(j)
+                if j not in owner or augment(owner[j], seen):
+                    owner[j] = step
+                    return True
+        return False
+
+    for step in range(n_steps):
+        if step != own and not augment(step, set()):
+            return None
+    return [window[j][1] for j in owner]
+
+
 def on_all(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
     prune_window(state, event.event_time - rule.within)
-    chosen = [event]
-    ok = True
-    for step in range(len(rule.steps)):
-        bit = 1 << step
-        if mask & bit:
-            continue
-        for wmask, wevent in reversed(state.window):
-            if wmask & bit and wevent not in chosen:
-                chosen.append(wevent)
+    chosen = None
+    for own in range(len(rule.steps)):  # the step this event fills; each event fills only one
+        if mask & (1 << own):
+            others = _fill_other_steps(len(rule.steps), own, state.window)
+            if others is not None:
+                chosen = [event, *others]
                 break
-        else:
-            ok = False
-            break
     state.window.append((mask, event))
-    if not ok:
+    if chosen is None:
         return []
     chosen.sort(key=lambda e: e.order_key)
     return [(chosen, rule.tiers[0].risk_level)]
