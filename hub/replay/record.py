@@ -293,12 +293,20 @@ def _positions(
                 "or `hub topics apply`"
             )
         for p in sorted(tmeta.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            try:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            except Exception as exc:
+                raise RecordingError(f"cannot read the offsets of {topic}[{p}]: {exc}") from exc
             ends[(topic, p)] = high
             starts[(topic, p)] = low if from_beginning else high
     if since_ms is not None:
-        wanted = [TopicPartition(t, p, since_ms) for (t, p) in sorted(starts)]
-        for tp in consumer.offsets_for_times(wanted, timeout=10):
+        # negative times are Kafka's "latest"/"earliest" markers: before 1970 means the start
+        wanted = [TopicPartition(t, p, max(since_ms, 0)) for (t, p) in sorted(starts)]
+        try:
+            found = consumer.offsets_for_times(wanted, timeout=10)
+        except Exception as exc:
+            raise RecordingError(f"cannot look up offsets for --since: {exc}") from exc
+        for tp in found:
             key = (tp.topic, tp.partition)
             starts[key] = tp.offset if tp.offset >= 0 else ends[key]
     return starts, ends

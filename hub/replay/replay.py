@@ -290,20 +290,23 @@ def load_messages(
     errors: Callable[[str], None],
 ) -> list[ReplayMessage]:
     """Messages of a recording (merged per partition) or an interchange file (file order)."""
+    out: list[ReplayMessage] = []
     if is_recording(path):
-        return [
-            ReplayMessage(
-                m.topic,
-                m.key,
-                m.value,
-                m.headers,
-                m.timestamp,
-                m.partition,
-                kind_of_message(m, codec),
+        for m in merge_partitions(read_recording(path)):
+            kind = kind_of_message(m, codec)
+            out.append(
+                ReplayMessage(
+                    m.topic,
+                    m.key,
+                    m.value,
+                    m.headers,
+                    m.timestamp,
+                    m.partition,
+                    kind,
+                    pace=kind != REGISTRY_KIND,  # a compacted registry's stamps are years apart
+                )
             )
-            for m in merge_partitions(read_recording(path))
-        ]
-    out = []
+        return out
     for line in read_jsonl(path, pseudonym_key=pseudonym_key, codec=codec):
         if line.error is not None or line.kind is None or line.record is None:
             assert line.error is not None
@@ -466,14 +469,21 @@ def replay_file(
         )
     except OSError as exc:
         raise RecordingError(f"cannot read {path}: {exc}") from exc
+    if only:
+        kinds = set(only)
+        kept = [m for m in messages if (m.kind or kind_of_message(m, codec)) in kinds]
+        summary.skipped += len(messages) - len(kept)
+        messages = kept
     shift: int | None = None
     if shift_to_now:
         paced = [m.timestamp for m in messages if m.pace and m.timestamp > 0]
-        shift = shift_offset(min(paced), max(paced), now_ms(), speed) if paced else 0
+        shift = shift_offset(paced[0], max(paced), now_ms(), speed) if paced else 0
         summary.shift_ms = shift
-    sender = (
-        producer if producer is not None else make_producer(settings, **{"client.id": "hub-replay"})
-    )
+    if producer is None:
+        sender = make_producer(settings, **{"client.id": "hub-replay"})
+        _check_topics(sender, {(topic_map or {}).get(m.topic, m.topic) for m in messages})
+    else:
+        sender = producer
 
     def serve_while_waiting(seconds: float) -> None:
         sender.poll(min(seconds, 0.5))  # delivery reports keep flowing while we wait
@@ -491,3 +501,19 @@ def replay_file(
         keep_partitions=keep_partitions,
         progress=progress,
     )
+
+
+def _check_topics(producer: Producer, topics: set[str]) -> None:
+    """Fail fast, before sending anything, when a destination topic does not exist."""
+    if not topics:
+        return
+    try:
+        known = producer.list_topics(timeout=10).topics
+    except Exception as exc:
+        raise RecordingError(f"cannot reach Kafka: {exc}") from exc
+    missing = sorted(t for t in topics if t not in known or known[t].error is not None)
+    if missing:
+        raise RecordingError(
+            f"topic(s) {', '.join(missing)} do not exist: create them (`hub topics apply` for "
+            "the hub's own) or send elsewhere with --map OLD=NEW"
+        )

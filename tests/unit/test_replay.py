@@ -328,3 +328,50 @@ def test_time_and_map_arguments() -> None:
     assert parse_topic_map(["a=b", "c=d"]) == {"a": "b", "c": "d"}
     with pytest.raises(ValueError, match="OLD_TOPIC=NEW_TOPIC"):
         parse_topic_map(["nope"])
+
+
+def test_recorded_registry_is_not_paced_and_only_filters_before_the_shift(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.avro"
+    old = T0 - 400 * 86_400_000
+    write_recording(
+        path,
+        [
+            RecordedMessage(
+                REGISTRY_TOPIC, 0, 0, old, 1, b"B1", b"reg", (("kind", b"building_identity"),)
+            ),
+            RecordedMessage(SOURCE_TOPICS["access_swipe"], 0, 0, T0, 1, b"S1", b"not avro", ()),
+            RecordedMessage(SOURCE_TOPICS["access_swipe"], 0, 1, T0 + 10_000, 1, b"S1", b"x", ()),
+        ],
+    )
+    clock = FakeClock()
+    producer = FakeProducer(clock)
+    summary = replay_file(
+        path,
+        Settings(),
+        1.0,
+        producer=producer,
+        clock=clock,  # type: ignore[arg-type]
+        sleep=clock.sleep,
+    )
+    assert clock.sleeps == [10.0]  # the registry record went at once, not 400 days early
+    assert [s["key"] for s in producer.sent] == [b"B1", b"S1", b"S1"] and summary.ok
+
+    producer = FakeProducer()
+    now = T0 + 10**9
+    summary = replay_file(
+        path,
+        Settings(),
+        1.0,
+        producer=producer,
+        clock=clock,  # type: ignore[arg-type]
+        sleep=clock.sleep,
+        shift_to_now=True,
+        now_ms=lambda: now,
+        only=["access_swipe"],
+    )
+    assert summary.skipped == 1 and summary.shift_ms == now - T0
+    assert [s["timestamp"] for s in producer.sent] == [now, now + 10_000]
+    assert summary.unshifted == 2  # values that are not Avro are sent as they were
+    assert [s["value"] for s in producer.sent] == [b"not avro", b"x"]
