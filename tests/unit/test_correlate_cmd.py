@@ -1,0 +1,195 @@
+"""``hub correlate`` end to end on a small interchange file, in-process (no Kafka, no Faust)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.cli import main
+from hub.model.incidents import incident_id
+
+RULES = Path(__file__).resolve().parents[2] / "topology" / "rules"
+T = 1_714_521_600_000  # 2024-05-01T00:00:00Z
+MIN = 60_000
+
+
+def _swipe(eid: str, t: int, result: str, **kw: Any) -> dict[str, Any]:
+    return {
+        "kind": "access_swipe",
+        "event_id": eid,
+        "vendor": "zkteco",
+        "device_id": "door-1",
+        "site_id": "S-1",
+        "event_time": T + t,
+        "building_id": "B-1",
+        "door_id": "D-1",
+        "method": "CARD",
+        "result": result,
+        **kw,
+    }
+
+
+LINES: list[Any] = [
+    {
+        "kind": "building_identity",
+        "building_id": "B-1",
+        "name": "3号楼",
+        "address": "文三路100号",
+        "site_id": "S-1",
+        "grid_id": "G-1",
+        "township_code": "330106001",
+        "district_code": "330106",
+        "city_code": "3301",
+        "households": 96,
+        "rental_units": 4,
+        "updated_time": T - 86_400_000,
+    },
+    {
+        "kind": "perimeter_alarm",
+        "event_id": "pa-1",
+        "vendor": "hik",
+        "device_id": "pa-cam-1",
+        "site_id": "S-1",
+        "event_time": "2024-05-01T08:00:00+08:00",
+        "zone_id": "fence-n",
+        "alarm_type": "INTRUSION",
+        "severity": 4,
+    },  # = T
+    _swipe("sw-1", MIN, "DENIED", card_no="0012345678"),  # line 3: breach v1
+    _swipe("sw-2", 2 * MIN, "FORCED_OPEN"),  # line 4: breach v2, forced_door
+    "{not json",  # line 5: DECODE_ERROR
+    _swipe("sw-3", 3 * MIN, "OPENED_BY_MAGIC"),  # line 6: VALIDATION_ERROR (enum)
+    _swipe("sw-4", 10 * MIN, "HELD_OPEN"),  # line 7: door_held_open
+    _swipe("sw-5", 10 * MIN - 30_001, "DENIED"),  # line 8: LATE (30 s lateness exceeded)
+    _swipe("sw-4", 10 * MIN, "HELD_OPEN"),  # line 9: exact duplicate of line 7
+    "",  # blank lines are skipped
+    {"kind": "incident", "incident_id": "x"},  # line 11: output, not input
+]
+
+
+def write_events(tmp_path: Path) -> Path:
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        "\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False) for x in LINES)
+        + "\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def read_out(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def correlate(tmp_path: Path, *extra: str) -> tuple[int, list[dict[str, Any]]]:
+    out = tmp_path / "incidents.jsonl"
+    status = main(
+        [
+            "correlate",
+            "--rules",
+            str(RULES),
+            "--in",
+            str(write_events(tmp_path)),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+    return status, read_out(out)
+
+
+def test_every_version_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, incidents = correlate(tmp_path)
+    assert status == 0
+    got = sorted(
+        (i["rule_id"], i["version"], [e["event_id"] for e in i["evidence"]]) for i in incidents
+    )
+    assert got == [
+        ("door_held_open", 1, ["sw-4"]),
+        ("forced_door", 1, ["sw-2"]),
+        ("perimeter_breach_entry", 1, ["pa-1", "sw-1"]),
+        ("perimeter_breach_entry", 2, ["pa-1", "sw-1", "sw-2"]),
+    ]
+    breach = [i for i in incidents if i["rule_id"] == "perimeter_breach_entry"]
+    assert {i["incident_id"] for i in breach} == {
+        incident_id("perimeter_breach_entry", "S-1", "pa-1")
+    }
+    assert breach[-1]["route"] == {"level": "DISTRICT", "department_id": "330106"}
+    assert breach[-1]["building"]["name"] == "3号楼"  # the snapshot travels with the incident
+    held = next(i for i in incidents if i["rule_id"] == "door_held_open")
+    assert held["route"] == {"level": "GRID", "department_id": "G-1"}
+    assert held["unrouted"] is False
+
+
+def test_final_keeps_only_the_last_version(tmp_path: Path) -> None:
+    status, incidents = correlate(tmp_path, "--final")
+    assert status == 0
+    assert sorted((i["rule_id"], i["version"]) for i in incidents) == [
+        ("door_held_open", 1),
+        ("forced_door", 1),
+        ("perimeter_breach_entry", 2),
+    ]
+    assert len({i["incident_id"] for i in incidents}) == 3
+
+
+def test_rejected_lines_are_reported_with_line_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rejected = tmp_path / "rejected.jsonl"
+    status, _ = correlate(tmp_path, "--rejected", str(rejected))
+    assert status == 0
+    err = capsys.readouterr().err
+    events = str(tmp_path / "events.jsonl")
+    assert f"{events}:5: DECODE_ERROR" in err
+    assert f"{events}:6: VALIDATION_ERROR" in err and "result" in err
+    assert f"{events}:8: LATE" in err and "sw-5" in err
+    assert f"{events}:11: VALIDATION_ERROR" in err
+    assert "1 duplicates" in err and "1 late" in err and "4 rejected" in err
+    rows = read_out(rejected)
+    assert [(r["lineno"], r["reason"]) for r in rows] == [
+        (5, "DECODE_ERROR"),
+        (6, "VALIDATION_ERROR"),
+        (8, "LATE"),
+        (11, "VALIDATION_ERROR"),
+    ]
+
+
+def test_stdout_is_the_default_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(
+        ["correlate", "--rules", str(RULES), "--in", str(write_events(tmp_path)), "--final"]
+    )
+    assert status == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3 and all(x["incident_id"].startswith("inc-") for x in lines)
+
+
+def test_same_input_gives_byte_identical_output(tmp_path: Path) -> None:
+    correlate(tmp_path)
+    first = (tmp_path / "incidents.jsonl").read_bytes()
+    correlate(tmp_path)
+    assert (tmp_path / "incidents.jsonl").read_bytes() == first
+
+
+def test_bad_rules_exit_2_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "x.yaml").write_text(
+        "rules:\n  - {id: r, type: single, title: t, by: door_id, within: soon, risk_level: LOW,"
+        " match: {kind: access_swipe}}\n",
+        encoding="utf-8",
+    )
+    status = main(["correlate", "--rules", str(rules), "--in", str(write_events(tmp_path))])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "x.yaml" in err and "rule 'r'" in err and "field 'within'" in err
+
+
+def test_missing_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["correlate", "--rules", str(RULES), "--in", str(tmp_path / "nope.jsonl")])
+    assert status == 2
+    assert "no such file" in capsys.readouterr().err
