@@ -1,0 +1,442 @@
+"""Helpers for the worker tests: real ``hub worker`` subprocesses against the real broker and Redis.
+
+The source topics are shared (their names are the public contract), so every worker test starts
+from a clean slate: :func:`reset_topics` deletes every ``hub.*`` topic and the topics of earlier
+test apps, waits until the broker has forgotten them and applies topology/topics.yaml again. Each
+test uses a unique ``HUB_APP_ID`` (:func:`new_app_id`): its own consumer group, changelog topic and
+Redis dedup namespace. Nothing here sleeps for readiness: every wait polls a condition with a
+deadline and fails with what it saw.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+from hub.adapters.kafka_admin import admin_client, apply_topics
+from hub.adapters.topic_specs import load_topic_specs
+from hub.codec import load_codec
+from hub.settings import SOURCE_TOPICS, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+#: Every test app id starts with this, so a reset also removes earlier test apps' changelogs.
+APP_PREFIX = "hubit-"
+
+
+def new_app_id(name: str) -> str:
+    return f"{APP_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_until(check: Callable[[], Any], *, timeout: float, interval: float = 0.25,
+               what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; that value, or AssertionError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+# -- topics ----------------------------------------------------------------------------------
+
+
+def reset_topics(settings: Settings, app_id: str | None = None, *, timeout: float = 90.0) -> None:
+    """Delete all hub.* topics and test apps' topics, wait until gone, apply topics.yaml again."""
+    admin = admin_client(settings.bootstrap)
+    existing = admin.list_topics(timeout=10).topics
+
+    def doomed_of(names: Iterable[str]) -> list[str]:
+        return sorted(
+            n for n in names
+            if n.startswith(("hub.", APP_PREFIX)) or (app_id is not None and n.startswith(app_id))
+        )
+
+    doomed = doomed_of(existing)
+    if doomed:
+        for fut in admin.delete_topics(doomed, request_timeout=30).values():
+            try:
+                fut.result(timeout=30)
+            except KafkaException:
+                pass  # already gone
+        wait_until(lambda: not doomed_of(admin.list_topics(timeout=10).topics),
+                   timeout=timeout, what=f"deletion of {len(doomed)} topics")
+    specs = load_topic_specs(settings.topics_file)
+    deadline = time.monotonic() + timeout
+    while True:  # the broker may still be finishing the deletion ("marked for deletion")
+        try:
+            apply_topics(admin, specs)
+            break
+        except Exception:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+    names = [s.name for s in specs]
+    wait_until(lambda: _all_have_leaders(admin, names), timeout=timeout,
+               what="leaders for every declared topic")
+
+
+def _all_have_leaders(admin: Any, names: list[str]) -> bool:
+    topics = admin.list_topics(timeout=10).topics
+    for name in names:
+        meta = topics.get(name)
+        if meta is None or meta.error is not None or not meta.partitions:
+            return False
+        if any(p.leader < 0 for p in meta.partitions.values()):
+            return False
+    return True
+
+
+# -- reading topics --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    kind: str | None = None
+    record: dict[str, Any] | None = None
+
+
+class TopicReader:
+    """Reads whole topics from the beginning (no group commits) and decodes values with the codec.
+
+    Keeps its position, so ``poll_new`` returns only what arrived since the last call.
+    """
+
+    def __init__(self, settings: Settings, topics: Iterable[str]) -> None:
+        self.codec = load_codec(settings.schemas_dir)
+        self.consumer = Consumer({
+            "bootstrap.servers": settings.bootstrap,
+            "group.id": f"hubit-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "isolation.level": "read_committed",
+            "log.connection.close": False,
+        })
+        self.topics = list(topics)
+        meta = self.consumer.list_topics(timeout=10).topics
+        self.tps = [TopicPartition(t, p, OFFSET_BEGINNING)
+                    for t in self.topics for p in sorted(meta[t].partitions)]
+        self.consumer.assign(self.tps)
+        self.received: list[Received] = []
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def _decode(self, msg: Any) -> Received:
+        kind = record = None
+        try:
+            kind, record = self.codec.decode(msg.value() or b"")
+        except Exception:
+            pass
+        return Received(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(),
+                        {k: v for k, v in (msg.headers() or [])}, kind, record)
+
+    def poll_new(self, seconds: float = 0.5) -> list[Received]:
+        out: list[Received] = []
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for msg in self.consumer.consume(num_messages=1000, timeout=min(left, 0.2)):
+                if msg.error():
+                    continue
+                out.append(self._decode(msg))
+        self.received.extend(out)
+        return out
+
+    def at_end(self) -> bool:
+        """True when every assigned partition has been read up to its current end offset."""
+        positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(self.tps)}
+        for tp in self.tps:
+            _, high = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            pos = positions[(tp.topic, tp.partition)]
+            if high > 0 and (pos < 0 or pos < high):
+                return False
+        return True
+
+    def until(self, predicate: Callable[[list[Received]], bool], *, timeout: float,
+              what: str = "messages") -> list[Received]:
+        """Read until ``predicate(all received so far)`` holds; fail after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.received):
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"timed out after {timeout:.0f}s waiting for {what}; got "
+                    f"{len(self.received)} messages on {self.topics}"
+                )
+            self.poll_new(0.5)
+        return self.received
+
+    def until_quiet(self, *, quiet: float, timeout: float) -> list[Received]:
+        """Read until at the end of every partition with nothing new for ``quiet`` seconds."""
+        deadline = time.monotonic() + timeout
+        last_new = time.monotonic()
+        while time.monotonic() < deadline:
+            if self.poll_new(0.5):
+                last_new = time.monotonic()
+            elif time.monotonic() - last_new >= quiet and self.at_end():
+                return self.received
+        raise AssertionError(f"{self.topics} never went quiet for {quiet}s within {timeout}s")
+
+
+@contextmanager
+def reading(settings: Settings, *topics: str) -> Iterator[TopicReader]:
+    reader = TopicReader(settings, topics)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+# -- workers ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class WorkerProc:
+    """One ``hub worker`` subprocess with its own log file and metrics port."""
+
+    worker_id: str
+    env: dict[str, str]
+    log_path: Path
+    rules_dir: Path | None = None
+    metrics_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProc:
+        argv = [sys.executable, "-m", "hub", "worker", "--worker-id", self.worker_id,
+                "--metrics-port", str(self.metrics_port), "--loglevel", "info"]
+        if self.rules_dir is not None:
+            argv += ["--rules", str(self.rules_dir)]
+        log = open(self.log_path, "ab")
+        log.write(f"\n=== start {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=REPO, start_new_session=True)
+        log.close()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no chance to commit or flush anything."""
+        if self.alive:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL if it does not exit in time."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGKILL)
+                self.proc.wait(timeout=30)
+
+    def metrics(self) -> dict[str, float]:
+        """The worker's Prometheus samples, ``name{labels}`` -> value."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def metric_sum(self, name: str) -> float:
+        try:
+            samples = self.metrics()
+        except OSError:
+            return 0.0
+        return sum(v for k, v in samples.items() if k == name or k.startswith(name + "{"))
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class WorkerGroup:
+    """The workers of one test app: same HUB_APP_ID and state dir, started and always stopped."""
+
+    def __init__(self, settings: Settings, tmp: Path, app_id: str, *,
+                 rules_dir: Path | None = None, tick_seconds: float = 1.0,
+                 extra_env: Mapping[str, str] | None = None) -> None:
+        self.settings = dataclasses.replace(settings, app_id=app_id)
+        self.tmp, self.app_id, self.rules_dir = tmp, app_id, rules_dir
+        self.env = {
+            **os.environ,
+            "HUB_BOOTSTRAP": settings.bootstrap,
+            "HUB_REDIS_URL": settings.redis_url,
+            "HUB_APP_ID": app_id,
+            "HUB_STATE_DIR": str(tmp / "state"),
+            "HUB_TICK_SECONDS": str(tick_seconds),
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        self.workers: dict[str, WorkerProc] = {}
+
+    def start(self, worker_id: str) -> WorkerProc:
+        w = self.workers.get(worker_id)
+        if w is None:
+            w = self.workers[worker_id] = WorkerProc(
+                worker_id, self.env, self.tmp / f"{worker_id}.log", self.rules_dir
+            )
+        return w.start()
+
+    def stop_all(self) -> None:
+        for w in self.workers.values():
+            try:
+                w.stop()
+            except Exception:
+                if w.proc is not None and w.proc.poll() is None:
+                    w.proc.kill()
+
+    def logs(self, lines: int = 40) -> str:
+        return "\n".join(f"--- {w.worker_id} ---\n{w.log_tail(lines)}"
+                         for w in self.workers.values())
+
+    def assert_alive(self) -> None:
+        dead = [w.worker_id for w in self.workers.values()
+                if w.proc is not None and not w.alive]
+        assert not dead, f"workers exited: {dead}\n{self.logs()}"
+
+    def members(self) -> int:
+        """Members of the app's consumer group as the broker sees them (0 if none)."""
+        admin = admin_client(self.settings.bootstrap)
+        try:
+            desc = admin.describe_consumer_groups([self.app_id])[self.app_id].result(timeout=10)
+        except Exception:
+            return 0
+        if str(desc.state).rsplit(".", 1)[-1] != "STABLE":
+            return 0
+        return len(desc.members)
+
+    def wait_members(self, n: int, *, timeout: float = 60.0) -> None:
+        def ok() -> bool:
+            self.assert_alive()
+            return self.members() == n
+        wait_until(ok, timeout=timeout, interval=0.5, what=f"{n} stable group members")
+
+    def lag(self) -> int:
+        from hub.runtime.control import group_lag
+
+        return group_lag(self.settings, list(SOURCE_TOPICS.values()))
+
+    def wait_lag_zero(self, *, timeout: float) -> None:
+        def ok() -> bool:
+            self.assert_alive()
+            return self.lag() == 0
+        wait_until(ok, timeout=timeout, interval=0.5, what="source lag 0")
+
+    def hub(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run a ``hub`` command with this app's environment."""
+        return subprocess.run([sys.executable, "-m", "hub", *args], env=self.env, cwd=REPO,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+
+# -- rules and scenarios ---------------------------------------------------------------------
+
+
+def fast_rules(dst: Path, *, lateness: str = "1s", idle: str = "2s") -> Path:
+    """A copy of topology/rules with a short default lateness and idle time (the test knob)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in (REPO / "topology" / "rules").glob("*.yaml"):
+        if f.name != "sources.yaml":
+            shutil.copy(f, dst / f.name)
+    sources = (REPO / "topology" / "rules" / "sources.yaml").read_text()
+    _head, sep, tail = sources.partition("\nsuppress:")
+    (dst / "sources.yaml").write_text(
+        f"sources:\n  default: {{lateness: {lateness}, idle: {idle}}}\n" + sep + tail
+    )
+    return dst
+
+
+def write_jsonl(path: Path, lines: Iterable[Mapping[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(dict(x), ensure_ascii=False) + "\n" for x in lines))
+    return path
+
+
+def incident_view(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of an incident the online = offline property compares (issue 3 §7)."""
+    route = rec.get("route")
+    return {
+        "incident_id": rec["incident_id"],
+        "version": rec["version"],
+        "rule_id": rec["rule_id"],
+        "risk_level": rec["risk_level"],
+        "evidence": [(e["kind"], e["event_id"], e["event_time"]) for e in rec["evidence"]],
+        "route": None if route is None else (route["level"], route["department_id"]),
+    }
+
+
+def final_versions(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The highest version of each incident_id."""
+    out: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        held = out.get(rec["incident_id"])
+        if held is None or rec["version"] > held["version"]:
+            out[rec["incident_id"]] = dict(rec)
+    return out
+
+
+def read_offline(path: Path) -> dict[str, dict[str, Any]]:
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for r in recs:
+        r.pop("kind", None)
+    return final_versions(recs)
+
+
+def describe_diff(online: Mapping[str, Mapping[str, Any]],
+                  offline: Mapping[str, Mapping[str, Any]]) -> str:
+    """A readable account of how two incident sets differ (for assertion messages)."""
+    lines = []
+    for iid in sorted(set(offline) - set(online)):
+        lines.append(f"MISSING online: {iid} {incident_view(offline[iid])}")
+    for iid in sorted(set(online) - set(offline)):
+        lines.append(f"EXTRA online:   {iid} {incident_view(online[iid])}")
+    for iid in sorted(set(online) & set(offline)):
+        a, b = incident_view(online[iid]), incident_view(offline[iid])
+        if a != b:
+            fields = [k for k in a if a[k] != b[k]]
+            lines.append(f"DIFFERS {iid} in {fields}: online={a} offline={b}")
+    return "\n".join(lines[:40]) + (f"\n... {len(lines) - 40} more" if len(lines) > 40 else "")
