@@ -45,6 +45,41 @@ NO_GRANT_AFTER: dict[str, Any] = {
     "absent": {"kind": "access_swipe", "where": {"result": "GRANTED"}},
 }
 NO_GRANT_AROUND = {**NO_GRANT_AFTER, "id": "forced_no_grant_around", "direction": "both"}
+#: more shapes for the property test: three steps, a registry-joined key with tiers, overlap
+THREE_STEPS: dict[str, Any] = {
+    "id": "alarm_denied_granted",
+    "type": "sequence",
+    "title": "t",
+    "by": ["site_id"],
+    "within": "2m",
+    "risk_level": "CRITICAL",
+    "steps": [
+        {"kind": "perimeter_alarm", "where": {"alarm_type": {"ne": "TAMPER"}}},
+        {"kind": "access_swipe", "where": {"result": "DENIED"}},
+        {"kind": "access_swipe", "where": {"result": {"in": ["GRANTED", "TAILGATE"]}}},
+    ],
+}
+GRID_TIERS: dict[str, Any] = {
+    "id": "grid_activity",
+    "type": "threshold",
+    "title": "t",
+    "by": ["grid_id"],
+    "within": "90s",
+    "match": {"kind": "access_swipe", "where": {"result": {"not_in": ["GRANTED"]}}},
+    "tiers": [{"count": 2, "risk_level": "LOW"}, {"count": 4, "risk_level": "HIGH"}],
+}
+OVERLAP_ALL: dict[str, Any] = {
+    "id": "two_tries",
+    "type": "all",
+    "title": "t",
+    "by": ["door_id"],
+    "within": "45s",
+    "risk_level": "MEDIUM",
+    "steps": [
+        {"kind": "access_swipe", "where": {"result": {"in": ["DENIED", "GRANTED"]}}},
+        {"kind": "access_swipe", "where": {"result": "DENIED"}},
+    ],
+}
 
 
 # -- LATE ---------------------------------------------------------------------------------------
@@ -293,7 +328,15 @@ def _event(i: int, kind: str, t: int, a: int, b: int, c: int) -> Event:
         )
     if kind == "access_swipe":
         result = ("GRANTED", "DENIED", "FORCED_OPEN", "TAILGATE", "HELD_OPEN", "DENIED")[b % 6]
-        return swipe(eid, t, result, door=f"D{c % 2}", cred=f"c{a % 2}", site=site)
+        return swipe(
+            eid,
+            t,
+            result,
+            door=f"D{c % 2}",
+            cred=f"c{(a // 2) % 2}",
+            site=site,
+            building_id=f"B{(a + c) % 3}",
+        )  # B2 is not in the registry
     if kind == "face_match":
         return face(eid, t, similarity=(0.85, 0.9, 0.97)[b % 3], site=site)
     if kind == "building_lookup":
@@ -316,7 +359,7 @@ def _event(i: int, kind: str, t: int, a: int, b: int, c: int) -> Event:
 event_specs = st.lists(
     st.tuples(
         st.sampled_from(SOURCE_KINDS),
-        st.integers(0, 20).map(lambda s: s * SEC),  # gap to the previous spec: bursts and ties
+        st.integers(0, 12).map(lambda s: s * SEC),  # gap to the previous spec: bursts and ties
         st.integers(0, 5),
         st.integers(0, 5),
         st.integers(0, 5),
@@ -329,7 +372,7 @@ event_specs = st.lists(
 
 def _pack_with_lateness(lateness: dict[str, int] | None) -> RulePack:
     base = default_pack()
-    extra = pack_of(NO_GRANT_AFTER, NO_GRANT_AROUND)
+    extra = pack_of(NO_GRANT_AFTER, NO_GRANT_AROUND, THREE_STEPS, GRID_TIERS, OVERLAP_ALL)
     sources = dict(base.sources)
     if lateness is not None:
         sources = {k: SourcePolicy(lateness.get(k, 10**12), 10_000) for k in SOURCE_KINDS}
@@ -338,10 +381,10 @@ def _pack_with_lateness(lateness: dict[str, int] | None) -> RulePack:
 
 PACK = _pack_with_lateness(None)
 BATCH = _pack_with_lateness({})  # everything is held back to the end
-REGISTRY = (building("B0", site="S1"), building("B1", site="S2", grid="G2"))
+REGISTRY = (building("B0", site="S1", grid="G1"), building("B1", site="S2", grid="G2"))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs=event_specs, data=st.data())
 def test_arrival_order_within_lateness_never_changes_incidents(
     specs: list[tuple[str, int, int, int, int, bool]], data: st.DataObject
