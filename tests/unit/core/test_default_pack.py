@@ -378,3 +378,9 @@ def test_suppressed_alarm_is_not_evidence_for_a_sequence() -> None:
     )
     assert suppressed == 1
     assert of_rule(out, "perimeter_breach_entry") == []
+
+
+def test_same_millisecond_ties_go_by_kind_order() -> None:
+    # documented in docs/rules.md: event time, then kind (alarm before swipe), then event_id
+    (inc,) = fire("perimeter_breach_entry", [swipe("s1", MIN, "DENIED"), alarm("a1", MIN)])
+    assert ids(inc) == ["a1", "s1"]
