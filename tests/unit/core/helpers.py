@@ -30,7 +30,7 @@ def alarm(eid: str, t: int, alarm_type: str = "INTRUSION", **kw: Any) -> Event:
     return ev("perimeter_alarm", eid, t, alarm_type=alarm_type, **kw)
 
 
-def swipe(eid: str, t: int, result: str = "GRANTED", door: str = "D1", cred: str = "c1",
+def swipe(eid: str, t: int, result: str = "GRANTED", door: str = "D1", cred: str | None = "c1",
           **kw: Any) -> Event:
     kw.setdefault("building_id", "B1")
     return ev("access_swipe", eid, t, door_id=door, credential_hash=cred, method="CARD",
