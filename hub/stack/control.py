@@ -43,10 +43,10 @@ def install(settings: Settings, say: Say | None = None) -> None:
     """Fetch what ``up`` needs (Java check, Kafka jars, redis-server) without starting anything."""
     out = _say(say)
     kafka.java_binary()
-    if kafka.ensure_jars(settings, out):
-        out(f"kafka: jars cached in {kafka.KafkaPaths.of(settings).libs}")
-    else:
-        out(f"kafka: jars already cached in {kafka.KafkaPaths.of(settings).libs}")
+    with _locked(settings):
+        fetched = kafka.ensure_jars(settings, out)
+    libs = kafka.KafkaPaths.of(settings).libs
+    out(f"kafka: jars cached in {libs}" if fetched else f"kafka: jars already cached in {libs}")
     out(f"redis: using {redis.redis_binary(out)}")
 
 
