@@ -63,17 +63,19 @@ def _list(admin: AdminClient, specs: list[TopicSpec]) -> int:
     states = kafka_admin.describe_topics(admin)
     declared = {s.name: s for s in specs}
     drift = {c.topic for c in kafka_admin.plan_changes(specs, states)}
-    print(f"{'topic':<28} {'parts':>5} {'rf':>3}  {'cleanup':<15} {'retention.ms':>13}  state")
-    for name in sorted(set(states) | set(declared)):
+    names = sorted(set(states) | set(declared))
+    w = max([28, *map(len, names)])
+    print(f"{'topic':<{w}} {'parts':>5} {'rf':>3}  {'cleanup':<15} {'retention.ms':>13}  state")
+    for name in names:
         st = states.get(name)
         if st is None:
             print(
-                f"{name:<28} {'-':>5} {'-':>3}  {'-':<15} {'-':>13}  MISSING (run hub topics apply)"
+                f"{name:<{w}} {'-':>5} {'-':>3}  {'-':<15} {'-':>13}  MISSING (hub topics apply)"
             )
             continue
         state = "undeclared" if name not in declared else ("DRIFT" if name in drift else "ok")
         print(
-            f"{name:<28} {st.partitions:>5} {st.replication:>3}  "
+            f"{name:<{w}} {st.partitions:>5} {st.replication:>3}  "
             f"{st.configs.get('cleanup.policy', '?'):<15} {st.configs.get('retention.ms', '?'):>13}"
             f"  {state}"
         )
