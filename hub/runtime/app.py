@@ -78,7 +78,11 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
                                 partitions=CORRELATE_PARTITIONS)
     raw: faust.Schema = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
                        value_serializer="raw")
-    table = app.Table("engine-state", schema=raw, partitions=CORRELATE_PARTITIONS)
+    # key_type/value_type too: Faust picks the changelog's serializers from them, not from the
+    # schema (tables/base.py::_serializer_from_type falls back to json), and a json key decoder
+    # fails on "0|offset" during recovery, which then never completes.
+    table = app.Table("engine-state", schema=raw, key_type=bytes, value_type=bytes,
+                      partitions=CORRELATE_PARTITIONS)
     reader = RegistryReader(
         settings.bootstrap, REGISTRY_TOPIC, codec, registry, redis_url=settings.redis_url,
         on_change=metrics.registry_buildings.set,
