@@ -219,7 +219,23 @@ def apply_topics(
         futures = admin.incremental_alter_configs(alters, request_timeout=timeout)
         for res, fut in futures.items():
             _result(fut, f"alter configs of {res.name}", timeout)
-    touched = {c.topic for c in changes if c.action in ("create", "add_partitions")}
+    touched = {c.topic for c in changes if c.action != "warn"}
     if touched:
+        _await_converged(admin, [by_name[n] for n in sorted(touched)], timeout)
         wait_for_leaders(admin, touched, timeout=timeout)
     return changes
+
+
+def _await_converged(admin: AdminClient, specs: Sequence[TopicSpec], timeout: float) -> None:
+    """Wait until the broker *shows* what was applied: the controller acknowledges an alter before
+    the broker's metadata cache has it, and a caller reading right after apply must see it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = describe_topics(admin, [s.name for s in specs], timeout=timeout)
+        left = [c for c in plan_changes(specs, current) if c.action != "warn"]
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            pending = "; ".join(f"{c.topic}: {c.detail}" for c in left)
+            raise KafkaAdminError(f"applied, but the broker still shows a difference: {pending}")
+        time.sleep(0.1)
