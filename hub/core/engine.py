@@ -12,15 +12,17 @@ Wall time enters in one place only: ``tick(wall_ms)`` lets a source that has bee
 from __future__ import annotations
 
 import heapq
+from bisect import insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hub.core.dedup import DedupLogic
+from hub.core.dispatch import KindDispatch
 from hub.core.lanes import key_for
-from hub.core.logic import HANDLERS, Match, on_absence_timer, prune_window
+from hub.core.logic import HANDLERS, Match, on_absence_timer
 from hub.core.registry import BuildingRegistry
 from hub.core.routing import building_for, route_for
-from hub.core.rules import Matcher, Rule, RulePack, Suppression
+from hub.core.rules import REGISTRY_JOIN_FIELDS, Matcher, Rule, RulePack, Suppression
 from hub.core.snapshot import (
     Snapshot,
     key_state_from_dict,
@@ -31,6 +33,11 @@ from hub.core.snapshot import (
 from hub.core.state import KeyState, OpenIncident, SuppressState
 from hub.model.events import Event
 from hub.model.incidents import Evidence, Incident, incident_id, risk_rank
+
+
+def _order_of(item: tuple[int, Event]) -> tuple[int, int, str]:
+    return item[1].order_key
+
 
 StateRef = tuple[str, str, str]  # ("R", rule id, key) or ("S", suppression id, key)
 NEG_INF = -(2**62)
@@ -99,17 +106,32 @@ class SourceClock:
         return self.watermark() + self.quiet_ms
 
 
-class _RuleRuntime:
-    """A compiled rule with its per-key states and the heap of keys waiting for the watermark."""
+#: Entries of a rule's heap: (time, 0 = event | 1 = timer, order key, key, step mask, event).
+#: At equal times events come before timers: an absent-kind event exactly at the deadline counts.
+HeapEntry = tuple[int, int, tuple[int, int, str], str, int, Event]
 
-    __slots__ = ("handler", "heap", "hold", "released", "rule", "states")
+
+class _RuleRuntime:
+    """A compiled rule with its per-key states and one heap of everything due, in event time."""
+
+    __slots__ = ("absent_before_only", "gc_every", "handler", "heap", "hold", "join", "key_field",
+                 "next_gc", "released", "rule", "sources", "states")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
+        self.sources = tuple(sorted(rule.sources))
+        # Fast path for the usual one-field key read straight from the event.
+        self.key_field = rule.by[0] if len(rule.by) == 1 else None
+        self.join = any(name in REGISTRY_JOIN_FIELDS for name in rule.by)
+        self.absent_before_only = rule.type == "absence" and rule.direction == "before"
         self.handler = HANDLERS[rule.type]
         self.states: dict[str, KeyState] = {}
-        self.heap: list[tuple[int, str]] = []
+        self.heap: list[HeapEntry] = []
         self.released = NEG_INF  # every event before this has been handed to the rule
+        # Expired windows and closed incidents are swept at this event-time interval: memory stays
+        # bounded by the window, and a sweep never changes results (handlers prune by event time).
+        self.gc_every = min(rule.within, 600_000)
+        self.next_gc = NEG_INF
         # How long past its last evidence an open incident must stay open. Usually ``within``:
         # later matches come from events at or after the watermark. An 'after' absence matches
         # only when its deadline passes, up to ``within`` after an event that may itself be up to
@@ -117,11 +139,12 @@ class _RuleRuntime:
         after = rule.type == "absence" and rule.direction in ("after", "both")
         self.hold = rule.within * 2 if after else rule.within
 
-    def schedule(self, key: str, state: KeyState) -> None:
-        wake = state.wake_time(self.rule.within, self.hold)
-        if wake is not None and (state.scheduled is None or wake < state.scheduled):
-            state.scheduled = wake
-            heapq.heappush(self.heap, (wake, key))
+    def queue(self, key: str, state: KeyState) -> None:
+        """Put a restored state's pending events and timers back on the heap."""
+        for mask, event in state.pending.values():
+            heapq.heappush(self.heap, (event.event_time, 0, event.order_key, key, mask, event))
+        for deadline, event in state.timers.values():
+            heapq.heappush(self.heap, (deadline, 1, event.order_key, key, 0, event))
 
 
 class CorrelationEngine:
@@ -152,20 +175,24 @@ class CorrelationEngine:
             | {s.kind for s in pack.suppressions}
         }
         self.last_tick: int | None = None
-        # kind -> [(rule runtime, [(bit, matcher)])]
-        self._by_kind: dict[str, list[tuple[_RuleRuntime, list[tuple[int, Matcher]]]]] = {}
+        # kind -> which rules' steps an event of that kind matches (see hub.core.dispatch)
+        entries: dict[str, list[tuple[_RuleRuntime, int, Matcher]]] = {}
         for rr in self.rules:
             r = rr.rule
             matchers = [(1 << i, m) for i, m in enumerate(r.steps)]
             if r.absent is not None:
                 matchers.append((2, r.absent))
-            for kind in r.sources:
-                entry = [(bit, m) for bit, m in matchers if m.kind == kind]
-                self._by_kind.setdefault(kind, []).append((rr, entry))
+            for bit, m in matchers:
+                entries.setdefault(m.kind, []).append((rr, bit, m))
+        self._dispatch = {kind: KindDispatch(e) for kind, e in entries.items()}
         self._suppress: dict[str, list[tuple[Suppression, dict[str, SuppressState]]]] = {}
         for s in pack.suppressions:
             self._suppress.setdefault(s.kind, []).append((s, {}))
         self._suppress_heap: list[tuple[int, str, str]] = []  # (wake, suppression id, key)
+        self._readers: dict[str, list[_RuleRuntime]] = {}
+        for rr in self.rules:
+            for kind in rr.sources:
+                self._readers.setdefault(kind, []).append(rr)
 
     # ----------------------------------------------------------------- input
 
@@ -187,7 +214,8 @@ class CorrelationEngine:
             self.stats.duplicates += 1
             result.duplicate = True
             return result
-        if clock.max_seen is None or event.event_time > clock.max_seen:
+        moved = clock.max_seen is None or event.event_time > clock.max_seen
+        if moved:
             clock.max_seen = event.event_time
         clock.quiet_ms = 0
         suppressions = self._suppress.get(event.kind)
@@ -195,7 +223,8 @@ class CorrelationEngine:
             self._buffer_suppressed(event, suppressions, result)
         else:
             self._feed(event, result)
-        self._advance(result)
+        if moved:  # only a moved watermark can release anything
+            self._advance(result, event.kind)
         return result
 
     def tick(self, wall_ms: int) -> StepResult:
@@ -225,33 +254,52 @@ class CorrelationEngine:
         return key_for(rule.by, event.fields, self.registry)
 
     def _feed(self, event: Event, result: StepResult) -> None:
-        late_rules = []
-        for rr, matchers in self._by_kind.get(event.kind, ()):
-            mask = 0
-            for bit, matcher in matchers:
-                if matcher.pred(event.fields):
-                    mask |= bit
-            if not mask:
-                continue
-            key = self.key_of(rr.rule, event)
+        dispatch = self._dispatch.get(event.kind)
+        if dispatch is None:
+            return
+        late_rules: list[_RuleRuntime] = []
+        fields = event.fields
+        for rr, mask in dispatch.masks(fields).items():
+            key_field = rr.key_field
+            if key_field is not None:
+                value = fields.get(key_field)
+                key = str(value) if value is not None and value != "" else None
+                if key is None and rr.join:
+                    key = self.key_of(rr.rule, event)
+            else:
+                key = self.key_of(rr.rule, event)
             if key is None:
                 self.stats.unkeyed += 1
                 continue
             if event.event_time < rr.released:
-                late_rules.append(rr.rule.id)
+                late_rules.append(rr)
                 continue
             state = rr.states.get(key)
             if state is None:
                 state = rr.states[key] = KeyState()
-            state.add_pending(event)
-            rr.schedule(key, state)
             if self._dirty is not None:
                 self._dirty.add(("R", rr.rule.id, key))
+            if event.event_time > state.touched:
+                state.touched = event.event_time
+            if mask == 2 and rr.absent_before_only:
+                # Only ever looked back at (absence 'before'): kept in order, no release needed.
+                window = state.window
+                if not window or window[-1][1].order_key <= event.order_key:
+                    window.append((2, event))
+                else:
+                    insort(window, (2, event), key=_order_of)
+                continue
+            ident = (event.kind, event.event_id)
+            if ident in state.pending:
+                continue  # the same event again, still waiting: nothing new
+            state.pending[ident] = (mask, event)
+            heapq.heappush(rr.heap, (event.event_time, 0, event.order_key, key, mask, event))
         if late_rules:
+            late_rules.sort(key=lambda rr: rr.rule.id)
             self.stats.late += 1
-            result.late.append(LateEvent(event, tuple(late_rules), min(
-                rr.released for rr, _ in self._by_kind[event.kind] if rr.rule.id in late_rules
-            )))
+            result.late.append(LateEvent(
+                event, tuple(rr.rule.id for rr in late_rules), min(rr.released for rr in late_rules)
+            ))
 
     def _buffer_suppressed(
         self,
@@ -312,18 +360,26 @@ class CorrelationEngine:
             elif state.last_time is not None and state.last_time + supp.within < bound:
                 del states[key]
 
-    def _advance(self, result: StepResult) -> None:
-        bounds = {k: c.release_bound() for k, c in self.clocks.items()}
-        self._release_suppressions(
-            lambda kind: bounds.get(kind) if bounds.get(kind) is not None else NEG_INF, result
-        )
-        for rr in self.rules:
-            limits = [b for k in rr.rule.sources if (b := bounds.get(k)) is not None]
-            if not limits:
+    def _advance(self, result: StepResult, kind: str | None = None) -> None:
+        """Release what the watermarks allow: for rules reading ``kind``, or all rules."""
+        clocks = self.clocks
+        if self._suppress_heap and (kind is None or kind in self._suppress):
+            bounds = {k: c.release_bound() for k, c in clocks.items()}
+            self._release_suppressions(
+                lambda k: b if (b := bounds.get(k)) is not None else NEG_INF, result
+            )
+        for rr in self.rules if kind is None else self._readers.get(kind, ()):
+            bound = None
+            for source in rr.sources:
+                b = clocks[source].release_bound()
+                if b is not None and (bound is None or b < bound):
+                    bound = b
+            if bound is None or bound <= rr.released:
                 continue
-            bound = min(limits)
-            if bound > rr.released or (rr.heap and rr.heap[0][0] < rr.released):
-                self._release_rule(rr, max(bound, rr.released), result)
+            if rr.heap and rr.heap[0][0] < bound:
+                self._release_rule(rr, bound, result)
+            else:
+                rr.released = bound
 
     def _release_rule(self, rr: _RuleRuntime, bound: int, result: StepResult) -> None:
         """Hand every buffered event before ``bound`` to the rule, in order; fire due timers."""
@@ -331,53 +387,60 @@ class CorrelationEngine:
             rr.released = bound
         heap = rr.heap
         rule = rr.rule
-        within = rule.within
         handler = rr.handler
+        states = rr.states
+        dirty = self._dirty
         while heap and heap[0][0] < bound:
-            wake, key = heapq.heappop(heap)
-            state = rr.states.get(key)
-            if state is None or state.scheduled != wake:
+            t, prio, _, key, mask, event = heapq.heappop(heap)
+            state = states.get(key)
+            if state is None:
                 continue
-            state.scheduled = None
-            if self._dirty is not None:
-                self._dirty.add(("R", rule.id, key))
-            while True:
-                ev_t = state.pending[0][0][0] if state.pending else POS_INF
-                tm_t = state.timers[0][0] if state.timers else POS_INF
-                if tm_t < bound and tm_t < ev_t:
-                    _, _, watched = heapq.heappop(state.timers)
-                    matches = on_absence_timer(rule, state, watched)
-                    self._apply(rr, key, state, matches, tm_t, result)
-                elif ev_t < bound:
-                    event = state.pop_pending()
-                    mask = self._mask(rr, event)
-                    self._apply(rr, key, state, handler(rule, state, event, mask), ev_t, result)
-                else:
-                    break
-            if bound < POS_INF:
-                prune_window(state, bound - within)
-                inc = state.incident
-                if inc is not None and inc.last_event_time + rr.hold < bound:
-                    state.incident = None
+            ident = (event.kind, event.event_id)
+            if prio == 0:
+                if state.pending.pop(ident, None) is None:
+                    continue
+                matches = handler(rule, state, event, mask)
             else:
-                state.window.clear()
-                state.incident = None
-            if state.is_empty():
-                del rr.states[key]
-            else:
-                rr.schedule(key, state)
+                due = state.timers.get(ident)
+                if due is None or due[0] != t:
+                    continue  # cancelled by an absent-kind event
+                del state.timers[ident]
+                matches = on_absence_timer(rule, state, event)
+            if state.new_timers:
+                for deadline, watched in state.new_timers:
+                    heapq.heappush(heap, (deadline, 1, watched.order_key, key, 0, watched))
+                state.new_timers.clear()
+            if matches:
+                self._apply(rr, key, state, matches, t, result)
+            if dirty is not None:
+                dirty.add(("R", rule.id, key))
+            states[key] = states.pop(key)  # most recently processed last: the sweep's order
+        if rr.released >= rr.next_gc:
+            self._sweep(rr)
 
-    @staticmethod
-    def _mask(rr: _RuleRuntime, event: Event) -> int:
-        mask = 0
-        rule = rr.rule
-        for i, m in enumerate(rule.steps):
-            if m.kind == event.kind and m.pred(event.fields):
-                mask |= 1 << i
-        if rule.absent is not None and rule.absent.kind == event.kind:
-            if rule.absent.pred(event.fields):
-                mask |= 2
-        return mask
+    def _sweep(self, rr: _RuleRuntime) -> None:
+        """Forget keys that nothing can touch any more: windows expired, incident closed.
+
+        ``states`` is ordered by when each key was last processed (event-time order), so the
+        sweep stops at the first key still alive: its cost follows the keys that expired.
+        """
+        horizon = rr.released
+        states = rr.states
+        dead = []
+        if horizon >= POS_INF:
+            dead = list(states)
+        else:
+            limit = horizon - rr.rule.within - rr.hold
+            for key, state in states.items():
+                if state.touched >= limit:
+                    break
+                if not state.pending and not state.timers:
+                    dead.append(key)
+        for key in dead:
+            del states[key]
+            if self._dirty is not None:
+                self._dirty.add(("R", rr.rule.id, key))
+        rr.next_gc = horizon + rr.gc_every
 
     def _apply(
         self,
@@ -493,7 +556,7 @@ class CorrelationEngine:
             if rr is None:
                 return False
             state = rr.states[key] = key_state_from_dict(data)
-            rr.schedule(key, state)
+            rr.queue(key, state)
             return True
         states = self._suppress_states(ident)
         if states is None:

@@ -8,7 +8,6 @@ what makes the results independent of arrival order.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 
 from hub.core.rules import Rule
@@ -26,7 +25,22 @@ def prune_window(state: KeyState, horizon: int) -> None:
     while n < len(window) and window[n][1].event_time < horizon:
         n += 1
     if n:
+        counts = state.step_counts
+        if counts is not None:
+            for mask, _ in window[:n]:
+                for bit in counts:
+                    if mask & bit:
+                        counts[bit] -= 1
         del window[:n]
+
+
+def _step_counts(state: KeyState, n_steps: int) -> dict[int, int]:
+    """How many window events match each step (kept up to date by prune and append)."""
+    if state.step_counts is None:
+        state.step_counts = {
+            1 << s: sum(1 for m, _ in state.window if m & (1 << s)) for s in range(n_steps)
+        }
+    return state.step_counts
 
 
 def on_single(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
@@ -84,15 +98,23 @@ def _fill_other_steps(
 
 
 def on_all(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    n_steps = len(rule.steps)
+    counts = _step_counts(state, n_steps)
     prune_window(state, event.event_time - rule.within)
     chosen = None
-    for own in range(len(rule.steps)):  # the step this event fills; each event fills only one
-        if mask & (1 << own):
-            others = _fill_other_steps(len(rule.steps), own, state.window)
-            if others is not None:
-                chosen = [event, *others]
-                break
+    for own in range(n_steps):  # the step this event fills; each event fills only one
+        if not mask & (1 << own):
+            continue
+        if any(counts[1 << s] == 0 for s in range(n_steps) if s != own):
+            continue  # some other step has no candidate at all: skip the search
+        others = _fill_other_steps(n_steps, own, state.window)
+        if others is not None:
+            chosen = [event, *others]
+            break
     state.window.append((mask, event))
+    for bit in counts:
+        if mask & bit:
+            counts[bit] += 1
     if chosen is None:
         return []
     chosen.sort(key=lambda e: e.order_key)
@@ -142,17 +164,21 @@ def on_absence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Mat
             state.window.append((2, event))
         if rule.direction in ("after", "both"):
             # cancels every watched event whose 'after' span reaches this one
-            state.timers = [x for x in state.timers if x[2].event_time + rule.within < t]
-            heapq.heapify(state.timers)
+            for ident, (_, watched) in list(state.timers.items()):
+                if watched.event_time + rule.within >= t:
+                    del state.timers[ident]
     if mask & 1:
         if rule.direction in ("before", "both"):
             prune_window(state, t - rule.within)
-            if state.window:  # an absent-kind event inside [t - within, t], processed before
+            own = event.order_key
+            # an absent-kind event inside [t - within, t], ordered before this one (for 'before'
+            # rules the window may already hold later ones, inserted in order as they arrived)
+            if any(w.order_key < own for _, w in state.window):
                 return matches
         if rule.direction == "before":
             matches.append(([event], rule.tiers[0].risk_level))
         else:
-            heapq.heappush(state.timers, (t + rule.within, event.order_key, event))
+            state.add_timer(t + rule.within, event)
     return matches
 
 

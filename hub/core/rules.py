@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ class Rule:
     description: str = ""
     source_file: str = ""
 
-    @property
+    @cached_property
     def sources(self) -> frozenset[str]:
         kinds = {m.kind for m in self.steps}
         if self.absent is not None:

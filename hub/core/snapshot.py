@@ -26,11 +26,14 @@ def event_from_dict(data: list[Any]) -> Event:
 def key_state_to_dict(state: KeyState) -> Snapshot:
     out: Snapshot = {}
     if state.pending:
-        out["p"] = [event_to_dict(e) for _, e in sorted(state.pending, key=lambda x: x[0])]
+        items = sorted(state.pending.values(), key=lambda x: x[1].order_key)
+        out["p"] = [[m, event_to_dict(e)] for m, e in items]
     if state.window:
         out["w"] = [[mask, event_to_dict(e)] for mask, e in state.window]
     if state.timers:
-        out["t"] = [[d, event_to_dict(e)] for d, _, e in sorted(state.timers, key=lambda x: x[:2])]
+        timers = sorted(state.timers.values(), key=lambda x: (x[0], x[1].order_key))
+        out["t"] = [[d, event_to_dict(e)] for d, e in timers]
+    out["u"] = state.touched
     inc = state.incident
     if inc is not None:
         out["i"] = {
@@ -46,13 +49,14 @@ def key_state_to_dict(state: KeyState) -> Snapshot:
 
 
 def key_state_from_dict(data: Snapshot) -> KeyState:
-    state = KeyState()
-    for raw in data.get("p", ()):
-        state.add_pending(event_from_dict(raw))
+    state = KeyState(touched=int(data.get("u", -(2**62))))
+    for mask, raw in data.get("p", ()):
+        e = event_from_dict(raw)
+        state.pending[(e.kind, e.event_id)] = (int(mask), e)
     state.window = [(int(mask), event_from_dict(raw)) for mask, raw in data.get("w", ())]
     for deadline, raw in data.get("t", ()):
         e = event_from_dict(raw)
-        heapq.heappush(state.timers, (int(deadline), e.order_key, e))
+        state.timers[(e.kind, e.event_id)] = (int(deadline), e)
     if "i" in data:
         i = data["i"]
         evidence = [event_from_dict(raw) for raw in i["e"]]

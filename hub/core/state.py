@@ -6,13 +6,12 @@ persist it as one table entry, written back per key per batch.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
 from hub.model.events import Event
 
-Pending = tuple[tuple[int, int, str], Event]
+Ident = tuple[str, str]  # (kind, event_id)
 
 
 @dataclass(slots=True)
@@ -31,44 +30,23 @@ class OpenIncident:
 
 @dataclass(slots=True)
 class KeyState:
-    """Buffered and windowed events, timers and the open incident of one rule and key."""
+    """Buffered and windowed events, timers and the open incident of one rule and key.
 
-    pending: list[Pending] = field(default_factory=list)  # heap by Event.order_key
-    pending_ids: set[tuple[str, str]] = field(default_factory=set)
+    Ordering lives in the rule's heap (see engine); ``pending`` and ``timers`` here say what is
+    still due for this key, so a heap entry whose event is no longer here is simply skipped.
+    """
+
+    pending: dict[Ident, tuple[int, Event]] = field(default_factory=dict)  # -> (mask, event)
     window: list[tuple[int, Event]] = field(default_factory=list)  # (step mask, event), in order
-    timers: list[tuple[int, tuple[int, int, str], Event]] = field(default_factory=list)  # heap
+    timers: dict[Ident, tuple[int, Event]] = field(default_factory=dict)  # -> (deadline, event)
+    new_timers: list[tuple[int, Event]] = field(default_factory=list)  # for the engine to queue
     incident: OpenIncident | None = None
-    scheduled: int | None = None  # wake time currently pushed on the rule's heap
+    step_counts: dict[int, int] | None = None  # 'all' rules: window events per step bit (cache)
+    touched: int = -(2**62)  # newest event time this state has seen (for the sweep)
 
-    def add_pending(self, event: Event) -> bool:
-        """Buffer ``event`` until the watermark releases it; False if it is already buffered."""
-        ident = (event.kind, event.event_id)
-        if ident in self.pending_ids:
-            return False
-        self.pending_ids.add(ident)
-        heapq.heappush(self.pending, (event.order_key, event))
-        return True
-
-    def pop_pending(self) -> Event:
-        _, event = heapq.heappop(self.pending)
-        self.pending_ids.discard((event.kind, event.event_id))
-        return event
-
-    def wake_time(self, within: int, hold: int | None = None) -> int | None:
-        """Earliest watermark that gives this state work: release, timer, pruning or closing.
-
-        ``hold``: how long after its last evidence the open incident closes (default ``within``).
-        """
-        times = []
-        if self.pending:
-            times.append(self.pending[0][0][0])
-        if self.timers:
-            times.append(self.timers[0][0])
-        if self.window:
-            times.append(self.window[0][1].event_time + within)
-        if self.incident is not None:
-            times.append(self.incident.last_event_time + (within if hold is None else hold))
-        return min(times) if times else None
+    def add_timer(self, deadline: int, event: Event) -> None:
+        self.timers[(event.kind, event.event_id)] = (deadline, event)
+        self.new_timers.append((deadline, event))
 
     def is_empty(self) -> bool:
         return not (self.pending or self.timers or self.window or self.incident)
@@ -78,7 +56,7 @@ class KeyState:
 class SuppressState:
     """Flapping suppression for one key: pending events and the time of the previous one."""
 
-    pending: list[Pending] = field(default_factory=list)
-    pending_ids: set[tuple[str, str]] = field(default_factory=set)
+    pending: list[tuple[tuple[int, int, str], Event]] = field(default_factory=list)
+    pending_ids: set[Ident] = field(default_factory=set)
     last_time: int | None = None
     scheduled: int | None = None

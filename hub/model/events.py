@@ -8,7 +8,7 @@ since the Unix epoch, UTC, everywhere in the hub.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Interchange ``kind`` values of the source streams, in a fixed order (used for tie-breaks).
@@ -19,6 +19,7 @@ SOURCE_KINDS: tuple[str, ...] = (
     "building_lookup",
     "grid_report",
 )
+_KIND_RANK = {kind: i for i, kind in enumerate(SOURCE_KINDS)}
 REGISTRY_KIND = "building_identity"
 INCIDENT_KIND = "incident"
 ALL_KINDS: tuple[str, ...] = (*SOURCE_KINDS, REGISTRY_KIND)
@@ -52,14 +53,15 @@ class Event:
     event_time: int
     site_id: str
     fields: Mapping[str, Any]
+    #: Total order used by the engine: event time, then kind, then id (arrival never counts).
+    order_key: tuple[int, int, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rank = _KIND_RANK.get(self.kind, len(_KIND_RANK))
+        object.__setattr__(self, "order_key", (self.event_time, rank, self.event_id))
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.fields.get(name, default)
-
-    @property
-    def order_key(self) -> tuple[int, int, str]:
-        """Total order used by the engine: event time, then kind, then id (arrival never counts)."""
-        return (self.event_time, SOURCE_KINDS.index(self.kind), self.event_id)
 
     @classmethod
     def from_record(cls, kind: str, record: Mapping[str, Any]) -> Event:
