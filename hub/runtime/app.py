@@ -9,7 +9,9 @@ messages through the agent (tables cannot be changed from timers), at-least-once
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,27 @@ from hub.settings import CORRELATE_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS, Setting
 log = logging.getLogger(__name__)
 
 CORRELATE_PARTITIONS = 4
+#: Largest record the worker writes (producer request and state changelog topic). One engine key's
+#: state can pass Kafka's 1 MB default while a slow source holds a rule back (events wait in the
+#: key's buffer for that source's watermark), and a state write that fails must not stop the hub.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+#: Exit status of a worker that stopped itself because a batch failed (see ``_fail_stop``).
+EXIT_BATCH_FAILED = 70
+
+
+def _fail_stop(agent: str, exc: BaseException) -> None:
+    """A batch failed after it changed state or sent part of its output: end the process now.
+
+    Faust's ``take_events`` acknowledges a batch in a ``finally`` block, so letting the exception
+    crash the agent (Faust then restarts it) would commit the offsets of a batch whose incidents,
+    forwards or state writes were never delivered: silent loss. Exiting at once, like a SIGKILL,
+    commits nothing; the restarted worker (systemd, Kubernetes, ``hub worker`` in a loop) resumes
+    from the last commit and the changelog, which is the at-least-once path the crash tests prove.
+    """
+    log.critical("%s batch failed; exiting without committing it (restart the worker): %r",
+                 agent, exc, exc_info=exc)
+    logging.shutdown()
+    os._exit(EXIT_BATCH_FAILED)
 
 
 @dataclass
@@ -71,6 +94,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
         topic_replication_factor=1,
+        producer_max_request_size=MAX_RECORD_BYTES,
     )
     source_topic = app.topic(*SOURCE_TOPICS.values(), key_serializer="raw",
                              value_serializer="raw")
@@ -82,7 +106,8 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     # schema (tables/base.py::_serializer_from_type falls back to json), and a json key decoder
     # fails on "0|offset" during recovery, which then never completes.
     table = app.Table("engine-state", schema=raw, key_type=bytes, value_type=bytes,
-                      partitions=CORRELATE_PARTITIONS)
+                      partitions=CORRELATE_PARTITIONS,
+                      extra_topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)})
     reader = RegistryReader(
         settings.bootstrap, REGISTRY_TOPIC, codec, registry, redis_url=settings.redis_url,
         on_change=metrics.registry_buildings.set,
@@ -103,8 +128,13 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
             await reader.ready.wait()
             started = time.perf_counter()
             outbox = Outbox(app, codec, worker_id)
-            await ingestor.handle_batch(events, outbox)
-            await outbox.flush()
+            try:
+                await ingestor.handle_batch(events, outbox)
+                await outbox.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _fail_stop("ingest", exc)
             metrics.batch_seconds.labels("ingest").observe(time.perf_counter() - started)
 
     @app.agent(correlate_topic, concurrency=1)
@@ -113,8 +143,13 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
             await reader.ready.wait()
             started = time.perf_counter()
             outbox = Outbox(app, codec, worker_id)
-            await correlator.handle_batch(events, outbox)
-            await outbox.flush()
+            try:
+                await correlator.handle_batch(events, outbox)
+                await outbox.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _fail_stop("correlate", exc)
             metrics.batch_seconds.labels("correlate").observe(time.perf_counter() - started)
 
     @app.timer(interval=settings.tick_seconds)
