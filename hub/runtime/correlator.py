@@ -95,6 +95,9 @@ class Correlator:
         if state is not None:
             return state
         state = PartitionState()
+        # Fresh engines count suppressions from zero: so does the metric's bookkeeping.
+        for seen_key in [k for k in self._suppressed_seen if k[0] == p]:
+            del self._suppressed_seen[seen_key]
         loaded = 0
         for raw_key, raw_value in self.table.items_with_prefix(f"{p}|".encode()):
             parts = raw_key.decode().split("|", 4)
@@ -216,7 +219,7 @@ class Correlator:
             meta = json.dumps(engine.export_meta(), separators=(",", ":")).encode()
             await self.table.put(p, f"{p}|{lane}|meta".encode(), meta, outbox)
             seen = self._suppressed_seen.get((p, lane), 0)
-            self.metrics.suppressed_events.inc(engine.stats.suppressed - seen)
+            self.metrics.suppressed_events.inc(max(0, engine.stats.suppressed - seen))
             self._suppressed_seen[(p, lane)] = engine.stats.suppressed
             for kind, clock in engine.clocks.items():
                 if clock.max_seen is not None:
