@@ -42,6 +42,11 @@ class LateError(RecordError):
 class PartitionState:
     engines: dict[str, CorrelationEngine] = field(default_factory=dict)
     offset: int = -1
+    #: "<lane>|<source topic>/<source partition>" -> highest source offset applied. After a crash
+    #: the ingest agent forwards again what it had forwarded but not committed; those copies are
+    #: recognised here (a source partition's forwards to one lane arrive in source order).
+    applied: dict[str, int] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
 
 
 class StateTable:
@@ -104,6 +109,9 @@ class Correlator:
             if len(parts) == 2 and parts[1] == "offset":
                 state.offset = int(raw_value)
                 continue
+            if len(parts) == 4 and parts[1] == "src":
+                state.applied[f"{parts[2]}|{parts[3]}"] = int(raw_value)
+                continue
             lane = parts[1]
             engine = state.engines.get(lane) or state.engines.setdefault(
                 lane, self._new_engine(lane)
@@ -149,6 +157,18 @@ class Correlator:
     async def _event(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
                      outbox: Outbox, lanes: set[str]) -> None:
         lane = headers.get("hub-lane", b"").decode()
+        src = headers.get("hub-src", b"").decode()
+        origin, _, src_offset = src.rpartition("/")
+        if origin and src_offset.isdigit():
+            mark = f"{lane}|{origin}"
+            if int(src_offset) <= part.applied.get(mark, -1):
+                # A redelivered forward of an event this lane already has (ingest crashed
+                # after forwarding, before committing): not new, not late, just a repeat.
+                kind = headers.get("hub-kind", b"").decode() or "unknown"
+                self.metrics.duplicates.labels(kind).inc()
+                return
+            part.applied[mark] = int(src_offset)
+            part.changed.add(mark)
         try:
             kind, record = self.codec.decode(msg.value)
             event = Event.from_record(kind, record)
@@ -224,6 +244,10 @@ class Correlator:
             for kind, clock in engine.clocks.items():
                 if clock.max_seen is not None:
                     self.metrics.watermark_lag.labels(kind).set((now - clock.max_seen) / 1000)
+        for mark in sorted(part.changed):
+            await self.table.put(p, f"{p}|src|{mark}".encode(), str(part.applied[mark]).encode(),
+                                 outbox)
+        part.changed.clear()
         await self.table.put(p, f"{p}|offset".encode(), str(part.offset).encode(), outbox)
         self.metrics.state_keys.labels(str(p)).set(
             sum(e.state_size() for e in part.engines.values())
