@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import insort
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from hub.core.dedup import DedupLogic
@@ -31,6 +31,7 @@ from hub.core.snapshot import (
     suppress_state_to_dict,
 )
 from hub.core.state import KeyState, OpenIncident, SuppressState
+from hub.core.watermark import MAX_TICK_GAP_MS, NEG_INF, SourceClocks
 from hub.model.events import Event
 from hub.model.incidents import Evidence, Incident, incident_id, risk_rank
 
@@ -40,7 +41,6 @@ def _order_of(item: tuple[int, Event]) -> tuple[int, int, str]:
 
 
 StateRef = tuple[str, str, str]  # ("R", rule id, key) or ("S", suppression id, key)
-NEG_INF = -(2**62)
 POS_INF = 2**62
 
 
@@ -74,36 +74,6 @@ class EngineStats:
     incidents_opened: int = 0
     incident_versions: int = 0
     unrouted: int = 0
-
-
-#: A gap between two ticks counts for at most this much quiet time: a paused consumer (rebalance,
-#: restart, broker outage) must not look like an idle source and push watermarks past a backlog.
-MAX_TICK_GAP_MS = 5_000
-
-
-@dataclass(slots=True)
-class SourceClock:
-    """Per-source event-time progress: the newest event time seen, and live quiet time since."""
-
-    lateness: int
-    idle: int
-    max_seen: int | None = None
-    quiet_ms: int = 0  # wall time spent ticking with no event of this source
-
-    def watermark(self) -> int:
-        return NEG_INF if self.max_seen is None else self.max_seen - self.lateness
-
-    def release_bound(self) -> int | None:
-        """How far rules reading this source may advance; None = no constraint (idle, unseen).
-
-        An idle source's watermark moves on with the quiet wall time: the one place wall time
-        enters, so that incidents are not held forever when a source falls silent.
-        """
-        if self.quiet_ms < self.idle:
-            return self.watermark()
-        if self.max_seen is None:
-            return None
-        return self.watermark() + self.quiet_ms
 
 
 #: Entries of a rule's heap: (time, 0 = event | 1 = timer, order key, key, step mask, event).
@@ -158,6 +128,7 @@ class CorrelationEngine:
         lanes: Iterable[str] | None = None,
         dedup: DedupLogic | None = None,
         track_changes: bool = False,
+        origins: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.pack = pack
         #: (tag, id, key) of states changed since the last ``take_dirty()``; None: not tracked.
@@ -169,10 +140,15 @@ class CorrelationEngine:
         self.rules = [
             _RuleRuntime(r) for r in pack.rules if wanted is None or r.lane in wanted
         ]
+        kinds = {k for rr in self.rules for k in rr.rule.sources} | {
+            s.kind for s in pack.suppressions
+        }
         self.clocks = {
-            kind: SourceClock(pack.policy(kind).lateness, pack.policy(kind).idle)
-            for kind in {k for rr in self.rules for k in rr.rule.sources}
-            | {s.kind for s in pack.suppressions}
+            kind: SourceClocks.create(
+                pack.policy(kind).lateness, pack.policy(kind).idle,
+                (origins or {}).get(kind, ("",)),
+            )
+            for kind in sorted(kinds)
         }
         self.last_tick: int | None = None
         # kind -> which rules' steps an event of that kind matches (see hub.core.dispatch)
@@ -196,13 +172,17 @@ class CorrelationEngine:
 
     # ----------------------------------------------------------------- input
 
-    def process(self, event: Event) -> StepResult:
-        """Accept one event (LATE, duplicate or buffered); release what the watermark allows."""
+    def process(self, event: Event, origin: str = "") -> StepResult:
+        """Accept one event (LATE, duplicate or buffered); release what the watermark allows.
+
+        ``origin`` names the source partition the event came from (online); see watermark.py.
+        """
         result = StepResult()
         self.stats.events += 1
-        clock = self.clocks.get(event.kind)
-        if clock is None:  # no rule reads this kind
+        clocks = self.clocks.get(event.kind)
+        if clocks is None:  # no rule reads this kind
             return result
+        clock = clocks.origin(origin)
         wm = clock.watermark()
         if event.event_time < wm:
             self.stats.late += 1
@@ -232,8 +212,8 @@ class CorrelationEngine:
         result = StepResult()
         if self.last_tick is not None and wall_ms > self.last_tick:
             gap = min(wall_ms - self.last_tick, MAX_TICK_GAP_MS)
-            for clock in self.clocks.values():
-                clock.quiet_ms += gap
+            for clocks in self.clocks.values():
+                clocks.add_quiet(gap)
         if self.last_tick is None or wall_ms > self.last_tick:
             self.last_tick = wall_ms
         self._advance(result)
@@ -363,6 +343,7 @@ class CorrelationEngine:
     def _advance(self, result: StepResult, kind: str | None = None) -> None:
         """Release what the watermarks allow: for rules reading ``kind``, or all rules."""
         clocks = self.clocks
+        bounds: dict[str, int | None] = {}
         if self._suppress_heap and (kind is None or kind in self._suppress):
             bounds = {k: c.release_bound() for k, c in clocks.items()}
             self._release_suppressions(
@@ -371,7 +352,10 @@ class CorrelationEngine:
         for rr in self.rules if kind is None else self._readers.get(kind, ()):
             bound = None
             for source in rr.sources:
-                b = clocks[source].release_bound()
+                if source in bounds:
+                    b = bounds[source]
+                else:
+                    b = bounds[source] = clocks[source].release_bound()
                 if b is not None and (bound is None or b < bound):
                     bound = b
             if bound is None or bound <= rr.released:
@@ -570,15 +554,21 @@ class CorrelationEngine:
     def export_meta(self) -> Snapshot:
         """Watermark progress: per-source clocks and per-rule release bounds."""
         return {
-            "clocks": {k: c.max_seen for k, c in sorted(self.clocks.items())},
+            "clocks": {
+                k: {o: c.max_seen for o, c in sorted(cs.origins.items())}
+                for k, cs in sorted(self.clocks.items())
+            },
             "released": {rr.rule.id: rr.released for rr in self.rules},
         }
 
     def load_meta(self, data: Snapshot) -> None:
         """Restore progress; quiet time starts again from zero (a restart is not idleness)."""
-        for kind, max_seen in data.get("clocks", {}).items():
+        for kind, origins in data.get("clocks", {}).items():
             if kind in self.clocks:
-                self.clocks[kind].max_seen = max_seen
+                if not isinstance(origins, dict):  # written before clocks were per origin
+                    origins = {"": origins}
+                for origin, max_seen in origins.items():
+                    self.clocks[kind].origin(origin).max_seen = max_seen
         for rr in self.rules:
             rr.released = int(data.get("released", {}).get(rr.rule.id, rr.released))
 

@@ -19,6 +19,7 @@ from typing import Any
 import faust
 
 from hub.adapters.dedup_store import RedisDedupStore
+from hub.adapters.topic_specs import load_topic_specs
 from hub.codec import load_codec
 from hub.core.dedup import DEFAULT_RETENTION_MS
 from hub.core.lanes import lanes_of
@@ -119,8 +120,13 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     )
     ingestor = Ingestor(codec=codec, lanes=lanes_of(pack), registry=registry, dedup=dedup,
                         metrics=metrics, pseudonym_key=settings.pseudonym_key)
+    partitions = {s.name: s.partitions for s in load_topic_specs(settings.topics_file)}
+    origins = {
+        kind: [f"{topic}/{p}" for p in range(partitions.get(topic, CORRELATE_PARTITIONS))]
+        for kind, topic in SOURCE_TOPICS.items()
+    }
     correlator = Correlator(pack=pack, codec=codec, registry=registry, table=StateTable(table),
-                            metrics=metrics)
+                            metrics=metrics, origins=origins)
 
     @app.agent(source_topic, concurrency=1)
     async def ingest(stream: Any) -> None:

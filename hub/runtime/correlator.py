@@ -79,8 +79,11 @@ class Correlator:
         registry: BuildingRegistry,
         table: StateTable,
         metrics: HubMetrics,
+        origins: dict[str, list[str]] | None = None,
     ) -> None:
         self.pack, self.codec, self.registry, self.table = pack, codec, registry, table
+        #: kind -> the source partitions ("topic/partition") whose events may reach an engine
+        self.origins = origins
         self.metrics = metrics
         self.partitions: dict[int, PartitionState] = {}
         self._suppressed_seen: dict[tuple[int, str], int] = {}
@@ -93,7 +96,8 @@ class Correlator:
             self.partitions.pop(p, None)
 
     def _new_engine(self, lane: str) -> CorrelationEngine:
-        return CorrelationEngine(self.pack, self.registry, lanes={lane}, track_changes=True)
+        return CorrelationEngine(self.pack, self.registry, lanes={lane}, track_changes=True,
+                                 origins=self.origins)
 
     def partition(self, p: int) -> PartitionState:
         state = self.partitions.get(p)
@@ -182,7 +186,8 @@ class Correlator:
             await self._dead_letter(exc, msg, headers, outbox)
             return
         lanes.add(lane)
-        await self._emit(engine.process(event), msg, headers, outbox)
+        origin = headers.get("hub-src", b"").decode().rsplit("/", 1)[0]
+        await self._emit(engine.process(event, origin), msg, headers, outbox)
 
     async def _emit(self, result: StepResult, msg: Any, headers: dict[str, bytes],
                     outbox: Outbox) -> None:

@@ -250,7 +250,7 @@ def test_a_paused_consumer_is_not_an_idle_source() -> None:
     engine.tick(W)
     # one hour between two ticks (rebalance, outage) counts as at most MAX_TICK_GAP_MS of quiet
     assert engine.tick(W + 3_600_000).incidents == []
-    assert engine.clocks["access_swipe"].quiet_ms == MAX_TICK_GAP_MS
+    assert engine.clocks["access_swipe"].origins[""].quiet_ms == MAX_TICK_GAP_MS
 
 
 def test_an_event_resets_quiet_time() -> None:

@@ -1,0 +1,84 @@
+"""Event-time progress per source, tracked per origin (the source partition an event came from).
+
+A source's watermark is the newest event time seen minus its allowed lateness. Online, one
+internal partition may merge events from several partitions of a source topic, and a consumer may
+drain one of them far ahead of another (a replay at full speed does): so each origin keeps its own
+clock, and the source only advances as far as its slowest origin. An origin not seen yet holds the
+source back until it has been quiet for the idle time. Offline there is one origin, "".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+NEG_INF = -(2**62)
+
+#: A gap between two ticks counts for at most this much quiet time: a paused consumer (rebalance,
+#: restart, broker outage) must not look like an idle source and push watermarks past a backlog.
+MAX_TICK_GAP_MS = 5_000
+
+
+@dataclass(slots=True)
+class SourceClock:
+    """One origin's progress: the newest event time seen, and live quiet time since."""
+
+    lateness: int
+    idle: int
+    max_seen: int | None = None
+    quiet_ms: int = 0  # wall time spent ticking with no event from this origin
+
+    def watermark(self) -> int:
+        return NEG_INF if self.max_seen is None else self.max_seen - self.lateness
+
+    def release_bound(self) -> int | None:
+        """How far rules may advance for this origin; None = no constraint (idle and unseen).
+
+        An idle origin's watermark moves on with the quiet wall time: the one place wall time
+        enters, so that incidents are not held forever when a source falls silent.
+        """
+        if self.quiet_ms < self.idle:
+            return self.watermark()
+        if self.max_seen is None:
+            return None
+        return self.watermark() + self.quiet_ms
+
+
+@dataclass(slots=True)
+class SourceClocks:
+    """All origins of one source kind."""
+
+    lateness: int
+    idle: int
+    origins: dict[str, SourceClock] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, lateness: int, idle: int, origins: Iterable[str] = ("",)) -> SourceClocks:
+        clocks = cls(lateness, idle)
+        for origin in origins:
+            clocks.origin(origin)
+        return clocks
+
+    def origin(self, name: str) -> SourceClock:
+        clock = self.origins.get(name)
+        if clock is None:
+            clock = self.origins[name] = SourceClock(self.lateness, self.idle)
+        return clock
+
+    def release_bound(self) -> int | None:
+        """The slowest origin's bound; None when no origin constrains (all idle and unseen)."""
+        bound = None
+        for clock in self.origins.values():
+            b = clock.release_bound()
+            if b is not None and (bound is None or b < bound):
+                bound = b
+        return bound
+
+    def add_quiet(self, gap: int) -> None:
+        for clock in self.origins.values():
+            clock.quiet_ms += gap
+
+    @property
+    def max_seen(self) -> int | None:
+        seen = [c.max_seen for c in self.origins.values() if c.max_seen is not None]
+        return max(seen) if seen else None
