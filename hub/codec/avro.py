@@ -194,3 +194,12 @@ def encode(kind_or_name: str, record: Mapping[str, Any]) -> bytes:
 def decode(data: bytes) -> tuple[str, dict[str, Any]]:
     """Decode with the project's schemas and their history."""
     return load_codec().decode(data)
+
+
+def event_fields(codec: Codec) -> dict[str, frozenset[str]]:
+    """Field names of each source event kind, for checking rule files against the contracts."""
+    from hub.model.events import SOURCE_KINDS
+
+    return {
+        kind: frozenset(f["name"] for f in codec.schema(kind)["fields"]) for kind in SOURCE_KINDS
+    }

@@ -31,21 +31,21 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from hub.codec import incident_to_json, load_codec
+    from hub.codec import event_fields, incident_to_json, load_codec
     from hub.core.rules import load_rules
     from hub.offline.correlate import CorrelateSummary, correlate_file, final_versions
     from hub.settings import Settings
 
     settings = Settings.from_env()
+    codec = load_codec(settings.schemas_dir)
     try:
-        pack = load_rules(args.rules or settings.rules_dir)
+        pack = load_rules(args.rules or settings.rules_dir, event_fields(codec))
     except ConfigError as exc:
         print(f"hub correlate: {exc}", file=sys.stderr)
         return 2
     if args.input != "-" and not Path(args.input).is_file():
         print(f"hub correlate: {args.input}: no such file", file=sys.stderr)
         return 2
-    codec = load_codec(settings.schemas_dir)
     summary = CorrelateSummary()
     stream = correlate_file(
         args.input, pack, pseudonym_key=settings.pseudonym_key, codec=codec, summary=summary

@@ -25,6 +25,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
+    from hub.codec import event_fields, load_codec
     from hub.core.rules import load_rules
     from hub.model.errors import ConfigError
     from hub.observability.metrics import create
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     try:
-        pack = load_rules(args.rules or settings.rules_dir)
+        pack = load_rules(args.rules or settings.rules_dir,
+                          event_fields(load_codec(settings.schemas_dir)))
     except ConfigError as exc:
         print(f"hub worker: {exc}", file=sys.stderr)
         return 2

@@ -170,7 +170,8 @@ def _tiers(ctx: _Ctx, raw: Mapping[str, Any]) -> tuple[Tier, ...]:
             raise ctx.error("tiers", "expected a non-empty list of {count, risk_level}")
         tiers = []
         for i, t in enumerate(items):
-            if not isinstance(t, Mapping) or not isinstance(t.get("count"), int) or t["count"] < 1:
+            count = t.get("count") if isinstance(t, Mapping) else None
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
                 raise ctx.error(f"tiers[{i}].count", "expected a whole number >= 1")
             level = _risk(ctx, f"tiers[{i}].risk_level", t.get("risk_level"))
             tiers.append(Tier(t["count"], level))
@@ -179,7 +180,7 @@ def _tiers(ctx: _Ctx, raw: Mapping[str, Any]) -> tuple[Tier, ...]:
             raise ctx.error("tiers", "counts must be strictly increasing")
         return tuple(tiers)
     count = raw.get("count", 1)
-    if not isinstance(count, int) or count < 1:
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ctx.error("count", "expected a whole number >= 1")
     return (Tier(count, _risk(ctx, "risk_level", raw.get("risk_level"))),)
 
@@ -345,8 +346,51 @@ def parse_documents(docs: list[tuple[str, Any]]) -> RulePack:
     return RulePack(rules=tuple(rules), suppressions=tuple(suppressions), sources=sources)
 
 
-def load_rules(directory: Path | str) -> RulePack:
-    """Load every *.yaml / *.yml in ``directory`` (sorted by name) into one pack."""
+def check_fields(pack: RulePack, known: Mapping[str, frozenset[str]]) -> None:
+    """Every field a rule names must exist on the events it reads (a typo would match nothing).
+
+    ``known`` maps each kind to its field names (from the event contracts); keys may also use
+    the fields joined from the building registry.
+    """
+    for rule in pack.rules:
+        ctx = _Ctx(rule.source_file, rule.id)
+        matchers = [(f"steps[{i}]", m) for i, m in enumerate(rule.steps)]
+        if rule.type in ("single", "threshold", "distinct"):
+            matchers = [("match", rule.steps[0])]
+        elif rule.type == "absence":
+            matchers = [("event", rule.steps[0])]
+        if rule.absent is not None:
+            matchers.append(("absent", rule.absent))
+        for where, m in matchers:
+            fields = known.get(m.kind, frozenset())
+            for name in m.where:
+                if name not in fields:
+                    raise ctx.error(f"{where}.where.{name}",
+                                    f"{m.kind} has no field {name!r}; it has {sorted(fields)}")
+        on_every_event = set.intersection(*(set(known.get(m.kind, ())) for m in rule.steps))
+        by_ok = on_every_event | set(REGISTRY_JOIN_FIELDS)
+        for name in rule.by:
+            if name not in by_ok:
+                raise ctx.error("by", f"{name!r} is not a field of every event the rule reads "
+                                f"(nor a registry field {list(REGISTRY_JOIN_FIELDS)})")
+        if rule.distinct_field and rule.distinct_field not in known.get(rule.steps[0].kind, ()):
+            raise ctx.error("field", f"{rule.steps[0].kind} has no field {rule.distinct_field!r}")
+    for supp in pack.suppressions:
+        fields = known.get(supp.kind, frozenset())
+        for name in supp.by:
+            if name not in fields:
+                raise ConfigError(f"suppression {supp.id!r}: field 'by': {supp.kind} has no "
+                                  f"field {name!r}")
+
+
+def load_rules(
+    directory: Path | str, known_fields: Mapping[str, frozenset[str]] | None = None
+) -> RulePack:
+    """Load every *.yaml / *.yml in ``directory`` (sorted by name) into one pack.
+
+    With ``known_fields`` (kind -> field names of the event contracts) every field a rule names is
+    checked too.
+    """
     path = Path(directory)
     if not path.is_dir():
         raise ConfigError(f"{path}: rules directory not found; pass --rules topology/rules")
@@ -359,4 +403,6 @@ def load_rules(directory: Path | str) -> RulePack:
     pack = parse_documents(docs)
     if not pack.rules:
         raise ConfigError(f"{path}: no rules found (files need a top-level 'rules:' list)")
+    if known_fields is not None:
+        check_fields(pack, known_fields)
     return pack
