@@ -1,0 +1,393 @@
+"""The Faust worker's sustained events/s through the real broker, beside a naive Faust agent.
+
+    hub stack up && python -m benchmarks.worker_bench                 # 150k events, 1 and 2 procs
+    python -m benchmarks.worker_bench --events 100000 --workers 1     # quicker
+
+Needs the hub.* topics to itself (they are the public contract, not per-app): it waits until no
+other `hub worker`, naive agent or worker integration test is running, then deletes and re-creates
+every hub.* topic from topology/topics.yaml (like tests/integration/worker_harness.reset_topics).
+Do not run it while someone else's worker tests run; it refuses to start while it sees them, and
+flags its figures if one appears during the run.
+
+Steps: simulate a scenario; keep the registry and the first ``--events`` source events; produce
+them with `hub produce` BEFORE any consumer runs; then, for each contender and process count,
+start fresh processes under a fresh ``HUB_APP_ID`` (own consumer group, changelog and Redis dedup
+namespace; the same preloaded source data, read from the beginning), poll the group's lag (end
+offset − committed offset, hub.runtime.control.group_lag) every 0.5 s and stop when it is 0:
+
+  hub      `hub worker` processes: lag 0 on the source topics AND on hub.internal.correlate
+           (ingest → correlate). Ticks are disabled (HUB_TICK_SECONDS=3600) so the correlate
+           topic has only the forwarded events; the correlate group starts at that topic's end.
+  naive    benchmarks/naive_agent.py: one ``table[key] = value`` per event, plain ``async for``.
+
+Figures: sustained events/s = events / (time lag reached 0 − time the group first committed
+anything), so process start-up, rebalance and the registry load are left out (printed apart as
+``startup``); ``end-to-end`` includes them. Commits happen every 1 s or 1000 messages, so the
+end is known to within ~1 s. ``cpu ms/kev`` is the worker processes' CPU time per 1000 events,
+which other load on the machine disturbs less than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from benchmarks.common import machine_note
+from hub.adapters.kafka_admin import admin_client, apply_topics
+from hub.adapters.topic_specs import load_topic_specs
+from hub.runtime.control import group_lag
+from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
+
+REPO = Path(__file__).resolve().parents[1]
+APP_PREFIX = "hubbench-"
+#: Command lines that mean someone else is using the hub.* topics.
+FOREIGN_MARKERS = ("hub worker", "benchmarks.naive_agent", "tests/integration/test_worker")
+SOURCE_LIST = list(SOURCE_TOPICS.values())
+
+
+# -- sharing the broker politely ------------------------------------------------------------
+
+
+def foreign_users(own: set[int]) -> list[str]:
+    """Other processes (not ours, not our children) that use the hub.* topics."""
+    found = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in own or int(entry) == me:
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        cmd = raw.replace(b"\0", b" ").decode(errors="replace")
+        if "worker_bench" in cmd:
+            continue
+        if any(m in cmd.replace("-m hub worker", "hub worker") for m in FOREIGN_MARKERS):
+            found.append(f"{entry}: {cmd[:120]}")
+    return found
+
+
+def wait_exclusive(timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while users := foreign_users(set()):
+        if time.monotonic() >= deadline:
+            print("worker_bench: others are using the hub.* topics; not resetting them:\n  "
+                  + "\n  ".join(users), file=sys.stderr)
+            sys.exit(3)
+        print(f"  waiting for {len(users)} other worker process(es) to finish ...", flush=True)
+        time.sleep(5)
+
+
+# -- topics -----------------------------------------------------------------------------------
+
+
+def reset_topics(settings: Settings, timeout: float = 90.0) -> None:
+    """Delete every hub.* topic and earlier benchmark apps' topics; apply topics.yaml again."""
+    admin = admin_client(settings.bootstrap)
+
+    def doomed() -> list[str]:
+        names = admin.list_topics(timeout=10).topics
+        return sorted(n for n in names if n.startswith(("hub.", APP_PREFIX)))
+
+    names = doomed()
+    if names:
+        for fut in admin.delete_topics(names, request_timeout=30).values():
+            try:
+                fut.result(timeout=30)
+            except KafkaException:
+                pass
+    deadline = time.monotonic() + timeout
+    while doomed():
+        if time.monotonic() > deadline:
+            raise RuntimeError("topics were not deleted in time")
+        time.sleep(0.5)
+    specs = load_topic_specs(settings.topics_file)
+    while True:
+        try:
+            apply_topics(admin, specs)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    wanted = [s.name for s in specs]
+    while True:
+        meta = admin.list_topics(timeout=10).topics
+        if all(n in meta and meta[n].partitions and meta[n].error is None
+               and all(p.leader >= 0 for p in meta[n].partitions.values()) for n in wanted):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("topics have no leaders in time")
+        time.sleep(0.5)
+
+
+def topic_ends(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap,
+                         "group.id": f"{APP_PREFIX}probe-{uuid.uuid4().hex[:8]}"})
+    try:
+        ends = {}
+        for t in topics:
+            for p in sorted(consumer.list_topics(t, timeout=10).topics[t].partitions):
+                ends[(t, p)] = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+        return ends
+    finally:
+        consumer.close()
+
+
+def commit_at_end(settings: Settings, group: str, topics: list[str]) -> None:
+    """Start ``group`` at the current end of ``topics`` (what earlier runs left is skipped)."""
+    ends = topic_ends(settings, topics)
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition(t, p, off) for (t, p), off in ends.items()],
+                        asynchronous=False)
+    finally:
+        consumer.close()
+
+
+# -- scenario ---------------------------------------------------------------------------------
+
+
+def make_preload(tmp: Path, args: argparse.Namespace) -> tuple[Path, int]:
+    """Registry lines plus the first ``args.events`` source events of a simulated scenario."""
+    if args.path is None:
+        sim = tmp / "sim.jsonl"
+        subprocess.run([sys.executable, "-m", "hub", "simulate", "--seed", str(args.seed),
+                        "--buildings", str(args.buildings), "--days", str(args.days),
+                        "--out", str(sim)], check=True, cwd=REPO, capture_output=True)
+    else:
+        sim = args.path
+    out = tmp / "preload.jsonl"
+    n = 0
+    with open(sim, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+        for line in src:
+            if '"kind":"building_identity"' in line.replace(" ", ""):
+                dst.write(line)
+            elif n < args.events:
+                dst.write(line)
+                n += 1
+    return out, n
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass
+class Result:
+    contender: str
+    procs: int
+    events: int
+    sustained_s: float = float("nan")
+    startup_s: float = float("nan")
+    total_s: float = float("nan")
+    cpu_s: float = 0.0
+    load1: float = 0.0
+    done: bool = False
+    foreign: bool = False
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.sustained_s if self.sustained_s > 0 else float("nan")
+
+    @property
+    def e2e_rate(self) -> float:
+        return self.events / self.total_s if self.total_s > 0 else float("nan")
+
+
+def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, events: int,
+                  timeout: float) -> Result:
+    app_id = f"{APP_PREFIX}{contender}{procs}-{uuid.uuid4().hex[:6]}"
+    s = dataclasses.replace(settings, app_id=app_id)
+    if contender == "hub":
+        commit_at_end(settings, app_id, [CORRELATE_TOPIC])
+    env = {**os.environ, "HUB_APP_ID": app_id, "HUB_STATE_DIR": str(tmp / "state" / app_id),
+           "HUB_BOOTSTRAP": settings.bootstrap, "HUB_REDIS_URL": settings.redis_url,
+           "HUB_TICK_SECONDS": "3600", "PYTHONUNBUFFERED": "1"}
+    children: list[subprocess.Popen[bytes]] = []
+    result = Result(contender, procs, events)
+    t_start = time.monotonic()
+    first_progress: float | None = None
+    load_samples = []
+    try:
+        for i in range(procs):
+            wid = f"{contender}{i + 1}"
+            if contender == "hub":
+                argv = [sys.executable, "-m", "hub", "worker", "--worker-id", wid,
+                        "--metrics-port", "0", "--loglevel", "warning"]
+            else:
+                argv = [sys.executable, "-m", "benchmarks.naive_agent", "--worker-id", wid]
+            log = open(tmp / f"{app_id}-{wid}.log", "wb")
+            children.append(subprocess.Popen(argv, env=env, cwd=REPO, stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True))
+            log.close()
+        own = {c.pid for c in children}
+        deadline = t_start + timeout
+        last_print = 0.0
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            dead = [c.pid for c in children if c.poll() is not None]
+            if dead:
+                result.note = f"worker process(es) {dead} exited; see {tmp}"
+                break
+            src_lag = group_lag(s, SOURCE_LIST)
+            corr_lag = group_lag(s, [CORRELATE_TOPIC]) if contender == "hub" else 0
+            now = time.monotonic()
+            load_samples.append(os.getloadavg()[0])
+            if foreign_users(own):
+                result.foreign = True
+            if first_progress is None and src_lag < events:
+                first_progress = now
+            if now - last_print >= 5:
+                last_print = now
+                print(f"    {now - t_start:5.0f}s  source lag {src_lag:>8,}  correlate lag "
+                      f"{corr_lag:>8,}", flush=True)
+            if src_lag == 0 and corr_lag == 0:
+                result.done = True
+                break
+        t_end = time.monotonic()
+        result.cpu_s = sum(cpu_seconds(c.pid) for c in children)
+        if first_progress is not None:
+            result.startup_s = first_progress - t_start
+            result.sustained_s = t_end - first_progress
+        result.total_s = t_end - t_start
+        if not result.done and not result.note:
+            lag = group_lag(s, SOURCE_LIST)
+            result.note = f"timed out after {timeout:.0f}s with source lag {lag:,}"
+            result.events = events - lag  # what it got through
+    finally:
+        for c in children:
+            if c.poll() is None:
+                os.killpg(c.pid, signal.SIGTERM)
+        for c in children:
+            try:
+                c.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(c.pid, signal.SIGKILL)
+                c.wait(timeout=10)
+    result.load1 = sum(load_samples) / len(load_samples) if load_samples else os.getloadavg()[0]
+    return result
+
+
+def cleanup(settings: Settings) -> None:
+    """Remove the benchmark apps' changelog topics and Redis dedup keys."""
+    admin = admin_client(settings.bootstrap)
+    names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(APP_PREFIX)]
+    if names:
+        for fut in admin.delete_topics(names, request_timeout=30).values():
+            try:
+                fut.result(timeout=30)
+            except KafkaException:
+                pass
+    try:
+        import redis
+
+        client = redis.Redis.from_url(settings.redis_url)
+        batch = []
+        for key in client.scan_iter(match=f"hub:dedup:{APP_PREFIX}*", count=10_000):
+            batch.append(key)
+            if len(batch) >= 10_000:
+                client.unlink(*batch)
+                batch.clear()
+        if batch:
+            client.unlink(*batch)
+    except Exception as exc:  # best effort: the keys expire on their own
+        print(f"  (redis cleanup skipped: {exc})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--events", type=int, default=150_000)
+    p.add_argument("--in", dest="path", type=Path, help="interchange file (default: simulate)")
+    p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--buildings", type=int, default=80)
+    p.add_argument("--days", type=int, default=8)
+    p.add_argument("--workers", default="1,2", help="process counts to run, e.g. 1,2")
+    p.add_argument("--contenders", default="hub,naive")
+    p.add_argument("--timeout", type=float, default=200.0, help="seconds per contender run")
+    p.add_argument("--wait-exclusive", type=float, default=300.0,
+                   help="how long to wait for other worker runs to finish before giving up")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    settings = Settings.from_env()
+    counts = [int(x) for x in args.workers.split(",")]
+    contenders = args.contenders.split(",")
+    print(f"# worker_bench  {machine_note()}  broker {settings.bootstrap}", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="hubbench-"))
+
+    preload, n = make_preload(tmp, args)
+    print(f"scenario: {n:,} source events (+ registry) in {preload}")
+    wait_exclusive(args.wait_exclusive)
+    t0 = time.monotonic()
+    reset_topics(settings)
+    print(f"topics reset in {time.monotonic() - t0:.1f} s")
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "hub", "produce", str(preload)], cwd=REPO,
+                          capture_output=True, text=True, check=False)
+    took = time.monotonic() - t0
+    if done.returncode != 0:
+        print(f"hub produce failed: {done.stdout}{done.stderr}", file=sys.stderr)
+        return 1
+    on_topics = sum(topic_ends(settings, SOURCE_LIST).values())
+    print(f"preloaded with `hub produce` in {took:.1f} s ({n / took:,.0f} lines/s): "
+          f"{on_topics:,} messages on the source topics")
+
+    results: list[Result] = []
+    try:
+        for procs in counts:
+            for contender in contenders:
+                print(f"  {contender} x{procs} ...", flush=True)
+                r = run_contender(settings, tmp, contender, procs, on_topics, args.timeout)
+                results.append(r)
+                print(f"  {contender} x{procs}: {r.rate:,.0f} ev/s sustained, startup "
+                      f"{r.startup_s:.1f} s, total {r.total_s:.1f} s, cpu {r.cpu_s:.1f} s, "
+                      f"load1 {r.load1:.2f} {r.note}", flush=True)
+    finally:
+        cleanup(settings)
+
+    print(f"\n{'contender':<10}{'procs':>6}{'events':>10}{'sustained ev/s':>16}"
+          f"{'end-to-end ev/s':>17}{'startup s':>11}{'cpu ms/kev':>12}{'load1':>7}")
+    for r in results:
+        flag = "  (OTHER WORKERS RAN MEANWHILE)" if r.foreign else ""
+        flag += "" if r.done else f"  NOT DONE: {r.note}"
+        print(f"{r.contender:<10}{r.procs:>6}{r.events:>10,}{r.rate:>16,.0f}{r.e2e_rate:>17,.0f}"
+              f"{r.startup_s:>11.1f}{1000 * r.cpu_s / max(r.events, 1) * 1000:>12.1f}"
+              f"{r.load1:>7.2f}{flag}")
+    by = {(r.contender, r.procs): r for r in results}
+    for procs in counts:
+        hub, naive = by.get(("hub", procs)), by.get(("naive", procs))
+        if hub and naive:
+            print(f"ratio hub/naive with {procs} process(es): sustained "
+                  f"{hub.rate / naive.rate:.2f}, cpu per event "
+                  f"{(hub.cpu_s / hub.events) / (naive.cpu_s / naive.events):.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine_note(), "events": on_topics,
+                                         "results": [dataclasses.asdict(r) | {
+                                             "rate": r.rate, "e2e_rate": r.e2e_rate}
+                                             for r in results]}, indent=2))
+    print(f"logs: {tmp}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
