@@ -6,10 +6,7 @@ changelog), then restarted (they move back). After the lag is 0 and ``hub flush`
 version of every incident must equal the offline run. Re-emitted (incident_id, version) pairs
 are allowed (at-least-once) only if identical; no incident id may be missing or extra.
 
-``cloned_credential`` is left out of the rule pack here (and offline, so both sides agree): its
-lane is keyed by credential across source partitions and currently turns a fast replay into LATE
-dead letters whether or not anything crashes (see test_worker_online_offline.py). Put it back
-once that lane keeps per-source-partition watermarks.
+The whole default rule pack runs, including the cross-site ``cloned_credential`` lane.
 """
 
 from __future__ import annotations
@@ -40,7 +37,7 @@ from tests.integration.worker_harness import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EXCLUDED = ("cloned_credential",)
+EXCLUDED: tuple[str, ...] = ()
 
 
 @pytest.fixture(scope="module")

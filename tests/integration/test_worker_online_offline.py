@@ -25,35 +25,20 @@ from tests.integration.worker_harness import (
     new_app_id,
     produce_file,
     reset_topics,
-    rules_without,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-#: The cross-site rule: its lane is keyed by credential_hash, so one correlate partition merges
-#: access_swipe events from all 4 source partitions, ingested at different paces (by different
-#: workers). Each engine keeps one watermark per kind, so the fastest source partition pushes it
-#: past the others: in a fast replay thousands of swipes go to hub.deadletter as LATE (8,206 of
-#: 12,675 in the run that found it) and cloned_credential incidents are missing. Needs watermarks
-#: per (kind, source partition) in that lane (the lead's engine work); until then the full pack is
-#: an expected failure (strict: it will say so when fixed) and the rest of the pack must match.
-CROSS_PARTITION_RULES = ("cloned_credential",)
-LANE_BUG = ("credential lane: one watermark per kind across 4 upstream source partitions turns "
-            "a fast replay into LATE dead letters; cloned_credential incidents missing")
+#: The cross-site rule's lane is keyed by credential_hash, so one correlate partition merges
+#: access swipes from all 4 source partitions, ingested at different paces by different workers;
+#: it matches only because watermarks are kept per source partition (hub/core/watermark.py).
 
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     return make_scenario(tmp_path_factory.mktemp("scenario"), seed=11, buildings=20, days=2,
                          situations_per_rule=3)
-
-
-@pytest.fixture(scope="module")
-def site_lane_scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scenario, Path]:
-    rules = rules_without(tmp_path_factory.mktemp("rules"), CROSS_PARTITION_RULES)
-    return make_scenario(tmp_path_factory.mktemp("scenario-site"), seed=11, buildings=20,
-                         days=2, situations_per_rule=3, rules_dir=rules), rules
 
 
 def _group(settings: Settings, tmp: Path, rules_dir: Path | None) -> WorkerGroup:
@@ -86,25 +71,12 @@ def run_two_workers(group: WorkerGroup, scenario: Scenario) -> None:
     assert dead_letter_summary(dead) == {}  # offline rejected none
 
 
-@pytest.mark.xfail(strict=True, reason=LANE_BUG)
 def test_two_workers_yield_the_offline_incidents(scenario: Scenario, stack_settings: Settings,
                                                  tmp_path: Path) -> None:
+    assert scenario.events_count >= 10_000
     group = _group(stack_settings, tmp_path, None)
     try:
         run_two_workers(group, scenario)
     finally:
         group.stop_all()
 
-
-def test_two_workers_yield_the_offline_incidents_of_the_site_lane(
-        site_lane_scenario: tuple[Scenario, Path], stack_settings: Settings,
-        tmp_path: Path) -> None:
-    """Every default rule but the cross-partition one: must match exactly today."""
-    scenario, rules = site_lane_scenario
-    assert scenario.events_count >= 10_000
-    assert len(scenario.offline) >= 20
-    group = _group(stack_settings, tmp_path, rules)
-    try:
-        run_two_workers(group, scenario)
-    finally:
-        group.stop_all()
