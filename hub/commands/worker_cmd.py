@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from hub.core.rules import load_rules
     from hub.model.errors import ConfigError
     from hub.observability.metrics import create
-    from hub.runtime.app import create_app
+    from hub.runtime.app import create_app, run_worker
     from hub.settings import Settings
 
     settings = Settings.from_env()
@@ -52,8 +52,4 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
     hub_app = create_app(settings, pack, worker_id=worker_id, metrics=metrics)
-    from faust import Worker
-
-    worker = Worker(hub_app.app, loglevel=args.loglevel, quiet=True)
-    worker.execute_from_commandline()
-    return 0
+    return run_worker(hub_app, loglevel=args.loglevel)

@@ -174,3 +174,10 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         correlator.forget(tp.partition for tp in revoked if tp.topic == CORRELATE_TOPIC)
 
     return HubApp(app, metrics, correlator, ingestor, reader)
+
+
+def run_worker(hub_app: HubApp, *, loglevel: str = "info") -> int:
+    """Run the Faust worker in this process until it is stopped (blocks)."""
+    worker = faust.Worker(hub_app.app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,62 @@
+"""The folder tree is the architecture: these imports keep it so (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+HUB = Path(__file__).resolve().parents[2] / "hub"
+IO_LIBRARIES = {"faust", "mode", "confluent_kafka", "aiokafka", "redis", "fastavro",
+                "prometheus_client"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0] if not node.module.startswith("hub.")
+                      else node.module)
+    return names
+
+
+def _modules(folder: str) -> list[Path]:
+    return sorted((HUB / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("folder", ["core", "model"])
+def test_pure_layers_import_no_io_library(folder: str) -> None:
+    for path in _modules(folder):
+        bad = _imports(path) & IO_LIBRARIES
+        assert not bad, f"{path.relative_to(HUB)} imports {sorted(bad)}: keep hub/{folder} pure"
+
+
+@pytest.mark.parametrize("folder", ["core", "model"])
+def test_pure_layers_do_not_reach_outwards(folder: str) -> None:
+    outer = ("hub.codec", "hub.adapters", "hub.runtime", "hub.replay", "hub.offline",
+             "hub.stack", "hub.commands", "hub.cli", "hub.settings")
+    for path in _modules(folder):
+        bad = [m for m in _imports(path) if m.startswith(outer)]
+        assert not bad, f"{path.relative_to(HUB)} imports {bad}: dependencies point inwards"
+
+
+def test_faust_only_in_the_runtime() -> None:
+    for path in sorted(HUB.rglob("*.py")):
+        if path.is_relative_to(HUB / "runtime"):
+            continue
+        found = _imports(path) & {"faust", "mode"}
+        assert not found, f"{path.relative_to(HUB)} imports {sorted(found)} outside hub/runtime"
+
+
+def test_environment_read_only_in_settings() -> None:
+    for path in sorted(HUB.rglob("*.py")):
+        if path.name == "settings.py" and path.parent == HUB:
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "os.environ[" not in text and "os.getenv(" not in text and (
+            "environ.get(" not in text
+        ), f"{path.relative_to(HUB)} reads the environment; add a field to hub/settings.py"
