@@ -131,7 +131,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     @app.agent(source_topic, concurrency=1)
     async def ingest(stream: Any) -> None:
         async for events in stream.take_events(1000, within=0.1):
-            await reader.ready.wait()
+            await reader.sync()
             started = time.perf_counter()
             outbox = Outbox(app, codec, worker_id)
             try:
@@ -146,7 +146,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     @app.agent(correlate_topic, concurrency=1)
     async def correlate(stream: Any) -> None:
         async for events in stream.take_events(2000, within=0.1):
-            await reader.ready.wait()
+            await reader.sync()
             started = time.perf_counter()
             outbox = Outbox(app, codec, worker_id)
             try:

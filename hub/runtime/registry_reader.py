@@ -39,6 +39,39 @@ class RegistryReader:
         self._redis_url = redis_url
         self._on_change = on_change
         self.rejected = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._tps: list[TopicPartition] = []
+        self._positions: dict[TopicPartition, int] = {}
+        self._progress = asyncio.Event()
+
+    async def sync(self, timeout: float = 5.0) -> bool:
+        """Wait until every registry record already on the topic is applied (read-your-writes).
+
+        Called before each batch, so an event produced after its building's record is enriched
+        with it, online as offline. False (and a warning) if the reader could not catch up in time.
+        """
+        await self.ready.wait()
+        consumer = self._consumer
+        if consumer is None or not self._tps:
+            return True
+        try:
+            targets = await consumer.end_offsets(self._tps)
+        except Exception as exc:  # broker hiccup: go on with what is loaded
+            log.warning("registry end offsets unavailable (%s); enriching with what is loaded", exc)
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(self._positions.get(tp, 0) < end for tp, end in targets.items()):
+            self._progress.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("registry reader is behind the topic after %.0fs", timeout)
+                return False
+            try:
+                await asyncio.wait_for(self._progress.wait(), remaining)
+            except TimeoutError:
+                continue
+        return True
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -60,6 +93,7 @@ class RegistryReader:
             tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
+            self._consumer, self._tps = consumer, tps
             targets = await consumer.end_offsets(tps)
             if all(v == 0 for v in targets.values()):
                 self.ready.set()
@@ -68,12 +102,15 @@ class RegistryReader:
                 for records in batches.values():
                     for msg in records:
                         await self._apply(msg.key, msg.value, redis)
+                positions = {tp: await consumer.position(tp) for tp in tps}
+                self._positions = positions
+                self._progress.set()
                 if not self.ready.is_set():
-                    positions = {tp: await consumer.position(tp) for tp in tps}
                     if all(positions[tp] >= targets[tp] for tp in tps):
                         log.info("registry loaded: %d buildings", len(self.registry))
                         self.ready.set()
         finally:
+            self._consumer = None
             await consumer.stop()
             if redis is not None:
                 await redis.aclose()
