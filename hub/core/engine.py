@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import insort
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from hub.core.dedup import DedupLogic
@@ -31,7 +31,7 @@ from hub.core.snapshot import (
     suppress_state_to_dict,
 )
 from hub.core.state import KeyState, OpenIncident, SuppressState
-from hub.core.watermark import MAX_TICK_GAP_MS, NEG_INF, SourceClocks
+from hub.core.watermark import NEG_INF, SourceClocks
 from hub.model.events import Event
 from hub.model.incidents import Evidence, Incident, incident_id, risk_rank
 
@@ -150,7 +150,6 @@ class CorrelationEngine:
             )
             for kind in sorted(kinds)
         }
-        self.last_tick: int | None = None
         # kind -> which rules' steps an event of that kind matches (see hub.core.dispatch)
         entries: dict[str, list[tuple[_RuleRuntime, int, Matcher]]] = {}
         for rr in self.rules:
@@ -207,15 +206,16 @@ class CorrelationEngine:
             self._advance(result, event.kind)
         return result
 
-    def tick(self, wall_ms: int) -> StepResult:
-        """Count live quiet time towards idleness (online only) and release what that allows."""
+    def tick(self, wall_ms: int, origins: Collection[str] | None = None) -> StepResult:
+        """Count live quiet time towards idleness (online only) and release what that allows.
+
+        ``origins``: the source partitions this tick vouches for (their events up to ``wall_ms``
+        have all been forwarded); None vouches for all. An origin whose upstream is stalled is
+        not vouched for, so its backlog is never mistaken for silence.
+        """
         result = StepResult()
-        if self.last_tick is not None and wall_ms > self.last_tick:
-            gap = min(wall_ms - self.last_tick, MAX_TICK_GAP_MS)
-            for clocks in self.clocks.values():
-                clocks.add_quiet(gap)
-        if self.last_tick is None or wall_ms > self.last_tick:
-            self.last_tick = wall_ms
+        for clocks in self.clocks.values():
+            clocks.tick(wall_ms, origins)
         self._advance(result)
         return result
 

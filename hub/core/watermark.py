@@ -9,7 +9,7 @@ source back until it has been quiet for the idle time. Offline there is one orig
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 NEG_INF = -(2**62)
@@ -27,6 +27,14 @@ class SourceClock:
     idle: int
     max_seen: int | None = None
     quiet_ms: int = 0  # wall time spent ticking with no event from this origin
+    last_tick: int | None = None  # wall time of the last tick that vouched for this origin
+
+    def tick(self, wall_ms: int) -> None:
+        """A tick vouched that everything from this origin up to ``wall_ms`` has been seen."""
+        if self.last_tick is not None and wall_ms > self.last_tick:
+            self.quiet_ms += min(wall_ms - self.last_tick, MAX_TICK_GAP_MS)
+        if self.last_tick is None or wall_ms > self.last_tick:
+            self.last_tick = wall_ms
 
     def watermark(self) -> int:
         return NEG_INF if self.max_seen is None else self.max_seen - self.lateness
@@ -74,9 +82,11 @@ class SourceClocks:
                 bound = b
         return bound
 
-    def add_quiet(self, gap: int) -> None:
-        for clock in self.origins.values():
-            clock.quiet_ms += gap
+    def tick(self, wall_ms: int, origins: Collection[str] | None = None) -> None:
+        """Count quiet time for ``origins`` (all when None): only those a tick vouches for."""
+        for name, clock in self.origins.items():
+            if origins is None or name in origins:
+                clock.tick(wall_ms)
 
     @property
     def max_seen(self) -> int | None:

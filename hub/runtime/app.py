@@ -27,7 +27,7 @@ from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rules import RulePack
 from hub.observability.metrics import HubMetrics, create
 from hub.runtime.correlator import Correlator, StateTable
-from hub.runtime.ingest import Ingestor
+from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
 from hub.runtime.outbox import Outbox
 from hub.runtime.registry_reader import RegistryReader
 from hub.settings import CORRELATE_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS, Settings
@@ -141,6 +141,9 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
                 raise
             except Exception as exc:
                 _fail_stop("ingest", exc)
+            for ev in events:  # delivered downstream: ticks may now vouch for these offsets
+                msg = ev.message
+                delivered[(msg.topic, msg.partition)] = msg.offset
             metrics.batch_seconds.labels("ingest").observe(time.perf_counter() - started)
 
     @app.agent(correlate_topic, concurrency=1)
@@ -158,12 +161,37 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
                 _fail_stop("correlate", exc)
             metrics.batch_seconds.labels("correlate").observe(time.perf_counter() - started)
 
+    delivered: dict[tuple[str, int], int] = {}  # source (topic, partition) -> last forwarded
+
+    def caught_up() -> list[str]:
+        """Source partitions of this worker whose every message has been forwarded."""
+        consumer: Any = app.consumer
+        committed = consumer._committed_offset  # Faust commits only processed offsets
+        done = []
+        for tp in consumer.assignment():
+            if tp.topic not in KIND_OF_TOPIC:
+                continue
+            end = consumer.highwater(tp)
+            if end is None:
+                continue
+            last = delivered.get((tp.topic, tp.partition))
+            forwarded = last is not None and last + 1 >= end
+            if end == 0 or forwarded or (committed.get(tp) or 0) >= end:
+                done.append(f"{tp.topic}/{tp.partition}")
+        return sorted(done)
+
     @app.timer(interval=settings.tick_seconds)
     async def tick() -> None:
+        # A tick vouches only for source partitions this worker has fully forwarded, so a stalled
+        # ingest (rebalance, broker outage, CPU starvation) never looks like a silent source.
+        origins = caught_up()
+        if not origins:
+            return
         wall = str(int(time.time() * 1000)).encode()
         for p in range(CORRELATE_PARTITIONS):
-            await correlate_topic.send(key=None, value=b"", partition=p,
-                                       headers=[("hub-tick", wall)])
+            await correlate_topic.send(key=None, value=b"", partition=p, headers=[
+                ("hub-tick", wall), ("hub-tick-origins", ",".join(origins).encode()),
+            ])
 
     @app.task
     async def load_registry() -> None:

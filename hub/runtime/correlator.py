@@ -6,7 +6,8 @@ processed per partition. Entries go to the changelog partition of the message's 
 after a rebalance the new owner rebuilds exactly this partition's engines. A message at or below
 the stored offset was already applied (a redelivery after a crash) and is skipped.
 
-Control messages on the same topic: ``hub-tick`` (wall ms; lets idle sources advance) and
+Control messages on the same topic: ``hub-tick`` (wall ms, with ``hub-tick-origins``: the source
+partitions whose every message the sending worker has forwarded; only those count quiet time) and
 ``hub-control: flush`` (end of input, as at the end of a file in ``hub correlate``).
 """
 
@@ -146,8 +147,10 @@ class Correlator:
             headers = headers_of(msg)
             if "hub-tick" in headers:
                 wall = int(headers["hub-tick"])
+                listed = headers.get("hub-tick-origins", b"").decode().split(",")
+                vouched = {origin for origin in listed if origin}
                 for lane, engine in part.engines.items():
-                    await self._emit(engine.tick(wall), msg, headers, outbox)
+                    await self._emit(engine.tick(wall, vouched), msg, headers, outbox)
                     lanes.add(lane)
             elif headers.get("hub-control") == b"flush":
                 for lane, engine in part.engines.items():

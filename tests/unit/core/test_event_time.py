@@ -8,8 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.core.engine import MAX_TICK_GAP_MS, CorrelationEngine
+from hub.core.engine import CorrelationEngine
 from hub.core.rules import RulePack, SourcePolicy
+from hub.core.watermark import MAX_TICK_GAP_MS
 from hub.model.events import SOURCE_KINDS, Event
 from hub.model.incidents import Incident
 from tests.unit.core.helpers import (

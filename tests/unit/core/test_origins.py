@@ -1,0 +1,61 @@
+"""Watermarks per origin (source partition), and ticks that vouch only for caught-up origins."""
+
+from __future__ import annotations
+
+from hub.core.engine import CorrelationEngine
+from hub.core.rules import load_rules
+from tests.unit.core.helpers import T0, swipe
+
+SEC = 1000
+A, B = "hub.src.access_swipe/0", "hub.src.access_swipe/1"
+ORIGINS = {"access_swipe": [A, B]}
+
+
+def _engine() -> CorrelationEngine:
+    return CorrelationEngine(load_rules("topology/rules"), origins=ORIGINS)
+
+
+def brute_force(engine: CorrelationEngine, origin: str, start: int, door: str) -> list[object]:
+    out: list[object] = []
+    for i in range(5):
+        out += engine.process(swipe(f"{door}-{i}", start + i * SEC, "DENIED", door=door),
+                              origin).incidents
+    return out
+
+
+def test_a_fast_origin_does_not_push_the_watermark_past_a_slow_one() -> None:
+    engine = _engine()
+    engine.process(swipe("b0", 0, "GRANTED", door="DB"), B)  # B has started, then lags
+    for i in range(100):  # A runs an hour ahead
+        engine.process(swipe(f"a{i}", i * 36 * SEC, "GRANTED", door="DA"), A)
+    result = engine.process(swipe("b1", 10 * SEC, "DENIED", door="DB"), B)
+    assert result.late == []  # B's own watermark has not moved: its event is on time
+
+
+def test_ticks_for_other_origins_do_not_make_a_stalled_origin_idle() -> None:
+    engine = _engine()
+    engine.process(swipe("b0", 0, "GRANTED", door="DB"), B)
+    engine.process(swipe("a0", 60 * SEC, "GRANTED", door="DA"), A)
+    wall = T0
+    for _ in range(120):  # two minutes of ticks vouching only for A: B's upstream is stalled
+        wall += SEC
+        engine.tick(wall, {A})
+    late = brute_force(engine, B, 5 * SEC, "DB")  # B's backlog arrives
+    assert engine.stats.late == 0
+    assert late == []  # nothing released yet: B still holds the rule back
+    assert len(engine.flush().incidents) == 1  # the brute force at DB is found
+
+
+def test_ticks_vouching_for_a_silent_origin_let_it_go_idle() -> None:
+    engine = _engine()
+    engine.process(swipe("b0", 0, "GRANTED", door="DB"), B)
+    brute_force(engine, A, 60 * SEC, "DA")
+    wall = T0
+    released = []
+    for _ in range(120):  # B caught up and silent: ticks vouch for it, it goes idle
+        wall += SEC
+        released += engine.tick(wall, {A, B}).incidents
+    assert [i.rule_id for i in released] == ["credential_brute_force"]
+    # a B event now older than what was released is LATE for that rule, never silently merged
+    result = engine.process(swipe("b-old", 20 * SEC, "DENIED", door="DA"), B)
+    assert [late.rules for late in result.late] == [("credential_brute_force",)]
