@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hub.adapters.dedup_store import DedupStore
+from hub.adapters.kafka_io import KafkaIOError, topic_for_kind
 from hub.codec import Codec, check_rules
 from hub.codec.interchange import pii_fields
 from hub.core.lanes import Lane, lane_targets
@@ -25,6 +26,13 @@ from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS
 
 log = logging.getLogger(__name__)
 KIND_OF_TOPIC = {topic: kind for kind, topic in SOURCE_TOPICS.items()}
+
+
+def _topic_of(kind: str) -> str:
+    try:
+        return topic_for_kind(kind)
+    except KafkaIOError:
+        return "no topic (not an input kind)"
 
 
 class Ingestor:
@@ -42,14 +50,22 @@ class Ingestor:
         self.dedup, self.metrics, self.pseudonym_key = dedup, metrics, pseudonym_key
         self._pii = {kind: pii_fields(codec.schema(kind)) for kind in SOURCE_TOPICS}
 
-    def decode(self, topic: str, value: bytes | None) -> tuple[Event, bytes]:
+    def decode(self, topic: str, value: bytes | None,
+               key: bytes | None = b"") -> tuple[Event, bytes]:
         """The event and the bytes to forward; raises RecordError for the dead-letter topic."""
         kind, record = self.codec.decode(value or b"")
         expected = KIND_OF_TOPIC.get(topic)
         if expected is not None and kind != expected:
             raise ValidationError(
-                f"a {kind} record on {topic}; send {kind} to {SOURCE_TOPICS.get(kind, '?')}",
-                field="kind",
+                f"a {kind} record on {topic}; send {kind} to {_topic_of(kind)}", field="kind"
+            )
+        if key is None:
+            # Without a key the producer's partitioner scatters a site's events over the
+            # partitions: the per-site order the correlation relies on is gone. Say so loudly.
+            raise ValidationError(
+                f"the message has no key; source topics are keyed by site_id "
+                f"({record.get('site_id')!r} here), partitioned with murmur2",
+                field="key",
             )
         check_rules(kind, record)
         pii = self._pii.get(kind, frozenset())
@@ -64,7 +80,7 @@ class Ingestor:
         for ev in events:
             msg = ev.message
             try:
-                event, body = self.decode(msg.topic, msg.value)
+                event, body = self.decode(msg.topic, msg.value, msg.key)
             except Exception as exc:  # RecordError or a bug: either way the message is kept
                 kind = KIND_OF_TOPIC.get(msg.topic, "unknown")
                 reason = await outbox.dead_letter(
