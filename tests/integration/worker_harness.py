@@ -550,3 +550,115 @@ def assert_same_incidents(incidents: list[Received], scenario: Scenario,
         view = incident_view(r.record)
         held = by_version.setdefault((view["incident_id"], view["version"]), view)
         assert held == view, f"two different incidents share id+version: {held} / {view}"
+
+
+# -- raw messages, background producers, outages (fault and hostile-input tests) -------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message produced by :func:`produce_raw`, with the coordinates the broker gave it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def produce_raw(settings: Settings, topic: str, value: bytes | None, *, key: bytes | None = None,
+                headers: Iterable[tuple[str, bytes]] = (), **config: Any) -> Sent:
+    """Produce one message exactly as given (murmur2 like the hub's tools); its coordinates."""
+    from hub.adapters.kafka_io import make_producer
+
+    delivered: list[tuple[Any, Any]] = []
+    producer = make_producer(settings, **config)
+    hdrs = tuple(headers)
+    producer.produce(topic, value=value, key=key, headers=list(hdrs) or None,
+                     on_delivery=lambda err, msg: delivered.append((err, msg)))
+    assert producer.flush(30) == 0, f"a message to {topic} was not delivered in 30 s"
+    [(err, msg)] = delivered
+    assert err is None, f"producing to {topic} failed: {err}"
+    return Sent(topic, int(msg.partition()), int(msg.offset()), key, value, hdrs)
+
+
+class BackgroundProduce:
+    """``hub produce FILE`` in a subprocess, so faults can land while events stream in.
+
+    Always used as a context manager: the subprocess is killed on the way out if it still runs.
+    """
+
+    def __init__(self, group: WorkerGroup, path: Path, *, delivery_timeout: float = 30.0) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", "produce", "--timeout", str(delivery_timeout),
+             str(path)],
+            env=group.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+
+    def wait(self, timeout: float = 300) -> None:
+        """Wait for the producer to finish; it must have delivered every line (exit 0)."""
+        out, err = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0, (
+            f"hub produce exited {self.proc.returncode}: {out.decode()[-2000:]}"
+            f"{err.decode()[-2000:]}")
+
+    def __enter__(self) -> BackgroundProduce:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+@contextmanager
+def redis_down(settings: Settings) -> Iterator[None]:
+    """Stop the stack's Redis for the duration of the block, then start it again (PING-ready).
+
+    Holds the stack lock (the one ``hub stack up`` takes) throughout, so another session's
+    ``stack.up`` cannot bring Redis back in the middle of the outage; it waits instead.
+    """
+    from hub.stack import redis as stack_redis
+    from hub.stack.control import _locked
+
+    with _locked(settings):
+        stopped = stack_redis.stop(settings)
+        assert stopped is not None, "the stack's Redis was not running (start it: hub stack up)"
+        try:
+            yield
+        finally:
+            stack_redis.start(settings, lambda _msg: None)
+
+
+def read_to_end(settings: Settings, topics: Iterable[str], *,
+                timeout: float = 60) -> list[Received]:
+    """Every message on ``topics`` up to their end offsets as they are now (others may still write).
+
+    Unlike :meth:`TopicReader.until_quiet`, this ends on topics that never go quiet, such as the
+    correlation topic with its tick messages.
+    """
+    with reading(settings, *topics) as rd:
+        ends = {}
+        for tp in rd.tps:
+            _, high = rd.consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+            ends[(tp.topic, tp.partition)] = high
+        deadline = time.monotonic() + timeout
+
+        def done() -> bool:
+            return all(pos.offset >= ends[(pos.topic, pos.partition)] or
+                       ends[(pos.topic, pos.partition)] == 0
+                       for pos in rd.consumer.position(rd.tps))
+
+        while not done():
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"could not read {rd.topics} to their ends in {timeout}s")
+            rd.poll_new(0.5)
+        return [r for r in rd.received if r.offset < ends[(r.topic, r.partition)]]
+
+
+def topics_of(settings: Settings, app_id: str) -> list[str]:
+    """The hub's topics plus the app's own (state changelog) that exist on the broker now."""
+    admin = admin_client(settings.bootstrap)
+    names = admin.list_topics(timeout=10).topics
+    return sorted(n for n in names if n.startswith(("hub.", app_id)))
