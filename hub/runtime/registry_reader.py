@@ -39,39 +39,32 @@ class RegistryReader:
         self._redis_url = redis_url
         self._on_change = on_change
         self.rejected = 0
-        self._consumer: AIOKafkaConsumer | None = None
-        self._tps: list[TopicPartition] = []
-        self._positions: dict[TopicPartition, int] = {}
+        self._requested = 0  # sync() calls so far
+        self._served = 0  # the newest sync() request known to be caught up
         self._progress = asyncio.Event()
 
     async def sync(self, timeout: float = 5.0) -> bool:
         """Wait until every registry record already on the topic is applied (read-your-writes).
 
         Called before each batch, so an event produced after its building's record is enriched
-        with it, online as offline. False (and a warning) if the reader could not catch up in time.
+        with it, online as offline. The reader's own loop fetches the end offsets (the consumer
+        is never used from two tasks); False, with a warning, if it could not catch up in time.
         """
         await self.ready.wait()
-        consumer = self._consumer
-        if consumer is None or not self._tps:
-            return True
+        self._requested += 1
+        wanted = self._requested
         try:
-            targets = await consumer.end_offsets(self._tps)
-        except Exception as exc:  # broker hiccup: go on with what is loaded
-            log.warning("registry end offsets unavailable (%s); enriching with what is loaded", exc)
+            await asyncio.wait_for(self._wait_served(wanted), timeout)
+        except TimeoutError:
+            log.warning("registry reader did not catch up within %.0fs; enriching with what "
+                        "is loaded", timeout)
             return False
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while any(self._positions.get(tp, 0) < end for tp, end in targets.items()):
-            self._progress.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.warning("registry reader is behind the topic after %.0fs", timeout)
-                return False
-            try:
-                await asyncio.wait_for(self._progress.wait(), remaining)
-            except TimeoutError:
-                continue
         return True
+
+    async def _wait_served(self, wanted: int) -> None:
+        while self._served < wanted:
+            self._progress.clear()
+            await self._progress.wait()
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -93,24 +86,35 @@ class RegistryReader:
             tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            self._consumer, self._tps = consumer, tps
             targets = await consumer.end_offsets(tps)
             if all(v == 0 for v in targets.values()):
                 self.ready.set()
+            positions = {tp: await consumer.position(tp) for tp in tps}
             while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+                asked = self._requested
+                ends = None
+                if asked > self._served:  # someone waits: note where the topic ends now
+                    try:
+                        ends = await asyncio.wait_for(consumer.end_offsets(tps), 5.0)
+                    except Exception as exc:  # a broker hiccup: the waiter times out and goes on
+                        log.warning("registry end offsets unavailable: %s", exc)
+                    if ends is not None and all(positions[tp] >= ends[tp] for tp in tps):
+                        self._served = asked  # nothing new on the topic: no fetch needed
+                        self._progress.set()
+                        continue
+                batches = await consumer.getmany(timeout_ms=100, max_records=1000)
                 for records in batches.values():
                     for msg in records:
                         await self._apply(msg.key, msg.value, redis)
                 positions = {tp: await consumer.position(tp) for tp in tps}
-                self._positions = positions
-                self._progress.set()
+                if ends is not None and all(positions[tp] >= ends[tp] for tp in tps):
+                    self._served = asked
+                    self._progress.set()
                 if not self.ready.is_set():
                     if all(positions[tp] >= targets[tp] for tp in tps):
                         log.info("registry loaded: %d buildings", len(self.registry))
                         self.ready.set()
         finally:
-            self._consumer = None
             await consumer.stop()
             if redis is not None:
                 await redis.aclose()
