@@ -169,8 +169,11 @@ def running_pid(settings: Settings) -> int | None:
 def _cluster_id(paths: KafkaPaths) -> str:
     if paths.cluster_id.exists():
         return paths.cluster_id.read_text().strip()
-    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
-    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding; like Kafka's own
+    # Uuid.randomUuid, never one starting with "-", which its command line takes for an option.
+    cid = "-"
+    while cid.startswith("-"):
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     paths.cluster_id.write_text(cid + "\n")
     return cid
 
@@ -210,7 +213,8 @@ def start(settings: Settings, say: Callable[[str], None]) -> int:
     if not (paths.data / "meta.properties").exists():
         cmd = _java_cmd(java, settings, paths, "kafka.tools.StorageTool")
         cmd[1:3] = ["-Xmx256m"]
-        cmd += ["format", "-t", _cluster_id(paths), "-c", str(paths.config), "--ignore-formatted"]
+        cmd += ["format", f"--cluster-id={_cluster_id(paths)}", "-c", str(paths.config),
+                "--ignore-formatted"]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise StackError(
