@@ -55,6 +55,9 @@ def fresh_topics(stack_settings: Settings) -> Iterator[FreshTopics]:
     made: list[str] = []
 
     def make(*bases: str, partitions: int = 4, config: dict[str, str] | None = None) -> list[str]:
+        # Tests write old timestamps (recorded 2025 traffic): with the broker's 7-day retention its
+        # first cleanup (30 s after start, then every 5 min) could delete them mid-test.
+        config = {"retention.ms": "-1", **(config or {})}
         names = create_topics(stack_settings, bases, partitions=partitions, config=config)
         made.extend(names)
         return names
