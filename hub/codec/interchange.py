@@ -130,14 +130,22 @@ def read_jsonl(
     """Every non-blank line of ``path`` (``-`` for stdin) as a :class:`Line`; never stops early."""
     codec = codec or load_codec()
     if str(path) == "-":
-        yield from _read_lines(sys.stdin, pseudonym_key, codec)
+        yield from _read_lines(sys.stdin.buffer, pseudonym_key, codec)
         return
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb") as handle:
         yield from _read_lines(handle, pseudonym_key, codec)
 
 
 def _read_lines(lines: Any, key: bytes | str, codec: Codec) -> Iterator[Line]:
-    for lineno, text in enumerate(lines, start=1):
+    """Lines are decoded one by one, so a line that is not UTF-8 is one rejected line."""
+    for lineno, raw in enumerate(lines, start=1):
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            err = DecodeError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); write "
+                              "interchange lines in UTF-8")
+            yield Line(lineno, None, None, _with_line(err, lineno))
+            continue
         if not text.strip():
             continue
         try:

@@ -77,4 +77,5 @@ def run(args: argparse.Namespace) -> int:
         + (", ".join(f"{k}={v}" for k, v in sorted(written.items())) or "none"),
         file=sys.stderr,
     )
-    return 0
+    # Bad input is an error (as for `hub produce`); LATE lines are data, reported but not failing.
+    return 1 if any(r.reason != "LATE" for r in summary.rejected) else 0

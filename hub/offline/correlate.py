@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub.codec import Codec, format_error, load_codec, read_jsonl, to_building, to_event
+from hub.codec import Codec, load_codec, read_jsonl, to_building, to_event
 from hub.codec.interchange import Line
 from hub.core.dedup import DedupLogic
 from hub.core.engine import CorrelationEngine, EngineStats, LateEvent
@@ -53,9 +53,9 @@ def correlate_lines(
         summary.lines += 1
         if line.error is not None or line.kind is None or line.record is None:
             err = line.error
+            detail = ": ".join(p for p in (err.field, err.detail) if p) if err else "unreadable"
             summary.rejected.append(
-                Rejected(line.lineno, err.reason if err else "DECODE_ERROR",
-                         format_error(err) if err else "unreadable line")
+                Rejected(line.lineno, err.reason if err else "DECODE_ERROR", detail)
             )
             continue
         if line.kind == REGISTRY_KIND:

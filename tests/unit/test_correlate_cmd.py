@@ -103,7 +103,7 @@ def correlate(tmp_path: Path, *extra: str) -> tuple[int, list[dict[str, Any]]]:
 
 def test_every_version_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, incidents = correlate(tmp_path)
-    assert status == 0
+    assert status == 1  # the file holds invalid lines: bad input is an error, as for hub produce
     got = sorted(
         (i["rule_id"], i["version"], [e["event_id"] for e in i["evidence"]]) for i in incidents
     )
@@ -126,7 +126,7 @@ def test_every_version_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_final_keeps_only_the_last_version(tmp_path: Path) -> None:
     status, incidents = correlate(tmp_path, "--final")
-    assert status == 0
+    assert status == 1  # the file holds invalid lines: bad input is an error, as for hub produce
     assert sorted((i["rule_id"], i["version"]) for i in incidents) == [
         ("door_held_open", 1),
         ("forced_door", 1),
@@ -140,7 +140,7 @@ def test_rejected_lines_are_reported_with_line_numbers(
 ) -> None:
     rejected = tmp_path / "rejected.jsonl"
     status, _ = correlate(tmp_path, "--rejected", str(rejected))
-    assert status == 0
+    assert status == 1  # the file holds invalid lines: bad input is an error, as for hub produce
     err = capsys.readouterr().err
     events = str(tmp_path / "events.jsonl")
     assert f"{events}:5: DECODE_ERROR" in err
@@ -161,7 +161,7 @@ def test_stdout_is_the_default_output(tmp_path: Path, capsys: pytest.CaptureFixt
     status = main(
         ["correlate", "--rules", str(RULES), "--in", str(write_events(tmp_path)), "--final"]
     )
-    assert status == 0
+    assert status == 1  # the file holds invalid lines: bad input is an error, as for hub produce
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3 and all(x["incident_id"].startswith("inc-") for x in lines)
 
@@ -193,3 +193,20 @@ def test_missing_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
     status = main(["correlate", "--rules", str(RULES), "--in", str(tmp_path / "nope.jsonl")])
     assert status == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_clean_file_exits_zero_and_late_lines_do_not_fail(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[2] / "samples" / "scenario.jsonl"
+    out = tmp_path / "out.jsonl"
+    assert main(["correlate", "--rules", str(RULES), "--in", str(sample), "--out", str(out)]) == 0
+    lines = sample.read_text(encoding="utf-8").splitlines()
+    late = json.loads(next(x for x in lines if '"access_swipe"' in x))
+    late["event_id"] = "late-one"
+    late["event_time"] = int(late["event_time"]) - 86_400_000  # a day behind everything
+    with_late = tmp_path / "late.jsonl"
+    with_late.write_text("\n".join([*lines, json.dumps(late)]) + "\n", encoding="utf-8")
+    rejected = tmp_path / "rejected.jsonl"
+    assert main(["correlate", "--rules", str(RULES), "--in", str(with_late), "--out",
+                 str(out), "--rejected", str(rejected)]) == 0
+    reasons = [json.loads(x)["reason"] for x in rejected.read_text().splitlines()]
+    assert reasons == ["LATE"]
