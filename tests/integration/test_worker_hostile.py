@@ -26,6 +26,7 @@ from tests.integration.worker_harness import (
     Received,
     Sent,
     WorkerGroup,
+    exclusive_topics,
     fast_rules,
     new_app_id,
     produce_raw,
@@ -119,22 +120,23 @@ def group(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[WorkerGroup]:
     tmp = tmp_path_factory.mktemp("hostile")
     app_id = new_app_id("hostile")
-    reset_topics(stack_settings, app_id)
-    g = WorkerGroup(stack_settings, tmp, app_id, rules_dir=fast_rules(tmp / "rules"))
-    try:
-        g.start("w1")
-        g.wait_members(1, timeout=60)
-        yield g
-    finally:
-        g.stop_all()
+    with exclusive_topics(stack_settings):
+        reset_topics(stack_settings, app_id)
+        g = WorkerGroup(stack_settings, tmp, app_id, rules_dir=fast_rules(tmp / "rules"))
+        try:
+            g.start("w1")
+            g.wait_members(1, timeout=60)
+            yield g
+        finally:
+            g.stop_all()
 
 
 def dead_letter_of(dead: list[Received], sent: Sent) -> dict[str, Any] | None:
+    coords = (sent.topic, sent.partition, sent.offset)
     for r in dead:
         rec = r.record
-        if r.topic == DEADLETTER_TOPIC and rec is not None and (rec["source_topic"], rec["source_partition"],
-                                rec["source_offset"]) == (sent.topic, sent.partition,
-                                                          sent.offset):
+        if r.topic == DEADLETTER_TOPIC and rec is not None and (
+                rec["source_topic"], rec["source_partition"], rec["source_offset"]) == coords:
             return rec
     return None
 
@@ -219,14 +221,16 @@ def test_hostile_messages_go_to_deadletter_and_the_worker_keeps_going(group: Wor
 def fresh_group(stack_settings: Settings, tmp_path: Path) -> Iterator[WorkerGroup]:
     """A worker of its own: a message that stops a worker stays on its topic until the reset."""
     app_id = new_app_id("hostile-big")
-    reset_topics(stack_settings, app_id)
-    g = WorkerGroup(stack_settings, tmp_path, app_id, rules_dir=fast_rules(tmp_path / "rules"))
-    try:
-        g.start("w1")
-        g.wait_members(1, timeout=60)
-        yield g
-    finally:
-        g.stop_all()
+    with exclusive_topics(stack_settings):
+        reset_topics(stack_settings, app_id)
+        g = WorkerGroup(stack_settings, tmp_path, app_id,
+                        rules_dir=fast_rules(tmp_path / "rules"))
+        try:
+            g.start("w1")
+            g.wait_members(1, timeout=60)
+            yield g
+        finally:
+            g.stop_all()
 
 
 def _largest_garbage() -> tuple[str, bytes]:

@@ -662,3 +662,106 @@ def topics_of(settings: Settings, app_id: str) -> list[str]:
     admin = admin_client(settings.bootstrap)
     names = admin.list_topics(timeout=10).topics
     return sorted(n for n in names if n.startswith(("hub.", app_id)))
+
+
+_topics_lock_depth = 0  # re-entrant within this process: module and function fixtures nest
+
+
+@contextmanager
+def exclusive_topics(settings: Settings, *, timeout: float = 900) -> Iterator[None]:
+    """Hold ``<state dir>/hub-topics.lock`` for the block: one worker test at a time on hub.*.
+
+    The hub.* topics are shared by every session on this broker and :func:`reset_topics` deletes
+    them; tests that take this lock never reset them under each other's feet. Re-entrant within
+    one process (a module fixture and a test's own fixture may both hold it).
+    """
+    import fcntl
+
+    global _topics_lock_depth
+    if _topics_lock_depth:
+        _topics_lock_depth += 1
+        try:
+            yield
+        finally:
+            _topics_lock_depth -= 1
+        return
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.state_dir / "hub-topics.lock").open("w") as fh:
+        wait_until(lambda: _try_lock(fh.fileno(), fcntl), timeout=timeout, interval=0.5,
+                   what="the hub-topics lock (another worker test is running)")
+        _topics_lock_depth = 1
+        try:
+            yield
+        finally:
+            _topics_lock_depth = 0
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _try_lock(fd: int, fcntl: Any) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def metric_total(group: WorkerGroup, name: str, **labels: str) -> float:
+    """Sum of a metric over the group's live workers (label filter optional, exact values)."""
+    total = 0.0
+    for w in group.workers.values():
+        if not w.alive:
+            continue
+        try:
+            samples = w.metrics()
+        except OSError:
+            continue
+        for key, value in samples.items():
+            base, _, rest = key.partition("{")
+            if base != name:
+                continue
+            if all(f'{k}="{v}"' in rest for k, v in labels.items()):
+                total += value
+    return total
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A worker that exited on its own and was started again, as a supervisor would."""
+
+    worker_id: str
+    returncode: int | None
+    reason: str  # the CRITICAL line of its log, if any
+    at: float  # seconds since supervision began
+
+
+def supervise_until_caught_up(group: WorkerGroup, *, timeout: float,
+                              allowed_exits: Iterable[int] = (70,)) -> list[Restart]:
+    """Like systemd ``Restart=always``: restart workers that exit, until the source lag is 0.
+
+    A worker that exits with a status outside ``allowed_exits`` fails the test at once (with its
+    log). Errors while asking the broker for the lag (it may be restarting) count as "not yet".
+    """
+    allowed = set(allowed_exits)
+    restarts: list[Restart] = []
+    began = time.monotonic()
+
+    def check() -> bool:
+        for w in group.workers.values():
+            if w.proc is None or w.alive or w.killed:
+                continue
+            code = w.proc.returncode
+            critical = [line for line in w.log_tail(400).splitlines() if "CRITICAL" in line]
+            assert code in allowed, (
+                f"{w.worker_id} exited {code}, not one of {sorted(allowed)}:\n{w.log_tail(40)}")
+            restarts.append(Restart(w.worker_id, code, critical[-1] if critical else "",
+                                    time.monotonic() - began))
+            w.start()
+        if any(not w.alive for w in group.workers.values() if not w.killed):
+            return False
+        try:
+            return group.lag() == 0
+        except Exception:
+            return False
+
+    wait_until(check, timeout=timeout, interval=0.5, what="source lag 0 (supervising workers)")
+    return restarts
