@@ -1,13 +1,15 @@
 """The Faust worker's sustained events/s through the real broker, beside a naive Faust agent.
 
-    hub stack up && python -m benchmarks.worker_bench                 # 150k events, 1 and 2 procs
-    python -m benchmarks.worker_bench --events 100000 --workers 1     # quicker
+    python -m benchmarks.worker_bench                     # 40k events, 1 then 2 processes
+    python -m benchmarks.worker_bench --shared-stack      # on the `hub stack up` broker
 
-Needs the hub.* topics to itself (they are the public contract, not per-app): it waits until no
-other `hub worker`, naive agent or worker integration test is running, then deletes and re-creates
-every hub.* topic from topology/topics.yaml (like tests/integration/worker_harness.reset_topics).
-Do not run it while someone else's worker tests run; it refuses to start while it sees them, and
-flags its figures if one appears during the run.
+By default it starts a broker and a Redis of its own (`hub stack up` with HUB_STATE_DIR in a temp
+directory and free loopback ports; the shared stack's cached Kafka jars are copied in) and stops
+them at the end: the hub.* topic names are the public contract, not per app, and other engineers'
+worker tests delete and re-create them at any moment on the shared broker. ``--shared-stack`` uses
+the configured broker instead: it then waits until no other `hub worker`, naive agent or pytest
+run has been seen for 15 s, resets every hub.* topic (like worker_harness.reset_topics), and flags
+its figures if such a process appears or the source topics change during a run.
 
 Steps: simulate a scenario; keep the registry and the first ``--events`` source events; produce
 them with `hub produce` BEFORE any consumer runs; then, for each contender and process count,
@@ -30,10 +32,13 @@ which other load on the machine disturbs less than wall time.
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,7 +57,8 @@ from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
 REPO = Path(__file__).resolve().parents[1]
 APP_PREFIX = "hubbench-"
 #: Command lines that mean someone else is using the hub.* topics.
-FOREIGN_MARKERS = ("hub worker", "benchmarks.naive_agent", "tests/integration/test_worker")
+#: Any pytest run counts: a plain `pytest` runs tests/integration, which resets the hub.* topics.
+FOREIGN_MARKERS = ("hub worker", "benchmarks.naive_agent", "pytest")
 SOURCE_LIST = list(SOURCE_TOPICS.values())
 
 
@@ -78,15 +84,71 @@ def foreign_users(own: set[int]) -> list[str]:
     return found
 
 
-def wait_exclusive(timeout: float) -> None:
+def wait_exclusive(timeout: float, quiet: float = 15.0) -> None:
+    """Wait until nobody else has used the hub.* topics for ``quiet`` seconds (or give up)."""
     deadline = time.monotonic() + timeout
-    while users := foreign_users(set()):
-        if time.monotonic() >= deadline:
-            print("worker_bench: others are using the hub.* topics; not resetting them:\n  "
-                  + "\n  ".join(users), file=sys.stderr)
-            sys.exit(3)
-        print(f"  waiting for {len(users)} other worker process(es) to finish ...", flush=True)
-        time.sleep(5)
+    quiet_since = time.monotonic()
+    while True:
+        users = foreign_users(set())
+        now = time.monotonic()
+        if users:
+            quiet_since = now
+            if now >= deadline:
+                print("worker_bench: others are using the hub.* topics; not resetting them:\n  "
+                      + "\n  ".join(users), file=sys.stderr)
+                sys.exit(3)
+            print(f"  waiting: {len(users)} other process(es) use the broker's hub.* topics",
+                  flush=True)
+        elif now - quiet_since >= quiet:
+            return
+        time.sleep(2)
+
+
+# -- a private broker -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def private_settings(shared: Settings, root: Path) -> Settings:
+    """Settings of a broker and Redis of our own: free loopback ports, state under ``root``."""
+    kafka, controller, redis = free_port(), free_port(), free_port()
+    return dataclasses.replace(
+        shared, state_dir=root, bootstrap=f"127.0.0.1:{kafka}",
+        redis_url=f"redis://127.0.0.1:{redis}/0", kafka_port=kafka, controller_port=controller,
+        redis_port=redis)
+
+
+def stack_env(settings: Settings) -> dict[str, str]:
+    """The HUB_* variables that point a `hub` subprocess at ``settings``' broker and Redis."""
+    return {"HUB_BOOTSTRAP": settings.bootstrap, "HUB_REDIS_URL": settings.redis_url,
+            "HUB_STATE_DIR": str(settings.state_dir), "HUB_KAFKA_PORT": str(settings.kafka_port),
+            "HUB_CONTROLLER_PORT": str(settings.controller_port),
+            "HUB_REDIS_PORT": str(settings.redis_port)}
+
+
+def private_stack_up(shared: Settings, root: Path) -> Settings:
+    """`hub stack up` on private ports, with the shared stack's cached Kafka jars copied in."""
+    settings = private_settings(shared, root)
+    src = shared.state_dir / "kafka" / "libs" / shared.kafka_version
+    dst = root / "kafka" / "libs" / shared.kafka_version
+    if (src / ".complete").exists() and not dst.exists():
+        shutil.copytree(src, dst)
+    done = subprocess.run([sys.executable, "-m", "hub", "stack", "up"], cwd=REPO, text=True,
+                          capture_output=True, env={**os.environ, **stack_env(settings)},
+                          check=False, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"private `hub stack up` failed: {done.stdout}{done.stderr}")
+    return settings
+
+
+def private_stack_down(settings: Settings) -> None:
+    subprocess.run([sys.executable, "-m", "hub", "stack", "down"], cwd=REPO, text=True,
+                   capture_output=True, env={**os.environ, **stack_env(settings)}, check=False,
+                   timeout=120)
 
 
 # -- topics -----------------------------------------------------------------------------------
@@ -216,18 +278,20 @@ class Result:
 
 
 def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, events: int,
-                  timeout: float) -> Result:
+                  timeout: float, spy_seconds: float = 0.0, *,
+                  watch_foreign: bool = True) -> Result:
     app_id = f"{APP_PREFIX}{contender}{procs}-{uuid.uuid4().hex[:6]}"
     s = dataclasses.replace(settings, app_id=app_id)
     if contender == "hub":
         commit_at_end(settings, app_id, [CORRELATE_TOPIC])
-    env = {**os.environ, "HUB_APP_ID": app_id, "HUB_STATE_DIR": str(tmp / "state" / app_id),
-           "HUB_BOOTSTRAP": settings.bootstrap, "HUB_REDIS_URL": settings.redis_url,
-           "HUB_TICK_SECONDS": "3600", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **stack_env(settings), "HUB_APP_ID": app_id,
+           "HUB_STATE_DIR": str(tmp / "state" / app_id), "HUB_TICK_SECONDS": "3600",
+           "PYTHONUNBUFFERED": "1"}
     children: list[subprocess.Popen[bytes]] = []
     result = Result(contender, procs, events)
     t_start = time.monotonic()
     first_progress: float | None = None
+    spy: subprocess.Popen[bytes] | None = None
     load_samples = []
     try:
         for i in range(procs):
@@ -254,10 +318,12 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
             corr_lag = group_lag(s, [CORRELATE_TOPIC]) if contender == "hub" else 0
             now = time.monotonic()
             load_samples.append(os.getloadavg()[0])
-            if foreign_users(own):
+            if watch_foreign and foreign_users(own):
                 result.foreign = True
             if first_progress is None and src_lag < events:
                 first_progress = now
+                if spy_seconds:
+                    spy = start_py_spy(children[0].pid, spy_seconds, tmp / f"{app_id}.raw")
             if now - last_print >= 5:
                 last_print = now
                 print(f"    {now - t_start:5.0f}s  source lag {src_lag:>8,}  correlate lag "
@@ -285,8 +351,63 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
             except subprocess.TimeoutExpired:
                 os.killpg(c.pid, signal.SIGKILL)
                 c.wait(timeout=10)
+    if spy is not None:
+        spy.wait(timeout=spy_seconds + 30)
+        print(hot_spots(tmp / f"{app_id}.raw"))
     result.load1 = sum(load_samples) / len(load_samples) if load_samples else os.getloadavg()[0]
     return result
+
+
+def start_py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    exe = shutil.which("py-spy")
+    if exe is None:
+        print("    (py-spy not installed: pip install py-spy)")
+        return None
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                             "--rate", "200", "--format", "raw", "--output", str(out),
+                             "--nonblocking"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def hot_spots(raw: Path, top: int = 18) -> str:
+    """py-spy's collapsed stacks as two tables: own time per function, and time inside each
+    hub/ function (inclusive), both as a share of all samples."""
+    own: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    total = 0
+    try:
+        text = raw.read_text()
+    except OSError:
+        return f"    (no py-spy output at {raw})"
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_short(f) for f in stack.split(";")]
+        own[frames[-1]] += n
+        for f in set(frames):
+            if f.startswith("hub/"):
+                incl[f] += n
+    if not total:
+        return "    (py-spy recorded nothing)"
+    lines = [f"    py-spy, {total} samples of the single hub worker: own time"]
+    lines += [f"      {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
+    lines.append("    time inside hub/ functions (inclusive)")
+    lines += [f"      {100 * n / total:5.1f}%  {f}" for f, n in incl.most_common(top)]
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    """``func (path/to/site-packages/faust/x.py:12)`` -> ``faust/x.py:func``."""
+    func, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", f"{REPO}/", "lib/python3.11/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{path}:{func}"
 
 
 def cleanup(settings: Settings) -> None:
@@ -317,53 +438,79 @@ def cleanup(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--events", type=int, default=150_000)
+    p.add_argument("--events", type=int, default=40_000)
     p.add_argument("--in", dest="path", type=Path, help="interchange file (default: simulate)")
     p.add_argument("--seed", type=int, default=5)
     p.add_argument("--buildings", type=int, default=80)
     p.add_argument("--days", type=int, default=8)
     p.add_argument("--workers", default="1,2", help="process counts to run, e.g. 1,2")
     p.add_argument("--contenders", default="hub,naive")
-    p.add_argument("--timeout", type=float, default=200.0, help="seconds per contender run")
+    p.add_argument("--timeout", type=float, default=240.0, help="seconds per contender run")
+    p.add_argument("--shared-stack", action="store_true",
+                   help="use the configured broker (HUB_BOOTSTRAP) instead of a private one; "
+                   "waits until nobody else uses the hub.* topics, then resets them")
     p.add_argument("--wait-exclusive", type=float, default=300.0,
-                   help="how long to wait for other worker runs to finish before giving up")
+                   help="--shared-stack: how long to wait for other users before giving up")
+    p.add_argument("--py-spy", type=float, default=0.0, metavar="S",
+                   help="sample the single hub worker with py-spy for S seconds; print hot spots")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    settings = Settings.from_env()
+    # Started in the background from a script, SIGINT may be ignored: make both signals unwind
+    # through the ``finally`` blocks that stop the worker processes and clean up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    shared = Settings.from_env()
     counts = [int(x) for x in args.workers.split(",")]
     contenders = args.contenders.split(",")
-    print(f"# worker_bench  {machine_note()}  broker {settings.bootstrap}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="hubbench-"))
-
     preload, n = make_preload(tmp, args)
-    print(f"scenario: {n:,} source events (+ registry) in {preload}")
-    wait_exclusive(args.wait_exclusive)
-    t0 = time.monotonic()
-    reset_topics(settings)
-    print(f"topics reset in {time.monotonic() - t0:.1f} s")
-    t0 = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "hub", "produce", str(preload)], cwd=REPO,
-                          capture_output=True, text=True, check=False)
-    took = time.monotonic() - t0
-    if done.returncode != 0:
-        print(f"hub produce failed: {done.stdout}{done.stderr}", file=sys.stderr)
-        return 1
-    on_topics = sum(topic_ends(settings, SOURCE_LIST).values())
-    print(f"preloaded with `hub produce` in {took:.1f} s ({n / took:,.0f} lines/s): "
-          f"{on_topics:,} messages on the source topics")
-
+    settings = shared
     results: list[Result] = []
+    on_topics = 0
     try:
+        if args.shared_stack:
+            wait_exclusive(args.wait_exclusive)
+        else:
+            t0 = time.monotonic()
+            settings = private_stack_up(shared, tmp / "stack")
+            print(f"private stack (Kafka {settings.bootstrap}, Redis {settings.redis_url}) up in "
+                  f"{time.monotonic() - t0:.1f} s", flush=True)
+        print(f"# worker_bench  {machine_note()}  broker {settings.bootstrap}", flush=True)
+        print(f"scenario: {n:,} source events (+ registry) in {preload}")
+        t0 = time.monotonic()
+        reset_topics(settings)
+        print(f"topics reset in {time.monotonic() - t0:.1f} s")
+        t0 = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "hub", "produce", str(preload)], cwd=REPO,
+                              capture_output=True, text=True, check=False,
+                              env={**os.environ, **stack_env(settings)})
+        took = time.monotonic() - t0
+        if done.returncode != 0:
+            print(f"hub produce failed: {done.stdout}{done.stderr}", file=sys.stderr)
+            return 1
+        on_topics = sum(topic_ends(settings, SOURCE_LIST).values())
+        print(f"preloaded with `hub produce` in {took:.1f} s ({n / took:,.0f} lines/s): "
+              f"{on_topics:,} messages on the source topics")
         for procs in counts:
             for contender in contenders:
                 print(f"  {contender} x{procs} ...", flush=True)
-                r = run_contender(settings, tmp, contender, procs, on_topics, args.timeout)
+                r = run_contender(settings, tmp, contender, procs, on_topics, args.timeout,
+                                  args.py_spy if (contender, procs) == ("hub", 1) else 0,
+                                  watch_foreign=args.shared_stack)
+                now_on = sum(topic_ends(settings, SOURCE_LIST).values())
+                if now_on != on_topics:
+                    r.foreign = True
+                    r.note += f" source topics changed under the run ({on_topics:,} -> {now_on:,})"
                 results.append(r)
                 print(f"  {contender} x{procs}: {r.rate:,.0f} ev/s sustained, startup "
                       f"{r.startup_s:.1f} s, total {r.total_s:.1f} s, cpu {r.cpu_s:.1f} s, "
                       f"load1 {r.load1:.2f} {r.note}", flush=True)
     finally:
-        cleanup(settings)
+        if args.shared_stack:
+            cleanup(settings)
+        elif settings is not shared:
+            private_stack_down(settings)
+            shutil.rmtree(tmp / "stack", ignore_errors=True)
 
     print(f"\n{'contender':<10}{'procs':>6}{'events':>10}{'sustained ev/s':>16}"
           f"{'end-to-end ev/s':>17}{'startup s':>11}{'cpu ms/kev':>12}{'load1':>7}")
