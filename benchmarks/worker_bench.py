@@ -7,8 +7,9 @@ By default it starts a broker and a Redis of its own (`hub stack up` with HUB_ST
 directory and free loopback ports; the shared stack's cached Kafka jars are copied in) and stops
 them at the end: the hub.* topic names are the public contract, not per app, and other engineers'
 worker tests delete and re-create them at any moment on the shared broker. ``--shared-stack`` uses
-the configured broker instead: it then waits until no other `hub worker`, naive agent or pytest
-run has been seen for 15 s, resets every hub.* topic (like worker_harness.reset_topics), and flags
+the configured broker instead: it then takes ``<state dir>/hub-topics.lock`` (the lock the worker
+integration tests hold while they use the topics), also waits until no other `hub worker`, naive
+agent or pytest run has been seen for 15 s, resets every hub.* topic (like worker_harness.reset_topics), and flags
 its figures if such a process appears or the source topics change during a run.
 
 Steps: simulate a scenario; keep the registry and the first ``--events`` source events; produce
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -45,6 +47,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
@@ -82,6 +85,25 @@ def foreign_users(own: set[int]) -> list[str]:
         if any(m in cmd.replace("-m hub worker", "hub worker") for m in FOREIGN_MARKERS):
             found.append(f"{entry}: {cmd[:120]}")
     return found
+
+
+def take_topics_lock(settings: Settings, timeout: float) -> Any:
+    """Hold ``<state dir>/hub-topics.lock``, the lock the worker integration tests take
+    (worker_harness.exclusive_topics) before they reset the hub.* topics; an open file."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    fh = (settings.state_dir / "hub-topics.lock").open("w")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                fh.close()
+                print("worker_bench: the hub-topics lock stayed taken; not resetting the topics",
+                      file=sys.stderr)
+                sys.exit(3)
+            time.sleep(0.5)
 
 
 def wait_exclusive(timeout: float, quiet: float = 15.0) -> None:
@@ -467,8 +489,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = shared
     results: list[Result] = []
     on_topics = 0
+    lock = None
     try:
         if args.shared_stack:
+            lock = take_topics_lock(shared, args.wait_exclusive)
             wait_exclusive(args.wait_exclusive)
         else:
             t0 = time.monotonic()
@@ -506,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r.startup_s:.1f} s, total {r.total_s:.1f} s, cpu {r.cpu_s:.1f} s, "
                       f"load1 {r.load1:.2f} {r.note}", flush=True)
     finally:
+        if lock is not None:
+            lock.close()  # releases the flock
         if args.shared_stack:
             cleanup(settings)
         elif settings is not shared:
