@@ -9,8 +9,9 @@ them at the end: the hub.* topic names are the public contract, not per app, and
 worker tests delete and re-create them at any moment on the shared broker. ``--shared-stack`` uses
 the configured broker instead: it then takes ``<state dir>/hub-topics.lock`` (the lock the worker
 integration tests hold while they use the topics), also waits until no other `hub worker`, naive
-agent or pytest run has been seen for 15 s, resets every hub.* topic (like worker_harness.reset_topics), and flags
-its figures if such a process appears or the source topics change during a run.
+agent or pytest run has been seen for 15 s, resets every hub.* topic (like
+worker_harness.reset_topics), and flags its figures if such a process appears or the source topics
+change during a run.
 
 Steps: simulate a scenario; keep the registry and the first ``--events`` source events; produce
 them with `hub produce` BEFORE any consumer runs; then, for each contender and process count,
