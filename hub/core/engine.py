@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from hub.core.dedup import DedupLogic
 from hub.core.dispatch import KindDispatch
 from hub.core.lanes import key_for
-from hub.core.logic import HANDLERS, Match, on_absence_timer
+from hub.core.logic import HANDLERS, Match, on_absence_timer, prune_window
 from hub.core.registry import BuildingRegistry
 from hub.core.routing import building_for, route_for
 from hub.core.rules import REGISTRY_JOIN_FIELDS, Matcher, Rule, RulePack, Suppression
@@ -263,11 +263,15 @@ class CorrelationEngine:
                 state.touched = event.event_time
             if mask == 2 and rr.absent_before_only:
                 # Only ever looked back at (absence 'before'): kept in order, no release needed.
+                # Events released from now on are at or after ``released``, so anything older
+                # than ``released - within`` can never be looked at again.
+                prune_window(state, rr.released - rr.rule.within)
                 window = state.window
                 if not window or window[-1][1].order_key <= event.order_key:
                     window.append((2, event))
                 else:
                     insort(window, (2, event), key=_order_of)
+                rr.states[key] = rr.states.pop(key)  # most recently touched last (the sweep)
                 continue
             ident = (event.kind, event.event_id)
             if ident in state.pending:
@@ -364,6 +368,8 @@ class CorrelationEngine:
                 self._release_rule(rr, bound, result)
             else:
                 rr.released = bound
+                if bound >= rr.next_gc:
+                    self._sweep(rr)
 
     def _release_rule(self, rr: _RuleRuntime, bound: int, result: StepResult) -> None:
         """Hand every buffered event before ``bound`` to the rule, in order; fire due timers."""
