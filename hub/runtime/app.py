@@ -96,6 +96,10 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         broker_heartbeat_interval=3.0,
         topic_replication_factor=1,
         producer_max_request_size=MAX_RECORD_BYTES,
+        # Batches are awaited as a whole (outbox.py): let the producer pack each batch's sends
+        # into few requests instead of one request per forward, incident or state entry.
+        producer_linger=0.005,
+        producer_max_batch_size=512 * 1024,
     )
     source_topic = app.topic(*SOURCE_TOPICS.values(), key_serializer="raw",
                              value_serializer="raw")
