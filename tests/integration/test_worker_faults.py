@@ -37,6 +37,7 @@ from tests.integration.worker_harness import (
     redis_down,
     reset_topics,
     supervise_until_caught_up,
+    wait_lag_zero_or_explain,
     wait_until,
     write_jsonl,
 )
@@ -84,7 +85,7 @@ def test_redis_down_mid_stream(scenario: Scenario, group: WorkerGroup) -> None:
             at_stop = ingested(group)
             stopped = time.monotonic()
             producing.wait()
-            group.wait_lag_zero(timeout=240)  # fails at once if a worker exits
+            wait_lag_zero_or_explain(group, timeout=120)  # fails at once if a worker exits
             errors = metric_total(group, "hub_redis_errors_total", operation="dedup")
             during = ingested(group) - at_stop
             down_for = time.monotonic() - stopped

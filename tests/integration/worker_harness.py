@@ -765,3 +765,38 @@ def supervise_until_caught_up(group: WorkerGroup, *, timeout: float,
 
     wait_until(check, timeout=timeout, interval=0.5, what="source lag 0 (supervising workers)")
     return restarts
+
+
+def lag_by_partition(group: WorkerGroup) -> dict[str, tuple[int, int]]:
+    """Source partitions with lag: ``topic/partition`` -> (committed offset, end offset)."""
+    consumer = Consumer({"bootstrap.servers": group.settings.bootstrap,
+                         "group.id": group.app_id, "enable.auto.commit": False})
+    try:
+        out: dict[str, tuple[int, int]] = {}
+        for topic in SOURCE_TOPICS.values():
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            tps = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+            for tp, c in zip(tps, consumer.committed(tps, timeout=10), strict=True):
+                _, high = consumer.get_watermark_offsets(tp, timeout=10)
+                if high > max(c.offset, 0):
+                    out[f"{topic}/{tp.partition}"] = (c.offset, high)
+        return out
+    finally:
+        consumer.close()
+
+
+def wait_lag_zero_or_explain(group: WorkerGroup, *, timeout: float) -> None:
+    """``group.wait_lag_zero``; on timeout, fail with the stuck partitions and ingest counts, and
+    ask each worker for mode's task dump (SIGUSR1 writes every asyncio task's stack to its log)."""
+    try:
+        group.wait_lag_zero(timeout=timeout)
+    except AssertionError as exc:
+        stuck = lag_by_partition(group)
+        per_worker = {w.worker_id: w.metric_sum("hub_ingest_events_total")
+                      for w in group.workers.values()}
+        for w in group.workers.values():
+            if w.alive and w.proc is not None:
+                w.proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)  # give the workers a moment to write the dump before teardown stops them
+        raise AssertionError(f"{exc}; stuck partitions (committed, end): {stuck}; ingested per "
+                             f"worker: {per_worker}; task dumps in {group.tmp}/w*.log") from exc
