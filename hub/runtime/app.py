@@ -39,6 +39,8 @@ CORRELATE_PARTITIONS = 4
 #: state can pass Kafka's 1 MB default while a slow source holds a rule back (events wait in the
 #: key's buffer for that source's watermark), and a state write that fails must not stop the hub.
 MAX_RECORD_BYTES = 16 * 1024 * 1024
+#: A source partition with unprocessed messages whose commit has not moved this long is stalled.
+WATCHDOG_SECONDS = 60.0
 #: Exit status of a worker that stopped itself because a batch failed (see ``_fail_stop``).
 EXIT_BATCH_FAILED = 70
 
@@ -184,8 +186,36 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
                 done.append(f"{tp.topic}/{tp.partition}")
         return sorted(done)
 
+    commit_moved: dict[Any, tuple[Any, float]] = {}  # source tp -> (committed offset, since)
+
+    def check_liveness() -> None:
+        """Exit (for the supervisor to restart us) if a source partition stopped moving.
+
+        Seen in CI: after a rebalance a worker kept its source partitions but stopped consuming
+        or committing some of them, with nothing logged. A partition with unprocessed messages
+        whose committed offset has not moved for WATCHDOG_SECONDS is such a stall; exiting
+        commits nothing, and the restart resumes from the last commit and the changelog.
+        """
+        consumer: Any = app.consumer
+        committed = consumer._committed_offset
+        now = time.monotonic()
+        stuck = []
+        for tp in consumer.assignment():
+            if tp.topic not in KIND_OF_TOPIC:
+                continue
+            end, done = consumer.highwater(tp), committed.get(tp)
+            seen = commit_moved.get(tp)
+            if seen is None or seen[0] != done:
+                commit_moved[tp] = (done, now)
+            elif end is not None and (done or 0) < end and now - seen[1] > WATCHDOG_SECONDS:
+                stuck.append(f"{tp.topic}/{tp.partition} at {done} of {end}")
+        if stuck:
+            _fail_stop("liveness", RuntimeError(
+                f"no progress for {WATCHDOG_SECONDS:.0f}s on {', '.join(sorted(stuck))}"))
+
     @app.timer(interval=settings.tick_seconds)
     async def tick() -> None:
+        check_liveness()
         # A tick vouches only for source partitions this worker has fully forwarded, so a stalled
         # ingest (rebalance, broker outage, CPU starvation) never looks like a silent source.
         origins = caught_up()

@@ -56,7 +56,7 @@ def run_workers(group: WorkerGroup, feed: Callable[[], None]
         group.start("w2")
         group.wait_members(2, timeout=90)
         feed()
-        group.wait_lag_zero(timeout=240)
+        group.wait_lag_zero(timeout=300)
         return flush_and_collect(group)
     finally:
         group.stop_all()

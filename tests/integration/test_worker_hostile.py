@@ -158,7 +158,7 @@ def test_hostile_messages_go_to_deadletter_and_the_worker_keeps_going(group: Wor
     produce_raw(settings, SWIPES, codec.encode("access_swipe", swipe("h-good-2", T0 + 90_000)),
                 key=KEY)
 
-    group.wait_lag_zero(timeout=60)
+    group.wait_lag_zero(timeout=180)
     flushed = group.hub("flush", "--wait", "60")
     assert flushed.returncode == 0, flushed.stdout + flushed.stderr
     with reading(settings, INCIDENTS_TOPIC) as inc:

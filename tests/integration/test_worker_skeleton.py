@@ -113,7 +113,7 @@ def test_breach_then_denied_gives_one_routed_incident_and_repeats_give_none(
     events = [alarm("it-b-1", site, T0 + 600_000),
               swipe("it-b-2", site, "B", T0 + 600_000 + 120_000)]
     produce(hub_worker, tmp_path, "b.jsonl", events)
-    hub_worker.wait_lag_zero(timeout=60)
+    hub_worker.wait_lag_zero(timeout=180)
     flushed = hub_worker.hub("flush", "--wait", "60")
     assert flushed.returncode == 0, flushed.stderr
 
@@ -139,7 +139,7 @@ def test_breach_then_denied_gives_one_routed_incident_and_repeats_give_none(
     # The same events again: Redis dedup drops them at ingest, nothing new comes out.
     before = hub_worker.workers["w1"].metric_sum("hub_dedup_duplicates_total")
     produce(hub_worker, tmp_path, "b-again.jsonl", events)
-    hub_worker.wait_lag_zero(timeout=60)
+    hub_worker.wait_lag_zero(timeout=180)
     wait_until(lambda: hub_worker.workers["w1"].metric_sum("hub_dedup_duplicates_total")
                >= before + 2, timeout=30, what="2 duplicates counted")
     with reading(hub_worker.settings, INCIDENTS_TOPIC, LEVEL_TOPICS["DISTRICT"]) as rd:
