@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,38 +135,33 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     correlator = Correlator(pack=pack, codec=codec, registry=registry, table=StateTable(table),
                             metrics=metrics, origins=origins)
 
-    @app.agent(source_topic, concurrency=1)
-    async def ingest(stream: Any) -> None:
-        async for events in stream.take_events(1000, within=0.1):
+    async def run_batches(stream: Any, agent: str, size: int, handle: Any) -> AsyncIterator[Any]:
+        """Each batch: registry barrier, handle, await every send; yield it once delivered."""
+        async for events in stream.take_events(size, within=0.1):
             await reader.sync()
             started = time.perf_counter()
             outbox = Outbox(app, codec, worker_id)
             try:
-                await ingestor.handle_batch(events, outbox)
+                await handle(events, outbox)
                 await outbox.flush()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                _fail_stop("ingest", exc)
+                _fail_stop(agent, exc)
+            metrics.batch_seconds.labels(agent).observe(time.perf_counter() - started)
+            yield events
+
+    @app.agent(source_topic, concurrency=1)
+    async def ingest(stream: Any) -> None:
+        async for events in run_batches(stream, "ingest", 1000, ingestor.handle_batch):
             for ev in events:  # delivered downstream: ticks may now vouch for these offsets
                 msg = ev.message
                 delivered[(msg.topic, msg.partition)] = msg.offset
-            metrics.batch_seconds.labels("ingest").observe(time.perf_counter() - started)
 
     @app.agent(correlate_topic, concurrency=1)
     async def correlate(stream: Any) -> None:
-        async for events in stream.take_events(2000, within=0.1):
-            await reader.sync()
-            started = time.perf_counter()
-            outbox = Outbox(app, codec, worker_id)
-            try:
-                await correlator.handle_batch(events, outbox)
-                await outbox.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                _fail_stop("correlate", exc)
-            metrics.batch_seconds.labels("correlate").observe(time.perf_counter() - started)
+        async for _ in run_batches(stream, "correlate", 2000, correlator.handle_batch):
+            pass
 
     delivered: dict[tuple[str, int], int] = {}  # source (topic, partition) -> last forwarded
 
