@@ -59,10 +59,6 @@ class StepResult:
     late: list[LateEvent] = field(default_factory=list)
     duplicate: bool = False
 
-    def extend(self, other: StepResult) -> None:
-        self.incidents.extend(other.incidents)
-        self.late.extend(other.late)
-
 
 @dataclass(slots=True)
 class EngineStats:

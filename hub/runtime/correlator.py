@@ -35,6 +35,13 @@ from hub.settings import INCIDENTS_TOPIC, LEVEL_TOPICS
 log = logging.getLogger(__name__)
 
 
+def source_of(headers: dict[str, bytes]) -> tuple[str, int] | None:
+    """The source message a forward carries (``hub-src``): its origin "topic/partition" and
+    offset; None on a message without one (ticks, control)."""
+    origin, _, offset = headers.get("hub-src", b"").decode().rpartition("/")
+    return (origin, int(offset)) if origin and offset.isdigit() else None
+
+
 class LateError(RecordError):
     reason = "LATE"
 
@@ -164,17 +171,17 @@ class Correlator:
     async def _event(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
                      outbox: Outbox, lanes: set[str]) -> None:
         lane = headers.get("hub-lane", b"").decode()
-        src = headers.get("hub-src", b"").decode()
-        origin, _, src_offset = src.rpartition("/")
-        if origin and src_offset.isdigit():
+        source = source_of(headers)
+        origin = source[0] if source else ""
+        if source is not None:
             mark = f"{lane}|{origin}"
-            if int(src_offset) <= part.applied.get(mark, -1):
+            if source[1] <= part.applied.get(mark, -1):
                 # A redelivered forward of an event this lane already has (ingest crashed
                 # after forwarding, before committing): not new, not late, just a repeat.
                 kind = headers.get("hub-kind", b"").decode() or "unknown"
                 self.metrics.duplicates.labels(kind).inc()
                 return
-            part.applied[mark] = int(src_offset)
+            part.applied[mark] = source[1]
             part.changed.add(mark)
         try:
             kind, record = self.codec.decode(msg.value)
@@ -189,7 +196,6 @@ class Correlator:
             await self._dead_letter(exc, msg, headers, outbox)
             return
         lanes.add(lane)
-        origin = headers.get("hub-src", b"").decode().rsplit("/", 1)[0]
         await self._emit(engine.process(event, origin), msg, headers, outbox)
 
     async def _emit(self, result: StepResult, msg: Any, headers: dict[str, bytes],
@@ -204,11 +210,12 @@ class Correlator:
     async def _dead_letter(self, exc: BaseException, msg: Any, headers: dict[str, bytes],
                            outbox: Outbox) -> None:
         # Report the event's own source coordinates, not the internal topic's.
-        src = headers.get("hub-src", b"").decode().rsplit("/", 2)
-        topic, partition, offset = (
-            (src[0], int(src[1]), int(src[2])) if len(src) == 3
-            else (msg.topic, msg.partition, msg.offset)
-        )
+        topic, partition, offset = msg.topic, msg.partition, msg.offset
+        source = source_of(headers)
+        if source is not None:
+            src_topic, _, src_partition = source[0].rpartition("/")
+            if src_topic and src_partition.isdigit():
+                topic, partition, offset = src_topic, int(src_partition), source[1]
         reason = await outbox.dead_letter(
             exc, topic=topic, partition=partition, offset=offset, key=msg.key, value=msg.value,
             headers=[(k, v) for k, v in headers.items() if not k.startswith("hub-")],

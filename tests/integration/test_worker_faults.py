@@ -37,6 +37,7 @@ from tests.integration.worker_harness import (
     redis_down,
     reset_topics,
     supervise_until_caught_up,
+    wait_lag_zero_or_explain,
     wait_until,
     write_jsonl,
 )
@@ -84,7 +85,8 @@ def test_redis_down_mid_stream(scenario: Scenario, group: WorkerGroup) -> None:
             at_stop = ingested(group)
             stopped = time.monotonic()
             producing.wait()
-            group.wait_lag_zero(timeout=240)  # restarts a worker that exits 70, like a supervisor
+            # restarts a worker that exits 70, like a supervisor; on timeout, says what is stuck
+            wait_lag_zero_or_explain(group, timeout=240)
             errors = metric_total(group, "hub_redis_errors_total", operation="dedup")
             during = ingested(group) - at_stop
             down_for = time.monotonic() - stopped

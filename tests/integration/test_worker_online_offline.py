@@ -25,6 +25,7 @@ from tests.integration.worker_harness import (
     new_app_id,
     produce_file,
     reset_topics,
+    wait_lag_zero_or_explain,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -61,7 +62,7 @@ def run_two_workers(group: WorkerGroup, scenario: Scenario) -> None:
     group.wait_members(2, timeout=90)
     started = time.monotonic()
     produce_file(group, scenario.events)
-    group.wait_lag_zero(timeout=300)
+    wait_lag_zero_or_explain(group, timeout=300)
     consumed = time.monotonic() - started
     incidents, dead = flush_and_collect(group)
     print(f"\n{scenario.events_count} events consumed by 2 workers in {consumed:.1f}s "
