@@ -16,32 +16,39 @@ class DedupLogic:
 
     def __init__(self, retention_ms: int = DEFAULT_RETENTION_MS) -> None:
         self.retention_ms = retention_ms
-        self._seen: dict[tuple[str, str], int] = {}
-        self._order: deque[tuple[int, tuple[str, str]]] = deque()
+        # Keys are flat strings and the expiry order two deques of atoms: none of it is tracked by
+        # the cycle collector, which would otherwise re-walk a day of ids again and again.
+        self._seen: dict[str, int] = {}
+        self._times: deque[int] = deque()
+        self._keys: deque[str] = deque()
         self._newest = 0
         self.duplicates = 0
 
     def is_duplicate(self, kind: str, event_id: str, event_time: int) -> bool:
         """True for a repeat within retention; otherwise records the id and returns False."""
-        key = (kind, event_id)
-        if key in self._seen:
+        key = f"{kind}\x00{event_id}"
+        seen = self._seen
+        if key in seen:
             self.duplicates += 1
             return True
-        self._seen[key] = event_time
-        self._order.append((event_time, key))
+        seen[key] = event_time
+        times = self._times
+        times.append(event_time)
+        self._keys.append(key)
         if event_time > self._newest:
             self._newest = event_time
-        self._expire()
+        if times[0] < self._newest - self.retention_ms:  # the common case expires nothing
+            self._expire()
         return False
 
     def _expire(self) -> None:
         horizon = self._newest - self.retention_ms
-        order, seen = self._order, self._seen
+        times, keys, seen = self._times, self._keys, self._seen
         # Insertion order is close to event-time order; an id that arrived out of order is kept a
         # little longer, never dropped early.
-        while order and order[0][0] < horizon:
-            _, key = order.popleft()
-            seen.pop(key, None)
+        while times and times[0] < horizon:
+            times.popleft()
+            seen.pop(keys.popleft(), None)
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -54,6 +54,27 @@ class KindDispatch(Generic[R]):
             else:
                 self.generic.append((owner, bit, matcher))
         self.owners: list[R] = list(dict.fromkeys(owner for owner, _, _ in entries))
+        # With no generic step, an event's masks depend on its indexed value alone: merge them
+        # once per value, so the per-event cost is a single dict lookup.
+        self.merged: dict[Any, tuple[tuple[R, int], ...]] | None = None
+        if not self.generic:
+            merged: dict[Any, tuple[tuple[R, int], ...]] = {}
+            for value, pairs in self.index.items():
+                masks: dict[R, int] = {}
+                for owner, bit in pairs:
+                    masks[owner] = masks.get(owner, 0) | bit
+                merged[value] = tuple(masks.items())
+            self.merged = merged
+
+    def pairs(self, fields: Mapping[str, Any]) -> tuple[tuple[R, int], ...] | list[tuple[R, int]]:
+        """(owner, step mask) for every owner with a step the event matches."""
+        merged = self.merged
+        if merged is not None:
+            try:
+                return merged.get(fields.get(self.field), ())  # type: ignore[arg-type]
+            except TypeError:  # an unhashable value (a list, a map) matches no indexed step
+                return ()
+        return list(self.masks(fields).items())
 
     def masks(self, fields: Mapping[str, Any]) -> dict[R, int]:
         out: dict[R, int] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 from bisect import insort
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hub.core.dedup import DedupLogic
 from hub.core.dispatch import KindDispatch
@@ -30,7 +30,7 @@ from hub.core.snapshot import (
     suppress_state_from_dict,
     suppress_state_to_dict,
 )
-from hub.core.state import KeyState, OpenIncident, SuppressState
+from hub.core.state import Ident, KeyState, OpenIncident, SuppressState
 from hub.core.watermark import NEG_INF, SourceClocks
 from hub.model.events import Event
 from hub.model.incidents import Evidence, Incident, incident_id, risk_rank
@@ -53,11 +53,19 @@ class LateEvent:
     watermark: int
 
 
-@dataclass(slots=True)
 class StepResult:
-    incidents: list[Incident] = field(default_factory=list)
-    late: list[LateEvent] = field(default_factory=list)
-    duplicate: bool = False
+    """What one call did: incident versions to emit, LATE events, whether it was a duplicate.
+
+    One is made per event: a plain slotted class, cheaper to build than a dataclass whose
+    fields have factories.
+    """
+
+    __slots__ = ("duplicate", "incidents", "late")
+
+    def __init__(self) -> None:
+        self.incidents: list[Incident] = []
+        self.late: list[LateEvent] = []
+        self.duplicate = False
 
 
 @dataclass(slots=True)
@@ -74,14 +82,20 @@ class EngineStats:
 
 #: Entries of a rule's heap: (time, 0 = event | 1 = timer, order key, key, step mask, event).
 #: At equal times events come before timers: an absent-kind event exactly at the deadline counts.
+#: Rules without timers ("per key" below) keep one entry per key with pending events instead:
+#: the key's earliest pending event; its other fields are those of that event.
 HeapEntry = tuple[int, int, tuple[int, int, str], str, int, Event]
+
+
+def _pending_order(item: tuple[Ident, tuple[int, Event]]) -> tuple[int, int, str]:
+    return item[1][1].order_key
 
 
 class _RuleRuntime:
     """A compiled rule with its per-key states and one heap of everything due, in event time."""
 
     __slots__ = ("absent_before_only", "gc_every", "handler", "heap", "hold", "join", "key_field",
-                 "next_gc", "released", "rule", "sources", "states")
+                 "next_gc", "per_key", "released", "rule", "sources", "states", "within")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
@@ -90,6 +104,7 @@ class _RuleRuntime:
         self.key_field = rule.by[0] if len(rule.by) == 1 else None
         self.join = any(name in REGISTRY_JOIN_FIELDS for name in rule.by)
         self.absent_before_only = rule.type == "absence" and rule.direction == "before"
+        self.within = rule.within
         self.handler = HANDLERS[rule.type]
         self.states: dict[str, KeyState] = {}
         self.heap: list[HeapEntry] = []
@@ -104,9 +119,20 @@ class _RuleRuntime:
         # ``within`` after the incident's last evidence, so it must be held twice as long.
         after = rule.type == "absence" and rule.direction in ("after", "both")
         self.hold = rule.within * 2 if after else rule.within
+        # Without timers, keys never interact, so each key's pending events are released
+        # together (in their order) from one heap entry per key: a dense key such as a busy site
+        # then costs one heap entry per release instead of one per event. With timers, events
+        # and deadlines of a key must interleave in time, so every event gets its own entry.
+        self.per_key = not after
 
     def queue(self, key: str, state: KeyState) -> None:
         """Put a restored state's pending events and timers back on the heap."""
+        if self.per_key:
+            if state.pending:
+                _, first = min(state.pending.values(), key=lambda item: item[1].order_key)
+                state.scheduled = first.event_time
+                heapq.heappush(self.heap, (first.event_time, 0, first.order_key, key, 0, first))
+            return
         for mask, event in state.pending.values():
             heapq.heappush(self.heap, (event.event_time, 0, event.order_key, key, mask, event))
         for deadline, event in state.timers.values():
@@ -164,6 +190,13 @@ class CorrelationEngine:
         for rr in self.rules:
             for kind in rr.sources:
                 self._readers.setdefault(kind, []).append(rr)
+        #: Each source's release bound (see SourceClocks.release_bound), kept current whenever a
+        #: clock changes, so that advancing costs one lookup per source instead of a walk.
+        self._bounds: dict[str, int | None] = {}
+        self._refresh_bounds()
+
+    def _refresh_bounds(self) -> None:
+        self._bounds = {kind: clocks.release_bound() for kind, clocks in self.clocks.items()}
 
     # ----------------------------------------------------------------- input
 
@@ -173,33 +206,48 @@ class CorrelationEngine:
         ``origin`` names the source partition the event came from (online); see watermark.py.
         """
         result = StepResult()
-        self.stats.events += 1
-        clocks = self.clocks.get(event.kind)
+        stats = self.stats
+        stats.events += 1
+        kind = event.kind
+        clocks = self.clocks.get(kind)
         if clocks is None:  # no rule reads this kind
             return result
-        clock = clocks.origin(origin)
-        wm = clock.watermark()
-        if event.event_time < wm:
-            self.stats.late += 1
-            result.late.append(LateEvent(event, (), wm))
+        clock = clocks.origins.get(origin)
+        if clock is None:
+            clock = clocks.origin(origin)
+            self._bounds[kind] = clocks.release_bound()
+        t = event.event_time
+        max_seen = clock.max_seen
+        if max_seen is not None and t < max_seen - clock.lateness:
+            stats.late += 1
+            result.late.append(LateEvent(event, (), max_seen - clock.lateness))
             return result
-        if self.dedup is not None and self.dedup.is_duplicate(
-            event.kind, event.event_id, event.event_time
-        ):
-            self.stats.duplicates += 1
+        dedup = self.dedup
+        if dedup is not None and dedup.is_duplicate(kind, event.event_id, t):
+            stats.duplicates += 1
             result.duplicate = True
             return result
-        moved = clock.max_seen is None or event.event_time > clock.max_seen
+        moved = max_seen is None or t > max_seen
+        newest = t if max_seen is None or t > max_seen else max_seen
         if moved:
-            clock.max_seen = event.event_time
-        clock.quiet_ms = 0
-        suppressions = self._suppress.get(event.kind)
+            clock.max_seen = newest
+        if moved or clock.quiet_ms:
+            clock.quiet_ms = 0
+            if len(clocks.origins) == 1:  # one origin that just saw an event: its watermark
+                bound: int | None = newest - clock.lateness
+            else:
+                bound = clocks.release_bound()
+            changed = bound != self._bounds[kind]
+            self._bounds[kind] = bound
+        else:
+            changed = False
+        suppressions = self._suppress.get(kind)
         if suppressions:
             self._buffer_suppressed(event, suppressions, result)
         else:
             self._feed(event, result)
-        if moved:  # only a moved watermark can release anything
-            self._advance(result, event.kind)
+        if moved and changed:  # only a moved watermark can release anything
+            self._advance(result, kind)
         return result
 
     def tick(self, wall_ms: int, origins: Collection[str] | None = None) -> StepResult:
@@ -212,6 +260,7 @@ class CorrelationEngine:
         result = StepResult()
         for clocks in self.clocks.values():
             clocks.tick(wall_ms, origins)
+        self._refresh_bounds()
         self._advance(result)
         return result
 
@@ -233,9 +282,12 @@ class CorrelationEngine:
         dispatch = self._dispatch.get(event.kind)
         if dispatch is None:
             return
-        late_rules: list[_RuleRuntime] = []
+        late_rules: list[_RuleRuntime] | None = None
         fields = event.fields
-        for rr, mask in dispatch.masks(fields).items():
+        t = event.event_time
+        dirty = self._dirty
+        ident: tuple[str, str] | None = None
+        for rr, mask in dispatch.pairs(fields):
             key_field = rr.key_field
             if key_field is not None:
                 value = fields.get(key_field)
@@ -247,33 +299,44 @@ class CorrelationEngine:
             if key is None:
                 self.stats.unkeyed += 1
                 continue
-            if event.event_time < rr.released:
+            if t < rr.released:
+                if late_rules is None:
+                    late_rules = []
                 late_rules.append(rr)
                 continue
-            state = rr.states.get(key)
+            states = rr.states
+            state = states.get(key)
             if state is None:
-                state = rr.states[key] = KeyState()
-            if self._dirty is not None:
-                self._dirty.add(("R", rr.rule.id, key))
-            if event.event_time > state.touched:
-                state.touched = event.event_time
+                state = states[key] = KeyState(t)
+            elif t > state.touched:
+                state.touched = t
+            if dirty is not None:
+                dirty.add(("R", rr.rule.id, key))
             if mask == 2 and rr.absent_before_only:
                 # Only ever looked back at (absence 'before'): kept in order, no release needed.
                 # Events released from now on are at or after ``released``, so anything older
                 # than ``released - within`` can never be looked at again.
-                prune_window(state, rr.released - rr.rule.within)
                 window = state.window
+                if window and window[0][1].event_time < rr.released - rr.within:
+                    prune_window(state, rr.released - rr.within)
                 if not window or window[-1][1].order_key <= event.order_key:
                     window.append((2, event))
                 else:
                     insort(window, (2, event), key=_order_of)
-                rr.states[key] = rr.states.pop(key)  # most recently touched last (the sweep)
+                states[key] = states.pop(key)  # most recently touched last (the sweep)
                 continue
-            ident = (event.kind, event.event_id)
-            if ident in state.pending:
+            if ident is None:
+                ident = (event.kind, event.event_id)
+            pending = state.pending
+            if ident in pending:
                 continue  # the same event again, still waiting: nothing new
-            state.pending[ident] = (mask, event)
-            heapq.heappush(rr.heap, (event.event_time, 0, event.order_key, key, mask, event))
+            pending[ident] = (mask, event)
+            if rr.per_key:
+                scheduled = state.scheduled
+                if scheduled is not None and scheduled <= t:
+                    continue  # the key is queued already, no later than this event
+                state.scheduled = t
+            heapq.heappush(rr.heap, (t, 0, event.order_key, key, mask, event))
         if late_rules:
             late_rules.sort(key=lambda rr: rr.rule.id)
             self.stats.late += 1
@@ -342,25 +405,25 @@ class CorrelationEngine:
 
     def _advance(self, result: StepResult, kind: str | None = None) -> None:
         """Release what the watermarks allow: for rules reading ``kind``, or all rules."""
-        clocks = self.clocks
-        bounds: dict[str, int | None] = {}
+        bounds = self._bounds
         if self._suppress_heap and (kind is None or kind in self._suppress):
-            bounds = {k: c.release_bound() for k, c in clocks.items()}
             self._release_suppressions(
                 lambda k: b if (b := bounds.get(k)) is not None else NEG_INF, result
             )
         for rr in self.rules if kind is None else self._readers.get(kind, ()):
-            bound = None
-            for source in rr.sources:
-                if source in bounds:
+            sources = rr.sources
+            if len(sources) == 1:
+                bound = bounds[sources[0]]
+            else:
+                bound = None
+                for source in sources:
                     b = bounds[source]
-                else:
-                    b = bounds[source] = clocks[source].release_bound()
-                if b is not None and (bound is None or b < bound):
-                    bound = b
+                    if b is not None and (bound is None or b < bound):
+                        bound = b
             if bound is None or bound <= rr.released:
                 continue
-            if rr.heap and rr.heap[0][0] < bound:
+            heap = rr.heap
+            if heap and heap[0][0] < bound:
                 self._release_rule(rr, bound, result)
             else:
                 rr.released = bound
@@ -371,22 +434,26 @@ class CorrelationEngine:
         """Hand every buffered event before ``bound`` to the rule, in order; fire due timers."""
         if bound > rr.released:
             rr.released = bound
+        if rr.per_key:
+            self._release_keys(rr, bound, result)
+            return
         heap = rr.heap
         rule = rr.rule
         handler = rr.handler
         states = rr.states
         dirty = self._dirty
+        pop = heapq.heappop
         while heap and heap[0][0] < bound:
-            t, prio, _, key, mask, event = heapq.heappop(heap)
+            t, prio, _, key, mask, event = pop(heap)
             state = states.get(key)
             if state is None:
                 continue
-            ident = (event.kind, event.event_id)
             if prio == 0:
-                if state.pending.pop(ident, None) is None:
+                if state.pending.pop((event.kind, event.event_id), None) is None:
                     continue
                 matches = handler(rule, state, event, mask)
             else:
+                ident = (event.kind, event.event_id)
                 due = state.timers.get(ident)
                 if due is None or due[0] != t:
                     continue  # cancelled by an absent-kind event
@@ -398,6 +465,49 @@ class CorrelationEngine:
                 state.new_timers.clear()
             if matches:
                 self._apply(rr, key, state, matches, t, result)
+            if dirty is not None:
+                dirty.add(("R", rule.id, key))
+            states[key] = states.pop(key)  # most recently processed last: the sweep's order
+        if rr.released >= rr.next_gc:
+            self._sweep(rr)
+
+    def _release_keys(self, rr: _RuleRuntime, bound: int, result: StepResult) -> None:
+        """``_release_rule`` for rules without timers: each due key's events before ``bound``.
+
+        Each key still sees its own events in order; only the order in which the keys of one
+        release are visited follows their earliest events rather than every event.
+        """
+        heap = rr.heap
+        rule = rr.rule
+        handler = rr.handler
+        states = rr.states
+        dirty = self._dirty
+        pop = heapq.heappop
+        while heap and heap[0][0] < bound:
+            t, _, _, key, _, _ = pop(heap)
+            state = states.get(key)
+            if state is None or state.scheduled != t:
+                continue  # superseded by an earlier event of the key, or already released
+            pending = state.pending
+            if len(pending) == 1:
+                mask, event = pending.popitem()[1]
+                state.scheduled = None
+                matches = handler(rule, state, event, mask)
+                if matches:
+                    self._apply(rr, key, state, matches, t, result)
+            else:
+                for ident, (mask, event) in sorted(pending.items(), key=_pending_order):
+                    if event.event_time >= bound:
+                        state.scheduled = event.event_time
+                        heapq.heappush(heap, (event.event_time, 0, event.order_key, key, mask,
+                                              event))
+                        break
+                    del pending[ident]
+                    matches = handler(rule, state, event, mask)
+                    if matches:
+                        self._apply(rr, key, state, matches, event.event_time, result)
+                else:
+                    state.scheduled = None
             if dirty is not None:
                 dirty.add(("R", rule.id, key))
             states[key] = states.pop(key)  # most recently processed last: the sweep's order
@@ -573,6 +683,7 @@ class CorrelationEngine:
                     self.clocks[kind].origin(origin).max_seen = max_seen
         for rr in self.rules:
             rr.released = int(data.get("released", {}).get(rr.rule.id, rr.released))
+        self._refresh_bounds()
 
     # ------------------------------------------------------------ inspection
 

@@ -99,19 +99,34 @@ def _fill_other_steps(
 
 def on_all(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
     n_steps = len(rule.steps)
-    counts = _step_counts(state, n_steps)
-    prune_window(state, event.event_time - rule.within)
+    counts = state.step_counts
+    if counts is None:
+        counts = _step_counts(state, n_steps)
+    window = state.window
+    # Which steps have no candidate at all (counting events that may be past the window: they
+    # are pruned before any search). If more than the one this event could fill are empty, no
+    # match is possible, and the window is only pruned once it has grown (amortized).
+    have = 0
+    for bit, count in counts.items():
+        if count:
+            have |= bit
+    missing = ((1 << n_steps) - 1) & ~have
     chosen = None
-    for own in range(n_steps):  # the step this event fills; each event fills only one
-        if not mask & (1 << own):
-            continue
-        if any(counts[1 << s] == 0 for s in range(n_steps) if s != own):
-            continue  # some other step has no candidate at all: skip the search
-        others = _fill_other_steps(n_steps, own, state.window)
-        if others is not None:
-            chosen = [event, *others]
-            break
-    state.window.append((mask, event))
+    if missing == 0 or (missing & (missing - 1) == 0 and mask & missing):
+        prune_window(state, event.event_time - rule.within)
+        for own in range(n_steps):  # the step this event fills; each event fills only one
+            if not mask & (1 << own):
+                continue
+            if any(counts[1 << s] == 0 for s in range(n_steps) if s != own):
+                continue  # some other step has no candidate at all: skip the search
+            others = _fill_other_steps(n_steps, own, window)
+            if others is not None:
+                chosen = [event, *others]
+                break
+    elif len(window) >= state.prune_at:
+        prune_window(state, event.event_time - rule.within)
+        state.prune_at = 2 * len(window) + 16
+    window.append((mask, event))
     for bit in counts:
         if mask & bit:
             counts[bit] += 1
@@ -139,8 +154,12 @@ def on_distinct(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Ma
     value = event.fields.get(fld)
     if value is None:
         return []
-    prune_window(state, event.event_time - rule.within)
-    state.window.append((mask, event))
+    window = state.window
+    if window and window[0][1].event_time < event.event_time - rule.within:
+        prune_window(state, event.event_time - rule.within)
+    window.append((mask, event))
+    if len(window) < rule.tiers[0].count:
+        return []  # fewer events than the lowest tier needs distinct values
     firsts: dict[object, Event] = {}
     for _, e in state.window:
         firsts.setdefault(e.fields.get(fld), e)

@@ -56,7 +56,7 @@ def key_state_from_dict(data: Snapshot) -> KeyState:
     state.window = [(int(mask), event_from_dict(raw)) for mask, raw in data.get("w", ())]
     for deadline, raw in data.get("t", ()):
         e = event_from_dict(raw)
-        state.timers[(e.kind, e.event_id)] = (int(deadline), e)
+        state.add_timer(int(deadline), e, queue=False)  # the engine queues restored timers
     if "i" in data:
         i = data["i"]
         evidence = [event_from_dict(raw) for raw in i["e"]]

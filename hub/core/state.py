@@ -28,25 +28,47 @@ class OpenIncident:
     values: set[Any] = field(default_factory=set)
 
 
-@dataclass(slots=True)
+#: Shared empty placeholders for states that never hold a timer (most rules' states): only
+#: ``KeyState.add_timer`` writes timers, and it replaces these before it does.
+_NO_TIMERS: dict[Ident, tuple[int, Event]] = {}
+_NO_NEW_TIMERS: list[tuple[int, Event]] = []
+
+
 class KeyState:
     """Buffered and windowed events, timers and the open incident of one rule and key.
 
     Ordering lives in the rule's heap (see engine); ``pending`` and ``timers`` here say what is
     still due for this key, so a heap entry whose event is no longer here is simply skipped.
+    A plain slotted class rather than a dataclass: one is created for every new key of a dense
+    rule (a credential seen for the first time in its window), so construction cost counts.
     """
 
-    pending: dict[Ident, tuple[int, Event]] = field(default_factory=dict)  # -> (mask, event)
-    window: list[tuple[int, Event]] = field(default_factory=list)  # (step mask, event), in order
-    timers: dict[Ident, tuple[int, Event]] = field(default_factory=dict)  # -> (deadline, event)
-    new_timers: list[tuple[int, Event]] = field(default_factory=list)  # for the engine to queue
-    incident: OpenIncident | None = None
-    step_counts: dict[int, int] | None = None  # 'all' rules: window events per step bit (cache)
-    touched: int = -(2**62)  # newest event time this state has seen (for the sweep)
+    __slots__ = ("incident", "new_timers", "pending", "prune_at", "scheduled", "step_counts",
+                 "timers", "touched", "window")
 
-    def add_timer(self, deadline: int, event: Event) -> None:
+    def __init__(self, touched: int = -(2**62)) -> None:
+        self.pending: dict[Ident, tuple[int, Event]] = {}  # -> (mask, event)
+        self.window: list[tuple[int, Event]] = []  # (step mask, event), in order
+        self.timers: dict[Ident, tuple[int, Event]] = _NO_TIMERS  # -> (deadline, event)
+        self.new_timers: list[tuple[int, Event]] = _NO_NEW_TIMERS  # for the engine to queue
+        self.incident: OpenIncident | None = None
+        self.step_counts: dict[int, int] | None = None  # 'all' rules: window events per step bit
+        self.touched = touched  # newest event time this state has seen (for the sweep)
+        # 'all' rules prune lazily, before any search and when the window reaches this length
+        self.prune_at = 0
+        # Rules without timers queue a key, not each event: the event time of the key's live
+        # entry in the rule's heap (its earliest pending event), None when nothing is pending.
+        self.scheduled: int | None = None
+
+    def add_timer(self, deadline: int, event: Event, *, queue: bool = True) -> None:
+        """Watch ``event`` until ``deadline``; ``queue``: also hand it to the engine's heap."""
+        if self.timers is _NO_TIMERS:
+            self.timers = {}
         self.timers[(event.kind, event.event_id)] = (deadline, event)
-        self.new_timers.append((deadline, event))
+        if queue:
+            if self.new_timers is _NO_NEW_TIMERS:
+                self.new_timers = []
+            self.new_timers.append((deadline, event))
 
     def is_empty(self) -> bool:
         return not (self.pending or self.timers or self.window or self.incident)
