@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hub.codec import event_fields, incident_to_json, load_codec
     from hub.core.rules import load_rules
+    from hub.gc_policy import tune_for_throughput
     from hub.offline.correlate import CorrelateSummary, correlate_file, final_versions
     from hub.settings import Settings
 
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.input != "-" and not Path(args.input).is_file():
         print(f"hub correlate: {args.input}: no such file", file=sys.stderr)
         return 2
+    tune_for_throughput()
     summary = CorrelateSummary()
     stream = correlate_file(
         args.input, pack, pseudonym_key=settings.pseudonym_key, codec=codec, summary=summary

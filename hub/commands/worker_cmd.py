@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hub.codec import event_fields, load_codec
     from hub.core.rules import load_rules
+    from hub.gc_policy import tune_for_throughput
     from hub.model.errors import ConfigError
     from hub.observability.metrics import create
     from hub.runtime.app import create_app, run_worker
@@ -52,4 +53,5 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
     hub_app = create_app(settings, pack, worker_id=worker_id, metrics=metrics)
+    tune_for_throughput()
     return run_worker(hub_app, loglevel=args.loglevel)

@@ -287,7 +287,17 @@ class CorrelationEngine:
         t = event.event_time
         dirty = self._dirty
         ident: tuple[str, str] | None = None
-        for rr, mask in dispatch.pairs(fields):
+        merged = dispatch.merged
+        if merged is not None:  # KindDispatch.pairs, inlined: this loop runs for every event
+            try:
+                pairs: Iterable[tuple[_RuleRuntime, int]] = merged.get(
+                    fields.get(dispatch.field), ()  # type: ignore[arg-type]
+                )
+            except TypeError:
+                pairs = ()
+        else:
+            pairs = dispatch.pairs(fields)
+        for rr, mask in pairs:
             key_field = rr.key_field
             if key_field is not None:
                 value = fields.get(key_field)

@@ -71,6 +71,20 @@ def on_sequence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Ma
     return matches
 
 
+def _augment(step: int, window: list[tuple[int, Event]], owner: dict[int, int],
+             seen: set[int]) -> bool:
+    """Find window events for ``step``, moving others along (a module function, not a closure:
+    a recursive closure is a reference cycle, which only the cycle collector would free)."""
+    bit = 1 << step
+    for j in range(len(window) - 1, -1, -1):
+        if window[j][0] & bit and j not in seen:
+            seen.add(j)
+            if j not in owner or _augment(owner[j], window, owner, seen):
+                owner[j] = step
+                return True
+    return False
+
+
 def _fill_other_steps(
     n_steps: int, own: int, window: list[tuple[int, Event]]
 ) -> list[Event] | None:
@@ -80,19 +94,8 @@ def _fill_other_steps(
     one of them, and is moved to another step when that lets every step be filled.
     """
     owner: dict[int, int] = {}  # window index -> step it fills
-
-    def augment(step: int, seen: set[int]) -> bool:
-        bit = 1 << step
-        for j in range(len(window) - 1, -1, -1):
-            if window[j][0] & bit and j not in seen:
-                seen.add(j)
-                if j not in owner or augment(owner[j], seen):
-                    owner[j] = step
-                    return True
-        return False
-
     for step in range(n_steps):
-        if step != own and not augment(step, set()):
+        if step != own and not _augment(step, window, owner, set()):
             return None
     return [window[j][1] for j in owner]
 
