@@ -316,6 +316,7 @@ class CorrelationEngine:
                 continue
             states = rr.states
             state = states.get(key)
+            fresh = state is None
             if state is None:
                 state = states[key] = KeyState(t)
             elif t > state.touched:
@@ -333,7 +334,8 @@ class CorrelationEngine:
                     window.append((2, event))
                 else:
                     insort(window, (2, event), key=_order_of)
-                states[key] = states.pop(key)  # most recently touched last (the sweep)
+                if not fresh:
+                    states[key] = states.pop(key)  # most recently touched last (the sweep)
                 continue
             if ident is None:
                 ident = (event.kind, event.event_id)

@@ -21,6 +21,13 @@ Handler = Callable[[Rule, KeyState, Event, int], list[Match]]
 def prune_window(state: KeyState, horizon: int) -> None:
     """Drop windowed events older than ``horizon`` (they can no longer share a window)."""
     window = state.window
+    if window and window[-1][1].event_time < horizon:  # all of it (a quiet key's usual case)
+        window.clear()
+        counts = state.step_counts
+        if counts is not None:
+            for bit in counts:  # in place: a caller may hold this dict
+                counts[bit] = 0
+        return
     n = 0
     while n < len(window) and window[n][1].event_time < horizon:
         n += 1
