@@ -1,4 +1,4 @@
-"""Cycle-collector settings for the processes that run the engine (``hub correlate``, ``hub worker``).
+"""Cycle-collector settings for the processes that run the engine (hub correlate, hub worker).
 
 Per event the engine allocates a few small containers (heap entries, window entries, per-key
 states) that live as long as a window: hundreds to thousands of events. With CPython's default

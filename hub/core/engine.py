@@ -91,11 +91,25 @@ def _pending_order(item: tuple[Ident, tuple[int, Event]]) -> tuple[int, int, str
     return item[1][1].order_key
 
 
+def _event_order(item: tuple[int, Event]) -> tuple[int, int, str]:
+    return item[1].order_key
+
+
+def _min_events(rule: Rule) -> int:
+    """The fewest events of one key that can make a match of ``rule``."""
+    if rule.type in ("distinct", "threshold"):
+        return rule.tiers[0].count
+    if rule.type in ("sequence", "all"):
+        return len(rule.steps)  # every step is filled by a different event
+    return 1
+
+
 class _RuleRuntime:
     """A compiled rule with its per-key states and one heap of everything due, in event time."""
 
     __slots__ = ("absent_before_only", "gc_every", "handler", "heap", "hold", "join", "key_field",
-                 "next_gc", "per_key", "released", "rule", "sources", "states", "within")
+                 "lone_waits", "next_gc", "per_key", "released", "rule", "sources", "states",
+                 "within")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
@@ -124,6 +138,13 @@ class _RuleRuntime:
         # then costs one heap entry per release instead of one per event. With timers, events
         # and deadlines of a key must interleave in time, so every event gets its own entry.
         self.per_key = not after
+        # Rules that need two or more events of one key for any match (distinct, threshold,
+        # sequence, all) leave a key's lone event dormant: pending but not queued, because
+        # releasing it alone could only add it to the window. Most keys of a credential rule
+        # never see a second event in the window. When another event arrives the key is queued
+        # from its earliest pending event and released in order as usual, so nothing changes
+        # but the work; a dormant key that stays alone is forgotten by the sweep.
+        self.lone_waits = self.per_key and _min_events(rule) >= 2
 
     def queue(self, key: str, state: KeyState) -> None:
         """Put a restored state's pending events and timers back on the heap."""
@@ -345,8 +366,18 @@ class CorrelationEngine:
             pending[ident] = (mask, event)
             if rr.per_key:
                 scheduled = state.scheduled
-                if scheduled is not None and scheduled <= t:
-                    continue  # the key is queued already, no later than this event
+                if scheduled is not None:
+                    if scheduled <= t:
+                        continue  # the key is queued already, no later than this event
+                elif rr.lone_waits:
+                    if len(pending) == 1 and not state.window and state.incident is None:
+                        continue  # dormant: one event alone cannot match (see _RuleRuntime)
+                    if len(pending) > 1:  # a dormant key wakes: queue its earliest event
+                        first_mask, first = min(pending.values(), key=_event_order)
+                        state.scheduled = first.event_time
+                        heapq.heappush(rr.heap, (first.event_time, 0, first.order_key, key,
+                                                 first_mask, first))
+                        continue
                 state.scheduled = t
             heapq.heappush(rr.heap, (t, 0, event.order_key, key, mask, event))
         if late_rules:
@@ -539,11 +570,14 @@ class CorrelationEngine:
             dead = list(states)
         else:
             limit = horizon - rr.rule.within - rr.hold
+            lone_waits = rr.lone_waits
             for key, state in states.items():
                 if state.touched >= limit:
                     break
-                if not state.pending and not state.timers:
-                    dead.append(key)
+                if state.timers:
+                    continue
+                if not state.pending or (lone_waits and state.scheduled is None):
+                    dead.append(key)  # expired; or a dormant lone event no later one can join
         for key in dead:
             del states[key]
             if self._dirty is not None:

@@ -315,6 +315,37 @@ def test_event_behind_a_rule_moved_on_by_idleness_is_late_for_that_rule() -> Non
     assert engine.stats.late == 1
 
 
+# -- dormant lone events (rules that need two events of a key) -----------------------------------
+
+
+def test_a_lone_event_released_long_ago_still_joins_a_late_partner_in_order() -> None:
+    # cloned_credential needs two sites: c9's first swipe waits dormant, unreleased; the watermark
+    # passes it; its partner arrives late (within lateness) with an earlier site of its own
+    engine = engine_for(default_pack(), building())
+    out = feed(engine, [
+        swipe("g1", 10 * SEC, "GRANTED", cred="c9", site="S1", door="D1"),
+        *(swipe(f"x{i}", (11 + i) * SEC, "GRANTED", cred=f"o{i}", site="S1") for i in range(40)),
+        swipe("g2", 25 * SEC, "GRANTED", cred="c9", site="S2", door="D7"),
+    ], flush=False)
+    out += engine.process(swipe("x99", 120 * SEC, "GRANTED", cred="o99", site="S1")).incidents
+    (inc,) = of_rule(out, "cloned_credential")
+    assert ids(inc) == ["g1", "g2"] and inc.key == "c9" and inc.version == 1
+    assert engine.stats.late == 0
+
+
+def test_a_dormant_lone_event_is_forgotten_once_no_partner_can_join_it() -> None:
+    engine = engine_for(default_pack(), building())
+    engine.process(swipe("g1", 0, "GRANTED", cred="c9", site="S1"))
+    cloned = next(rr for rr in engine.rules if rr.rule.id == "cloned_credential")
+    assert "c9" in cloned.states
+    for i in range(1, 40):  # other credentials, one a minute: c9's window and hold pass
+        engine.process(swipe(f"x{i}", i * 60 * SEC, "GRANTED", cred=f"o{i}", site="S1"))
+    assert "c9" not in cloned.states
+    # and a partner after that is a new, lone event: no incident
+    out = feed(engine, [swipe("g2", 40 * 60 * SEC, "GRANTED", cred="c9", site="S2")])
+    assert of_rule(out, "cloned_credential") == []
+
+
 # -- property: arrival order within the lateness never changes the answer ----------------------
 
 SITES = ("S1", "S2")
