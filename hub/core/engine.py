@@ -207,6 +207,7 @@ class CorrelationEngine:
         for s in pack.suppressions:
             self._suppress.setdefault(s.kind, []).append((s, {}))
         self._suppress_heap: list[tuple[int, str, str]] = []  # (wake, suppression id, key)
+        self._by_id = {rr.rule.id: rr for rr in self.rules}
         self._readers: dict[str, list[_RuleRuntime]] = {}
         for rr in self.rules:
             for kind in rr.sources:
@@ -670,7 +671,7 @@ class CorrelationEngine:
         return refs
 
     def _rule_runtime(self, rule_id: str) -> _RuleRuntime | None:
-        return next((rr for rr in self.rules if rr.rule.id == rule_id), None)
+        return self._by_id.get(rule_id)
 
     def _suppress_states(self, supp_id: str) -> dict[str, SuppressState] | None:
         for entries in self._suppress.values():
@@ -685,7 +686,13 @@ class CorrelationEngine:
         if tag == "R":
             rr = self._rule_runtime(ident)
             state = rr.states.get(key) if rr else None
-            return key_state_to_dict(state) if state is not None else None
+            if state is None or rr is None:
+                return None
+            if state.window:
+                # Windows may be pruned lazily; nothing before this can share a window with an
+                # event still to come (those are at or after ``released``), so do not store it.
+                prune_window(state, rr.released - rr.within)
+            return key_state_to_dict(state)
         states = self._suppress_states(ident)
         sstate = states.get(key) if states is not None else None
         return suppress_state_to_dict(sstate) if sstate is not None else None
