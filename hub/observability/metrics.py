@@ -27,6 +27,7 @@ class HubMetrics:
     redis_errors: Counter
     registry_buildings: Gauge
     consumer_lag: Gauge
+    partitions_resumed: Counter
 
 
 def create(registry: CollectorRegistry | None = None, prefix: str = "hub") -> HubMetrics:
@@ -73,4 +74,7 @@ def create(registry: CollectorRegistry | None = None, prefix: str = "hub") -> Hu
         consumer_lag=Gauge(
             f"{p}_consumer_lag_messages", "End offset minus committed offset, per topic partition",
             ["topic", "partition"], registry=reg),
+        partitions_resumed=Counter(
+            f"{p}_liveness_partitions_resumed_total", "Stalled source partitions the watchdog "
+            "found paused by Faust and resumed (hub/runtime/liveness.py)", registry=reg),
     )

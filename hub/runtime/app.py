@@ -29,6 +29,7 @@ from hub.core.rules import RulePack
 from hub.observability.metrics import HubMetrics, create
 from hub.runtime.correlator import Correlator, StateTable
 from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
+from hub.runtime.liveness import view_of
 from hub.runtime.outbox import Outbox
 from hub.runtime.registry_reader import RegistryReader
 from hub.settings import CORRELATE_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS, Settings
@@ -183,6 +184,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         return sorted(done)
 
     commit_moved: dict[Any, tuple[Any, float]] = {}  # source tp -> (committed offset, since)
+    resumed: set[Any] = set()  # source tps the watchdog resumed since their commit last moved
 
     def check_liveness() -> None:
         """Exit (for the supervisor to restart us) if a source partition stopped moving.
@@ -195,7 +197,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         consumer: Any = app.consumer
         committed = consumer._committed_offset
         now = time.monotonic()
-        stuck = []
+        stuck: dict[Any, str] = {}
         for tp in consumer.assignment():
             if tp.topic not in KIND_OF_TOPIC:
                 continue
@@ -203,11 +205,24 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
             seen = commit_moved.get(tp)
             if seen is None or seen[0] != done:
                 commit_moved[tp] = (done, now)
+                resumed.discard(tp)
             elif end is not None and (done or 0) < end and now - seen[1] > WATCHDOG_SECONDS:
-                stuck.append(f"{tp.topic}/{tp.partition} at {done} of {end}")
-        if stuck:
-            _fail_stop("liveness", RuntimeError(
-                f"no progress for {WATCHDOG_SECONDS:.0f}s on {', '.join(sorted(stuck))}"))
+                stuck[tp] = f"{tp.topic}/{tp.partition} at {done} of {end}"
+        if not stuck:
+            return
+        views = {tp: view_of(app, tp) for tp in stuck}
+        report = "; ".join(f"{stuck[tp]} ({views[tp]})" for tp in sorted(stuck))
+        if all(v.resumable and tp not in resumed for tp, v in views.items()):
+            log.warning("source partitions stalled for %.0fs with Faust holding them paused; "
+                        "resuming them once: %s", WATCHDOG_SECONDS, report)
+            consumer.resume_partitions(list(stuck))
+            for tp in stuck:
+                resumed.add(tp)
+                commit_moved[tp] = (committed.get(tp), now)
+            metrics.partitions_resumed.inc(len(stuck))
+            return
+        _fail_stop("liveness", RuntimeError(
+            f"no progress for {WATCHDOG_SECONDS:.0f}s on {report}"))
 
     @app.timer(interval=settings.tick_seconds)
     async def tick() -> None:
