@@ -320,7 +320,7 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
         for i in range(procs):
             wid = f"{contender}{i + 1}"
             if contender == "hub":
-                argv = [sys.executable, "-m", "hub", "worker", "--worker-id", wid,
+                argv = [sys.executable, "-m", "hub", "worker", "--no-supervise", "--worker-id", wid,
                         "--metrics-port", "0", "--loglevel", "warning"]
             else:
                 argv = [sys.executable, "-m", "benchmarks.naive_agent", "--worker-id", wid]

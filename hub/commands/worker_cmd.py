@@ -19,10 +19,33 @@ def add_parser(sub: Any) -> None:
                    help="serve Prometheus /metrics on 127.0.0.1:PORT (0 = off; default "
                    "HUB_WEB_PORT)")
     p.add_argument("--loglevel", default="info")
+    p.add_argument("--no-supervise", action="store_true",
+                   help="run the worker in this process; by default hub worker runs it as a "
+                   "child and restarts it when it stops itself (status 70: a failed batch, a "
+                   "stalled partition), as systemd would")
     p.set_defaults(func=run)
 
 
+def _child_argv(args: argparse.Namespace, worker_id: str) -> list[str]:
+    argv = [sys.executable, "-m", "hub", "worker", "--no-supervise", "--worker-id", worker_id,
+            "--loglevel", args.loglevel]
+    if args.rules is not None:
+        argv += ["--rules", str(args.rules)]
+    if args.metrics_port is not None:
+        argv += ["--metrics-port", str(args.metrics_port)]
+    return argv
+
+
 def run(args: argparse.Namespace) -> int:
+    worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    if not args.no_supervise:
+        from hub.runtime.supervise import supervise
+
+        return supervise(_child_argv(args, worker_id))
+    return _run_worker(args, worker_id)
+
+
+def _run_worker(args: argparse.Namespace, worker_id: str) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
     from hub.codec import event_fields, load_codec
@@ -40,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"hub worker: {exc}", file=sys.stderr)
         return 2
-    worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
     registry = CollectorRegistry()
     metrics = create(registry)
     port = settings.web_port if args.metrics_port is None else args.metrics_port

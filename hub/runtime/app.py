@@ -32,6 +32,7 @@ from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
 from hub.runtime.liveness import view_of
 from hub.runtime.outbox import Outbox
 from hub.runtime.registry_reader import RegistryReader
+from hub.runtime.supervise import EXIT_RESTARTABLE
 from hub.settings import CORRELATE_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS, Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 #: A source partition with unprocessed messages whose commit has not moved this long is stalled.
 WATCHDOG_SECONDS = 60.0
 #: Exit status of a worker that stopped itself because a batch failed (see ``_fail_stop``).
-EXIT_BATCH_FAILED = 70
+EXIT_BATCH_FAILED = EXIT_RESTARTABLE
 
 
 def _fail_stop(agent: str, exc: BaseException) -> None:

@@ -236,8 +236,10 @@ class WorkerProc:
 
     def start(self) -> WorkerProc:
         self.killed = False
-        argv = [sys.executable, "-m", "hub", "worker", "--worker-id", self.worker_id,
-                "--metrics-port", str(self.metrics_port), "--loglevel", "info"]
+        # --no-supervise: the harness is the supervisor (wait_lag_zero restarts exit-70 workers
+        # and reports it); `hub worker` alone would restart them itself (hub/runtime/supervise.py)
+        argv = [sys.executable, "-m", "hub", "worker", "--no-supervise", "--worker-id",
+                self.worker_id, "--metrics-port", str(self.metrics_port), "--loglevel", "info"]
         if self.rules_dir is not None:
             argv += ["--rules", str(self.rules_dir)]
         log = open(self.log_path, "ab")

@@ -1,0 +1,85 @@
+"""``hub worker`` restarts its Faust worker when it stops itself, as systemd or Kubernetes would.
+
+A worker exits with status 70 when a batch fails (a send the broker refused during a broker
+restart, Redis errors it cannot absorb, a stalled partition: hub/runtime/app.py ``_fail_stop``)
+rather than commit what it did not deliver. Its restart resumes from the last commit and the
+changelog. Run bare, that exit would leave nobody consuming; so by default ``hub worker`` is a
+small parent that runs the worker as a child and restarts it after such an exit (backing off,
+giving up after too many restarts in a row). Signals to the parent go to the child; if the parent
+is killed, the child is killed too (Linux parent-death signal). ``--no-supervise`` runs the worker
+in-process for supervisors of your own. No Faust here: the parent stays small.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+#: Exit status of a worker that stopped itself (see hub/runtime/app.py ``_fail_stop``).
+EXIT_RESTARTABLE = 70
+MAX_RESTARTS = 10  # ... within RESTART_WINDOW_S: then the fault is not transient; give up
+RESTART_WINDOW_S = 600.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL us when the parent dies (Linux; elsewhere a no-op)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def supervise(argv: Sequence[str], *, say: Callable[[str], None] | None = None,
+              max_restarts: int = MAX_RESTARTS, window_s: float = RESTART_WINDOW_S,
+              first_delay_s: float = 1.0) -> int:
+    """Run ``argv`` until it exits other than 70 or we are told to stop; its status is ours."""
+    tell = say or (lambda text: print(f"hub worker: {text}", file=sys.stderr, flush=True))
+    child: subprocess.Popen[bytes] | None = None
+    stopping = False
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    restarts: deque[float] = deque()
+    delay = first_delay_s
+    try:
+        while True:
+            started = time.monotonic()
+            child = subprocess.Popen(list(argv), preexec_fn=_die_with_parent)
+            rc = child.wait()
+            if stopping or rc != EXIT_RESTARTABLE:
+                return rc if rc >= 0 else 128 - rc  # killed by signal N: 128 + N, like a shell
+            now = time.monotonic()
+            restarts.append(now)
+            while restarts and now - restarts[0] > window_s:
+                restarts.popleft()
+            if len(restarts) > max_restarts:
+                tell(f"the worker stopped itself {len(restarts)} times in {window_s:.0f} s; "
+                     "giving up (see its log above)")
+                return rc
+            if now - started > 60:
+                delay = first_delay_s  # it ran a while: a new fault, not the same one again
+            tell(f"the worker stopped itself (status {rc}, see its log above); "
+                 f"restarting it in {delay:.0f} s ({len(restarts)} restart(s) in "
+                 f"{window_s:.0f} s)")
+            deadline = time.monotonic() + delay
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if stopping:
+                return 0
+            delay = min(delay * 2, 30.0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
