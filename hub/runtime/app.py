@@ -27,7 +27,6 @@ from hub.core.lanes import lanes_of
 from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rules import RulePack
 from hub.observability.metrics import HubMetrics, create
-from hub.runtime.continuity import OffsetContinuity
 from hub.runtime.correlator import Correlator, StateTable
 from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
 from hub.runtime.liveness import view_of
@@ -138,25 +137,13 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     correlator = Correlator(pack=pack, codec=codec, registry=registry, table=StateTable(table),
                             metrics=metrics, origins=origins)
 
-    async def earliest(tp: Any) -> int | None:
-        offsets = await app.consumer.earliest_offsets(tp)
-        return offsets.get(tp)
-
-    def committed(tp: Any) -> int | None:
-        value = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-        return None if value is None else int(value)
-
-    continuity = OffsetContinuity(committed, earliest)
-
     async def run_batches(stream: Any, agent: str, size: int, handle: Any) -> AsyncIterator[Any]:
-        """Each batch: registry barrier, no hole, handle, await every send; yield it once
-        delivered."""
+        """Each batch: registry barrier, handle, await every send; yield it once delivered."""
         async for events in stream.take_events(size, within=0.1):
             await reader.sync()
             started = time.perf_counter()
             outbox = Outbox(app, codec, worker_id)
             try:
-                await continuity.check([ev.message for ev in events], app.consumer.assignment())
                 await handle(events, outbox)
                 await outbox.flush()
             except asyncio.CancelledError:
@@ -259,7 +246,6 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         correlator.forget(tp.partition for tp in revoked if tp.topic == CORRELATE_TOPIC)
-        continuity.forget(revoked)
 
     return HubApp(app, metrics, correlator, ingestor, reader)
 
