@@ -150,7 +150,7 @@ class _RuleRuntime:
         """Put a restored state's pending events and timers back on the heap."""
         if self.per_key:
             if state.pending:
-                _, first = min(state.pending.values(), key=lambda item: item[1].order_key)
+                _, first = min(state.pending.values(), key=_event_order)
                 state.scheduled = first.event_time
                 heapq.heappush(self.heap, (first.event_time, 0, first.order_key, key, 0, first))
             return
@@ -249,10 +249,11 @@ class CorrelationEngine:
             stats.duplicates += 1
             result.duplicate = True
             return result
-        moved = max_seen is None or t > max_seen
-        newest = t if max_seen is None or t > max_seen else max_seen
-        if moved:
-            clock.max_seen = newest
+        if max_seen is None or t > max_seen:
+            moved, newest = True, t
+            clock.max_seen = t
+        else:
+            moved, newest = False, max_seen
         if moved or clock.quiet_ms:
             clock.quiet_ms = 0
             if len(clocks.origins) == 1:  # one origin that just saw an event: its watermark
@@ -309,17 +310,7 @@ class CorrelationEngine:
         t = event.event_time
         dirty = self._dirty
         ident: tuple[str, str] | None = None
-        merged = dispatch.merged
-        if merged is not None:  # KindDispatch.pairs, inlined: this loop runs for every event
-            try:
-                pairs: Iterable[tuple[_RuleRuntime, int]] = merged.get(
-                    fields.get(dispatch.field), ()  # type: ignore[arg-type]
-                )
-            except TypeError:
-                pairs = ()
-        else:
-            pairs = dispatch.pairs(fields)
-        for rr, mask in pairs:
+        for rr, mask in dispatch.pairs(fields):
             key_field = rr.key_field
             if key_field is not None:
                 value = fields.get(key_field)

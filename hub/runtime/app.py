@@ -44,8 +44,6 @@ CORRELATE_PARTITIONS = 4
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 #: A source partition with unprocessed messages whose commit has not moved this long is stalled.
 WATCHDOG_SECONDS = 60.0
-#: Exit status of a worker that stopped itself because a batch failed (see ``_fail_stop``).
-EXIT_BATCH_FAILED = EXIT_RESTARTABLE
 
 
 def _fail_stop(agent: str, exc: BaseException) -> None:
@@ -60,7 +58,7 @@ def _fail_stop(agent: str, exc: BaseException) -> None:
     log.critical("%s batch failed; exiting without committing it (restart the worker): %r",
                  agent, exc, exc_info=exc)
     logging.shutdown()
-    os._exit(EXIT_BATCH_FAILED)
+    os._exit(EXIT_RESTARTABLE)
 
 
 @dataclass
