@@ -27,12 +27,11 @@ from tests.integration.worker_harness import (
     Sent,
     WorkerGroup,
     exclusive_topics,
-    fast_rules,
     new_app_id,
     produce_raw,
     read_to_end,
     reading,
-    reset_topics,
+    single_worker,
     topics_of,
 )
 
@@ -119,16 +118,9 @@ def hostile_messages() -> list[Hostile]:
 def group(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[WorkerGroup]:
     tmp = tmp_path_factory.mktemp("hostile")
-    app_id = new_app_id("hostile")
-    with exclusive_topics(stack_settings):
-        reset_topics(stack_settings, app_id)
-        g = WorkerGroup(stack_settings, tmp, app_id, rules_dir=fast_rules(tmp / "rules"))
-        try:
-            g.start("w1")
-            g.wait_members(1, timeout=60)
-            yield g
-        finally:
-            g.stop_all()
+    with exclusive_topics(stack_settings), \
+            single_worker(stack_settings, tmp, new_app_id("hostile")) as g:
+        yield g
 
 
 def dead_letter_of(dead: list[Received], sent: Sent) -> dict[str, Any] | None:
@@ -220,17 +212,9 @@ def test_hostile_messages_go_to_deadletter_and_the_worker_keeps_going(group: Wor
 @pytest.fixture
 def fresh_group(stack_settings: Settings, tmp_path: Path) -> Iterator[WorkerGroup]:
     """A worker of its own: a message that stops a worker stays on its topic until the reset."""
-    app_id = new_app_id("hostile-big")
-    with exclusive_topics(stack_settings):
-        reset_topics(stack_settings, app_id)
-        g = WorkerGroup(stack_settings, tmp_path, app_id,
-                        rules_dir=fast_rules(tmp_path / "rules"))
-        try:
-            g.start("w1")
-            g.wait_members(1, timeout=60)
-            yield g
-        finally:
-            g.stop_all()
+    with exclusive_topics(stack_settings), \
+            single_worker(stack_settings, tmp_path, new_app_id("hostile-big")) as g:
+        yield g
 
 
 def _largest_garbage() -> tuple[str, bytes]:

@@ -19,10 +19,9 @@ from hub.adapters.kafka_io import make_producer
 from hub.settings import DEADLETTER_TOPIC, INCIDENTS_TOPIC, LEVEL_TOPICS, Settings
 from tests.integration.worker_harness import (
     WorkerGroup,
-    fast_rules,
     new_app_id,
     reading,
-    reset_topics,
+    single_worker,
     wait_until,
     write_jsonl,
 )
@@ -67,18 +66,15 @@ SITES = {"A": "SITE-T-A", "B": "SITE-T-B", "C": "SITE-T-C"}
 def hub_worker(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[WorkerGroup]:
     tmp = tmp_path_factory.mktemp("skeleton")
-    app_id = new_app_id("skeleton")
-    reset_topics(stack_settings, app_id)
-    group = WorkerGroup(stack_settings, tmp, app_id, rules_dir=fast_rules(tmp / "rules"))
-    registry = write_jsonl(tmp / "registry.jsonl", [building(k, s) for k, s in SITES.items()])
-    done = group.hub("produce", str(registry))
-    assert done.returncode == 0, done.stderr
-    try:
-        group.start("w1")
-        group.wait_members(1, timeout=60)
+
+    def produce_registry(group: WorkerGroup) -> None:
+        registry = write_jsonl(tmp / "registry.jsonl", [building(k, s) for k, s in SITES.items()])
+        done = group.hub("produce", str(registry))
+        assert done.returncode == 0, done.stderr
+
+    with single_worker(stack_settings, tmp, new_app_id("skeleton"),
+                       before_start=produce_registry) as group:
         yield group
-    finally:
-        group.stop_all()
 
 
 def produce(group: WorkerGroup, tmp: Path, name: str, lines: list[dict[str, Any]],

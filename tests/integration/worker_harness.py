@@ -670,6 +670,27 @@ def topics_of(settings: Settings, app_id: str) -> list[str]:
     return sorted(n for n in names if n.startswith(("hub.", app_id)))
 
 
+@contextmanager
+def single_worker(settings: Settings, tmp: Path, app_id: str, *,
+                  before_start: Callable[[WorkerGroup], None] | None = None
+                  ) -> Iterator[WorkerGroup]:
+    """Fresh hub.* topics and one worker, "w1", on the fast rules; stopped at the end.
+
+    ``before_start`` runs once the topics exist and before the worker starts (e.g. to produce
+    the registry, which a worker loads before anything else).
+    """
+    reset_topics(settings, app_id)
+    group = WorkerGroup(settings, tmp, app_id, rules_dir=fast_rules(tmp / "rules"))
+    if before_start is not None:
+        before_start(group)
+    try:
+        group.start("w1")
+        group.wait_members(1, timeout=60)
+        yield group
+    finally:
+        group.stop_all()
+
+
 _topics_lock_depth = 0  # re-entrant within this process: module and function fixtures nest
 
 
