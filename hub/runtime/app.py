@@ -20,6 +20,7 @@ from typing import Any
 import faust
 
 from hub.adapters.dedup_store import RedisDedupStore
+from hub.adapters.range_reader import RangeReader, as_events
 from hub.adapters.topic_specs import load_topic_specs
 from hub.codec import load_codec
 from hub.core.dedup import DEFAULT_RETENTION_MS
@@ -27,6 +28,8 @@ from hub.core.lanes import lanes_of
 from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rules import RulePack
 from hub.observability.metrics import HubMetrics, create
+from hub.runtime import faust_consumer
+from hub.runtime.continuity import Continuity
 from hub.runtime.correlator import Correlator, StateTable
 from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
 from hub.runtime.liveness import view_of
@@ -44,6 +47,11 @@ CORRELATE_PARTITIONS = 4
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 #: A source partition with unprocessed messages whose commit has not moved this long is stalled.
 WATCHDOG_SECONDS = 60.0
+#: A source partition whose commit has not moved this long, with offsets after the last one its
+#: agent saw, is fetched again from there (the tail of what Faust fetched was dropped).
+REREAD_SECONDS = 10.0
+#: A hole longer than this is not read again in-process: the worker restarts from its commit.
+MAX_REFETCH = 100_000
 
 
 def _fail_stop(agent: str, exc: BaseException) -> None:
@@ -135,21 +143,47 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     correlator = Correlator(pack=pack, codec=codec, registry=registry, table=StateTable(table),
                             metrics=metrics, origins=origins)
 
+    range_reader = RangeReader(settings.bootstrap)
+
+    async def read_range(topic: str, partition: int, start: int, end: int) -> list[Any]:
+        if end - start > MAX_REFETCH:
+            raise RuntimeError(f"{topic}/{partition} skipped {end - start} offsets from {start}; "
+                               f"more than {MAX_REFETCH} are read from the commit by a restart")
+        return as_events(await range_reader.aread(topic, partition, start, end))
+
+    def continuity(agent: str) -> Continuity:
+        return Continuity(
+            agent=agent,
+            committed=lambda tp: faust_consumer.committed_offset(app, tp),
+            owned=lambda tp: faust_consumer.owns(app, tp),
+            earliest=range_reader.aearliest,
+            read_range=read_range,
+            mark_acked=lambda tp, offsets: faust_consumer.mark_acked(app, tp, offsets),
+            on_refetched=metrics.refetched_messages.labels(agent).inc,
+            on_left_out=lambda why, n: metrics.left_out_messages.labels(agent, why).inc(n),
+        )
+
+    guards = {"ingest": continuity("ingest"), "correlate": continuity("correlate")}
+
     async def run_batches(stream: Any, agent: str, size: int, handle: Any) -> AsyncIterator[Any]:
-        """Each batch: registry barrier, handle, await every send; yield it once delivered."""
+        """Each batch: registry barrier, holes filled, handle, await every send; yield it once
+        delivered."""
+        guard = guards[agent]
         async for events in stream.take_events(size, within=0.1):
             await reader.sync()
             started = time.perf_counter()
             outbox = Outbox(app, codec, worker_id)
             try:
-                await handle(events, outbox)
+                admitted = await guard.admit(events)
+                await handle(admitted, outbox)
                 await outbox.flush()
+                guard.settle()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 _fail_stop(agent, exc)
             metrics.batch_seconds.labels(agent).observe(time.perf_counter() - started)
-            yield events
+            yield admitted
 
     @app.agent(source_topic, concurrency=1)
     async def ingest(stream: Any) -> None:
@@ -184,8 +218,36 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
 
     commit_moved: dict[Any, tuple[Any, float]] = {}  # source tp -> (committed offset, since)
     resumed: set[Any] = set()  # source tps the watchdog resumed since their commit last moved
+    reread: set[Any] = set()  # source tps fetched again since their commit last moved
 
-    def check_liveness() -> None:
+    async def reread_tails(now: float) -> None:
+        """Fetch again a source partition whose last fetched messages Faust dropped.
+
+        The continuity guard sees a hole when a later message arrives; when none does (the
+        dropped messages were the last ones fetched), nothing reaches the agent and the commit
+        stays put. Seeking Faust's consumer back to the next offset the agent expects makes it
+        fetch them again; anything still queued comes twice and the guard leaves the copy out.
+        """
+        consumer: Any = app.consumer
+        if app.in_recovery or not consumer.flow_active:
+            return
+        for tp in consumer.assignment():
+            done, since = commit_moved.get(tp, (None, now))
+            if tp.topic not in KIND_OF_TOPIC or tp in reread or now - since < REREAD_SECONDS:
+                continue
+            end = consumer.highwater(tp)
+            position = guards["ingest"].position((tp.topic, tp.partition))
+            if position is None:
+                position = done if done is not None else await range_reader.aearliest(*tp)
+            if end is None or position >= end:
+                continue
+            log.warning("%s/%d: no progress for %.0fs with offsets [%d, %d) not seen; fetching "
+                        "them again", tp.topic, tp.partition, now - since, position, end)
+            reread.add(tp)
+            metrics.partitions_reread.inc()
+            await consumer.seek(tp, position)
+
+    async def check_liveness() -> None:
         """Exit (for the supervisor to restart us) if a source partition stopped moving.
 
         Seen in CI: after a rebalance a worker kept its source partitions but stopped consuming
@@ -205,8 +267,10 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
             if seen is None or seen[0] != done:
                 commit_moved[tp] = (done, now)
                 resumed.discard(tp)
+                reread.discard(tp)
             elif end is not None and (done or 0) < end and now - seen[1] > WATCHDOG_SECONDS:
                 stuck[tp] = f"{tp.topic}/{tp.partition} at {done} of {end}"
+        await reread_tails(now)
         if not stuck:
             return
         views = {tp: view_of(app, tp) for tp in stuck}
@@ -225,7 +289,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
 
     @app.timer(interval=settings.tick_seconds)
     async def tick() -> None:
-        check_liveness()
+        await check_liveness()
         # A tick vouches only for source partitions this worker has fully forwarded, so a stalled
         # ingest (rebalance, broker outage, CPU starvation) never looks like a silent source.
         origins = caught_up()
@@ -244,6 +308,15 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         correlator.forget(tp.partition for tp in revoked if tp.topic == CORRELATE_TOPIC)
+        for tp in revoked:  # a new owner forwards them from its commit
+            delivered.pop((tp.topic, tp.partition), None)
+        for guard in guards.values():
+            guard.reset()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        for guard in guards.values():
+            guard.reset()
 
     return HubApp(app, metrics, correlator, ingestor, reader)
 

@@ -1,0 +1,132 @@
+"""Read one partition's offsets [start, end) again, outside Faust's consumer.
+
+The worker's agents use it to fill a hole: offsets Faust fetched and then dropped from an agent's
+queue (faust-streaming/faust#596; see hub.runtime.continuity). A plain confluent-kafka consumer
+with ``assign`` (no group, nothing committed) reads exactly the range, whatever Faust's own fetch
+position and read offsets say. Offsets with no record (transaction markers, compaction,
+retention) are simply absent from the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from hub.adapters.kafka_io import KafkaIOError
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """The fields of a Faust message the agents read, for a record read here."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    #: seconds, as Faust gives it
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True)
+class FetchedEvent:
+    """Stands in for a Faust event in a batch: the handlers read only ``.message``."""
+
+    message: FetchedMessage
+
+
+class RangeReader:
+    def __init__(self, bootstrap: str, *, timeout: float = 30.0) -> None:
+        self.bootstrap, self.timeout = bootstrap, timeout
+        self._consumer: Consumer | None = None
+
+    def _ensure(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer({
+                "bootstrap.servers": self.bootstrap,
+                "client.id": "hub-range-reader",
+                # Required by librdkafka, never joined: partitions are assigned by hand.
+                "group.id": f"hub-range-reader-{uuid.uuid4().hex[:12]}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                # As Faust's aiokafka consumer reads (read_uncommitted), so the records match.
+                "isolation.level": "read_uncommitted",
+                "enable.partition.eof": True,
+                "log.connection.close": False,
+            })
+        return self._consumer
+
+    def earliest(self, topic: str, partition: int) -> int:
+        """The partition's first offset still in the log."""
+        try:
+            low, _ = self._ensure().get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=self.timeout)
+        except KafkaException as exc:
+            raise KafkaIOError(f"cannot read the first offset of {topic}/{partition} "
+                               f"(is the broker at {self.bootstrap} up?): {exc}") from exc
+        return int(low)
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> list[FetchedMessage]:
+        """Every record with ``start <= offset < end``; raises KafkaIOError after ``timeout``."""
+        if end <= start:
+            return []
+        consumer = self._ensure()
+        consumer.assign([TopicPartition(topic, partition, start)])
+        out: list[FetchedMessage] = []
+        deadline = time.monotonic() + self.timeout
+        try:
+            while True:
+                position = consumer.position([TopicPartition(topic, partition)])[0].offset
+                if position >= end:
+                    return out
+                if time.monotonic() > deadline:
+                    raise KafkaIOError(
+                        f"read {len(out)} records of {topic}/{partition} [{start}, {end}) in "
+                        f"{self.timeout:.0f}s; stopped at offset {position} (is the broker at "
+                        f"{self.bootstrap} up?)")
+                for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            return out
+                        raise KafkaIOError(f"reading {topic}/{partition} [{start}, {end}): {err}")
+                    offset = msg.offset()
+                    if offset is None or offset < start:
+                        continue
+                    if offset >= end:
+                        return out
+                    ts_type, ts = msg.timestamp()
+                    out.append(FetchedMessage(
+                        topic=topic, partition=partition, offset=offset, key=msg.key(),
+                        value=msg.value(), headers=_headers(msg.headers()),
+                        timestamp=ts / 1000 if ts_type and ts >= 0 else None,
+                    ))
+        finally:
+            consumer.unassign()
+
+    async def aread(self, topic: str, partition: int, start: int, end: int
+                    ) -> list[FetchedMessage]:
+        return await asyncio.to_thread(self.read, topic, partition, start, end)
+
+    async def aearliest(self, topic: str, partition: int) -> int:
+        return await asyncio.to_thread(self.earliest, topic, partition)
+
+    def close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.close()
+
+
+def _headers(raw: Any) -> list[tuple[str, bytes]]:
+    items = raw.items() if isinstance(raw, dict) else (raw or [])
+    return [(str(k), v if isinstance(v, bytes) else str(v or "").encode()) for k, v in items]
+
+
+def as_events(messages: list[FetchedMessage]) -> list[Any]:
+    return [FetchedEvent(m) for m in messages]
