@@ -75,6 +75,33 @@ class Ingestor:
             value = self.codec.encode(kind, record)
         return Event.from_record(kind, record), value or b""
 
+    def kept_for_dead_letter(self, value: bytes | None) -> tuple[bytes | None, list[str]]:
+        """The bytes a dead letter keeps, and the personal fields pseudonymized in them.
+
+        A record that decodes but fails validation may still carry a raw card number or phone
+        in a personal field, and the dead-letter topic is a topic: raw values never reach one.
+        Such a record is kept re-encoded (current schema) with those fields pseudonymized, as
+        ingest would have forwarded it; anything else is kept byte for byte. Bytes that do not
+        decode cannot be searched for personal values: producers must not send raw values in
+        any form (docs/contracts.md).
+        """
+        try:
+            kind, record = self.codec.decode(value or b"")
+        except Exception:
+            return value, []
+        pii = self._pii.get(kind, frozenset())
+        raw = sorted(f for f in pii
+                     if record.get(f) not in (None, "") and not is_pseudonym(record.get(f)))
+        if not raw:
+            return value, []
+        try:
+            scrubbed = pseudonymize_fields(record, self.pseudonym_key, raw)
+            return self.codec.encode(kind, scrubbed), raw
+        except Exception:  # cannot happen for a record that decoded; never keep the raw value
+            log.exception("cannot re-encode a dead letter with %s pseudonymized; keeping no bytes",
+                          raw)
+            return b"", raw
+
     async def handle_batch(self, events: Sequence[Any], outbox: Outbox) -> None:
         accepted: list[tuple[Event, bytes, Any]] = []
         for ev in events:
@@ -83,11 +110,12 @@ class Ingestor:
                 event, body = self.decode(msg.topic, msg.value, msg.key)
             except Exception as exc:  # RecordError or a bug: either way the message is kept
                 kind = KIND_OF_TOPIC.get(msg.topic, "unknown")
+                kept, pseudonymized = self.kept_for_dead_letter(msg.value)
                 reason = await outbox.dead_letter(
                     exc, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    key=msg.key, value=msg.value, headers=list(headers_of(msg).items()),
+                    key=msg.key, value=kept, headers=list(headers_of(msg).items()),
                     timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
-                    source_kind=kind,
+                    source_kind=kind, pseudonymized=pseudonymized,
                 )
                 if not isinstance(exc, RecordError):
                     log.exception("unexpected error decoding %s/%s@%s", msg.topic,

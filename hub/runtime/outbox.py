@@ -62,8 +62,14 @@ class Outbox:
         headers: Headers | None,
         timestamp_ms: int | None = None,
         source_kind: str | None = None,
+        pseudonymized: Sequence[str] = (),
     ) -> str:
-        """Put the original message, untouched, on the dead-letter topic; returns the reason."""
+        """Put the original message on the dead-letter topic; returns the reason.
+
+        The message is untouched unless ``pseudonymized`` names personal fields whose raw values
+        were replaced (see ``Ingestor.kept_for_dead_letter``): the detail and the
+        ``hub-pseudonymized`` header say which.
+        """
         record = dead_letter_record(
             error,
             topic=topic,
@@ -77,9 +83,15 @@ class Outbox:
             source_kind=source_kind,
             worker_id=self.worker_id,
         )
+        headers_out = [("hub-reason", str(record["reason"]).encode())]
+        if pseudonymized:
+            fields = ",".join(pseudonymized)
+            record["detail"] = (f"{record['detail']} (original_value re-encoded with raw personal "
+                                f"values pseudonymized: {fields})")
+            headers_out.append(("hub-pseudonymized", fields.encode()))
         body = self.codec.encode("dead_letter", record)
         reason = str(record["reason"])
-        await self.send(DEADLETTER_TOPIC, key, body, [("hub-reason", reason.encode())])
+        await self.send(DEADLETTER_TOPIC, key, body, headers_out)
         return reason
 
     async def flush(self) -> None:
