@@ -42,13 +42,14 @@ class FetchedEvent:
 
 
 class RangeReader:
+    """Each call uses a consumer of its own, closed after it: holes are rare, and both agents
+    (and the watchdog) may call at once from different threads."""
+
     def __init__(self, bootstrap: str, *, timeout: float = 30.0) -> None:
         self.bootstrap, self.timeout = bootstrap, timeout
-        self._consumer: Consumer | None = None
 
-    def _ensure(self) -> Consumer:
-        if self._consumer is None:
-            self._consumer = Consumer({
+    def _consumer(self) -> Consumer:
+        return Consumer({
                 "bootstrap.servers": self.bootstrap,
                 "client.id": "hub-range-reader",
                 # Required by librdkafka, never joined: partitions are assigned by hand.
@@ -60,23 +61,25 @@ class RangeReader:
                 "enable.partition.eof": True,
                 "log.connection.close": False,
             })
-        return self._consumer
 
     def earliest(self, topic: str, partition: int) -> int:
         """The partition's first offset still in the log."""
+        consumer = self._consumer()
         try:
-            low, _ = self._ensure().get_watermark_offsets(
+            low, _ = consumer.get_watermark_offsets(
                 TopicPartition(topic, partition), timeout=self.timeout)
         except KafkaException as exc:
             raise KafkaIOError(f"cannot read the first offset of {topic}/{partition} "
                                f"(is the broker at {self.bootstrap} up?): {exc}") from exc
+        finally:
+            consumer.close()
         return int(low)
 
     def read(self, topic: str, partition: int, start: int, end: int) -> list[FetchedMessage]:
         """Every record with ``start <= offset < end``; raises KafkaIOError after ``timeout``."""
         if end <= start:
             return []
-        consumer = self._ensure()
+        consumer = self._consumer()
         consumer.assign([TopicPartition(topic, partition, start)])
         out: list[FetchedMessage] = []
         deadline = time.monotonic() + self.timeout
@@ -108,7 +111,7 @@ class RangeReader:
                         timestamp=ts / 1000 if ts_type and ts >= 0 else None,
                     ))
         finally:
-            consumer.unassign()
+            consumer.close()
 
     async def aread(self, topic: str, partition: int, start: int, end: int
                     ) -> list[FetchedMessage]:
@@ -116,11 +119,6 @@ class RangeReader:
 
     async def aearliest(self, topic: str, partition: int) -> int:
         return await asyncio.to_thread(self.earliest, topic, partition)
-
-    def close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            consumer.close()
 
 
 def _headers(raw: Any) -> list[tuple[str, bytes]]:

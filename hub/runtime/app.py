@@ -236,16 +236,19 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
             if tp.topic not in KIND_OF_TOPIC or tp in reread or now - since < REREAD_SECONDS:
                 continue
             end = consumer.highwater(tp)
+            if end is None or (done is not None and done >= end):
+                continue
             position = guards["ingest"].position((tp.topic, tp.partition))
-            if position is None:
-                position = done if done is not None else await range_reader.aearliest(*tp)
-            if end is None or position >= end:
+            if position is None:  # nothing admitted since the assignment: from the commit
+                position = done if done is not None else 0  # 0: the log's start, never committed
+            if position >= end:
                 continue
             log.warning("%s/%d: no progress for %.0fs with offsets [%d, %d) not seen; fetching "
                         "them again", tp.topic, tp.partition, now - since, position, end)
             reread.add(tp)
             metrics.partitions_reread.inc()
-            await consumer.seek(tp, position)
+            # seek_wait runs in Faust's consumer thread and resets Faust's read offset too.
+            await asyncio.wait_for(consumer.seek_wait({tp: position}), timeout=10.0)
 
     async def check_liveness() -> None:
         """Exit (for the supervisor to restart us) if a source partition stopped moving.

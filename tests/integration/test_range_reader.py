@@ -23,17 +23,14 @@ def test_reads_exactly_the_range_with_bytes_headers_and_timestamps(
                          headers=[("h", b"%d" % i)], timestamp=1_700_000_000_000 + i)
     assert producer.flush(30) == 0
     reader = RangeReader(stack_settings.bootstrap, timeout=30)
-    try:
-        got = reader.read(topic, 1, 7, 19)
-        assert [m.offset for m in got] == list(range(7, 19))
-        assert [m.value for m in got] == [b"v%d" % i for i in range(7, 19)]
-        assert got[0].key == b"k7" and got[0].headers == [("h", b"7")]
-        assert got[0].timestamp == pytest.approx(1_700_000_000.007)
-        assert reader.read(topic, 0, 0, 5) == []  # an empty partition ends the read, no hang
-        assert [m.offset for m in reader.read(topic, 1, 45, 50)] == [45, 46, 47, 48, 49]
-        assert reader.earliest(topic, 1) == 0
-    finally:
-        reader.close()
+    got = reader.read(topic, 1, 7, 19)
+    assert [m.offset for m in got] == list(range(7, 19))
+    assert [m.value for m in got] == [b"v%d" % i for i in range(7, 19)]
+    assert got[0].key == b"k7" and got[0].headers == [("h", b"7")]
+    assert got[0].timestamp == pytest.approx(1_700_000_000.007)
+    assert reader.read(topic, 0, 0, 5) == []  # an empty partition ends the read, no hang
+    assert [m.offset for m in reader.read(topic, 1, 45, 50)] == [45, 46, 47, 48, 49]
+    assert reader.earliest(topic, 1) == 0
 
 
 def test_offsets_of_transaction_markers_hold_no_record_and_are_skipped(
@@ -47,11 +44,7 @@ def test_offsets_of_transaction_markers_hold_no_record_and_are_skipped(
         for i in range(3):
             producer.produce(topic, value=b"%d-%d" % (batch, i), partition=0)
         producer.commit_transaction(30)
-    reader = RangeReader(stack_settings.bootstrap, timeout=30)
-    try:
-        got = reader.read(topic, 0, 0, 12)
-    finally:
-        reader.close()
+    got = RangeReader(stack_settings.bootstrap, timeout=30).read(topic, 0, 0, 12)
     # 3 records then a commit marker, three times: offsets 3, 7 and 11 hold markers.
     assert [m.offset for m in got] == [0, 1, 2, 4, 5, 6, 8, 9, 10]
     assert [m.value for m in got][3] == b"1-0"
