@@ -155,7 +155,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         return Continuity(
             agent=agent,
             committed=lambda tp: faust_consumer.committed_offset(app, tp),
-            owned=lambda tp: faust_consumer.owns(app, tp),
+            owned=lambda: faust_consumer.assigned(app),
             earliest=range_reader.aearliest,
             read_range=read_range,
             mark_acked=lambda tp, offsets: faust_consumer.mark_acked(app, tp, offsets),

@@ -21,7 +21,7 @@ are left out too: their new owner reads them from the commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class Continuity:
         *,
         agent: str,
         committed: Callable[[TP], int | None],
-        owned: Callable[[TP], bool],
+        owned: Callable[[], Collection[TP]],
         earliest: Callable[[str, int], Awaitable[int]],
         read_range: Callable[[str, int, int, int], Awaitable[Sequence[Any]]],
         mark_acked: Callable[[TP, list[int]], None],
@@ -66,10 +66,11 @@ class Continuity:
         """The batch in per-partition offset order, holes filled, repeats and strays left out."""
         out: list[Any] = []
         repeats = strays = 0
+        owned = self._owned()  # once a batch: Faust builds a new set per call
         for ev in events:
             msg = ev.message
             tp = (msg.topic, msg.partition)
-            if not self._owned(tp):
+            if tp not in owned:
                 strays += 1
                 continue
             expected = self._next.get(tp)
@@ -98,6 +99,7 @@ class Continuity:
     def settle(self) -> None:
         """The admitted batch is delivered: let Faust's commit pass the holes it filled."""
         unsettled, self._unsettled = self._unsettled, {}
+        owned = self._owned() if unsettled else ()
         for tp, offsets in unsettled.items():
-            if self._owned(tp):
+            if tp in owned:
                 self._mark_acked(tp, offsets)

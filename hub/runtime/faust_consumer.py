@@ -17,8 +17,9 @@ def committed_offset(app: Any, tp: tuple[str, int]) -> int | None:
     return None if offset is None else int(offset)
 
 
-def owns(app: Any, tp: tuple[str, int]) -> bool:
-    return TP(*tp) in app.consumer.assignment()
+def assigned(app: Any) -> set[tuple[str, int]]:
+    """The partitions assigned to this worker now (TP tuples compare equal to plain ones)."""
+    return set(app.consumer.assignment())
 
 
 def mark_acked(app: Any, tp: tuple[str, int], offsets: list[int]) -> None:

@@ -33,7 +33,7 @@ class FakeLog:
                     for o in self.offsets[(topic, partition)] if start <= o < end]
 
         return Continuity(
-            agent="test", committed=self.committed.get, owned=self.owned.__contains__,
+            agent="test", committed=self.committed.get, owned=lambda: self.owned,
             earliest=earliest, read_range=read,
             mark_acked=lambda tp, offs: self.acked.setdefault(tp, []).extend(offs),
         )
