@@ -48,12 +48,13 @@ class RangeReader:
     def __init__(self, bootstrap: str, *, timeout: float = 30.0) -> None:
         self.bootstrap, self.timeout = bootstrap, timeout
 
-    def _consumer(self) -> Consumer:
+    def _consumer(self, group: str | None = None) -> Consumer:
         return Consumer({
                 "bootstrap.servers": self.bootstrap,
                 "client.id": "hub-range-reader",
-                # Required by librdkafka, never joined: partitions are assigned by hand.
-                "group.id": f"hub-range-reader-{uuid.uuid4().hex[:12]}",
+                # Never joined (no subscribe): partitions are assigned by hand, and a group is
+                # named only to read its committed offsets.
+                "group.id": group or f"hub-range-reader-{uuid.uuid4().hex[:12]}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 # As Faust's aiokafka consumer reads (read_uncommitted), so the records match.
@@ -62,18 +63,27 @@ class RangeReader:
                 "log.connection.close": False,
             })
 
-    def earliest(self, topic: str, partition: int) -> int:
-        """The partition's first offset still in the log."""
-        consumer = self._consumer()
+    def starts(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Where a member of ``group`` starts reading each partition when it is assigned: the
+        group's committed offset, or the log's first offset if the group never committed."""
+        consumer = self._consumer(group)
         try:
-            low, _ = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=self.timeout)
+            committed = consumer.committed([TopicPartition(t, p) for t, p in partitions],
+                                           timeout=self.timeout)
+            out: dict[tuple[str, int], int] = {}
+            for tp in committed:
+                if tp.offset >= 0:
+                    out[(tp.topic, tp.partition)] = tp.offset
+                else:
+                    low, _ = consumer.get_watermark_offsets(
+                        TopicPartition(tp.topic, tp.partition), timeout=self.timeout)
+                    out[(tp.topic, tp.partition)] = int(low)
+            return out
         except KafkaException as exc:
-            raise KafkaIOError(f"cannot read the first offset of {topic}/{partition} "
+            raise KafkaIOError(f"cannot read where group {group} starts {partitions} "
                                f"(is the broker at {self.bootstrap} up?): {exc}") from exc
         finally:
             consumer.close()
-        return int(low)
 
     def read(self, topic: str, partition: int, start: int, end: int) -> list[FetchedMessage]:
         """Every record with ``start <= offset < end``; raises KafkaIOError after ``timeout``."""
@@ -117,8 +127,9 @@ class RangeReader:
                     ) -> list[FetchedMessage]:
         return await asyncio.to_thread(self.read, topic, partition, start, end)
 
-    async def aearliest(self, topic: str, partition: int) -> int:
-        return await asyncio.to_thread(self.earliest, topic, partition)
+    async def astarts(self, group: str, partitions: list[tuple[str, int]]
+                      ) -> dict[tuple[str, int], int]:
+        return await asyncio.to_thread(self.starts, group, partitions)
 
 
 def _headers(raw: Any) -> list[tuple[str, bytes]]:

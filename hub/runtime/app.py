@@ -154,9 +154,8 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     def continuity(agent: str) -> Continuity:
         return Continuity(
             agent=agent,
-            committed=lambda tp: faust_consumer.committed_offset(app, tp),
+            starts=lambda tps: range_reader.astarts(settings.app_id, tps),
             owned=lambda: faust_consumer.assigned(app),
-            earliest=range_reader.aearliest,
             read_range=read_range,
             mark_acked=lambda tp, offsets: faust_consumer.mark_acked(app, tp, offsets),
             on_refetched=metrics.refetched_messages.labels(agent).inc,

@@ -12,9 +12,10 @@ past the next expected offset means a hole, and the hole's records are read agai
 separate reader, :mod:`hub.adapters.range_reader`) and handled first, in offset order; a message
 below it was handled already in this assignment and is left out. After the batch is delivered,
 :meth:`settle` marks the re-read offsets acknowledged in Faust so its commit moves past the hole.
-The next expected offset starts, for each partition and assignment, at the committed offset (or
-the log's first offset when the group never committed), because that is where Faust's fetch
-starts. Messages of partitions this worker no longer owns (a batch that straddled a rebalance)
+The next expected offset starts, for each partition and assignment, where Faust's fetch starts:
+the group's committed offset as the broker has it (the log's first offset if the group never
+committed). Not Faust's own copy: a revocation drops it before the agents' last batches are done.
+Messages of partitions this worker no longer owns (a batch that straddled a rebalance)
 are left out too: their new owner reads them from the commit.
 """
 
@@ -34,16 +35,15 @@ class Continuity:
         self,
         *,
         agent: str,
-        committed: Callable[[TP], int | None],
+        starts: Callable[[list[TP]], Awaitable[dict[TP, int]]],
         owned: Callable[[], Collection[TP]],
-        earliest: Callable[[str, int], Awaitable[int]],
         read_range: Callable[[str, int, int, int], Awaitable[Sequence[Any]]],
         mark_acked: Callable[[TP, list[int]], None],
         on_refetched: Callable[[int], None] = lambda n: None,
         on_left_out: Callable[[str, int], None] = lambda why, n: None,
     ) -> None:
         self.agent = agent
-        self._committed, self._owned, self._earliest = committed, owned, earliest
+        self._starts, self._owned = starts, owned
         self._read_range, self._mark_acked = read_range, mark_acked
         self._on_refetched, self._on_left_out = on_refetched, on_left_out
         self._next: dict[TP, int] = {}
@@ -58,15 +58,14 @@ class Continuity:
         """The next offset the agent expects of ``tp`` in this assignment (None: none seen)."""
         return self._next.get(tp)
 
-    async def _start_of(self, tp: TP) -> int:
-        committed = self._committed(tp)
-        return committed if committed is not None else await self._earliest(*tp)
-
     async def admit(self, events: Sequence[Any]) -> list[Any]:
         """The batch in per-partition offset order, holes filled, repeats and strays left out."""
         out: list[Any] = []
         repeats = strays = 0
         owned = self._owned()  # once a batch: Faust builds a new set per call
+        seen = {(e.message.topic, e.message.partition) for e in events}
+        unknown = sorted((seen - self._next.keys()) & set(owned))
+        starts = await self._starts(unknown) if unknown else {}
         for ev in events:
             msg = ev.message
             tp = (msg.topic, msg.partition)
@@ -75,7 +74,7 @@ class Continuity:
                 continue
             expected = self._next.get(tp)
             if expected is None:
-                expected = await self._start_of(tp)
+                expected = starts[tp]
             offset = msg.offset
             if offset < expected:
                 repeats += 1

@@ -11,12 +11,6 @@ from typing import Any
 from faust.types import TP
 
 
-def committed_offset(app: Any, tp: tuple[str, int]) -> int | None:
-    """The offset Faust fetches the partition from after an assignment (its last commit)."""
-    offset = app.consumer._committed_offset.get(TP(*tp))
-    return None if offset is None else int(offset)
-
-
 def assigned(app: Any) -> set[tuple[str, int]]:
     """The partitions assigned to this worker now (TP tuples compare equal to plain ones)."""
     return set(app.consumer.assignment())

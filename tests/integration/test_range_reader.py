@@ -5,7 +5,7 @@ bytes, headers and timestamps, and skip offsets that hold no record (transaction
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from hub.adapters.range_reader import RangeReader
 from hub.settings import Settings
@@ -30,7 +30,15 @@ def test_reads_exactly_the_range_with_bytes_headers_and_timestamps(
     assert got[0].timestamp == pytest.approx(1_700_000_000.007)
     assert reader.read(topic, 0, 0, 5) == []  # an empty partition ends the read, no hang
     assert [m.offset for m in reader.read(topic, 1, 45, 50)] == [45, 46, 47, 48, 49]
-    assert reader.earliest(topic, 1) == 0
+    # Where a group starts: its commit, else the log's first offset.
+    group = f"{topic}-group"
+    committer = Consumer({"bootstrap.servers": stack_settings.bootstrap, "group.id": group,
+                          "enable.auto.commit": False})
+    try:
+        committer.commit(offsets=[TopicPartition(topic, 1, 30)], asynchronous=False)
+    finally:
+        committer.close()
+    assert reader.starts(group, [(topic, 0), (topic, 1)]) == {(topic, 0): 0, (topic, 1): 30}
 
 
 def test_offsets_of_transaction_markers_hold_no_record_and_are_skipped(

@@ -22,10 +22,12 @@ class FakeLog:
     owned: set[TP] = field(default_factory=set)
     acked: dict[TP, list[int]] = field(default_factory=dict)
     reads: list[tuple[str, int, int, int]] = field(default_factory=list)
+    start_queries: list[list[TP]] = field(default_factory=list)
 
     def guard(self) -> Continuity:
-        async def earliest(topic: str, partition: int) -> int:
-            return self.offsets[(topic, partition)][0]
+        async def starts(tps: list[TP]) -> dict[TP, int]:
+            self.start_queries.append(list(tps))
+            return {tp: self.committed.get(tp, self.offsets[tp][0]) for tp in tps}
 
         async def read(topic: str, partition: int, start: int, end: int) -> Sequence[Any]:
             self.reads.append((topic, partition, start, end))
@@ -33,8 +35,7 @@ class FakeLog:
                     for o in self.offsets[(topic, partition)] if start <= o < end]
 
         return Continuity(
-            agent="test", committed=self.committed.get, owned=lambda: self.owned,
-            earliest=earliest, read_range=read,
+            agent="test", starts=starts, owned=lambda: self.owned, read_range=read,
             mark_acked=lambda tp, offs: self.acked.setdefault(tp, []).extend(offs),
         )
 
@@ -66,6 +67,7 @@ def test_a_hole_is_read_again_in_order_before_the_message_that_revealed_it() -> 
     got = coords(asyncio.run(guard.admit(batch)))
     assert got == [("a", 0, 3), ("b", 1, 0), *[("a", 0, o) for o in range(4, 11)], ("b", 1, 1)]
     assert log.reads == [("a", 0, 4, 9)]
+    assert log.start_queries == [[A, B]]  # one query per batch for the partitions first seen
     assert log.acked == {}  # nothing acknowledged before the batch is delivered
     guard.settle()
     assert log.acked == {A: [4, 5, 6, 7, 8]}
