@@ -32,7 +32,7 @@ from hub.runtime import faust_consumer
 from hub.runtime.continuity import Continuity
 from hub.runtime.correlator import Correlator, StateTable
 from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
-from hub.runtime.liveness import view_of
+from hub.runtime.liveness import Progress, tails_to_reread, view_of
 from hub.runtime.outbox import Outbox
 from hub.runtime.registry_reader import RegistryReader
 from hub.runtime.supervise import EXIT_RESTARTABLE
@@ -230,20 +230,17 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         consumer: Any = app.consumer
         if app.in_recovery or not consumer.flow_active:
             return
-        for tp in consumer.assignment():
-            done, since = commit_moved.get(tp, (None, now))
-            if tp.topic not in KIND_OF_TOPIC or tp in reread or now - since < REREAD_SECONDS:
-                continue
-            end = consumer.highwater(tp)
-            if end is None or (done is not None and done >= end):
-                continue
-            position = guards["ingest"].position((tp.topic, tp.partition))
-            if position is None:  # nothing admitted since the assignment: from the commit
-                position = done if done is not None else 0  # 0: the log's start, never committed
-            if position >= end:
-                continue
-            log.warning("%s/%d: no progress for %.0fs with offsets [%d, %d) not seen; fetching "
-                        "them again", tp.topic, tp.partition, now - since, position, end)
+        progress = {
+            tp: Progress(committed=done, since=since, end=consumer.highwater(tp),
+                         position=guards["ingest"].position((tp.topic, tp.partition)))
+            for tp in consumer.assignment()
+            if tp.topic in KIND_OF_TOPIC and tp not in reread
+            for done, since in [commit_moved.get(tp, (None, now))]
+        }
+        for tp, position in tails_to_reread(progress, now, REREAD_SECONDS).items():
+            log.warning("%s/%d: no progress for %.0fs with offsets [%d, %s) not seen; fetching "
+                        "them again", tp.topic, tp.partition, now - progress[tp].since, position,
+                        progress[tp].end)
             reread.add(tp)
             metrics.partitions_reread.inc()
             # seek_wait runs in Faust's consumer thread and resets Faust's read offset too.

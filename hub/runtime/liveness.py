@@ -1,5 +1,6 @@
-"""Source-partition liveness: notice a partition that stopped moving, say why, and un-pause it
-once if Faust's own bookkeeping left it paused.
+"""Source-partition liveness: notice a partition that stopped moving, fetch again a tail Faust
+dropped (:func:`tails_to_reread`), say why, and un-pause it once if Faust's own bookkeeping left
+it paused.
 
 Seen in CI (docs/operations.md): after a rebalance a worker kept a source partition with
 unprocessed messages but stopped consuming it, logging nothing. Faust fetches only the partitions
@@ -58,3 +59,33 @@ def view_of(app: Any, tp: Any) -> PartitionView:
         acked_head=tuple(sorted(acked)[:3]),
         gaps=len(consumer._gap.get(tp) or ()),
     )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One source partition as the watchdog sees it."""
+
+    committed: int | None  # Faust's last commit (None: never)
+    since: float  # monotonic seconds when the commit last moved
+    end: int | None  # the partition's end offset as last fetched (None: unknown yet)
+    position: int | None  # the next offset the agent expects (None: none admitted yet)
+
+
+def tails_to_reread(progress: dict[Any, Progress], now: float, quiet: float) -> dict[Any, int]:
+    """Partitions to fetch again, and from where: offsets remain that the agent never saw, and
+    the commit has not moved for ``quiet`` seconds. That is the signature of Faust dropping the
+    last messages it fetched (faust-streaming/faust#596): no later message reveals the hole to
+    the continuity guard. Re-fetching is always safe; what comes twice is left out as a repeat.
+    """
+    out: dict[Any, int] = {}
+    for tp, p in progress.items():
+        if now - p.since < quiet or p.end is None:
+            continue
+        if p.committed is not None and p.committed >= p.end:
+            continue  # caught up
+        position = p.position
+        if position is None:  # nothing admitted since the assignment: Faust starts at the commit
+            position = p.committed if p.committed is not None else 0  # 0: from the log's start
+        if position < p.end:
+            out[tp] = position
+    return out

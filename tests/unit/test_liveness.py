@@ -6,7 +6,7 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
-from hub.runtime.liveness import view_of
+from hub.runtime.liveness import Progress, tails_to_reread, view_of
 
 TP = ("hub.src.access_swipe", 3)
 
@@ -53,3 +53,19 @@ def test_reading_the_view_does_not_grow_fausts_defaultdicts() -> None:
     other = ("hub.src.face_match", 0)
     view_of(app, other)
     assert other not in app.consumer._read_offset and other not in app.consumer._acked
+
+
+def test_a_partition_is_fetched_again_only_when_its_tail_went_unseen_for_the_quiet_time() -> None:
+    now, quiet = 100.0, 10.0
+    progress = {
+        "quiet-too-short": Progress(committed=5, since=95.0, end=9, position=6),
+        "caught-up": Progress(committed=9, since=50.0, end=9, position=9),
+        "acks-pending": Progress(committed=5, since=50.0, end=9, position=9),
+        "tail-unseen": Progress(committed=5, since=50.0, end=9, position=7),
+        "none-admitted": Progress(committed=5, since=50.0, end=9, position=None),
+        "never-committed": Progress(committed=None, since=50.0, end=9, position=None),
+        "end-unknown": Progress(committed=5, since=50.0, end=None, position=6),
+    }
+    assert tails_to_reread(progress, now, quiet) == {
+        "tail-unseen": 7, "none-admitted": 5, "never-committed": 0}
+    assert tails_to_reread(progress, 50.0 + quiet - 0.1, quiet) == {}
