@@ -4,7 +4,9 @@ State is written back per key per batch: each changed (rule, key) state is one t
 (``<partition>|<lane>|R|<rule>|<key>``), plus watermark progress per lane and the last offset
 processed per partition. Entries go to the changelog partition of the message's own partition, so
 after a rebalance the new owner rebuilds exactly this partition's engines. A message at or below
-the stored offset was already applied (a redelivery after a crash) and is skipped.
+the stored offset was already applied (a redelivery after a crash) and is skipped; so is an event
+at or below the offset stored in its lane's meta, which a crash in mid-write can leave ahead of the
+partition's offset (``PartitionState.lane_seq``).
 
 Control messages on the same topic: ``hub-tick`` (wall ms, with ``hub-tick-origins``: the source
 partitions whose every message the sending worker has forwarded; only those count quiet time) and
@@ -55,6 +57,12 @@ class PartitionState:
     #: recognised here (a source partition's forwards to one lane arrive in source order).
     applied: dict[str, int] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
+    #: lane -> the offset of this partition up to which the lane's restored state is complete
+    #: (written in the lane's meta entry, after all of the lane's states of a batch). A SIGKILL
+    #: while a batch's writes are in flight leaves a prefix of them in the changelog: a lane
+    #: whose meta landed already holds the batch's events, which are delivered again and must
+    #: not be applied twice (its clocks would call them LATE).
+    lane_seq: dict[str, int] = field(default_factory=dict)
 
 
 class StateTable:
@@ -129,7 +137,9 @@ class Correlator:
                 lane, self._new_engine(lane)
             )
             if len(parts) == 3 and parts[2] == "meta":
-                engine.load_meta(json.loads(raw_value))
+                meta = json.loads(raw_value)
+                engine.load_meta(meta)
+                state.lane_seq[lane] = int(meta.get("seq", -1))
             elif len(parts) == 5:
                 if engine.load_state((parts[2], parts[3], parts[4]), json.loads(raw_value)):
                     loaded += 1
@@ -171,6 +181,10 @@ class Correlator:
     async def _event(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
                      outbox: Outbox, lanes: set[str]) -> None:
         lane = headers.get("hub-lane", b"").decode()
+        if msg.offset <= part.lane_seq.get(lane, -1):
+            # Applied to this lane before a crash cut the batch's writes short (see lane_seq).
+            self.metrics.duplicates.labels(headers.get("hub-kind", b"").decode() or "unknown").inc()
+            return
         source = source_of(headers)
         origin = source[0] if source else ""
         if source is not None:
@@ -251,7 +265,8 @@ class Correlator:
                 key = f"{p}|{lane}|{ref[0]}|{ref[1]}|{ref[2]}".encode()
                 value = None if data is None else json.dumps(data, separators=(",", ":")).encode()
                 await self.table.put(p, key, value, outbox)
-            meta = json.dumps(engine.export_meta(), separators=(",", ":")).encode()
+            meta = json.dumps({**engine.export_meta(), "seq": part.offset},
+                              separators=(",", ":")).encode()
             await self.table.put(p, f"{p}|{lane}|meta".encode(), meta, outbox)
             seen = self._suppressed_seen.get((p, lane), 0)
             self.metrics.suppressed_events.inc(max(0, engine.stats.suppressed - seen))
