@@ -85,6 +85,21 @@ class RangeReader:
         finally:
             consumer.close()
 
+    def ends(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Each partition's end offset (the next offset to be written)."""
+        consumer = self._consumer()
+        try:
+            return {(t, p): int(consumer.get_watermark_offsets(
+                TopicPartition(t, p), timeout=self.timeout)[1]) for t, p in partitions}
+        except KafkaException as exc:
+            raise KafkaIOError(f"cannot read the end offsets of {partitions} "
+                               f"(is the broker at {self.bootstrap} up?): {exc}") from exc
+        finally:
+            consumer.close()
+
+    async def aends(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return await asyncio.to_thread(self.ends, partitions)
+
     def read(self, topic: str, partition: int, start: int, end: int) -> list[FetchedMessage]:
         """Every record with ``start <= offset < end``; raises KafkaIOError after ``timeout``."""
         if end <= start:

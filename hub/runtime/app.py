@@ -50,6 +50,8 @@ WATCHDOG_SECONDS = 60.0
 #: A source partition whose commit has not moved this long, with offsets after the last one its
 #: agent saw, is fetched again from there (the tail of what Faust fetched was dropped).
 REREAD_SECONDS = 10.0
+#: How often the watchdog asks the broker for the end of a partition Faust has not fetched yet.
+ENDS_SECONDS = 5.0
 #: A hole longer than this is not read again in-process: the worker restarts from its commit.
 MAX_REFETCH = 100_000
 
@@ -219,7 +221,34 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     resumed: set[Any] = set()  # source tps the watchdog resumed since their commit last moved
     reread: set[Any] = set()  # source tps fetched again since their commit last moved
 
-    async def reread_tails(now: float) -> None:
+    broker_ends: dict[tuple[str, int], tuple[int, float]] = {}  # -> (end offset, read at)
+
+    async def ends_of(tps: list[Any], now: float) -> dict[Any, int | None]:
+        """End offsets of source partitions: Faust's highwater, else the broker's.
+
+        Faust knows a partition's highwater only once it has fetched from it; a partition it
+        never fetches (seen: a worker that took partitions after a restart and received nothing
+        for 5 minutes) would otherwise look idle to the watchdog forever. The broker is asked at
+        most every ENDS_SECONDS, and a failure (broker down) only leaves the end unknown.
+        """
+        consumer: Any = app.consumer
+        out: dict[Any, int | None] = {tp: consumer.highwater(tp) for tp in tps}
+        stale = [(tp.topic, tp.partition) for tp, end in out.items() if end is None and
+                 now - broker_ends.get((tp.topic, tp.partition), (0, -ENDS_SECONDS))[1]
+                 >= ENDS_SECONDS]
+        if stale:
+            try:
+                fresh = await asyncio.wait_for(range_reader.aends(stale), timeout=10.0)
+            except Exception as exc:  # the watchdog must keep running; try again later
+                log.warning("cannot read end offsets of %s: %r", stale, exc)
+                fresh = {}
+            broker_ends.update({tp: (end, now) for tp, end in fresh.items()})
+        for tp, end in out.items():
+            if end is None and (tp.topic, tp.partition) in broker_ends:
+                out[tp] = broker_ends[(tp.topic, tp.partition)][0]
+        return out
+
+    async def reread_tails(now: float, ends: dict[Any, int | None]) -> None:
         """Fetch again a source partition whose last fetched messages Faust dropped.
 
         The continuity guard sees a hole when a later message arrives; when none does (the
@@ -231,7 +260,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         if app.in_recovery or not consumer.flow_active:
             return
         progress = {
-            tp: Progress(committed=done, since=since, end=consumer.highwater(tp),
+            tp: Progress(committed=done, since=since, end=ends.get(tp),
                          position=guards["ingest"].position((tp.topic, tp.partition)))
             for tp in consumer.assignment()
             if tp.topic in KIND_OF_TOPIC and tp not in reread
@@ -258,10 +287,9 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         committed = consumer._committed_offset
         now = time.monotonic()
         stuck: dict[Any, str] = {}
-        for tp in consumer.assignment():
-            if tp.topic not in KIND_OF_TOPIC:
-                continue
-            end, done = consumer.highwater(tp), committed.get(tp)
+        ends = await ends_of([tp for tp in consumer.assignment() if tp.topic in KIND_OF_TOPIC], now)
+        for tp, end in ends.items():
+            done = committed.get(tp)
             seen = commit_moved.get(tp)
             if seen is None or seen[0] != done:
                 commit_moved[tp] = (done, now)
@@ -269,7 +297,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
                 reread.discard(tp)
             elif end is not None and (done or 0) < end and now - seen[1] > WATCHDOG_SECONDS:
                 stuck[tp] = f"{tp.topic}/{tp.partition} at {done} of {end}"
-        await reread_tails(now)
+        await reread_tails(now, ends)
         if not stuck:
             return
         views = {tp: view_of(app, tp) for tp in stuck}

@@ -30,6 +30,7 @@ def test_reads_exactly_the_range_with_bytes_headers_and_timestamps(
     assert got[0].timestamp == pytest.approx(1_700_000_000.007)
     assert reader.read(topic, 0, 0, 5) == []  # an empty partition ends the read, no hang
     assert [m.offset for m in reader.read(topic, 1, 45, 50)] == [45, 46, 47, 48, 49]
+    assert reader.ends([(topic, 0), (topic, 1)]) == {(topic, 0): 0, (topic, 1): 50}
     # Where a group starts: its commit, else the log's first offset.
     group = f"{topic}-group"
     committer = Consumer({"bootstrap.servers": stack_settings.bootstrap, "group.id": group,
