@@ -265,6 +265,9 @@ class Correlator:
                 key = f"{p}|{lane}|{ref[0]}|{ref[1]}|{ref[2]}".encode()
                 value = None if data is None else json.dumps(data, separators=(",", ":")).encode()
                 await self.table.put(p, key, value, outbox)
+            # The lane's source marks before its meta: a lane whose meta landed has them too.
+            await self._put_marks(p, part, [m for m in part.changed if m.startswith(f"{lane}|")],
+                                  outbox)
             meta = json.dumps({**engine.export_meta(), "seq": part.offset},
                               separators=(",", ":")).encode()
             await self.table.put(p, f"{p}|{lane}|meta".encode(), meta, outbox)
@@ -274,11 +277,15 @@ class Correlator:
             for kind, clock in engine.clocks.items():
                 if clock.max_seen is not None:
                     self.metrics.watermark_lag.labels(kind).set((now - clock.max_seen) / 1000)
-        for mark in sorted(part.changed):
-            await self.table.put(p, f"{p}|src|{mark}".encode(), str(part.applied[mark]).encode(),
-                                 outbox)
-        part.changed.clear()
+        await self._put_marks(p, part, list(part.changed), outbox)  # lanes with no event applied
         await self.table.put(p, f"{p}|offset".encode(), str(part.offset).encode(), outbox)
         self.metrics.state_keys.labels(str(p)).set(
             sum(e.state_size() for e in part.engines.values())
         )
+
+    async def _put_marks(self, p: int, part: PartitionState, marks: list[str],
+                         outbox: Outbox) -> None:
+        for mark in sorted(marks):
+            await self.table.put(p, f"{p}|src|{mark}".encode(), str(part.applied[mark]).encode(),
+                                 outbox)
+            part.changed.discard(mark)

@@ -51,13 +51,15 @@ def correlator(data: dict[bytes, bytes]) -> Correlator:
                       table=StateTable(table), metrics=create(), origins=origins)
 
 
-def alarm_message(offset: int, minute: int) -> Any:
+def alarm_message(offset: int, minute: int, *, at: int | None = None) -> Any:
+    """The forward of source offset ``offset``, at correlate offset ``at`` (default the same)."""
     record = {"event_id": f"a-{offset}", "vendor": "dahua", "device_id": f"PA-{offset}",
               "site_id": "SITE-1", "event_time": T0 + minute * 60_000, "zone_id": "Z",
               "building_id": None, "alarm_type": "TAMPER", "severity": 4, "description": None}
     headers = [("hub-lane", b"site"), ("hub-src", f"hub.src.perimeter_alarm/0/{offset}".encode()),
                ("hub-kind", b"perimeter_alarm")]
-    msg = SimpleNamespace(topic="hub.internal.correlate", partition=0, offset=offset,
+    msg = SimpleNamespace(topic="hub.internal.correlate", partition=0,
+                          offset=offset if at is None else at,
                           key=b"SITE-1", value=CODEC.encode("perimeter_alarm", record),
                           headers=headers, timestamp=None)
     return SimpleNamespace(message=msg)
@@ -100,3 +102,9 @@ def test_a_batch_whose_writes_were_cut_after_the_lane_meta_is_not_applied_twice(
     assert again.dead == [], f"redelivered events reported {again.dead}"
     assert incidents_of(again) == []  # their incidents were published before the kill
     assert incidents_of(out2), "the second batch must have produced incidents"
+
+    # Ingest had not committed either: it forwards a batch-2 event again, at a new offset. The
+    # lane's source marks landed with its meta, so this is a repeat, not a LATE event.
+    reforward = FakeOutbox()
+    asyncio.run(after.handle_batch([alarm_message(5, 25, at=8)], reforward))  # type: ignore
+    assert reforward.dead == [] and incidents_of(reforward) == []
