@@ -66,7 +66,15 @@ async def _transaction_and_admin(bootstrap: str, topic: str, admin_topic: str) -
     await admin.start()
     try:
         await admin.create_topics([NewTopic(admin_topic, 2, 1)])
-        assert admin_topic in await admin.list_topics()
+        # Creation returns before every broker's metadata has the topic (KRaft): poll, bounded.
+        # CI at 80acc53 failed here once on a single list_topics right after create_topics.
+        listed: list[str] = []
+        for _ in range(50):
+            listed = list(await admin.list_topics())
+            if admin_topic in listed:
+                break
+            await asyncio.sleep(0.2)
+        assert admin_topic in listed
     finally:
         await admin.close()
     consumer = AIOKafkaConsumer(
