@@ -146,8 +146,21 @@ def on_all(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
     return [(chosen, rule.tiers[0].risk_level)]
 
 
+def _in_window(state: KeyState, event: Event) -> bool:
+    """The same event (kind and id) is in the window already.
+
+    Only a worker restored from a changelog a kill cut short (a key whose new state was written
+    while its lane's meta was not) hands a released event to a key again; counting it twice
+    would raise a threshold's tier on events that never happened.
+    """
+    kind, event_id = event.kind, event.event_id
+    return any(e.event_id == event_id and e.kind == kind for _, e in state.window)
+
+
 def on_threshold(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
     prune_window(state, event.event_time - rule.within)
+    if _in_window(state, event):
+        return []
     state.window.append((mask, event))
     risk = rule.risk_for(len(state.window))
     if risk is None:

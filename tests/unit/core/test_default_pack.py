@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from hub.core.engine import CorrelationEngine
+from hub.core.registry import MemoryBuildingRegistry
 from hub.model.events import Event
 from hub.model.incidents import Incident
 from tests.unit.core.helpers import (
@@ -384,3 +386,22 @@ def test_same_millisecond_ties_go_by_kind_order() -> None:
     # documented in docs/rules.md: event time, then kind (alarm before swipe), then event_id
     (inc,) = fire("perimeter_breach_entry", [swipe("s1", MIN, "DENIED"), alarm("a1", MIN)])
     assert ids(inc) == ["a1", "s1"]
+
+
+
+def test_credential_brute_force_counts_an_event_given_twice_once() -> None:
+    # A kill that cut a batch's writes short can leave a key's new state (the four denials
+    # released into its window) beside the lane's old clocks: the restored worker hands the key
+    # the batch's events again. Four denials, one of them twice, are still four.
+    four = denials([0, 30 * SEC, 60 * SEC, 90 * SEC])
+    batch = [*four, swipe("later", 130 * SEC, "GRANTED", door="D9")]  # releases the four
+    before = CorrelationEngine(default_pack(), MemoryBuildingRegistry(), track_changes=True)
+    for e in batch:
+        before.process(e)
+    ref = ("R", "credential_brute_force", "D1")
+    written = before.export_state(ref)
+    assert written is not None and len(written["w"]) == 4  # the window: the four, released
+    after = CorrelationEngine(default_pack(), MemoryBuildingRegistry(), track_changes=True)
+    assert after.load_state(ref, written)
+    got = [i for e in batch for i in after.process(e).incidents] + after.flush().incidents
+    assert [i.rule_id for i in got if i.rule_id == "credential_brute_force"] == []
