@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,30 +50,37 @@ class RangeReader:
     def __init__(self, bootstrap: str, *, timeout: float = 30.0) -> None:
         self.bootstrap, self.timeout = bootstrap, timeout
 
-    def _consumer(self, group: str | None = None) -> Consumer:
-        return Consumer({
-                "bootstrap.servers": self.bootstrap,
-                "client.id": "hub-range-reader",
-                # Never joined (no subscribe): partitions are assigned by hand, and a group is
-                # named only to read its committed offsets.
-                "group.id": group or f"hub-range-reader-{uuid.uuid4().hex[:12]}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                # As Faust's aiokafka consumer reads (read_uncommitted), so the records match.
-                "isolation.level": "read_uncommitted",
-                "enable.partition.eof": True,
-                "log.connection.close": False,
-            })
+    @contextmanager
+    def _consumer(self, what: str, group: str | None = None) -> Iterator[Consumer]:
+        """A consumer for one call, closed after it; a Kafka error says what failed."""
+        consumer = Consumer({
+            "bootstrap.servers": self.bootstrap,
+            "client.id": "hub-range-reader",
+            # Never joined (no subscribe): partitions are assigned by hand, and a group is
+            # named only to read its committed offsets.
+            "group.id": group or f"hub-range-reader-{uuid.uuid4().hex[:12]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            # As Faust's aiokafka consumer reads (read_uncommitted), so the records match.
+            "isolation.level": "read_uncommitted",
+            "enable.partition.eof": True,
+            "log.connection.close": False,
+        })
+        try:
+            yield consumer
+        except KafkaException as exc:
+            raise KafkaIOError(f"cannot read {what} (is the broker at {self.bootstrap} up?): "
+                               f"{exc}") from exc
+        finally:
+            consumer.close()
 
     def starts(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Where a member of ``group`` starts reading each partition when it is assigned: the
         group's committed offset, or the log's first offset if the group never committed."""
-        consumer = self._consumer(group)
-        try:
-            committed = consumer.committed([TopicPartition(t, p) for t, p in partitions],
-                                           timeout=self.timeout)
+        with self._consumer(f"where group {group} starts {partitions}", group) as consumer:
             out: dict[tuple[str, int], int] = {}
-            for tp in committed:
+            for tp in consumer.committed([TopicPartition(t, p) for t, p in partitions],
+                                         timeout=self.timeout):
                 if tp.offset >= 0:
                     out[(tp.topic, tp.partition)] = tp.offset
                 else:
@@ -79,23 +88,12 @@ class RangeReader:
                         TopicPartition(tp.topic, tp.partition), timeout=self.timeout)
                     out[(tp.topic, tp.partition)] = int(low)
             return out
-        except KafkaException as exc:
-            raise KafkaIOError(f"cannot read where group {group} starts {partitions} "
-                               f"(is the broker at {self.bootstrap} up?): {exc}") from exc
-        finally:
-            consumer.close()
 
     def ends(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Each partition's end offset (the next offset to be written)."""
-        consumer = self._consumer()
-        try:
+        with self._consumer(f"the end offsets of {partitions}") as consumer:
             return {(t, p): int(consumer.get_watermark_offsets(
                 TopicPartition(t, p), timeout=self.timeout)[1]) for t, p in partitions}
-        except KafkaException as exc:
-            raise KafkaIOError(f"cannot read the end offsets of {partitions} "
-                               f"(is the broker at {self.bootstrap} up?): {exc}") from exc
-        finally:
-            consumer.close()
 
     async def aends(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         return await asyncio.to_thread(self.ends, partitions)
@@ -104,11 +102,10 @@ class RangeReader:
         """Every record with ``start <= offset < end``; raises KafkaIOError after ``timeout``."""
         if end <= start:
             return []
-        consumer = self._consumer()
-        consumer.assign([TopicPartition(topic, partition, start)])
-        out: list[FetchedMessage] = []
-        deadline = time.monotonic() + self.timeout
-        try:
+        with self._consumer(f"{topic}/{partition} [{start}, {end})") as consumer:
+            consumer.assign([TopicPartition(topic, partition, start)])
+            out: list[FetchedMessage] = []
+            deadline = time.monotonic() + self.timeout
             while True:
                 position = consumer.position([TopicPartition(topic, partition)])[0].offset
                 if position >= end:
@@ -135,8 +132,6 @@ class RangeReader:
                         value=msg.value(), headers=_headers(msg.headers()),
                         timestamp=ts / 1000 if ts_type and ts >= 0 else None,
                     ))
-        finally:
-            consumer.close()
 
     async def aread(self, topic: str, partition: int, start: int, end: int
                     ) -> list[FetchedMessage]:

@@ -151,10 +151,15 @@ def _in_window(state: KeyState, event: Event) -> bool:
 
     Only a worker restored from a changelog a kill cut short (a key whose new state was written
     while its lane's meta was not) hands a released event to a key again; counting it twice
-    would raise a threshold's tier on events that never happened.
+    would raise a threshold's tier on events that never happened. Events are released to a key
+    in order, so only one not after the window's last can be there already: the scan is skipped
+    on the usual path.
     """
+    window = state.window
+    if not window or event.order_key > window[-1][1].order_key:
+        return False
     kind, event_id = event.kind, event.event_id
-    return any(e.event_id == event_id and e.kind == kind for _, e in state.window)
+    return any(e.event_id == event_id and e.kind == kind for _, e in window)
 
 
 def on_threshold(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:

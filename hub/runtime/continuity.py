@@ -63,8 +63,9 @@ class Continuity:
         out: list[Any] = []
         repeats = strays = 0
         owned = self._owned()  # once a batch: Faust builds a new set per call
-        seen = {(e.message.topic, e.message.partition) for e in events}
-        unknown = sorted((seen - self._next.keys()) & set(owned))
+        unknown = sorted({tp for e in events
+                          if (tp := (e.message.topic, e.message.partition)) in owned
+                          and tp not in self._next})
         starts = await self._starts(unknown) if unknown else {}
         for ev in events:
             msg = ev.message

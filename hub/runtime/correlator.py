@@ -181,20 +181,17 @@ class Correlator:
     async def _event(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
                      outbox: Outbox, lanes: set[str]) -> None:
         lane = headers.get("hub-lane", b"").decode()
-        if msg.offset <= part.lane_seq.get(lane, -1):
-            # Applied to this lane before a crash cut the batch's writes short (see lane_seq).
-            self.metrics.duplicates.labels(headers.get("hub-kind", b"").decode() or "unknown").inc()
-            return
         source = source_of(headers)
         origin = source[0] if source else ""
+        mark = f"{lane}|{origin}"
+        if msg.offset <= part.lane_seq.get(lane, -1) or (
+                source is not None and source[1] <= part.applied.get(mark, -1)):
+            # This lane has the event already: applied before a crash cut the batch's writes
+            # short (see lane_seq), or a redelivered forward (ingest crashed after forwarding,
+            # before committing). Not new, not late, just a repeat.
+            self.metrics.duplicates.labels(headers.get("hub-kind", b"").decode() or "unknown").inc()
+            return
         if source is not None:
-            mark = f"{lane}|{origin}"
-            if source[1] <= part.applied.get(mark, -1):
-                # A redelivered forward of an event this lane already has (ingest crashed
-                # after forwarding, before committing): not new, not late, just a repeat.
-                kind = headers.get("hub-kind", b"").decode() or "unknown"
-                self.metrics.duplicates.labels(kind).inc()
-                return
             part.applied[mark] = source[1]
             part.changed.add(mark)
         try:

@@ -67,7 +67,7 @@ class Progress:
 
     committed: int | None  # Faust's last commit (None: never)
     since: float  # monotonic seconds when the commit last moved
-    end: int | None  # the partition's end offset as last fetched (None: unknown yet)
+    end: int | None  # end offset: Faust's highwater, else the broker's (None: unknown)
     position: int | None  # the next offset the agent expects (None: none admitted yet)
 
 
