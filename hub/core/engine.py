@@ -273,14 +273,23 @@ class CorrelationEngine:
             self._advance(result, kind)
         return result
 
-    def tick(self, wall_ms: int, origins: Collection[str] | None = None) -> StepResult:
+    def tick(self, wall_ms: int, origins: Collection[str] | None = None,
+             progress: Mapping[str, Mapping[str, int]] | None = None) -> StepResult:
         """Count live quiet time towards idleness (online only) and release what that allows.
 
         ``origins``: the source partitions this tick vouches for (their events up to ``wall_ms``
         have all been forwarded); None vouches for all. An origin whose upstream is stalled is
-        not vouched for, so its backlog is never mistaken for silence.
+        not vouched for, so its backlog is never mistaken for silence. ``progress``: kind ->
+        origin -> the newest event time its upstream has handled (forwarded here or not), sent
+        after those forwards, so every event of the origin still to come here is newer in the
+        origin's order: the clock may take it as seen (see SourceClock.advance).
         """
         result = StepResult()
+        for kind, newest in (progress or {}).items():
+            kind_clocks = self.clocks.get(kind)
+            if kind_clocks is not None:
+                for origin, t in newest.items():
+                    kind_clocks.origin(origin).advance(t)
         for clocks in self.clocks.values():
             clocks.tick(wall_ms, origins)
         self._refresh_bounds()

@@ -36,6 +36,19 @@ class SourceClock:
         if self.last_tick is None or wall_ms > self.last_tick:
             self.last_tick = wall_ms
 
+    def advance(self, newest: int) -> bool:
+        """The origin's upstream reports it has seen events up to ``newest`` (event time).
+
+        Online, most lanes get only some of an origin's events (the rest went to other lanes or
+        partitions); without this its clock would stand still while it is busy, and hold every
+        rule reading the source back until a quiet spell. True when the clock moved.
+        """
+        if self.max_seen is not None and newest <= self.max_seen:
+            return False
+        self.max_seen = newest
+        self.quiet_ms = 0
+        return True
+
     def watermark(self) -> int:
         return NEG_INF if self.max_seen is None else self.max_seen - self.lateness
 

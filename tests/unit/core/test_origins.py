@@ -59,3 +59,44 @@ def test_ticks_vouching_for_a_silent_origin_let_it_go_idle() -> None:
     # a B event now older than what was released is LATE for that rule, never silently merged
     result = engine.process(swipe("b-old", 20 * SEC, "DENIED", door="DA"), B)
     assert [late.rules for late in result.late] == [("credential_brute_force",)]
+
+
+def test_progress_from_a_busy_origin_releases_without_a_quiet_spell() -> None:
+    """A lane that gets events from A only must not wait for B while B is busy elsewhere.
+
+    Online, the site lane of a correlation partition receives one source partition's events;
+    the other partitions of the source are busy with other sites. Ticks carry each origin's
+    progress (the newest event time handled upstream), so their clocks move too.
+    """
+    engine = _engine()
+    brute_force(engine, A, 0, "DA")
+    wall = T0
+    released = []
+    for i in range(1, 41):  # B is busy the whole time: never vouched quiet, but progressing
+        wall += SEC
+        engine.process(swipe(f"a-bg{i}", i * SEC, "GRANTED", door="DX"), A)
+        released += engine.tick(wall, {A}, {"access_swipe": {B: T0 + i * SEC}}).incidents
+    assert [i.rule_id for i in released] == ["credential_brute_force"]
+
+
+def test_without_progress_a_busy_origin_holds_the_lane_back() -> None:
+    """The same stream without progress: what issue 8 found in the live worker."""
+    engine = _engine()
+    brute_force(engine, A, 0, "DA")
+    engine.process(swipe("b0", 0, "GRANTED", door="DB"), B)
+    wall = T0
+    released = []
+    for i in range(1, 41):
+        wall += SEC
+        engine.process(swipe(f"a-bg{i}", i * SEC, "GRANTED", door="DX"), A)
+        released += engine.tick(wall, {A}).incidents
+    assert released == []
+
+
+def test_progress_never_moves_a_clock_back_and_keeps_an_origins_own_events_on_time() -> None:
+    engine = _engine()
+    engine.tick(T0, set(), {"access_swipe": {B: T0 + 50 * SEC}})
+    engine.tick(T0 + SEC, set(), {"access_swipe": {B: T0 + 10 * SEC}})
+    assert engine.clocks["access_swipe"].origins[B].max_seen == T0 + 50 * SEC
+    result = engine.process(swipe("b-on-time", 45 * SEC, "DENIED", door="DB"), B)
+    assert result.late == []  # within the lateness of B's own progress
