@@ -52,7 +52,9 @@ class Settings:
     rules_dir: Path = field(default_factory=lambda: _project_root() / "topology" / "rules")
     topics_file: Path = field(default_factory=lambda: _project_root() / "topology" / "topics.yaml")
     schemas_dir: Path = field(default_factory=lambda: _project_root() / "schemas" / "avro")
-    worker_id: str = "hub-worker"
+    #: This worker process's name (``hub worker --worker-id`` wins); empty: host-pid. It names
+    #: the worker's transactional producer, so two live workers must never share it.
+    worker_id: str = ""
     web_port: int = 6066
     web_host: str = "127.0.0.1"
     app_id: str = "tianluo-hub"

@@ -20,7 +20,7 @@ Item = tuple[str, str, str]  # (kind, event_id, "topic/partition/offset")
 
 
 class DedupStore(Protocol):
-    async def duplicates(self, items: Sequence[Item]) -> list[bool]: ...
+    def duplicates(self, items: Sequence[Item]) -> list[bool]: ...
 
 
 class MemoryDedupStore:
@@ -29,7 +29,7 @@ class MemoryDedupStore:
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], str] = {}
 
-    async def duplicates(self, items: Sequence[Item]) -> list[bool]:
+    def duplicates(self, items: Sequence[Item]) -> list[bool]:
         out = []
         for kind, event_id, coords in items:
             held = self._seen.setdefault((kind, event_id), coords)
@@ -49,9 +49,9 @@ class RedisDedupStore:
         breaker_seconds: float = 5.0,
         prefix: str = "hub:dedup:",
     ) -> None:
-        import redis.asyncio as aioredis
+        import redis
 
-        self._client = aioredis.Redis.from_url(
+        self._redis = redis.Redis.from_url(
             url, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True
         )
         self.retention_ms = retention_ms
@@ -60,24 +60,24 @@ class RedisDedupStore:
         self._breaker_seconds = breaker_seconds
         self._down_until = 0.0
 
-    async def duplicates(self, items: Sequence[Item]) -> list[bool]:
+    def duplicates(self, items: Sequence[Item]) -> list[bool]:
         if not items:
             return []
         if time.monotonic() < self._down_until:
             return [False] * len(items)
         keys = [f"{self.prefix}{kind}:{event_id}" for kind, event_id, _ in items]
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
+            with self._redis.pipeline(transaction=False) as pipe:
                 for key, (_, _, coords) in zip(keys, items, strict=True):
                     pipe.set(key, coords, nx=True, px=self.retention_ms)
-                created = await pipe.execute()
+                created = pipe.execute()
             held: list[str | None] = [None] * len(items)
             missing = [i for i, ok in enumerate(created) if not ok]
             if missing:
-                async with self._client.pipeline(transaction=False) as pipe:
+                with self._redis.pipeline(transaction=False) as pipe:
                     for i in missing:
                         pipe.get(keys[i])
-                    for i, value in zip(missing, await pipe.execute(), strict=True):
+                    for i, value in zip(missing, pipe.execute(), strict=True):
                         held[i] = value
         except Exception as exc:  # redis down, timeout, protocol error: never stop the stream
             self._down_until = time.monotonic() + self._breaker_seconds
@@ -90,5 +90,5 @@ class RedisDedupStore:
             for i, ok in enumerate(created)
         ]
 
-    async def close(self) -> None:
-        await self._client.aclose()
+    def close(self) -> None:
+        self._redis.close()

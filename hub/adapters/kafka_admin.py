@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 
 # The documented import path; the package has no __all__, so mypy needs the attr-defined ignore.
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -239,3 +239,30 @@ def _await_converged(admin: AdminClient, specs: Sequence[TopicSpec], timeout: fl
             pending = "; ".join(f"{c.topic}: {c.detail}" for c in left)
             raise KafkaAdminError(f"applied, but the broker still shows a difference: {pending}")
         time.sleep(0.1)
+
+
+def partition_count(admin: AdminClient, name: str, *, timeout: float = 10.0) -> int | None:
+    """How many partitions ``name`` has; None if the topic does not exist."""
+    try:
+        meta = admin.list_topics(name, timeout=timeout).topics.get(name)
+    except KafkaException as exc:
+        raise KafkaAdminError(f"cannot reach Kafka for the metadata of {name}: {exc}") from exc
+    if meta is None or meta.error is not None or not meta.partitions:
+        return None
+    return len(meta.partitions)
+
+
+def ensure_topic(admin: AdminClient, name: str, *, partitions: int, configs: Mapping[str, str],
+                 timeout: float = 30.0) -> None:
+    """Create ``name`` if it is missing (a worker's own topics, e.g. its state changelog)."""
+    if partition_count(admin, name, timeout=timeout) is not None:
+        return
+    topic = NewTopic(name, num_partitions=partitions, replication_factor=-1, config=dict(configs))
+    for topic_name, fut in admin.create_topics([topic], request_timeout=timeout).items():
+        try:
+            fut.result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise KafkaAdminError(f"create topic {topic_name}: {exc.args[0]}") from exc
+    wait_for_leaders(admin, [name], timeout=timeout)

@@ -1,8 +1,9 @@
-"""``hub worker``: run the Faust worker (ingest + correlation + incident publishing)."""
+"""``hub worker``: run the stream worker (ingest + correlation + incident publishing)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import sys
@@ -11,23 +12,29 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("worker", help="run the stream worker (Faust)",
+    p = sub.add_parser("worker", help="run the stream worker",
                        description="Consume the source topics, correlate, publish incidents.")
     p.add_argument("--rules", type=Path, default=None, help="rules directory (topology/rules)")
-    p.add_argument("--worker-id", default=None, help="name of this process (default host-pid)")
+    p.add_argument("--worker-id", default=None,
+                   help="name of this process, unique among live workers; a restart under the "
+                   "same name fences its predecessor's open transaction at once (default "
+                   "HUB_WORKER_ID, else host-pid)")
     p.add_argument("--metrics-port", type=int, default=None,
                    help="serve Prometheus /metrics on 127.0.0.1:PORT (0 = off; default "
                    "HUB_WEB_PORT)")
-    p.add_argument("--loglevel", default="info")
+    p.add_argument("--loglevel", default="info",
+                   help="debug, info, warning or error (-v before the command: debug, with "
+                   "Kafka's own client log)")
     p.add_argument("--no-supervise", action="store_true",
                    help="run the worker in this process; by default hub worker runs it as a "
-                   "child and restarts it when it stops itself (status 70: a failed batch, a "
-                   "stalled partition), as systemd would")
+                   "child and restarts it when it stops itself (status 70: a fenced or failed "
+                   "producer, a batch that raised), as systemd would")
     p.set_defaults(func=run)
 
 
 def _child_argv(args: argparse.Namespace, worker_id: str) -> list[str]:
-    argv = [sys.executable, "-m", "hub", "worker", "--no-supervise", "--worker-id", worker_id,
+    argv = [sys.executable, "-m", "hub", *(["-v"] if args.verbose else []), "worker",
+            "--no-supervise", "--worker-id", worker_id,
             "--loglevel", args.loglevel]
     if args.rules is not None:
         argv += ["--rules", str(args.rules)]
@@ -37,7 +44,10 @@ def _child_argv(args: argparse.Namespace, worker_id: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    from hub.settings import Settings
+
+    worker_id = (args.worker_id or Settings.from_env().worker_id
+                 or f"{socket.gethostname()}-{os.getpid()}")
     if not args.no_supervise:
         from hub.runtime.supervise import supervise
 
@@ -74,6 +84,10 @@ def _run_worker(args: argparse.Namespace, worker_id: str) -> int:
                   "pass --metrics-port with a free port, or 0 to turn metrics off",
                   file=sys.stderr)
             return 2
-    hub_app = create_app(settings, pack, worker_id=worker_id, metrics=metrics)
+    level = logging.getLevelName(str(args.loglevel).upper())
+    if isinstance(level, int) and not args.verbose:
+        logging.getLogger().setLevel(level)
+    hub_app = create_app(settings, pack, worker_id=worker_id, metrics=metrics,
+                         verbose=bool(args.verbose))
     tune_for_throughput()
-    return run_worker(hub_app, loglevel=args.loglevel)
+    return run_worker(hub_app)

@@ -27,10 +27,6 @@ class HubMetrics:
     redis_errors: Counter
     registry_buildings: Gauge
     consumer_lag: Gauge
-    partitions_resumed: Counter
-    refetched_messages: Counter
-    left_out_messages: Counter
-    partitions_reread: Counter
 
 
 def create(registry: CollectorRegistry | None = None, prefix: str = "hub") -> HubMetrics:
@@ -75,21 +71,7 @@ def create(registry: CollectorRegistry | None = None, prefix: str = "hub") -> Hu
             f"{p}_registry_buildings", "Buildings (楼宇身份证) held in the registry cache",
             registry=reg),
         consumer_lag=Gauge(
-            f"{p}_consumer_lag_messages", "End offset minus committed offset, per topic partition",
+            f"{p}_consumer_lag_messages", "End offset minus the worker's position, per "
+            "topic partition it owns (set at each tick)",
             ["topic", "partition"], registry=reg),
-        partitions_resumed=Counter(
-            f"{p}_liveness_partitions_resumed_total", "Stalled source partitions the watchdog "
-            "found paused by Faust and resumed (hub/runtime/liveness.py)", registry=reg),
-        refetched_messages=Counter(
-            f"{p}_continuity_refetched_messages_total", "Messages Faust dropped from an agent's "
-            "queue and the agent read again (hub/runtime/continuity.py)", ["agent"],
-            registry=reg),
-        left_out_messages=Counter(
-            f"{p}_continuity_left_out_messages_total", "Messages an agent left out: 'repeat' "
-            "(handled already in this assignment) or 'not_owned' (partition revoked)",
-            ["agent", "reason"], registry=reg),
-        partitions_reread=Counter(
-            f"{p}_liveness_partitions_reread_total", "Stalled source partitions fetched again "
-            "from the next offset the agent expects (hub/runtime/app.py reread_tails)",
-            registry=reg),
     )

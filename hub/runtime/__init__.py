@@ -1,4 +1,5 @@
-"""The Faust runtime: the only place faust and mode are imported.
+"""The live worker: one transactional batch loop around the pure engine (docs/adr/0005).
 
-A thin shell around the pure engine: decode → core → encode → send. See docs/architecture.md.
+A thin shell: consume → decode → core → encode → produce, committed with the consumed offsets in
+one Kafka transaction. See docs/architecture.md.
 """

@@ -1,6 +1,6 @@
-"""Control messages to the correlation agent, and how far behind the workers are.
+"""Control messages to the correlation stage, and how far behind the workers are.
 
-Uses confluent-kafka (not Faust) because it runs from the CLI, outside any worker.
+Runs from the CLI, outside any worker.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 
 from hub.adapters.kafka_io import make_producer
-from hub.runtime.app import CORRELATE_PARTITIONS
 from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
 
 
@@ -45,11 +44,16 @@ def wait_caught_up(settings: Settings, timeout: float) -> int:
 
 
 def send_flush(settings: Settings) -> int:
+    """End of input to every partition of the correlation topic; how many partitions."""
     producer = make_producer(settings)
-    for p in range(CORRELATE_PARTITIONS):
+    meta = producer.list_topics(CORRELATE_TOPIC, timeout=10).topics.get(CORRELATE_TOPIC)
+    if meta is None or meta.error is not None or not meta.partitions:
+        raise RuntimeError(f"topic {CORRELATE_TOPIC} not found; run `hub topics apply`")
+    partitions = len(meta.partitions)
+    for p in range(partitions):
         producer.produce(CORRELATE_TOPIC, value=b"", partition=p,
                          headers=[("hub-control", b"flush")])
     remaining = producer.flush(30)
     if remaining:
         raise RuntimeError(f"{remaining} flush messages not delivered; is the broker up?")
-    return CORRELATE_PARTITIONS
+    return partitions

@@ -8,7 +8,7 @@ be pseudonymized here) to the internal correlation topic, keyed per lane (see hu
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hub.adapters.dedup_store import DedupStore
@@ -49,6 +49,8 @@ class Ingestor:
         self.codec, self.lanes, self.registry = codec, lanes, registry
         self.dedup, self.metrics, self.pseudonym_key = dedup, metrics, pseudonym_key
         self._pii = {kind: pii_fields(codec.schema(kind)) for kind in SOURCE_TOPICS}
+        #: "topic/partition" -> newest event time accepted from it (the ticks carry it onwards)
+        self.progress: dict[str, int] = {}
 
     def decode(self, topic: str, value: bytes | None,
                key: bytes | None = b"") -> tuple[Event, bytes]:
@@ -102,45 +104,53 @@ class Ingestor:
                           raw)
             return b"", raw
 
-    async def handle_batch(self, events: Sequence[Any], outbox: Outbox) -> None:
-        accepted: list[tuple[Event, bytes, Any]] = []
-        for ev in events:
-            msg = ev.message
+    def handle_batch(self, messages: Sequence[Any], outbox: Outbox) -> None:
+        """Decode, validate, dedup and forward one batch of source messages (confluent-kafka)."""
+        accepted: list[tuple[Event, bytes, Any, str]] = []
+        for msg in messages:
+            topic, value = msg.topic(), msg.value()
             try:
-                event, body = self.decode(msg.topic, msg.value, msg.key)
+                event, body = self.decode(topic, value, msg.key())
             except Exception as exc:  # RecordError or a bug: either way the message is kept
-                kind = KIND_OF_TOPIC.get(msg.topic, "unknown")
-                kept, pseudonymized = self.kept_for_dead_letter(msg.value)
-                reason = await outbox.dead_letter(
-                    exc, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    key=msg.key, value=kept, headers=list(headers_of(msg).items()),
-                    timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
+                kind = KIND_OF_TOPIC.get(topic, "unknown")
+                kept, pseudonymized = self.kept_for_dead_letter(value)
+                ts_type, ts = msg.timestamp()
+                reason = outbox.dead_letter(
+                    exc, topic=topic, partition=msg.partition(), offset=msg.offset(),
+                    key=msg.key(), value=kept, headers=list(headers_of(msg).items()),
+                    timestamp_ms=ts if ts_type and ts > 0 else None,
                     source_kind=kind, pseudonymized=pseudonymized,
                 )
                 if not isinstance(exc, RecordError):
-                    log.exception("unexpected error decoding %s/%s@%s", msg.topic,
-                                  msg.partition, msg.offset)
+                    log.exception("unexpected error decoding %s/%s@%s", topic,
+                                  msg.partition(), msg.offset())
                 self.metrics.dead_letters.labels(reason).inc()
                 self.metrics.ingest_events.labels(kind, "dead_letter").inc()
                 continue
-            accepted.append((event, body, msg))
-        flags = await self.dedup.duplicates(
-            [(e.kind, e.event_id, f"{m.topic}/{m.partition}/{m.offset}") for e, _, m in accepted]
+            accepted.append((event, body, msg, f"{topic}/{msg.partition()}"))
+        flags = self.dedup.duplicates(
+            [(e.kind, e.event_id, f"{origin}/{m.offset()}") for e, _, m, origin in accepted]
         )
-        for (event, body, msg), duplicate in zip(accepted, flags, strict=True):
+        progress = self.progress
+        for (event, body, msg, origin), duplicate in zip(accepted, flags, strict=True):
             if duplicate:
                 self.metrics.duplicates.labels(event.kind).inc()
                 self.metrics.ingest_events.labels(event.kind, "duplicate").inc()
                 continue
+            newest = progress.get(origin)
+            if newest is None or event.event_time > newest:
+                progress[origin] = event.event_time
             targets = lane_targets(self.lanes, event, self.registry)
             outcome = "accepted" if targets else "no_rule"
             self.metrics.ingest_events.labels(event.kind, outcome).inc()
-            src = f"{msg.topic}/{msg.partition}/{msg.offset}".encode()
+            src = f"{origin}/{msg.offset()}".encode()
+            kind_tag = event.kind.encode()
             for lane, key in targets:
-                await outbox.send(
-                    CORRELATE_TOPIC,
-                    key.encode(),
-                    body,
-                    [("hub-lane", lane.encode()), ("hub-src", src),
-                     ("hub-kind", event.kind.encode())],
-                )
+                outbox.send(CORRELATE_TOPIC, key.encode(), body,
+                            [("hub-lane", lane.encode()), ("hub-src", src),
+                             ("hub-kind", kind_tag)])
+
+    def forget(self, origins: Iterable[str]) -> None:
+        """Source partitions revoked: their new owner reports their progress from now on."""
+        for origin in origins:
+            self.progress.pop(origin, None)

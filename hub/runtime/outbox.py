@@ -1,13 +1,13 @@
-"""Sends made while handling one batch, awaited together before the batch is acknowledged.
+"""What one batch sends: forwards, incidents, state entries, ticks and dead letters.
 
-Faust acknowledges a ``take_events`` batch only after the loop body returns, so awaiting every
-delivery here means an offset is never committed ahead of the incidents, dead letters, forwards
-and state it produced: at-least-once, with nothing lost on a crash.
+Every send goes through the worker's transactional producer inside the batch's transaction
+(hub/runtime/pipeline.py), so all of them become visible together with the batch's consumed
+offsets, or none of them does: nothing is acknowledged that was not stored, and nothing stored
+is stored twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,25 +19,19 @@ Headers = Sequence[tuple[str, bytes]]
 
 
 def headers_of(message: Any) -> dict[str, bytes]:
-    raw = message.headers or ()
-    items = raw.items() if isinstance(raw, dict) else raw
-    return {str(k): (v if isinstance(v, bytes) else str(v).encode()) for k, v in items}
+    """A confluent-kafka message's headers as a dict (last value wins)."""
+    raw = message.headers() or ()
+    return {str(k): (v if isinstance(v, bytes) else str(v or "").encode()) for k, v in raw}
 
 
 class Outbox:
-    def __init__(self, app: Any, codec: Codec, worker_id: str) -> None:
-        self.app, self.codec, self.worker_id = app, codec, worker_id
-        self._topics: dict[str, Any] = {}
-        self._pending: list[Any] = []
+    """Sends of one batch on a (transactional) confluent-kafka producer."""
 
-    def topic(self, name: str) -> Any:
-        if name not in self._topics:
-            self._topics[name] = self.app.topic(
-                name, key_serializer="raw", value_serializer="raw"
-            )
-        return self._topics[name]
+    def __init__(self, producer: Any, codec: Codec, worker_id: str) -> None:
+        self.producer, self.codec, self.worker_id = producer, codec, worker_id
+        self.sent = 0
 
-    async def send(
+    def send(
         self,
         topic: str,
         key: bytes | None,
@@ -45,12 +39,20 @@ class Outbox:
         headers: Headers | None = None,
         partition: int | None = None,
     ) -> None:
-        fut = await self.topic(topic).send(
-            key=key, value=value, headers=list(headers or ()), partition=partition
-        )
-        self._pending.append(fut)
+        kwargs: dict[str, Any] = {"key": key, "value": value}
+        if headers:
+            kwargs["headers"] = list(headers)
+        if partition is not None:
+            kwargs["partition"] = partition
+        while True:
+            try:
+                self.producer.produce(topic, **kwargs)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain it
+                self.producer.poll(0.05)
+        self.sent += 1
 
-    async def dead_letter(
+    def dead_letter(
         self,
         error: BaseException,
         *,
@@ -90,12 +92,5 @@ class Outbox:
                                 f"values pseudonymized: {fields})")
             headers_out.append(("hub-pseudonymized", fields.encode()))
         body = self.codec.encode("dead_letter", record)
-        reason = str(record["reason"])
-        await self.send(DEADLETTER_TOPIC, key, body, headers_out)
-        return reason
-
-    async def flush(self) -> None:
-        """Wait until every send of this batch is acknowledged by the broker (raises if not)."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
+        self.send(DEADLETTER_TOPIC, key, body, headers_out)
+        return str(record["reason"])

@@ -1,19 +1,22 @@
 """Keeps the building registry (楼宇身份证) in memory from its compacted topic.
 
 Every worker reads the whole topic (all partitions, no consumer group), so any worker can enrich
-any event; the agents wait until the registry has caught up with the topic's end offsets as they
-were at start, so enrichment does not depend on how fast the registry loaded. Redis gets a mirror
-(``hub:building:<id>``) for other apps; a Redis outage never stops the reader.
+any event. Before each batch the worker calls ``sync``: the registry then holds every record that
+was on the topic when the batch started (read-your-writes), so an event produced after its
+building's record is enriched with it, online as offline, however fast the registry loaded.
+Redis gets a best-effort mirror (``hub:building:<id>``) for other apps; a Redis outage never stops
+the reader.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from hub.codec import Codec
 from hub.core.registry import MemoryBuildingRegistry
@@ -21,6 +24,9 @@ from hub.model.errors import RecordError
 from hub.model.events import Building
 
 log = logging.getLogger(__name__)
+
+#: After a Redis error the mirror is skipped for this long (a down Redis must not slow ingest).
+MIRROR_BREAKER_S = 5.0
 
 
 class RegistryReader:
@@ -33,93 +39,79 @@ class RegistryReader:
         *,
         redis_url: str | None = None,
         on_change: Callable[[int], None] | None = None,
+        logger: Any = None,
     ) -> None:
-        self.bootstrap, self.topic, self.codec, self.registry = bootstrap, topic, codec, registry
-        self.ready = asyncio.Event()
-        self._redis_url = redis_url
+        self.topic, self.codec, self.registry = topic, codec, registry
         self._on_change = on_change
         self.rejected = 0
-        self._requested = 0  # sync() calls so far
-        self._served = 0  # the newest sync() request known to be caught up
-        self._progress = asyncio.Event()
+        config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "group.id": "hub-registry-reader",  # never joined: partitions are assigned
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 10,
+            "log.connection.close": False,
+        }
+        if logger is not None:
+            config["logger"] = logger
+        self._consumer = Consumer(config)
+        self._tps: list[TopicPartition] = []
+        #: partition -> the offset read up to (end-of-partition events say where the end is,
+        #: past offsets that compaction removed)
+        self._reached: dict[int, int] = {}
+        self._redis: Any = None
+        self._redis_down_until = 0.0
+        if redis_url:
+            import redis
 
-    async def sync(self, timeout: float = 5.0) -> bool:
-        """Wait until every registry record already on the topic is applied (read-your-writes).
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=0.5,
+                                               socket_connect_timeout=0.5)
 
-        Called before each batch, so an event produced after its building's record is enriched
-        with it, online as offline. The reader's own loop fetches the end offsets (the consumer
-        is never used from two tasks); False, with a warning, if it could not catch up in time.
-        """
-        await self.ready.wait()
-        self._requested += 1
-        wanted = self._requested
-        try:
-            await asyncio.wait_for(self._wait_served(wanted), timeout)
-        except TimeoutError:
-            log.warning("registry reader did not catch up within %.0fs; enriching with what "
-                        "is loaded", timeout)
+    def _assign(self, timeout: float) -> bool:
+        if self._tps:
+            return True
+        meta = self._consumer.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
+        if meta is None or meta.error is not None or not meta.partitions:
             return False
+        self._tps = [TopicPartition(self.topic, p, OFFSET_BEGINNING)
+                     for p in sorted(meta.partitions)]
+        self._consumer.assign(self._tps)
         return True
 
-    async def _wait_served(self, wanted: int) -> None:
-        while self._served < wanted:
-            self._progress.clear()
-            await self._progress.wait()
-
-    async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
-        redis = None
-        if self._redis_url:
-            import redis.asyncio as aioredis
-
-            redis = aioredis.Redis.from_url(self._redis_url, socket_timeout=1.0)
+    def sync(self, timeout: float = 5.0) -> bool:
+        """Apply every record already on the topic; False if that took longer than ``timeout``
+        or the broker could not say where the topic ends (the batch goes on with what is
+        loaded)."""
+        deadline = time.monotonic() + timeout
         try:
-            parts = consumer.partitions_for_topic(self.topic)
-            while not parts:
-                await asyncio.sleep(0.5)
-                await consumer._client.force_metadata_update()
-                parts = consumer.partitions_for_topic(self.topic)
-            tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            targets = await consumer.end_offsets(tps)
-            if all(v == 0 for v in targets.values()):
-                self.ready.set()
-            positions = {tp: await consumer.position(tp) for tp in tps}
+            if not self._assign(timeout):
+                return False
+            ends = {tp.partition: self._consumer.get_watermark_offsets(
+                        TopicPartition(tp.topic, tp.partition), timeout=timeout, cached=False)[1]
+                    for tp in self._tps}
+            reached = self._reached
             while True:
-                asked = self._requested
-                ends = None
-                if asked > self._served:  # someone waits: note where the topic ends now
-                    try:
-                        ends = await asyncio.wait_for(consumer.end_offsets(tps), 5.0)
-                    except Exception as exc:  # a broker hiccup: the waiter times out and goes on
-                        log.warning("registry end offsets unavailable: %s", exc)
-                    if ends is not None and all(positions[tp] >= ends[tp] for tp in tps):
-                        self._served = asked  # nothing new on the topic: no fetch needed
-                        self._progress.set()
-                        continue
-                batches = await consumer.getmany(timeout_ms=100, max_records=1000)
-                for records in batches.values():
-                    for msg in records:
-                        await self._apply(msg.key, msg.value, redis)
-                positions = {tp: await consumer.position(tp) for tp in tps}
-                if ends is not None and all(positions[tp] >= ends[tp] for tp in tps):
-                    self._served = asked
-                    self._progress.set()
-                if not self.ready.is_set():
-                    if all(positions[tp] >= targets[tp] for tp in tps):
-                        log.info("registry loaded: %d buildings", len(self.registry))
-                        self.ready.set()
-        finally:
-            await consumer.stop()
-            if redis is not None:
-                await redis.aclose()
+                if all(reached.get(p, 0) >= end for p, end in ends.items()):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                for msg in self._consumer.consume(num_messages=1000, timeout=min(left, 0.1)):
+                    err = msg.error()
+                    p, offset = msg.partition() or 0, msg.offset() or 0
+                    if err is None:
+                        self._apply(msg.key(), msg.value())
+                        reached[p] = max(reached.get(p, 0), offset + 1)
+                    elif err.code() == KafkaError._PARTITION_EOF:
+                        reached[p] = max(reached.get(p, 0), offset)
+        except KafkaException as exc:
+            log.debug("registry sync failed: %s", exc)
+            return False
 
-    async def _apply(self, key: bytes | None, value: bytes | None, redis: object) -> None:
+    def close(self) -> None:
+        self._consumer.close()
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if value is None:  # tombstone: the building left the registry
             if key:
                 self.registry.remove(key.decode())
@@ -135,11 +127,14 @@ class RegistryReader:
             return
         if self.registry.put(building) and self._on_change:
             self._on_change(len(self.registry))
-        if redis is not None:
-            try:
-                await redis.set(  # type: ignore[attr-defined]
-                    f"hub:building:{building.building_id}",
-                    json.dumps(building.to_record(), ensure_ascii=False),
-                )
-            except Exception as exc:  # the mirror is best effort
-                log.debug("registry mirror to redis failed: %s", exc)
+        self._mirror(building)
+
+    def _mirror(self, building: Building) -> None:
+        if self._redis is None or time.monotonic() < self._redis_down_until:
+            return
+        try:
+            self._redis.set(f"hub:building:{building.building_id}",
+                            json.dumps(building.to_record(), ensure_ascii=False))
+        except Exception as exc:  # the mirror is best effort
+            self._redis_down_until = time.monotonic() + MIRROR_BREAKER_S
+            log.debug("registry mirror to redis failed: %s", exc)

@@ -1,13 +1,13 @@
-"""``hub worker`` restarts its Faust worker when it stops itself, as systemd or Kubernetes would.
+"""``hub worker`` restarts its worker when it stops itself, as systemd or Kubernetes would.
 
-A worker exits with status 70 when a batch fails (a send the broker refused during a broker
-restart, Redis errors it cannot absorb, a stalled partition: hub/runtime/app.py ``_fail_stop``)
-rather than commit what it did not deliver. Its restart resumes from the last commit and the
+A worker exits with status 70 when only a new process can go on (a fenced or fatally failed
+transactional producer, a Kafka call that never returns, a batch that raised: hub/runtime/app.py
+``run_worker``) rather than commit what it did not deliver. Its restart resumes from the last commit and the
 changelog. Run bare, that exit would leave nobody consuming; so by default ``hub worker`` is a
 small parent that runs the worker as a child and restarts it after such an exit (backing off,
 giving up after too many restarts in a row). Signals to the parent go to the child; if the parent
 is killed, the child is killed too (Linux parent-death signal). ``--no-supervise`` runs the worker
-in-process for supervisors of your own. No Faust here: the parent stays small.
+in-process for supervisors of your own. No Kafka client here: the parent stays small.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-#: Exit status of a worker that stopped itself (see hub/runtime/app.py ``_fail_stop``).
+#: Exit status of a worker that stopped itself (see hub/runtime/app.py ``run_worker``).
 EXIT_RESTARTABLE = 70
 MAX_RESTARTS = 10  # ... within RESTART_WINDOW_S: then the fault is not transient; give up
 RESTART_WINDOW_S = 600.0

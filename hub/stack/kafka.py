@@ -84,6 +84,9 @@ def render_server_properties(settings: Settings, paths: KafkaPaths) -> str:
         "transaction.state.log.replication.factor": "1",
         "transaction.state.log.min.isr": "1",
         "transaction.state.log.num.partitions": "4",
+        # A killed worker's open transaction holds read_committed readers back until the broker
+        # aborts it (the producer's transaction.timeout.ms): look for such every second.
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",

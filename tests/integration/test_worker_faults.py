@@ -132,3 +132,81 @@ def test_broker_restart_mid_stream(scenario: Scenario, group: WorkerGroup) -> No
     incidents, dead = flush_and_collect(group)
     assert_same_incidents(incidents, scenario, dead)
     assert dead_letter_summary(dead) == {}
+
+
+def test_a_worker_joining_and_leaving_mid_stream(scenario: Scenario, group: WorkerGroup) -> None:
+    """A rebalance both ways while events flow: a second worker joins, takes partitions with
+    their state, and leaves again (SIGTERM): the incidents are exactly the offline ones, and no
+    version is published twice. The events go in three parts: before w2 joins, while both
+    run, and after w2 has left."""
+    lines = scenario.events.read_text().splitlines()
+    third = len(lines) // 3
+    parts = [write_jsonl(group.tmp / f"part{i}.jsonl",
+                         [json.loads(line) for line in lines[i * third:(i + 1) * third
+                                                              if i < 2 else None]])
+             for i in range(3)]
+    produce_file(group, scenario.registry)
+    group.start("w1")
+    group.wait_members(1, timeout=90)
+    produce_file(group, parts[0])
+    wait_until(lambda: ingested(group) >= 1_000, timeout=120,
+               what="1,000 events ingested before w2 joins")
+    w2 = group.start("w2")
+    group.wait_members(2, timeout=90)
+    produce_file(group, parts[1])
+    wait_until(lambda: w2.metric_sum("hub_ingest_events_total") > 0, timeout=90,
+               what="w2 ingesting its share")
+    with BackgroundProduce(group, parts[2]) as producing:
+        w2.stop()
+        assert w2.proc is not None and w2.proc.returncode == 0, group.logs()
+        w2.killed = True  # stopped on purpose
+        producing.wait()
+    group.wait_members(1, timeout=90)
+    wait_lag_zero_or_explain(group, timeout=240)
+    incidents, dead = flush_and_collect(group)
+    assert_same_incidents(incidents, scenario, dead)
+    assert dead_letter_summary(dead) == {}
+    versions = [(r.record["incident_id"], r.record["version"]) for r in incidents if r.record]
+    assert len(versions) == len(set(versions)), "a version was published twice"
+
+
+def test_sigterm_stops_a_worker_within_5s_with_the_broker_down(
+        scenario: Scenario, group: WorkerGroup) -> None:
+    produce_file(group, scenario.registry)
+    worker = group.start("w1")
+    group.wait_members(1, timeout=90)
+    stack.stop_kafka(group.settings)
+    try:
+        time.sleep(3)  # the worker notices: its fetches and commits now fail
+        assert worker.alive, group.logs()
+        assert worker.proc is not None
+        began = time.monotonic()
+        worker.proc.send_signal(15)
+        worker.proc.wait(timeout=30)
+        took = time.monotonic() - began
+        worker.killed = True
+    finally:
+        stack.start_kafka(group.settings)
+    print(f"\nSIGTERM with the broker down: exit {worker.proc.returncode} after {took:.1f}s")
+    assert took <= 5.0, group.logs()
+    assert worker.proc.returncode == 0, group.logs()
+
+
+def test_a_worker_started_while_the_broker_is_away_waits_then_works(
+        scenario: Scenario, group: WorkerGroup) -> None:
+    produce_file(group, scenario.registry)
+    stack.stop_kafka(group.settings)
+    try:
+        worker = group.start("w1")
+        time.sleep(12)
+        assert worker.alive, group.logs()
+    finally:
+        stack.start_kafka(group.settings)
+    log_text = worker.log_path.read_text(errors="replace")
+    waits = log_text.count("waiting for Kafka") + log_text.count("not available yet")
+    assert 1 <= waits <= 3, f"said {waits} times in 12 s that it waits:\n{group.logs()}"
+    group.wait_members(1, timeout=90)
+    fresh = [json.loads(line) for line in scenario.events.read_text().splitlines()[:200]]
+    produce_file(group, write_jsonl(group.tmp / "after.jsonl", fresh))
+    wait_until(lambda: ingested(group) >= 200, timeout=120,
+               what="the worker ingesting once the broker is back")

@@ -370,8 +370,8 @@ class WorkerGroup:
     def wait_lag_zero(self, *, timeout: float) -> None:
         """Wait for source lag 0, restarting workers that exit 70 as their supervisor would.
 
-        The worker exits 70 on a failed batch or when its liveness watchdog sees a source
-        partition stop moving (hub/runtime/app.py); any other exit fails the test at once.
+        The worker exits 70 when only a new process can go on (hub/runtime/app.py
+        ``run_worker``); any other exit fails the test at once.
         """
         restarts = supervise_until_caught_up(self, timeout=timeout)
         for r in restarts:

@@ -60,3 +60,26 @@ def test_environment_read_only_in_settings() -> None:
         assert "os.environ[" not in text and "os.getenv(" not in text and (
             "environ.get(" not in text
         ), f"{path.relative_to(HUB)} reads the environment; add a field to hub/settings.py"
+
+
+#: Attributes of Faust's and aiokafka's insides that the worker once reached into (the offset
+#: continuity guard and the watchdog, gone since ADR 0005). Nothing in hub/ may touch them.
+PRIVATE_CLIENT_ATTRIBUTES = ("_committed_offset", "_acked", "_acked_index", "_gap", "_client",
+                             "_md_synchronizer", "_fetcher", "_subscription", "_coordinator",
+                             "_read_offset", "_pending_offsets")
+
+
+def test_no_private_faust_or_aiokafka_state_is_touched() -> None:
+    for path in sorted(HUB.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found = sorted({node.attr for node in ast.walk(tree)
+                        if isinstance(node, ast.Attribute)
+                        and node.attr in PRIVATE_CLIENT_ATTRIBUTES})
+        assert not found, f"{path.relative_to(HUB)} touches {found}: use the public API"
+
+
+def test_the_worker_does_not_import_faust_or_aiokafka() -> None:
+    """The worker's data path is one confluent-kafka transactional loop (docs/adr/0005)."""
+    for path in sorted((HUB / "runtime").rglob("*.py")):
+        found = _imports(path) & {"faust", "aiokafka"}
+        assert not found, f"{path.relative_to(HUB)} imports {sorted(found)}"

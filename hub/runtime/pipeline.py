@@ -1,0 +1,446 @@
+"""The worker's loop: consume a batch, ingest and correlate it, commit it in one Kafka transaction.
+
+One consumer in the app's group reads the five source topics and the internal correlation topic;
+one transactional producer writes everything a batch causes: forwards to the correlation topic,
+incidents, dead letters, state changelog entries, ticks, and (``send_offsets_to_transaction``)
+the batch's consumed offsets. Either all of it becomes visible (read_committed) or none of it: a
+worker killed at any moment leaves nothing half-done, and its successor resumes from the
+committed offsets with the committed state (docs/adr/0005-transactional-batches.md).
+
+Why not Faust's stream path: measured at ~2,900 events/s for an agent doing one table write
+(FAUST-NOTES.md), it drops fetched messages at recovery and rebalances (faust-streaming/faust#596)
+and needed a guard and a watchdog to be safe; here batches are plain lists and nothing is queued
+outside librdkafka.
+
+Rebalance callbacks run inside ``consume``, between transactions (a batch is committed before the
+next ``consume``), so a revoked partition never has work in flight. A batch whose commit fails is
+aborted: the consumer seeks back to the batch's first offsets and the correlation state is read
+again from the changelog, so the retry starts from exactly the committed state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from hub.codec import Codec
+from hub.observability.metrics import HubMetrics
+from hub.runtime.correlator import Correlator
+from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
+from hub.runtime.outbox import Outbox
+from hub.runtime.registry_reader import RegistryReader
+from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS
+
+log = logging.getLogger(__name__)
+
+#: Most messages one batch takes from the consumer.
+BATCH_MAX = 2000
+#: How long ``consume`` waits for a batch to fill: the latency floor under light traffic.
+BATCH_WAIT_S = 0.05
+#: Timeout of one transactional call; a failing call is retried (broker away) until told to stop.
+TXN_CALL_S = 10.0
+#: Back-off between retries while Kafka is away, and how often the worker says so.
+BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+SAY_EVERY_S = 30.0
+#: A transactional call that has not returned after this long never will: librdkafka's
+#: send_offsets_to_transaction can ignore its timeout and wait forever for a group coordinator
+#: (confluentinc/librdkafka#5456, #5511; seen here after a broker restart). Only a new process
+#: (same transactional id: the open transaction is fenced and aborted) can go on.
+HUNG_CALL_S = 45.0
+#: A batch slower than this is logged with where its time went.
+SLOW_BATCH_S = 1.0
+
+
+class Abandon(Exception):
+    """Told to stop while waiting on Kafka: leave the batch uncommitted and return."""
+
+
+class FatalKafkaError(Exception):
+    """The producer was fenced or hit a fatal error: only a new process can go on."""
+
+
+@dataclass
+class Throttled:
+    """Says a repeated thing once per interval, with how often it happened meanwhile."""
+
+    every: float = SAY_EVERY_S
+    _last: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def __call__(self, key: str, level: int, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        said, times = self._last.get(key, (-1e18, 0))
+        if now - said >= self.every:
+            suffix = f" (and {times} more times since)" if times else ""
+            log.log(level, msg + suffix, *args)
+            self._last[key] = (now, 0)
+        else:
+            self._last[key] = (said, times + 1)
+
+    def clear(self, key: str) -> None:
+        self._last.pop(key, None)
+
+
+@dataclass
+class Clients:
+    """The worker's Kafka clients and how to build them (tests pass their own configs)."""
+
+    consumer_config: dict[str, Any]
+    producer_config: dict[str, Any]
+
+
+def worker_clients(bootstrap: str, app_id: str, worker_id: str, *, max_record_bytes: int,
+                   logger: Any = None, error_cb: Callable[[Any], None] | None = None) -> Clients:
+    common: dict[str, Any] = {"bootstrap.servers": bootstrap, "log.connection.close": False}
+    if logger is not None:
+        common["logger"] = logger
+    if error_cb is not None:
+        common["error_cb"] = error_cb
+    consumer = {
+        **common,
+        "client.id": f"{app_id}-{worker_id}",
+        "group.id": app_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "isolation.level": "read_committed",
+        "auto.offset.reset": "earliest",
+        # A killed worker's partitions move to the survivors within ~10 s.
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 3_000,
+        # Sticky: a member joining or leaving moves only the partitions it must, so the others
+        # keep their correlation state in memory instead of reading it again.
+        "partition.assignment.strategy": "cooperative-sticky",
+        "fetch.wait.max.ms": 50,
+        "queued.max.messages.kbytes": 32 * 1024,
+    }
+    producer = {
+        **common,
+        "client.id": f"{app_id}-{worker_id}",
+        # One transactional id per worker process name: a restarted worker of the same name
+        # fences its predecessor's open transaction at once; zombies of other names are fenced
+        # by the group generation (KIP-447) when they try to commit offsets.
+        "transactional.id": f"{app_id}-{worker_id}",
+        "transaction.timeout.ms": 15_000,
+        "acks": "all",
+        "enable.idempotence": True,
+        # Same partition as the Java client (and Faust) for the same key.
+        "partitioner": "murmur2_random",
+        "linger.ms": 2,
+        "batch.size": 512 * 1024,
+        "message.max.bytes": max_record_bytes,
+        "compression.type": "lz4",
+    }
+    return Clients(consumer, producer)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        clients: Clients,
+        ingestor: Ingestor,
+        correlator: Correlator,
+        registry: RegistryReader,
+        codec: Codec,
+        metrics: HubMetrics,
+        worker_id: str,
+        tick_seconds: float,
+        correlate_partitions: int,
+    ) -> None:
+        self.clients, self.ingestor, self.correlator = clients, ingestor, correlator
+        self.registry, self.codec, self.metrics = registry, codec, metrics
+        self.worker_id, self.tick_seconds = worker_id, tick_seconds
+        self.correlate_partitions = correlate_partitions
+        self.say = Throttled()
+        self.stop = threading.Event()
+        self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
+        self._next_tick = 0.0
+        #: source (topic, partition) -> the offset its consumption started from (the group's
+        #: commit): an idle partition's position before it has delivered anything
+        self._starts: dict[tuple[str, int], int] = {}
+        self.batches = 0
+
+    # -- start and stop ---------------------------------------------------------------------
+
+    def _retry(self, what: str, call: Callable[[], Any]) -> Any:
+        """Call until it succeeds, backing off and saying so once per interval; Abandon on
+        stop. For start-up steps that need the broker."""
+        attempt = 0
+        while True:
+            if self.stop.is_set():
+                raise Abandon(what)
+            try:
+                result = call()
+                if attempt:
+                    log.info("%s: done after %d attempts", what, attempt + 1)
+                self.say.clear(what)
+                return result
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, KafkaError) and err.fatal():
+                    raise FatalKafkaError(f"{what}: {err}") from exc
+                self.say(what, logging.WARNING, "%s: Kafka not available yet (%s); retrying",
+                         what, err)
+            self.stop.wait(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            attempt += 1
+
+    def start(self) -> None:
+        """Registry loaded, producer's transactions ready, consumer subscribed."""
+        self._retry("loading the building registry", self._registry_ready)
+        producer = Producer(self.clients.producer_config)
+        self._retry("initialising transactions", lambda: producer.init_transactions(TXN_CALL_S))
+        self.producer = producer
+        consumer = Consumer(self.clients.consumer_config)
+        consumer.subscribe([*SOURCE_TOPICS.values(), CORRELATE_TOPIC], on_assign=self._assigned,
+                           on_revoke=self._revoked, on_lost=self._revoked)
+        self.consumer = consumer
+        log.info("worker %s: subscribed to %d topics", self.worker_id, len(SOURCE_TOPICS) + 1)
+
+    def _registry_ready(self) -> None:
+        if not self.registry.sync(timeout=TXN_CALL_S):
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "registry not read to its end"))
+
+    def close(self) -> None:
+        """Leave the group (so the others take the partitions at once) and drop the clients."""
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            done = threading.Thread(target=consumer.close, daemon=True)
+            done.start()
+            done.join(2.0)  # with the broker away, leaving cannot complete: do not wait for it
+        self.registry.close()
+
+    # -- rebalances (called inside consume, between transactions) ---------------------------
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        sources = [TopicPartition(tp.topic, tp.partition) for tp in partitions
+                   if tp.topic in KIND_OF_TOPIC]
+        log.info("assigned: %s", _names(partitions))
+        # Read the state of every new correlation partition now, in one pass, rather than one
+        # partition at a time as their first messages arrive.
+        self.correlator.store.load(tp.partition for tp in partitions
+                                   if tp.topic == CORRELATE_TOPIC)
+        if not sources:
+            return
+        try:
+            for tp in consumer.committed(sources, timeout=TXN_CALL_S):
+                self._starts[(tp.topic, tp.partition)] = max(tp.offset, 0)
+        except KafkaException as exc:  # vouching waits until the partition delivers something
+            log.warning("cannot read the committed offsets of %s: %s", _names(sources), exc)
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("revoked: %s", _names(partitions))
+        self.correlator.forget(tp.partition for tp in partitions if tp.topic == CORRELATE_TOPIC)
+        self.ingestor.forget(f"{tp.topic}/{tp.partition}" for tp in partitions
+                             if tp.topic in KIND_OF_TOPIC)
+        for tp in partitions:
+            self._starts.pop((tp.topic, tp.partition), None)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Batches until told to stop. Raises FatalKafkaError when only a restart can help."""
+        consumer = self.consumer
+        assert consumer is not None, "start() first"
+        while not self.stop.is_set():
+            messages = consumer.consume(num_messages=BATCH_MAX, timeout=BATCH_WAIT_S)
+            batch = []
+            for msg in messages:
+                err = msg.error()
+                if err is None:
+                    batch.append(msg)
+                elif err.fatal():
+                    raise FatalKafkaError(f"consumer: {err}")
+                else:
+                    self.say(f"consume:{err.code()}", logging.WARNING, "consumer: %s", err)
+            tick = time.monotonic() >= self._next_tick
+            if not batch and not tick:
+                continue
+            if tick:
+                self._next_tick = time.monotonic() + self.tick_seconds
+            try:
+                self._batch(consumer, batch, tick)
+            except Abandon:
+                log.warning("stopping: the current batch was left uncommitted")
+                return
+        log.info("stopping: the last batch was committed")
+
+    def _batch(self, consumer: Consumer, batch: list[Any], tick: bool) -> None:
+        started = time.perf_counter()
+        producer = self.producer
+        assert producer is not None
+        if not self.registry.sync():
+            self.say("registry-sync", logging.WARNING, "the building registry could not be "
+                     "read to its end; enriching with what is loaded")
+        synced = time.perf_counter()
+        # An aborted batch's events were never forwarded: its ticks must not claim them.
+        progress_before = dict(self.ingestor.progress)
+        producer.begin_transaction()
+        outbox = Outbox(producer, self.codec, self.worker_id)
+        try:
+            sources = [m for m in batch if m.topic() != CORRELATE_TOPIC]
+            forwards = [m for m in batch if m.topic() == CORRELATE_TOPIC]
+            if sources:
+                self.ingestor.handle_batch(sources, outbox)
+            if forwards:
+                self.correlator.handle_batch(forwards, outbox)
+            if tick:
+                self._send_ticks(consumer, outbox)
+        except Exception:
+            self.ingestor.progress = progress_before
+            self._abort()
+            raise
+        offsets = _next_offsets(batch)
+        handled = time.perf_counter()
+        if self._commit(consumer, offsets):
+            self.batches += 1
+            done = time.perf_counter()
+            self.metrics.batch_seconds.labels("batch").observe(done - started)
+            if done - started > SLOW_BATCH_S:
+                log.warning("slow batch: %d messages in %.2fs (registry %.2fs, handling %.2fs, "
+                            "commit %.2fs)", len(batch), done - started, synced - started,
+                            handled - synced, done - handled)
+            return
+        # Aborted: nothing of the batch is visible. Read it again from the committed state.
+        self.ingestor.progress = progress_before
+        for tp in _first_offsets(batch):
+            consumer.seek(tp)
+        self.correlator.forget()
+        self.stop.wait(BACKOFF_S[0])
+
+    def _commit(self, consumer: Consumer, offsets: list[TopicPartition]) -> bool:
+        """Commit the open transaction with ``offsets``; False if it had to be aborted."""
+        producer = self.producer
+        assert producer is not None
+        sent = not offsets
+        attempt = 0
+        while True:
+            try:
+                if not sent:
+                    group = consumer.consumer_group_metadata()
+                    _bounded("send_offsets_to_transaction",
+                             lambda g=group: producer.send_offsets_to_transaction(  # type: ignore[misc]
+                                 offsets, g, TXN_CALL_S))
+                    sent = True
+                _bounded("commit_transaction", lambda: producer.commit_transaction(TXN_CALL_S))
+                self.say.clear("commit")
+                return True
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():
+                    raise FatalKafkaError(f"commit: {err}") from exc
+                if err.txn_requires_abort() or not err.retriable():
+                    self.say("abort", logging.WARNING, "batch aborted, will be read again: %s",
+                             err)
+                    self._abort()
+                    return False
+                self.say("commit", logging.WARNING, "cannot commit the batch yet (%s); "
+                         "retrying", err)
+            if self.stop.is_set():
+                raise Abandon("commit")
+            self.stop.wait(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            attempt += 1
+
+    def _abort(self) -> None:
+        producer = self.producer
+        assert producer is not None
+        attempt = 0
+        while True:
+            try:
+                _bounded("abort_transaction", lambda: producer.abort_transaction(TXN_CALL_S))
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():
+                    raise FatalKafkaError(f"abort: {err}") from exc
+                self.say("abort-retry", logging.WARNING, "cannot abort the batch yet (%s)", err)
+            if self.stop.is_set():
+                raise Abandon("abort")
+            self.stop.wait(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            attempt += 1
+
+    # -- ticks ------------------------------------------------------------------------------
+
+    def _send_ticks(self, consumer: Consumer, outbox: Outbox) -> None:
+        """Tell every correlation partition how far this worker's source partitions are.
+
+        Sent after the batch's forwards by the same producer, so each correlation partition
+        reads a tick after every forward it vouches for: ``hub-tick-origins`` lists the source
+        partitions with nothing left to forward (their quiet time counts), and
+        ``hub-tick-progress`` the newest event time handled per source partition (an origin's
+        clock moves even in lanes its events do not reach).
+        """
+        owned = [tp for tp in consumer.assignment() if tp.topic in KIND_OF_TOPIC]
+        vouched = []
+        positions = consumer.position(owned) if owned else []
+        for tp in positions:
+            _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
+                                                       cached=True)
+            position = tp.offset if tp.offset >= 0 else self._starts.get((tp.topic, tp.partition))
+            if high >= 0 and position is not None:
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, high - position))
+                if position >= high:
+                    vouched.append(f"{tp.topic}/{tp.partition}")
+        progress = {f"{tp.topic}/{tp.partition}": newest for tp in owned
+                    if (newest := self.ingestor.progress.get(f"{tp.topic}/{tp.partition}"))
+                    is not None}
+        headers = [
+            ("hub-tick", str(int(time.time() * 1000)).encode()),
+            ("hub-tick-origins", ",".join(sorted(vouched)).encode()),
+            ("hub-tick-progress", json.dumps(progress, separators=(",", ":")).encode()),
+        ]
+        for p in range(self.correlate_partitions):
+            outbox.send(CORRELATE_TOPIC, None, b"", headers, partition=p)
+
+
+def _bounded(what: str, call: Callable[[], object]) -> None:
+    """Run a blocking librdkafka call, but give up on it after HUNG_CALL_S (FatalKafkaError).
+
+    The call runs in a helper thread (the GIL is released inside librdkafka); its exception, if
+    any, is raised here as if it had been called directly.
+    """
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, name=what, daemon=True)
+    thread.start()
+    thread.join(HUNG_CALL_S)
+    if not outcome:
+        raise FatalKafkaError(f"{what} has not returned after {HUNG_CALL_S:.0f}s "
+                              "(librdkafka#5456)")
+    if outcome[0] is not None:
+        raise outcome[0]
+
+
+def _next_offsets(batch: Iterable[Any]) -> list[TopicPartition]:
+    last: dict[tuple[str, int], int] = {}
+    for msg in batch:
+        last[(msg.topic(), msg.partition())] = msg.offset()
+    return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
+
+
+def _first_offsets(batch: Iterable[Any]) -> list[TopicPartition]:
+    first: dict[tuple[str, int], int] = {}
+    for msg in batch:
+        first.setdefault((msg.topic(), msg.partition()), msg.offset())
+    return [TopicPartition(t, p, o) for (t, p), o in sorted(first.items())]
+
+
+def _names(partitions: Iterable[TopicPartition]) -> str:
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return "; ".join(f"{t} {sorted(ps)}" for t, ps in sorted(by_topic.items())) or "nothing"

@@ -1,0 +1,135 @@
+"""The correlation state of each partition: a dict in memory, a compacted changelog topic in Kafka.
+
+Every write goes to the changelog partition of the correlation partition it belongs to, inside the
+batch's transaction (hub/runtime/pipeline.py): the changelog holds exactly the state as of the
+group's committed offsets, never a part of a batch. A worker that is handed a partition reads that
+changelog partition from the start (committed records only) before it handles the partition's
+first message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from hub.runtime.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+#: How long a restore waits for a transaction left open on the changelog partition (a worker
+#: killed mid-batch) to be aborted by the broker, before it goes on with what is committed.
+OPEN_TXN_WAIT_S = 60.0
+
+
+def changelog_topic(app_id: str) -> str:
+    """The state changelog's name (the one Faust gave it, so existing deployments keep it)."""
+    return f"{app_id}-engine-state-changelog"
+
+
+class ChangelogStore:
+    def __init__(self, bootstrap: str, topic: str, *, logger: Any = None) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self._logger = logger
+        self._data: dict[int, dict[bytes, bytes]] = {}
+
+    def loaded(self, partition: int) -> bool:
+        return partition in self._data
+
+    def items(self, partition: int) -> dict[bytes, bytes]:
+        """The partition's entries, read from the changelog on first use."""
+        if partition not in self._data:
+            self.load([partition])
+        return self._data[partition]
+
+    def put(self, partition: int, key: bytes, value: bytes | None, outbox: Outbox) -> None:
+        data = self.items(partition)
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+        outbox.send(self.topic, key, value, partition=partition)
+
+    def drop(self, partitions: Iterable[int] | None = None) -> None:
+        """Forget partitions (revoked, or a batch aborted): read again from Kafka when needed."""
+        if partitions is None:
+            self._data.clear()
+            return
+        for p in partitions:
+            self._data.pop(p, None)
+
+    def load(self, partitions: Iterable[int]) -> None:
+        """Read the changelog of every partition not in memory yet, all in one pass."""
+        wanted = sorted(set(partitions) - set(self._data))
+        if wanted:
+            self._data.update(self._restore(wanted))
+
+    def _restore(self, partitions: list[int]) -> dict[int, dict[bytes, bytes]]:
+        """Read changelog partitions to their end, committed records only.
+
+        A read_committed consumer ends at the last stable offset: while a transaction is still
+        open there (a killed worker's), later committed writes could hide behind it, so the read
+        goes on until the end it reached is the partition's high watermark (the broker aborts
+        the open transaction within its timeout).
+        """
+        started = time.monotonic()
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "group.id": f"restore-{self.topic}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "fetch.wait.max.ms": 10,
+            "log.connection.close": False,
+        }
+        if self._logger is not None:
+            config["logger"] = self._logger
+        consumer = Consumer(config)
+        data: dict[int, dict[bytes, bytes]] = {p: {} for p in partitions}
+        reached = dict.fromkeys(partitions, -1)  # offset read up to (an EOF: the readable end)
+        pending = set(partitions)
+        records = 0
+        try:
+            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+            eof: set[int] = set()
+            while pending:
+                for msg in consumer.consume(num_messages=10_000, timeout=0.2):
+                    p, offset = msg.partition() or 0, msg.offset() or 0
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            eof.add(p)
+                            reached[p] = max(reached[p], offset)
+                            continue
+                        raise RuntimeError(f"restoring {self.topic}/{p}: {err}")
+                    records += 1
+                    reached[p] = max(reached[p], offset + 1)
+                    key, value = msg.key(), msg.value()
+                    if key is None:
+                        continue
+                    if value is None:
+                        data[p].pop(key, None)
+                    else:
+                        data[p][key] = value
+                for p in sorted(eof & pending):
+                    eof.discard(p)
+                    _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p),
+                                                             cached=True)
+                    if high < 0 or reached[p] >= high:
+                        pending.discard(p)
+                    elif time.monotonic() - started > OPEN_TXN_WAIT_S:
+                        log.warning("%s/%d: a transaction is still open at offset %d (end %d) "
+                                    "after %.0fs; going on with the committed state",
+                                    self.topic, p, reached[p], high, OPEN_TXN_WAIT_S)
+                        pending.discard(p)
+                    else:  # stopped at an open transaction: fetch again until it is resolved
+                        consumer.seek(TopicPartition(self.topic, p, reached[p]))
+        finally:
+            consumer.close()
+        log.info("%s %s: restored %d entries from %d records in %.2fs", self.topic, partitions,
+                 sum(len(d) for d in data.values()), records, time.monotonic() - started)
+        return data
