@@ -12,6 +12,7 @@ Wall time enters in one place only: ``tick(wall_ms)`` lets a source that has bee
 from __future__ import annotations
 
 import heapq
+import json
 from bisect import insort
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from hub.core.snapshot import (
     Snapshot,
     key_state_from_dict,
     key_state_to_dict,
+    key_state_to_json,
     suppress_state_from_dict,
     suppress_state_to_dict,
 )
@@ -680,8 +682,7 @@ class CorrelationEngine:
                     return states
         return None
 
-    def export_state(self, ref: StateRef) -> Snapshot | None:
-        """The state behind ``ref`` as a JSON-able dict; None when it no longer exists."""
+    def _live_state(self, ref: StateRef) -> KeyState | SuppressState | None:
         tag, ident, key = ref
         if tag == "R":
             rr = self._rule_runtime(ident)
@@ -692,10 +693,25 @@ class CorrelationEngine:
                 # Windows may be pruned lazily; nothing before this can share a window with an
                 # event still to come (those are at or after ``released``), so do not store it.
                 prune_window(state, rr.released - rr.within)
-            return key_state_to_dict(state)
+            return state
         states = self._suppress_states(ident)
-        sstate = states.get(key) if states is not None else None
-        return suppress_state_to_dict(sstate) if sstate is not None else None
+        return states.get(key) if states is not None else None
+
+    def export_state(self, ref: StateRef) -> Snapshot | None:
+        """The state behind ``ref`` as a JSON-able dict; None when it no longer exists."""
+        state = self._live_state(ref)
+        if isinstance(state, KeyState):
+            return key_state_to_dict(state)
+        return suppress_state_to_dict(state) if state is not None else None
+
+    def export_state_json(self, ref: StateRef) -> str | None:
+        """``export_state`` as compact JSON text, cheaply (each event's JSON is made once)."""
+        state = self._live_state(ref)
+        if isinstance(state, KeyState):
+            return key_state_to_json(state)
+        if state is None:
+            return None
+        return json.dumps(suppress_state_to_dict(state), separators=(",", ":"))
 
     def load_state(self, ref: StateRef, data: Snapshot) -> bool:
         """Restore one exported state; False when its rule is no longer in the pack."""

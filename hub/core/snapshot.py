@@ -7,6 +7,7 @@ rebuilds the engine from those entries after a restart or rebalance. Nothing her
 from __future__ import annotations
 
 import heapq
+import json
 from typing import Any
 
 from hub.core.state import KeyState, OpenIncident, SuppressState
@@ -17,6 +18,15 @@ Snapshot = dict[str, Any]
 
 def event_to_dict(event: Event) -> list[Any]:
     return [event.kind, dict(event.fields)]
+
+
+def event_json(event: Event) -> str:
+    """``event_to_dict`` as JSON text, computed once per event."""
+    text = event.json_cache
+    if text is None:
+        text = json.dumps([event.kind, event.fields], separators=(",", ":"))
+        object.__setattr__(event, "json_cache", text)
+    return text
 
 
 def event_from_dict(data: list[Any]) -> Event:
@@ -46,6 +56,30 @@ def key_state_to_dict(state: KeyState) -> Snapshot:
             "vals": sorted(inc.values, key=repr),
         }
     return out
+
+
+def key_state_to_json(state: KeyState) -> str:
+    """``json.dumps(key_state_to_dict(state))``, compactly, built from each event's cached JSON:
+    the text that key_state_from_dict(json.loads(...)) reads back."""
+    parts: list[str] = []
+    if state.pending:
+        items = sorted(state.pending.values(), key=lambda x: x[1].order_key)
+        parts.append('"p":[' + ",".join(f"[{m},{event_json(e)}]" for m, e in items) + "]")
+    if state.window:
+        parts.append('"w":[' + ",".join(f"[{m},{event_json(e)}]" for m, e in state.window)
+                     + "]")
+    if state.timers:
+        timers = sorted(state.timers.values(), key=lambda x: (x[0], x[1].order_key))
+        parts.append('"t":[' + ",".join(f"[{d},{event_json(e)}]" for d, e in timers) + "]")
+    parts.append(f'"u":{int(state.touched)}')
+    inc = state.incident
+    if inc is not None:
+        head = json.dumps({"id": inc.incident_id, "v": inc.version, "ft": inc.first_event_time,
+                           "lt": inc.last_event_time, "r": inc.risk_level,
+                           "vals": sorted(inc.values, key=repr)}, separators=(",", ":"))
+        evidence = ",".join(event_json(e) for e in inc.evidence)
+        parts.append(f'"i":{head[:-1]},"e":[{evidence}]}}')
+    return "{" + ",".join(parts) + "}"
 
 
 def key_state_from_dict(data: Snapshot) -> KeyState:

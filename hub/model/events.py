@@ -55,6 +55,9 @@ class Event:
     fields: Mapping[str, Any]
     #: Total order used by the engine: event time, then kind, then id (arrival never counts).
     order_key: tuple[int, int, str] = field(init=False, repr=False, compare=False)
+    #: The event as JSON, made once on first use (hub.core.snapshot): a key's state is written
+    #: after every batch that changes it, with the same buffered events each time.
+    json_cache: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         rank = _KIND_RANK.get(self.kind, len(_KIND_RANK))

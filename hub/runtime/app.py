@@ -103,14 +103,8 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     store = ChangelogStore(settings.bootstrap, changelog_topic(settings.app_id), logger=kafka_log)
     correlator = Correlator(pack=pack, codec=codec, registry=registry, store=store,
                             metrics=metrics, origins=origins)
-    say = Throttled()
-
-    def error_cb(err: object) -> None:
-        say(f"kafka:{err}", logging.WARNING, "kafka: %s", err)
-
     clients = worker_clients(settings.bootstrap, settings.app_id, worker_id,
-                             max_record_bytes=MAX_RECORD_BYTES, logger=kafka_log,
-                             error_cb=error_cb)
+                             max_record_bytes=MAX_RECORD_BYTES, logger=kafka_log)
     pipeline = Pipeline(clients=clients, ingestor=ingestor, correlator=correlator,
                         registry=reader, codec=codec, metrics=metrics, worker_id=worker_id,
                         tick_seconds=settings.tick_seconds,

@@ -160,8 +160,7 @@ class Correlator:
         source = source_of(headers)
         origin = source[0] if source else ""
         try:
-            kind, record = self.codec.decode(msg.value())
-            event = Event.from_record(kind, record)
+            event = self.event_of(msg.value(), headers.get("hub-event"))
             engine = part.engines.get(lane)
             if engine is None:
                 if lane not in self.pack.lanes:
@@ -173,6 +172,17 @@ class Correlator:
             return
         lanes.add(lane)
         self._emit(engine.process(event, origin), msg, headers, outbox)
+
+    def event_of(self, value: bytes | None, as_json: bytes | None = None) -> Event:
+        """A forward's event: from its ``hub-event`` header (JSON ``[kind, fields]``, which
+        ingest adds), else from the Avro bytes (forwards written before that header)."""
+        if as_json:
+            kind, record = json.loads(as_json)
+            event = Event.from_record(kind, record)
+            object.__setattr__(event, "json_cache", as_json.decode())
+            return event
+        kind, record = self.codec.decode(value or b"")
+        return Event.from_record(kind, record)
 
     def _emit(self, result: StepResult, msg: Any, headers: dict[str, bytes],
               outbox: Outbox) -> None:
@@ -224,9 +234,9 @@ class Correlator:
         for lane in sorted(lanes):
             engine = part.engines[lane]
             for ref in engine.take_dirty():
-                data = engine.export_state(ref)
+                data = engine.export_state_json(ref)
                 key = f"{p}|{lane}|{ref[0]}|{ref[1]}|{ref[2]}".encode()
-                value = None if data is None else json.dumps(data, separators=(",", ":")).encode()
+                value = None if data is None else data.encode()
                 self.store.put(p, key, value, outbox)
             meta = json.dumps(engine.export_meta(), separators=(",", ":")).encode()
             self.store.put(p, f"{p}|{lane}|meta".encode(), meta, outbox)

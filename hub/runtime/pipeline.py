@@ -96,12 +96,10 @@ class Clients:
 
 
 def worker_clients(bootstrap: str, app_id: str, worker_id: str, *, max_record_bytes: int,
-                   logger: Any = None, error_cb: Callable[[Any], None] | None = None) -> Clients:
+                   logger: Any = None) -> Clients:
     common: dict[str, Any] = {"bootstrap.servers": bootstrap, "log.connection.close": False}
     if logger is not None:
         common["logger"] = logger
-    if error_cb is not None:
-        common["error_cb"] = error_cb
     consumer = {
         **common,
         "client.id": f"{app_id}-{worker_id}",
@@ -166,6 +164,14 @@ class Pipeline:
         #: commit): an idle partition's position before it has delivered anything
         self._starts: dict[tuple[str, int], int] = {}
         self.batches = 0
+        #: Set when a client lost its connection to the brokers: the producer is then replaced
+        #: before the next transaction (see _new_producer).
+        self._connection_lost = False
+        #: Producers replaced while a call of theirs may still hang: kept, never destroyed
+        #: (destroying a librdkafka handle with a request in flight can block).
+        self._retired: list[Producer] = []
+        for config in (clients.consumer_config, clients.producer_config):
+            config["error_cb"] = self._on_kafka_error
 
     # -- start and stop ---------------------------------------------------------------------
 
@@ -191,12 +197,33 @@ class Pipeline:
             self.stop.wait(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
             attempt += 1
 
+    def _on_kafka_error(self, err: KafkaError) -> None:
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self._connection_lost = True
+        self.say(f"kafka:{err.code()}", logging.WARNING, "kafka: %s", err)
+
+    def _new_producer(self) -> None:
+        """A fresh transactional producer under the same transactional id.
+
+        Its init_transactions fences the old one and aborts its open transaction, if any. Used
+        after a lost connection and after a failed commit instead of abort_transaction: after a
+        broker restart librdkafka can keep a stale group coordinator and wait forever inside
+        send_offsets_to_transaction (confluentinc/librdkafka#5511); a new client starts clean.
+        """
+        if self.producer is not None:
+            self._retired.append(self.producer)
+            self.producer = None
+        self._connection_lost = False
+        producer = Producer(self.clients.producer_config)
+        self._retry("initialising transactions",
+                    lambda: _bounded("init_transactions",
+                                     lambda: producer.init_transactions(TXN_CALL_S)))
+        self.producer = producer
+
     def start(self) -> None:
         """Registry loaded, producer's transactions ready, consumer subscribed."""
         self._retry("loading the building registry", self._registry_ready)
-        producer = Producer(self.clients.producer_config)
-        self._retry("initialising transactions", lambda: producer.init_transactions(TXN_CALL_S))
-        self.producer = producer
+        self._new_producer()
         consumer = Consumer(self.clients.consumer_config)
         consumer.subscribe([*SOURCE_TOPICS.values(), CORRELATE_TOPIC], on_assign=self._assigned,
                            on_revoke=self._revoked, on_lost=self._revoked)
@@ -273,6 +300,9 @@ class Pipeline:
 
     def _batch(self, consumer: Consumer, batch: list[Any], tick: bool) -> None:
         started = time.perf_counter()
+        if self._connection_lost:
+            log.info("the connection to Kafka was lost; starting a new producer")
+            self._new_producer()
         producer = self.producer
         assert producer is not None
         if not self.registry.sync():
@@ -338,7 +368,12 @@ class Pipeline:
                 if err.txn_requires_abort() or not err.retriable():
                     self.say("abort", logging.WARNING, "batch aborted, will be read again: %s",
                              err)
-                    self._abort()
+                    self._new_producer()  # aborts the open transaction
+                    return False
+                if self._connection_lost:  # start again with a new producer once it is back
+                    self.say("abort", logging.WARNING, "Kafka connection lost while committing "
+                             "(%s); the batch will be read again", err)
+                    self._new_producer()
                     return False
                 self.say("commit", logging.WARNING, "cannot commit the batch yet (%s); "
                          "retrying", err)

@@ -2,12 +2,13 @@
 
 A worker exits with status 70 when only a new process can go on (a fenced or fatally failed
 transactional producer, a Kafka call that never returns, a batch that raised: hub/runtime/app.py
-``run_worker``) rather than commit what it did not deliver. Its restart resumes from the last commit and the
-changelog. Run bare, that exit would leave nobody consuming; so by default ``hub worker`` is a
-small parent that runs the worker as a child and restarts it after such an exit (backing off,
-giving up after too many restarts in a row). Signals to the parent go to the child; if the parent
-is killed, the child is killed too (Linux parent-death signal). ``--no-supervise`` runs the worker
-in-process for supervisors of your own. No Kafka client here: the parent stays small.
+``run_worker``) rather than commit what it did not deliver. Its restart resumes from the last
+commit and the changelog. Run bare, that exit would leave nobody consuming; so by default
+``hub worker`` is a small parent that runs the worker as a child and restarts it after such an
+exit (backing off, giving up after too many restarts in a row). Signals to the parent go to the
+child; if the parent is killed, the child is killed too (Linux parent-death signal).
+``--no-supervise`` runs the worker in-process for supervisors of your own. No Kafka client here:
+the parent stays small.
 """
 
 from __future__ import annotations

@@ -69,3 +69,22 @@ def test_export_and_load_in_mid_stream_gives_the_same_incidents(cut: int) -> Non
 
     assert _facts(got) == _facts(expected)
     assert len(expected) > 100
+
+
+def test_state_json_text_reads_back_as_the_state_dict() -> None:
+    """The worker writes ``export_state_json`` (each event's JSON made once); a restore reads it
+    as the dict ``export_state`` gives, for every state changed over two days of a city."""
+    engine = _engine()
+    compared = 0
+    for i, event in enumerate(EVENTS):
+        engine.process(event)
+        if i % 50:
+            continue
+        for ref in engine.take_dirty():
+            as_dict = engine.export_state(ref)
+            as_text = engine.export_state_json(ref)
+            assert (as_text is None) == (as_dict is None)
+            if as_text is not None:
+                assert json.loads(as_text) == json.loads(json.dumps(as_dict)), ref
+                compared += 1
+    assert compared > 100
