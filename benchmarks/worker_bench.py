@@ -1,34 +1,46 @@
-"""The Faust worker's sustained events/s through the real broker, beside a naive Faust agent.
+"""The Faust worker's sustained events/s through the real broker, beside a plain confluent-kafka
+loop and a naive Faust agent; and the worker's incidents against `hub correlate` offline.
 
     python -m benchmarks.worker_bench                     # 40k events, 1 then 2 processes
     python -m benchmarks.worker_bench --shared-stack      # on the `hub stack up` broker
 
-By default it starts a broker and a Redis of its own (`hub stack up` with HUB_STATE_DIR in a temp
-directory and free loopback ports; the shared stack's cached Kafka jars are copied in) and stops
-them at the end: the hub.* topic names are the public contract, not per app, and other engineers'
-worker tests delete and re-create them at any moment on the shared broker. ``--shared-stack`` uses
-the configured broker instead: it then takes ``<state dir>/hub-topics.lock`` (the lock the worker
-integration tests hold while they use the topics), also waits until no other `hub worker`, naive
-agent or pytest run has been seen for 15 s, resets every hub.* topic (like
-worker_harness.reset_topics), and flags its figures if such a process appears or the source topics
-change during a run.
+By default it starts a broker and a Redis of its own (benchmarks/stack.py: `hub stack up` with
+HUB_STATE_DIR in a temp directory and free loopback ports; the shared stack's cached Kafka jars
+are copied in) and stops them at the end: the hub.* topic names are the public contract, not per
+app, and other engineers' worker tests delete and re-create them at any moment on the shared
+broker. ``--shared-stack`` uses the configured broker instead: it then takes
+``<state dir>/hub-topics.lock`` (the lock the worker integration tests hold while they use the
+topics), also waits until no other `hub worker`, naive agent, raw loop or pytest run has been seen
+for 15 s, resets every hub.* topic (like worker_harness.reset_topics), and flags its figures if
+such a process appears or the source topics change during a run.
 
 Steps: simulate a scenario; keep the registry and the first ``--events`` source events; produce
-them with `hub produce` BEFORE any consumer runs; then, for each contender and process count,
-start fresh processes under a fresh ``HUB_APP_ID`` (own consumer group, changelog and Redis dedup
-namespace; the same preloaded source data, read from the beginning), poll the group's lag (end
-offset − committed offset, hub.runtime.control.group_lag) every 0.5 s and stop when it is 0:
+them with `hub produce` BEFORE any consumer runs; then, for each process count and contender,
+start fresh processes under a fresh ``HUB_APP_ID`` (own consumer group, state changelog and Redis
+dedup namespace; the same preloaded source data, read from the beginning), poll the group's lag
+(end offset − committed offset, hub.runtime.control.group_lag) every 0.5 s (0.1 s for the raw
+loop, which is done in seconds) and stop when it is 0:
 
-  hub      `hub worker` processes: lag 0 on the source topics AND on hub.internal.correlate
-           (ingest → correlate). Ticks are disabled (HUB_TICK_SECONDS=3600) so the correlate
-           topic has only the forwarded events; the correlate group starts at that topic's end.
+  hub      `hub worker --no-supervise` processes, ticks on (HUB_TICK_SECONDS, default 1 s): done
+           when the source lag is 0 AND the group has consumed every record that was on
+           hub.internal.correlate at that moment (ticks keep arriving after it, and transaction
+           markers take offsets without being records, so "end − committed = 0" is not the test;
+           the records left are counted with a read_committed consumer). The group starts at the
+           correlate topic's end (earlier runs' forwards are not its work).
+  raw      benchmarks/raw_loop.py: confluent-kafka, batches of 1,000, decode each value with the
+           hub codec, produce one message per event to a benchmark-only topic, flush, commit.
   naive    benchmarks/naive_agent.py: one ``table[key] = value`` per event, plain ``async for``.
+
+Then, for hub runs that finished: how many incident versions the workers had published on
+hub.incidents (read_committed, from where the run started) BEFORE `hub flush`; `hub flush`; and
+the final version of each incident id against `hub correlate` over the same preloaded file
+(id, version, rule, risk level, evidence, route): "incidents: N online == N offline" or the diff.
 
 Figures: sustained events/s = events / (time lag reached 0 − time the group first committed
 anything), so process start-up, rebalance and the registry load are left out (printed apart as
-``startup``); ``end-to-end`` includes them. Commits happen every 1 s or 1000 messages, so the
-end is known to within ~1 s. ``cpu ms/kev`` is the worker processes' CPU time per 1000 events,
-which other load on the machine disturbs less than wall time.
+``startup``); ``end-to-end`` includes them. ``cpu ms/kev`` is the worker processes' CPU time per
+1000 events (up to the moment the lag reached 0), which other load on the machine disturbs less
+than wall time. Ratios hub/raw and hub/naive compare runs of the same invocation.
 """
 
 from __future__ import annotations
@@ -36,210 +48,53 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import fcntl
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-
 from benchmarks.common import machine_note
-from hub.adapters.kafka_admin import admin_client, apply_topics
-from hub.adapters.topic_specs import load_topic_specs
+from benchmarks.incidents import (
+    IncidentReader,
+    correlate_offline,
+    describe_diff,
+    final_versions,
+    incident_view,
+)
+from benchmarks.stack import (
+    APP_PREFIX,
+    REPO,
+    commit_at_end,
+    committed_offsets,
+    cpu_seconds,
+    create_topic,
+    delete_dedup_keys,
+    delete_topics,
+    foreign_users,
+    private_stack_down,
+    private_stack_up,
+    records_between,
+    reset_topics,
+    stack_env,
+    take_topics_lock,
+    topic_ends,
+    wait_exclusive,
+)
 from hub.runtime.control import group_lag
-from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
+from hub.settings import CORRELATE_TOPIC, INCIDENTS_TOPIC, SOURCE_TOPICS, Settings
 
-REPO = Path(__file__).resolve().parents[1]
-APP_PREFIX = "hubbench-"
-#: Command lines that mean someone else is using the hub.* topics.
-#: Any pytest run counts: a plain `pytest` runs tests/integration, which resets the hub.* topics.
-FOREIGN_MARKERS = ("hub worker", "benchmarks.naive_agent", "pytest")
 SOURCE_LIST = list(SOURCE_TOPICS.values())
-
-
-# -- sharing the broker politely ------------------------------------------------------------
-
-
-def foreign_users(own: set[int]) -> list[str]:
-    """Other processes (not ours, not our children) that use the hub.* topics."""
-    found = []
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in own or int(entry) == me:
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        cmd = raw.replace(b"\0", b" ").decode(errors="replace")
-        if "worker_bench" in cmd:
-            continue
-        if any(m in cmd.replace("-m hub worker", "hub worker") for m in FOREIGN_MARKERS):
-            found.append(f"{entry}: {cmd[:120]}")
-    return found
-
-
-def take_topics_lock(settings: Settings, timeout: float) -> Any:
-    """Hold ``<state dir>/hub-topics.lock``, the lock the worker integration tests take
-    (worker_harness.exclusive_topics) before they reset the hub.* topics; an open file."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    fh = (settings.state_dir / "hub-topics.lock").open("w")
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fh
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                fh.close()
-                print("worker_bench: the hub-topics lock stayed taken; not resetting the topics",
-                      file=sys.stderr)
-                sys.exit(3)
-            time.sleep(0.5)
-
-
-def wait_exclusive(timeout: float, quiet: float = 15.0) -> None:
-    """Wait until nobody else has used the hub.* topics for ``quiet`` seconds (or give up)."""
-    deadline = time.monotonic() + timeout
-    quiet_since = time.monotonic()
-    while True:
-        users = foreign_users(set())
-        now = time.monotonic()
-        if users:
-            quiet_since = now
-            if now >= deadline:
-                print("worker_bench: others are using the hub.* topics; not resetting them:\n  "
-                      + "\n  ".join(users), file=sys.stderr)
-                sys.exit(3)
-            print(f"  waiting: {len(users)} other process(es) use the broker's hub.* topics",
-                  flush=True)
-        elif now - quiet_since >= quiet:
-            return
-        time.sleep(2)
-
-
-# -- a private broker -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def private_settings(shared: Settings, root: Path) -> Settings:
-    """Settings of a broker and Redis of our own: free loopback ports, state under ``root``."""
-    kafka, controller, redis = free_port(), free_port(), free_port()
-    return dataclasses.replace(
-        shared, state_dir=root, bootstrap=f"127.0.0.1:{kafka}",
-        redis_url=f"redis://127.0.0.1:{redis}/0", kafka_port=kafka, controller_port=controller,
-        redis_port=redis)
-
-
-def stack_env(settings: Settings) -> dict[str, str]:
-    """The HUB_* variables that point a `hub` subprocess at ``settings``' broker and Redis."""
-    return {"HUB_BOOTSTRAP": settings.bootstrap, "HUB_REDIS_URL": settings.redis_url,
-            "HUB_STATE_DIR": str(settings.state_dir), "HUB_KAFKA_PORT": str(settings.kafka_port),
-            "HUB_CONTROLLER_PORT": str(settings.controller_port),
-            "HUB_REDIS_PORT": str(settings.redis_port)}
-
-
-def private_stack_up(shared: Settings, root: Path) -> Settings:
-    """`hub stack up` on private ports, with the shared stack's cached Kafka jars copied in."""
-    settings = private_settings(shared, root)
-    src = shared.state_dir / "kafka" / "libs" / shared.kafka_version
-    dst = root / "kafka" / "libs" / shared.kafka_version
-    if (src / ".complete").exists() and not dst.exists():
-        shutil.copytree(src, dst)
-    done = subprocess.run([sys.executable, "-m", "hub", "stack", "up"], cwd=REPO, text=True,
-                          capture_output=True, env={**os.environ, **stack_env(settings)},
-                          check=False, timeout=300)
-    if done.returncode != 0:
-        raise RuntimeError(f"private `hub stack up` failed: {done.stdout}{done.stderr}")
-    return settings
-
-
-def private_stack_down(settings: Settings) -> None:
-    subprocess.run([sys.executable, "-m", "hub", "stack", "down"], cwd=REPO, text=True,
-                   capture_output=True, env={**os.environ, **stack_env(settings)}, check=False,
-                   timeout=120)
-
-
-# -- topics -----------------------------------------------------------------------------------
-
-
-def reset_topics(settings: Settings, timeout: float = 90.0) -> None:
-    """Delete every hub.* topic and earlier benchmark apps' topics; apply topics.yaml again."""
-    admin = admin_client(settings.bootstrap)
-
-    def doomed() -> list[str]:
-        names = admin.list_topics(timeout=10).topics
-        return sorted(n for n in names if n.startswith(("hub.", APP_PREFIX)))
-
-    names = doomed()
-    if names:
-        for fut in admin.delete_topics(names, request_timeout=30).values():
-            try:
-                fut.result(timeout=30)
-            except KafkaException:
-                pass
-    deadline = time.monotonic() + timeout
-    while doomed():
-        if time.monotonic() > deadline:
-            raise RuntimeError("topics were not deleted in time")
-        time.sleep(0.5)
-    specs = load_topic_specs(settings.topics_file)
-    while True:
-        try:
-            apply_topics(admin, specs)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-    wanted = [s.name for s in specs]
-    while True:
-        meta = admin.list_topics(timeout=10).topics
-        if all(n in meta and meta[n].partitions and meta[n].error is None
-               and all(p.leader >= 0 for p in meta[n].partitions.values()) for n in wanted):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError("topics have no leaders in time")
-        time.sleep(0.5)
-
-
-def topic_ends(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap,
-                         "group.id": f"{APP_PREFIX}probe-{uuid.uuid4().hex[:8]}"})
-    try:
-        ends = {}
-        for t in topics:
-            for p in sorted(consumer.list_topics(t, timeout=10).topics[t].partitions):
-                ends[(t, p)] = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-        return ends
-    finally:
-        consumer.close()
-
-
-def commit_at_end(settings: Settings, group: str, topics: list[str]) -> None:
-    """Start ``group`` at the current end of ``topics`` (what earlier runs left is skipped)."""
-    ends = topic_ends(settings, topics)
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": group,
-                         "enable.auto.commit": False})
-    try:
-        consumer.commit(offsets=[TopicPartition(t, p, off) for (t, p), off in ends.items()],
-                        asynchronous=False)
-    finally:
-        consumer.close()
+#: The raw loop's output: a benchmark-only topic (removed with the other hubbench-* topics).
+RAW_TOPIC = f"{APP_PREFIX}raw-out"
+CONTENDERS = ("hub", "raw", "naive")
 
 
 # -- scenario ---------------------------------------------------------------------------------
@@ -266,15 +121,7 @@ def make_preload(tmp: Path, args: argparse.Namespace) -> tuple[Path, int]:
     return out, n
 
 
-# -- processes --------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+# -- one contender ----------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -290,6 +137,14 @@ class Result:
     done: bool = False
     foreign: bool = False
     note: str = ""
+    #: hub only: incident versions (and distinct ids) on hub.incidents before `hub flush`
+    versions_before_flush: int | None = None
+    ids_before_flush: int | None = None
+    #: hub only: final versions online after `hub flush` vs offline; None: not compared
+    online_ids: int | None = None
+    offline_ids: int | None = None
+    same_incidents: bool | None = None
+    incident_diff: str = ""
 
     @property
     def rate(self) -> float:
@@ -299,16 +154,47 @@ class Result:
     def e2e_rate(self) -> float:
         return self.events / self.total_s if self.total_s > 0 else float("nan")
 
+    @property
+    def cpu_ms_per_kev(self) -> float:
+        return 1e6 * self.cpu_s / self.events if self.events else float("nan")
+
+
+def correlate_consumed(settings: Settings, group: str,
+                       target: Mapping[tuple[str, int], int]) -> bool:
+    """Has ``group`` consumed every record below ``target`` (end offsets of the correlate topic
+    taken when the source lag reached 0)? Ticks written after ``target`` do not count."""
+    committed = committed_offsets(settings, group, [CORRELATE_TOPIC])
+    spans = {tp: (committed.get(tp, -1), end) for tp, end in target.items()
+             if committed.get(tp, -1) < end}
+    if not spans:
+        return True
+    if sum(end - max(start, 0) for start, end in spans.values()) > 50:
+        return False  # a real backlog, not a few transaction markers
+    return records_between(settings, spans) == 0
+
+
+def worker_argv(contender: str, wid: str) -> list[str]:
+    if contender == "hub":
+        return [sys.executable, "-m", "hub", "worker", "--no-supervise", "--worker-id", wid,
+                "--metrics-port", "0", "--loglevel", "warning"]
+    if contender == "raw":
+        return [sys.executable, "-m", "benchmarks.raw_loop", "--worker-id", wid,
+                "--out-topic", RAW_TOPIC]
+    return [sys.executable, "-m", "benchmarks.naive_agent", "--worker-id", wid]
+
 
 def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, events: int,
-                  timeout: float, spy_seconds: float = 0.0, *,
-                  watch_foreign: bool = True) -> Result:
+                  timeout: float, spy_seconds: float = 0.0, *, watch_foreign: bool = True,
+                  tick_seconds: float = 1.0,
+                  offline: list[dict[str, Any]] | None = None) -> Result:
     app_id = f"{APP_PREFIX}{contender}{procs}-{uuid.uuid4().hex[:6]}"
     s = dataclasses.replace(settings, app_id=app_id)
+    incidents_start: dict[tuple[str, int], int] = {}
     if contender == "hub":
         commit_at_end(settings, app_id, [CORRELATE_TOPIC])
+        incidents_start = topic_ends(settings, [INCIDENTS_TOPIC])
     env = {**os.environ, **stack_env(settings), "HUB_APP_ID": app_id,
-           "HUB_STATE_DIR": str(tmp / "state" / app_id), "HUB_TICK_SECONDS": "3600",
+           "HUB_STATE_DIR": str(tmp / "state" / app_id), "HUB_TICK_SECONDS": str(tick_seconds),
            "PYTHONUNBUFFERED": "1"}
     children: list[subprocess.Popen[bytes]] = []
     result = Result(contender, procs, events)
@@ -316,23 +202,24 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
     first_progress: float | None = None
     spy: subprocess.Popen[bytes] | None = None
     load_samples = []
+    corr_target: dict[tuple[str, int], int] | None = None
     try:
         for i in range(procs):
             wid = f"{contender}{i + 1}"
-            if contender == "hub":
-                argv = [sys.executable, "-m", "hub", "worker", "--no-supervise", "--worker-id", wid,
-                        "--metrics-port", "0", "--loglevel", "warning"]
-            else:
-                argv = [sys.executable, "-m", "benchmarks.naive_agent", "--worker-id", wid]
             log = open(tmp / f"{app_id}-{wid}.log", "wb")
-            children.append(subprocess.Popen(argv, env=env, cwd=REPO, stdout=log,
-                                             stderr=subprocess.STDOUT, start_new_session=True))
+            children.append(subprocess.Popen(worker_argv(contender, wid), env=env, cwd=REPO,
+                                             stdout=log, stderr=subprocess.STDOUT,
+                                             start_new_session=True))
             log.close()
         own = {c.pid for c in children}
         deadline = t_start + timeout
         last_print = 0.0
+        # the raw loop is done within a few seconds: sample it more often (a sample takes
+        # ~0.1 s of broker round trips itself)
+        interval = 0.1 if contender == "raw" else 0.5
+        prev_sample = t_start
         while time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(interval)
             dead = [c.pid for c in children if c.poll() is not None]
             if dead:
                 result.note = f"worker process(es) {dead} exited; see {tmp}"
@@ -344,16 +231,27 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
             if watch_foreign and foreign_users(own):
                 result.foreign = True
             if first_progress is None and src_lag < events:
-                first_progress = now
+                # the first sample that sees a commit; if it is also the last one, the run took
+                # less than a sample: count from the sample before (the rate is a lower bound)
+                first_progress = now if src_lag else prev_sample
+                if not src_lag:
+                    result.note = "(done within one lag sample: the rate is a lower bound)"
                 if spy_seconds:
                     spy = start_py_spy(children[0].pid, spy_seconds, tmp / f"{app_id}.raw")
             if now - last_print >= 5:
                 last_print = now
-                print(f"    {now - t_start:5.0f}s  source lag {src_lag:>8,}  correlate lag "
-                      f"{corr_lag:>8,}", flush=True)
-            if src_lag == 0 and corr_lag == 0:
-                result.done = True
-                break
+                extra = f"  correlate lag {corr_lag:>8,}" if contender == "hub" else ""
+                print(f"    {now - t_start:5.0f}s  source lag {src_lag:>8,}{extra}", flush=True)
+            prev_sample = now
+            if src_lag:
+                continue
+            if contender == "hub":
+                if corr_target is None:  # every forward of every source event is on it now
+                    corr_target = topic_ends(settings, [CORRELATE_TOPIC])
+                if not correlate_consumed(settings, app_id, corr_target):
+                    continue
+            result.done = True
+            break
         t_end = time.monotonic()
         result.cpu_s = sum(cpu_seconds(c.pid) for c in children)
         if first_progress is not None:
@@ -364,6 +262,8 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
             lag = group_lag(s, SOURCE_LIST)
             result.note = f"timed out after {timeout:.0f}s with source lag {lag:,}"
             result.events = events - lag  # what it got through
+        if contender == "hub":
+            check_incidents(s, env, incidents_start, offline, result)
     finally:
         for c in children:
             if c.poll() is None:
@@ -379,6 +279,63 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
         print(hot_spots(tmp / f"{app_id}.raw"))
     result.load1 = sum(load_samples) / len(load_samples) if load_samples else os.getloadavg()[0]
     return result
+
+
+def check_incidents(settings: Settings, env: Mapping[str, str],
+                    start: Mapping[tuple[str, int], int],
+                    offline: list[dict[str, Any]] | None, result: Result) -> None:
+    """Incident versions published before the flush; then `hub flush` and online vs offline."""
+    reader = IncidentReader(settings, start)
+    try:
+        reader.read_to_end(quiet=2.0, timeout=60)
+        before = reader.records()
+        result.versions_before_flush = len(before)
+        result.ids_before_flush = len(final_versions(before))
+        off_versions = len(offline or [])
+        off_ids = len(final_versions(offline or []))
+        print(f"    incident versions published before `hub flush`: {len(before):,} "
+              f"({result.ids_before_flush:,} incident ids); offline: {off_versions:,} versions "
+              f"of {off_ids:,} ids", flush=True)
+        if not result.done:
+            print("    incidents: not compared (the run did not reach lag 0)", flush=True)
+            return
+        done = subprocess.run([sys.executable, "-m", "hub", "flush", "--wait", "60"], cwd=REPO,
+                              env=dict(env), capture_output=True, text=True, timeout=120,
+                              check=False)
+        if done.returncode != 0:
+            result.incident_diff = f"hub flush failed: {done.stdout}{done.stderr}".strip()
+            print(f"    incidents: not compared ({result.incident_diff})", flush=True)
+            return
+        reader.until_quiet(quiet=5.0, timeout=120)
+    finally:
+        reader.close()
+    if offline is None:
+        return
+    online = final_versions(reader.records())
+    expected = final_versions(offline)
+    diff = describe_diff(online, expected)
+    # at-least-once may repeat a version, but a repeat must be identical
+    views: dict[tuple[str, int], dict[str, Any]] = {}
+    clashes = 0
+    for rec in reader.records():
+        view = incident_view(rec)
+        held = views.setdefault((view["incident_id"], view["version"]), view)
+        clashes += held != view
+    if clashes:
+        diff += f"\n{clashes} version(s) published twice with different contents"
+    if reader.undecodable:
+        diff += f"\n{reader.undecodable} message(s) on {INCIDENTS_TOPIC} did not decode"
+    result.online_ids, result.offline_ids = len(online), len(expected)
+    result.same_incidents = not diff
+    result.incident_diff = diff
+    after = len(reader.records()) - (result.versions_before_flush or 0)
+    if not diff:
+        print(f"    incidents: {len(online):,} online == {len(expected):,} offline "
+              f"({after:,} versions published after the flush)", flush=True)
+    else:
+        print(f"    incidents: {len(online):,} online != {len(expected):,} offline "
+              f"({after:,} versions published after the flush):\n      "
+              + diff.replace("\n", "\n      "), flush=True)
 
 
 def start_py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
@@ -434,29 +391,44 @@ def _short(frame: str) -> str:
 
 
 def cleanup(settings: Settings) -> None:
-    """Remove the benchmark apps' changelog topics and Redis dedup keys."""
-    admin = admin_client(settings.bootstrap)
-    names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(APP_PREFIX)]
-    if names:
-        for fut in admin.delete_topics(names, request_timeout=30).values():
-            try:
-                fut.result(timeout=30)
-            except KafkaException:
-                pass
-    try:
-        import redis
+    """Remove the benchmark apps' changelog topics, the raw loop's topic and the Redis dedup
+    keys of the benchmark apps (shared stack only)."""
+    delete_topics(settings, APP_PREFIX)
+    delete_dedup_keys(settings, APP_PREFIX)
 
-        client = redis.Redis.from_url(settings.redis_url)
-        batch = []
-        for key in client.scan_iter(match=f"hub:dedup:{APP_PREFIX}*", count=10_000):
-            batch.append(key)
-            if len(batch) >= 10_000:
-                client.unlink(*batch)
-                batch.clear()
-        if batch:
-            client.unlink(*batch)
-    except Exception as exc:  # best effort: the keys expire on their own
-        print(f"  (redis cleanup skipped: {exc})")
+
+def print_report(results: list[Result], counts: list[int]) -> None:
+    print(f"\n{'contender':<10}{'procs':>6}{'events':>10}{'sustained ev/s':>16}"
+          f"{'end-to-end ev/s':>17}{'startup s':>11}{'cpu ms/kev':>12}{'load1':>7}")
+    for r in results:
+        flag = "  (OTHER WORKERS RAN MEANWHILE)" if r.foreign else ""
+        flag += "" if r.done else f"  NOT DONE: {r.note}"
+        print(f"{r.contender:<10}{r.procs:>6}{r.events:>10,}{r.rate:>16,.0f}{r.e2e_rate:>17,.0f}"
+              f"{r.startup_s:>11.1f}{r.cpu_ms_per_kev:>12.1f}{r.load1:>7.2f}{flag}")
+    by = {(r.contender, r.procs): r for r in results}
+    for procs in counts:
+        hub = by.get(("hub", procs))
+        if hub is None:
+            continue
+        for other in ("raw", "naive"):
+            base = by.get((other, procs))
+            if base is not None:
+                print(f"ratio hub/{other} with {procs} process(es): sustained "
+                      f"{hub.rate / base.rate:.3f}, cpu per event "
+                      f"{hub.cpu_ms_per_kev / base.cpu_ms_per_kev:.2f}")
+    for r in results:
+        if r.contender != "hub":
+            continue
+        before = (f"{r.versions_before_flush:,} versions ({r.ids_before_flush:,} ids) published "
+                  "before the flush" if r.versions_before_flush is not None else "")
+        if r.same_incidents is None:
+            verdict = f"not compared{': ' + r.incident_diff if r.incident_diff else ''}"
+        elif r.same_incidents:
+            verdict = f"{r.online_ids:,} online == {r.offline_ids:,} offline"
+        else:
+            verdict = (f"{r.online_ids:,} online != {r.offline_ids:,} offline "
+                       f"({r.incident_diff.count(chr(10)) + 1} difference line(s) above)")
+        print(f"hub x{r.procs} incidents: {verdict}; {before}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -467,8 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--buildings", type=int, default=80)
     p.add_argument("--days", type=int, default=8)
     p.add_argument("--workers", default="1,2", help="process counts to run, e.g. 1,2")
-    p.add_argument("--contenders", default="hub,naive")
+    p.add_argument("--contenders", default=",".join(CONTENDERS),
+                   help="comma-separated, of: " + ", ".join(CONTENDERS))
     p.add_argument("--timeout", type=float, default=240.0, help="seconds per contender run")
+    p.add_argument("--tick-seconds", type=float, default=1.0,
+                   help="HUB_TICK_SECONDS for the hub workers (the worker's default: 1)")
     p.add_argument("--shared-stack", action="store_true",
                    help="use the configured broker (HUB_BOOTSTRAP) instead of a private one; "
                    "waits until nobody else uses the hub.* topics, then resets them")
@@ -478,32 +453,45 @@ def main(argv: list[str] | None = None) -> int:
                    help="sample the single hub worker with py-spy for S seconds; print hot spots")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    contenders = args.contenders.split(",")
+    unknown = sorted(set(contenders) - set(CONTENDERS))
+    if unknown:
+        p.error(f"unknown contender(s) {unknown}; choose from {', '.join(CONTENDERS)}")
     # Started in the background from a script, SIGINT may be ignored: make both signals unwind
     # through the ``finally`` blocks that stop the worker processes and clean up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     shared = Settings.from_env()
     counts = [int(x) for x in args.workers.split(",")]
-    contenders = args.contenders.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="hubbench-"))
     preload, n = make_preload(tmp, args)
+    offline: list[dict[str, Any]] | None = None
+    if "hub" in contenders:
+        t0 = time.monotonic()
+        offline = correlate_offline(preload, tmp / "offline.jsonl",
+                                    env={**os.environ, **stack_env(shared)})
+        print(f"offline: `hub correlate` over the preload: {len(offline):,} incident versions, "
+              f"{len(final_versions(offline)):,} incident ids ({time.monotonic() - t0:.1f} s)")
     settings = shared
     results: list[Result] = []
     on_topics = 0
     lock = None
     try:
         if args.shared_stack:
-            lock = take_topics_lock(shared, args.wait_exclusive)
-            wait_exclusive(args.wait_exclusive)
+            lock = take_topics_lock(shared, args.wait_exclusive, "worker_bench")
+            wait_exclusive(args.wait_exclusive, who="worker_bench")
         else:
             t0 = time.monotonic()
             settings = private_stack_up(shared, tmp / "stack")
             print(f"private stack (Kafka {settings.bootstrap}, Redis {settings.redis_url}) up in "
                   f"{time.monotonic() - t0:.1f} s", flush=True)
-        print(f"# worker_bench  {machine_note()}  broker {settings.bootstrap}", flush=True)
+        print(f"# worker_bench  {machine_note()}  broker {settings.bootstrap}  "
+              f"HUB_TICK_SECONDS={args.tick_seconds:g}", flush=True)
         print(f"scenario: {n:,} source events (+ registry) in {preload}")
         t0 = time.monotonic()
         reset_topics(settings)
+        if "raw" in contenders:
+            create_topic(settings, RAW_TOPIC, 4)
         print(f"topics reset in {time.monotonic() - t0:.1f} s")
         t0 = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "hub", "produce", str(preload)], cwd=REPO,
@@ -521,15 +509,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {contender} x{procs} ...", flush=True)
                 r = run_contender(settings, tmp, contender, procs, on_topics, args.timeout,
                                   args.py_spy if (contender, procs) == ("hub", 1) else 0,
-                                  watch_foreign=args.shared_stack)
+                                  watch_foreign=args.shared_stack,
+                                  tick_seconds=args.tick_seconds, offline=offline)
                 now_on = sum(topic_ends(settings, SOURCE_LIST).values())
                 if now_on != on_topics:
                     r.foreign = True
                     r.note += f" source topics changed under the run ({on_topics:,} -> {now_on:,})"
                 results.append(r)
                 print(f"  {contender} x{procs}: {r.rate:,.0f} ev/s sustained, startup "
-                      f"{r.startup_s:.1f} s, total {r.total_s:.1f} s, cpu {r.cpu_s:.1f} s, "
-                      f"load1 {r.load1:.2f} {r.note}", flush=True)
+                      f"{r.startup_s:.1f} s, total {r.total_s:.1f} s, cpu {r.cpu_s:.1f} s "
+                      f"({r.cpu_ms_per_kev:,.0f} ms/kev), load1 {r.load1:.2f} {r.note}",
+                      flush=True)
     finally:
         if lock is not None:
             lock.close()  # releases the flock
@@ -539,25 +529,13 @@ def main(argv: list[str] | None = None) -> int:
             private_stack_down(settings)
             shutil.rmtree(tmp / "stack", ignore_errors=True)
 
-    print(f"\n{'contender':<10}{'procs':>6}{'events':>10}{'sustained ev/s':>16}"
-          f"{'end-to-end ev/s':>17}{'startup s':>11}{'cpu ms/kev':>12}{'load1':>7}")
-    for r in results:
-        flag = "  (OTHER WORKERS RAN MEANWHILE)" if r.foreign else ""
-        flag += "" if r.done else f"  NOT DONE: {r.note}"
-        print(f"{r.contender:<10}{r.procs:>6}{r.events:>10,}{r.rate:>16,.0f}{r.e2e_rate:>17,.0f}"
-              f"{r.startup_s:>11.1f}{1000 * r.cpu_s / max(r.events, 1) * 1000:>12.1f}"
-              f"{r.load1:>7.2f}{flag}")
-    by = {(r.contender, r.procs): r for r in results}
-    for procs in counts:
-        hub, naive = by.get(("hub", procs)), by.get(("naive", procs))
-        if hub and naive:
-            print(f"ratio hub/naive with {procs} process(es): sustained "
-                  f"{hub.rate / naive.rate:.2f}, cpu per event "
-                  f"{(hub.cpu_s / hub.events) / (naive.cpu_s / naive.events):.2f}")
+    print_report(results, counts)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine_note(), "events": on_topics,
+                                         "tick_seconds": args.tick_seconds,
                                          "results": [dataclasses.asdict(r) | {
-                                             "rate": r.rate, "e2e_rate": r.e2e_rate}
+                                             "rate": r.rate, "e2e_rate": r.e2e_rate,
+                                             "cpu_ms_per_kev": r.cpu_ms_per_kev}
                                              for r in results]}, indent=2))
     print(f"logs: {tmp}")
     return 0

@@ -41,7 +41,7 @@ from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS
 log = logging.getLogger(__name__)
 
 #: Most messages one batch takes from the consumer.
-BATCH_MAX = 2000
+BATCH_MAX = 5000
 #: How long ``consume`` waits for a batch to fill: the latency floor under light traffic.
 BATCH_WAIT_S = 0.05
 #: Timeout of one transactional call; a failing call is retried (broker away) until told to stop.
