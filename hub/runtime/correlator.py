@@ -1,10 +1,11 @@
 """The correlation stage's logic: one engine per (partition, lane), state in the changelog store.
 
-State is written back per key per batch: each changed (rule, key) state is one entry
+State is written back per key at each checkpoint: each changed (rule, key) state is one entry
 (``<partition>|<lane>|R|<rule>|<key>``), plus each lane's watermark progress
 (``<partition>|<lane>|meta``). Entries go to the changelog partition of the correlation partition,
-inside the batch's transaction, so after a rebalance or a crash the new owner rebuilds exactly the
-state that goes with the group's committed offsets: no message is applied twice or skipped.
+in the transaction that also commits the partition's consumed offsets (hub/runtime/pipeline.py),
+so after a rebalance or a crash the new owner rebuilds exactly the state that goes with the
+group's committed offsets and applies the messages after them again.
 
 Control messages on the same topic: ``hub-tick`` (wall ms, with ``hub-tick-origins``: the source
 partitions whose every message the sending worker has forwarded, so only those count quiet time;
@@ -83,6 +84,8 @@ class Correlator:
         self.metrics = metrics
         self.partitions: dict[int, PartitionState] = {}
         self._suppressed_seen: dict[tuple[int, str], int] = {}
+        #: partition -> lanes changed since their states were last written (``persist``)
+        self._touched: dict[int, set[str]] = {}
 
     # -- partitions -------------------------------------------------------------------------
 
@@ -92,6 +95,9 @@ class Correlator:
         doomed = list(self.partitions) if partitions is None else list(partitions)
         for p in doomed:
             self.partitions.pop(p, None)
+            self._touched.pop(p, None)
+        if partitions is None:
+            self._touched.clear()
         self.store.drop(None if partitions is None else doomed)
 
     def _new_engine(self, lane: str) -> CorrelationEngine:
@@ -107,7 +113,7 @@ class Correlator:
         for seen_key in [k for k in self._suppressed_seen if k[0] == p]:
             del self._suppressed_seen[seen_key]
         loaded = 0
-        for raw_key, raw_value in self.store.items(p).items():
+        for raw_key, raw_value in self.store.take(p).items():
             parts = raw_key.decode().split("|", 4)
             if len(parts) not in (3, 5) or parts[0] != str(p) or parts[1] not in self.pack.lanes:
                 continue  # another layout's entry, or a lane of rules this worker does not run
@@ -129,8 +135,11 @@ class Correlator:
     # -- batches ----------------------------------------------------------------------------
 
     def handle_batch(self, messages: Sequence[Any], outbox: Outbox) -> None:
-        """Apply one batch of correlation-topic messages (confluent-kafka) in offset order."""
-        touched: dict[int, set[str]] = {}
+        """Apply one batch of correlation-topic messages (confluent-kafka) in offset order.
+
+        The changed states are written by ``persist`` (at the next checkpoint), not here.
+        """
+        touched = self._touched
         self.store.load({m.partition() for m in messages} - set(self.partitions))
         for msg in messages:
             p = msg.partition()
@@ -151,8 +160,17 @@ class Correlator:
                     lanes.add(lane)
             else:
                 self._event(part, msg, headers, outbox, lanes)
-        for p, lanes in touched.items():
-            self._persist(p, lanes, outbox)
+
+    def persist(self, outbox: Outbox, partitions: Iterable[int] | None = None) -> list[int]:
+        """Write every state changed since the last call (of ``partitions``, else all) to the
+        changelog; the partitions written."""
+        wanted = list(self._touched) if partitions is None else [
+            p for p in partitions if p in self._touched]
+        for p in wanted:
+            lanes = self._touched.pop(p)
+            if p in self.partitions:
+                self._persist(p, lanes, outbox)
+        return wanted
 
     def _event(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
                outbox: Outbox, lanes: set[str]) -> None:

@@ -28,7 +28,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
 from hub.codec import Codec
 from hub.observability.metrics import HubMetrics
@@ -54,6 +61,12 @@ SAY_EVERY_S = 30.0
 #: (confluentinc/librdkafka#5456, #5511; seen here after a broker restart). Only a new process
 #: (same transactional id: the open transaction is fenced and aborted) can go on.
 HUNG_CALL_S = 45.0
+#: How often the correlation state is written and the correlation topic's offsets committed.
+#: A key's state is written whole, and a busy key (a site's 10-minute window) is touched by every
+#: batch: writing it per batch made the changelog grow by megabytes a second in the soak. After a
+#: crash at most this much of the correlation topic is applied again (CONFIRMED versions come out
+#: again, identical: same id, version and content).
+CHECKPOINT_S = 5.0
 #: A batch slower than this is logged with where its time went.
 SLOW_BATCH_S = 1.0
 
@@ -160,6 +173,7 @@ class Pipeline:
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self._next_tick = 0.0
+        self._next_checkpoint = time.monotonic() + CHECKPOINT_S
         #: source (topic, partition) -> the offset its consumption started from (the group's
         #: commit): an idle partition's position before it has delivered anything
         self._starts: dict[tuple[str, int], int] = {}
@@ -226,7 +240,7 @@ class Pipeline:
         self._new_producer()
         consumer = Consumer(self.clients.consumer_config)
         consumer.subscribe([*SOURCE_TOPICS.values(), CORRELATE_TOPIC], on_assign=self._assigned,
-                           on_revoke=self._revoked, on_lost=self._revoked)
+                           on_revoke=self._revoked, on_lost=self._lost)
         self.consumer = consumer
         log.info("worker %s: subscribed to %d topics", self.worker_id, len(SOURCE_TOPICS) + 1)
 
@@ -262,7 +276,23 @@ class Pipeline:
             log.warning("cannot read the committed offsets of %s: %s", _names(sources), exc)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions handed to another member: checkpoint their state first, so the new owner
+        starts where this worker stopped (a failure only means it applies more again)."""
         log.info("revoked: %s", _names(partitions))
+        mine = [tp.partition for tp in partitions if tp.topic == CORRELATE_TOPIC]
+        if mine:
+            try:
+                self._checkpoint_only(consumer, mine)
+            except (Abandon, FatalKafkaError, KafkaException) as exc:
+                log.warning("could not checkpoint revoked partitions %s: %s", mine, exc)
+        self._forget(partitions)
+
+    def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions already given to another member (this one was out of the group)."""
+        log.warning("lost: %s", _names(partitions))
+        self._forget(partitions)
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
         self.correlator.forget(tp.partition for tp in partitions if tp.topic == CORRELATE_TOPIC)
         self.ingestor.forget(f"{tp.topic}/{tp.partition}" for tp in partitions
                              if tp.topic in KIND_OF_TOPIC)
@@ -296,7 +326,45 @@ class Pipeline:
             except Abandon:
                 log.warning("stopping: the current batch was left uncommitted")
                 return
+        self.checkpoint_before_stop()
         log.info("stopping: the last batch was committed")
+
+    def _correlate_positions(self, consumer: Consumer,
+                             partitions: Iterable[int] | None = None) -> list[TopicPartition]:
+        """Where this worker is on its correlation partitions (those it has read from)."""
+        wanted = None if partitions is None else set(partitions)
+        owned = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()
+                 if tp.topic == CORRELATE_TOPIC and (wanted is None or tp.partition in wanted)]
+        if not owned:
+            return []
+        return [tp for tp in consumer.position(owned) if tp.offset >= 0]
+
+    def _checkpoint_only(self, consumer: Consumer, partitions: list[int]) -> None:
+        """A transaction of its own: the partitions' changed states and their offsets."""
+        producer = self.producer
+        if producer is None:
+            return
+        producer.begin_transaction()
+        outbox = Outbox(producer, self.codec, self.worker_id)
+        try:
+            self.correlator.persist(outbox, partitions)
+        except Exception:
+            self._abort()
+            raise
+        if not self._commit(consumer, self._correlate_positions(consumer, partitions)):
+            raise KafkaException(KafkaError(KafkaError._STATE, "checkpoint aborted"))
+
+    def checkpoint_before_stop(self) -> None:
+        """Best effort at a stop on request: the successor then applies nothing again."""
+        consumer = self.consumer
+        if consumer is None or self.producer is None:
+            return
+        try:
+            self._checkpoint_only(consumer, [tp.partition for tp in consumer.assignment()
+                                             if tp.topic == CORRELATE_TOPIC])
+        except (Abandon, FatalKafkaError, KafkaException) as exc:
+            log.warning("no checkpoint at stop (%s); the successor applies the last %.0fs "
+                        "of the correlation topic again", exc, CHECKPOINT_S)
 
     def _batch(self, consumer: Consumer, batch: list[Any], tick: bool) -> None:
         started = time.perf_counter()
@@ -322,11 +390,19 @@ class Pipeline:
                 self.correlator.handle_batch(forwards, outbox)
             if tick:
                 self._send_ticks(consumer, outbox)
+            checkpoint = time.monotonic() >= self._next_checkpoint
+            if checkpoint:
+                self.correlator.persist(outbox)
         except Exception:
             self.ingestor.progress = progress_before
             self._abort()
             raise
-        offsets = _next_offsets(batch)
+        # Source offsets with every batch (their forwards are in it); the correlation topic's
+        # only with the state that goes with them, at a checkpoint.
+        offsets = _next_offsets(m for m in batch if m.topic() != CORRELATE_TOPIC)
+        if checkpoint:
+            offsets += self._correlate_positions(consumer)
+            self._next_checkpoint = time.monotonic() + CHECKPOINT_S
         handled = time.perf_counter()
         if self._commit(consumer, offsets):
             self.batches += 1
@@ -337,12 +413,24 @@ class Pipeline:
                             "commit %.2fs)", len(batch), done - started, synced - started,
                             handled - synced, done - handled)
             return
-        # Aborted: nothing of the batch is visible. Read it again from the committed state.
+        # Aborted: nothing of the batch is visible. Read it again from the committed state: the
+        # batch's source messages, and the correlation topic from the last checkpoint.
         self.ingestor.progress = progress_before
-        for tp in _first_offsets(batch):
+        for tp in _first_offsets(m for m in batch if m.topic() != CORRELATE_TOPIC):
             consumer.seek(tp)
-        self.correlator.forget()
+        self._rewind_correlation(consumer)
         self.stop.wait(BACKOFF_S[0])
+
+    def _rewind_correlation(self, consumer: Consumer) -> None:
+        owned = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()
+                 if tp.topic == CORRELATE_TOPIC]
+        if owned:
+            committed = self._retry("reading the last checkpoint's offsets",
+                                    lambda: consumer.committed(owned, timeout=TXN_CALL_S))
+            for tp in committed:
+                consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)
+                                             if tp.offset >= 0 else OFFSET_BEGINNING))
+        self.correlator.forget()
 
     def _commit(self, consumer: Consumer, offsets: list[TopicPartition]) -> bool:
         """Commit the open transaction with ``offsets``; False if it had to be aborted."""

@@ -36,21 +36,16 @@ class ChangelogStore:
         self._logger = logger
         self._data: dict[int, dict[bytes, bytes]] = {}
 
-    def loaded(self, partition: int) -> bool:
-        return partition in self._data
-
-    def items(self, partition: int) -> dict[bytes, bytes]:
-        """The partition's entries, read from the changelog on first use."""
+    def take(self, partition: int) -> dict[bytes, bytes]:
+        """The partition's entries as the changelog has them (read on first use), handed over
+        once: the engines hold the state from then on, so no second copy is kept here."""
         if partition not in self._data:
             self.load([partition])
-        return self._data[partition]
+        data = self._data[partition]
+        self._data[partition] = {}
+        return data
 
     def put(self, partition: int, key: bytes, value: bytes | None, outbox: Outbox) -> None:
-        data = self.items(partition)
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
         outbox.send(self.topic, key, value, partition=partition)
 
     def drop(self, partitions: Iterable[int] | None = None) -> None:

@@ -827,3 +827,24 @@ def wait_lag_zero_or_explain(group: WorkerGroup, *, timeout: float) -> None:
         time.sleep(2)  # give the workers a moment to write the dump before teardown stops them
         raise AssertionError(f"{exc}; stuck partitions (committed, end): {stuck}; ingested per "
                              f"worker: {per_worker}; task dumps in {group.tmp}/w*.log") from exc
+
+
+def assert_no_version_differs(incidents: list[Received]) -> int:
+    """A version (incident id, version) published more than once must be the same each time
+    (issue 8 §4): a crash makes the successor apply up to one checkpoint interval of the
+    correlation topic again, which publishes those versions again, identical. How many were
+    published again."""
+    seen: dict[tuple[str, int], dict[str, Any]] = {}
+    again = 0
+    for r in incidents:
+        if r.record is None:
+            continue
+        ident = (str(r.record["incident_id"]), int(r.record["version"]))
+        view = incident_view(r.record)
+        if ident in seen:
+            again += 1
+            assert seen[ident] == view, f"{ident} published twice with different content"
+        else:
+            seen[ident] = view
+    return again
+
