@@ -31,6 +31,7 @@ from hub.model.events import Event
 from hub.model.incidents import Incident
 from hub.observability.metrics import HubMetrics
 from hub.offline.correlate import describe_late
+from hub.runtime.frames import FRAME_HEADER, Entry, FrameError, read_frame
 from hub.runtime.ingest import KIND_OF_TOPIC
 from hub.runtime.outbox import Outbox, headers_of
 from hub.runtime.state_store import ChangelogStore
@@ -60,6 +61,48 @@ def progress_of(raw: bytes | None) -> dict[str, dict[str, int]]:
 
 class LateError(RecordError):
     reason = "LATE"
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a forwarded event came from: what its dead letter reports and keeps (the source
+    message's coordinates and bytes, not the correlation topic's)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    kind: str | None
+    headers: list[tuple[str, bytes]]
+    origin: str  # "topic/partition" of the source, the engine's clock origin; "" if unknown
+
+    @classmethod
+    def of(cls, msg: Any, headers: dict[str, bytes]) -> Where:
+        """A message of the correlation topic: a one-event forward, a tick or a bad frame."""
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        origin = ""
+        source = source_of(headers)
+        if source is not None:
+            src_topic, _, src_partition = source[0].rpartition("/")
+            if src_topic and src_partition.isdigit():
+                topic, partition, offset = src_topic, int(src_partition), source[1]
+                origin = source[0]
+        return cls(topic, partition, offset, msg.key(), msg.value(),
+                   headers.get("hub-kind", b"").decode() or None,
+                   [(k, v) for k, v in headers.items() if not k.startswith("hub-")], origin)
+
+    @classmethod
+    def of_entry(cls, entry: Entry, msg: Any) -> Where:
+        """An entry of a frame (``msg``: the frame, whose coordinates stand in for a source
+        reference that does not parse)."""
+        origin, _, offset = entry.src.rpartition("/")
+        topic, _, partition = origin.rpartition("/")
+        if not (topic and partition.isdigit() and offset.isdigit()):
+            topic, partition, offset, origin = (msg.topic(), str(msg.partition()),
+                                                str(msg.offset()), "")
+        return cls(topic, int(partition), int(offset), entry.key.encode(), entry.body,
+                   entry.kind, [], origin)
 
 
 @dataclass
@@ -147,17 +190,21 @@ class Correlator:
             lanes = touched.setdefault(p, set())
             headers = headers_of(msg)
             if "hub-tick" in headers:
+                here = Where.of(msg, headers)
                 wall = int(headers["hub-tick"])
                 listed = headers.get("hub-tick-origins", b"").decode().split(",")
                 vouched = {origin for origin in listed if origin}
                 progress = progress_of(headers.get("hub-tick-progress"))
                 for lane, engine in part.engines.items():
-                    self._emit(engine.tick(wall, vouched, progress), msg, headers, outbox)
+                    self._emit(engine.tick(wall, vouched, progress), here, outbox)
                     lanes.add(lane)
             elif headers.get("hub-control") == b"flush":
+                here = Where.of(msg, headers)
                 for lane, engine in part.engines.items():
-                    self._emit(engine.flush(), msg, headers, outbox)
+                    self._emit(engine.flush(), here, outbox)
                     lanes.add(lane)
+            elif FRAME_HEADER in headers:
+                self._frame(part, msg, headers, outbox, lanes)
             else:
                 self._event(part, msg, headers, outbox, lanes)
 
@@ -172,24 +219,49 @@ class Correlator:
                 self._persist(p, lanes, outbox)
         return wanted
 
+    def _frame(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
+               outbox: Outbox, lanes: set[str]) -> None:
+        """A frame's entries in order, each as a forward of its own (hub.runtime.frames)."""
+        try:
+            entries = read_frame(msg.value())
+        except FrameError as exc:
+            err = RecordError(str(exc), field="value", reason="PROCESSING_ERROR")
+            self._dead_letter(err, Where.of(msg, headers), outbox)
+            return
+        for entry in entries:
+            try:
+                event = Event.from_record(entry.kind, entry.fields)
+                engine = self._engine(part, entry.lane)
+            except Exception as exc:
+                self._dead_letter(exc, Where.of_entry(entry, msg), outbox)
+                continue
+            lanes.add(entry.lane)
+            result = engine.process(event, entry.src.rpartition("/")[0])
+            if result.late or result.incidents:
+                self._emit(result, Where.of_entry(entry, msg), outbox)
+
     def _event(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
                outbox: Outbox, lanes: set[str]) -> None:
+        """A forward of one event (written by workers from before frames)."""
         lane = headers.get("hub-lane", b"").decode()
-        source = source_of(headers)
-        origin = source[0] if source else ""
+        where = Where.of(msg, headers)
         try:
             event = self.event_of(msg.value(), headers.get("hub-event"))
-            engine = part.engines.get(lane)
-            if engine is None:
-                if lane not in self.pack.lanes:
-                    raise RecordError(f"no rule of this worker uses lane {lane!r}",
-                                      field="hub-lane", reason="PROCESSING_ERROR")
-                engine = part.engines[lane] = self._new_engine(lane)
+            engine = self._engine(part, lane)
         except Exception as exc:
-            self._dead_letter(exc, msg, headers, outbox)
+            self._dead_letter(exc, where, outbox)
             return
         lanes.add(lane)
-        self._emit(engine.process(event, origin), msg, headers, outbox)
+        self._emit(engine.process(event, where.origin), where, outbox)
+
+    def _engine(self, part: PartitionState, lane: str) -> CorrelationEngine:
+        engine = part.engines.get(lane)
+        if engine is None:
+            if lane not in self.pack.lanes:
+                raise RecordError(f"no rule of this worker uses lane {lane!r}",
+                                  field="hub-lane", reason="PROCESSING_ERROR")
+            engine = part.engines[lane] = self._new_engine(lane)
+        return engine
 
     def event_of(self, value: bytes | None, as_json: bytes | None = None) -> Event:
         """A forward's event: from its ``hub-event`` header (JSON ``[kind, fields]``, which
@@ -202,29 +274,18 @@ class Correlator:
         kind, record = self.codec.decode(value or b"")
         return Event.from_record(kind, record)
 
-    def _emit(self, result: StepResult, msg: Any, headers: dict[str, bytes],
-              outbox: Outbox) -> None:
+    def _emit(self, result: StepResult, where: Where, outbox: Outbox) -> None:
         for late in result.late:
             self.metrics.late_events.labels(late.event.kind).inc()
-            self._dead_letter(LateError(describe_late(late), field="event_time"), msg, headers,
-                              outbox)
+            self._dead_letter(LateError(describe_late(late), field="event_time"), where, outbox)
         for incident in result.incidents:
             self.publish(incident, outbox)
 
-    def _dead_letter(self, exc: BaseException, msg: Any, headers: dict[str, bytes],
-                     outbox: Outbox) -> None:
-        # Report the event's own source coordinates, not the internal topic's.
-        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-        source = source_of(headers)
-        if source is not None:
-            src_topic, _, src_partition = source[0].rpartition("/")
-            if src_topic and src_partition.isdigit():
-                topic, partition, offset = src_topic, int(src_partition), source[1]
+    def _dead_letter(self, exc: BaseException, where: Where, outbox: Outbox) -> None:
         reason = outbox.dead_letter(
-            exc, topic=topic, partition=partition, offset=offset, key=msg.key(),
-            value=msg.value(),
-            headers=[(k, v) for k, v in headers.items() if not k.startswith("hub-")],
-            source_kind=headers.get("hub-kind", b"").decode() or None,
+            exc, topic=where.topic, partition=where.partition, offset=where.offset,
+            key=where.key, value=where.value, headers=where.headers,
+            source_kind=where.kind,
         )
         self.metrics.dead_letters.labels(reason).inc()
 

@@ -2,12 +2,14 @@
 
 Bad messages go to the dead-letter topic with their original bytes and a reason; the next message
 is processed as usual. Accepted events are forwarded byte for byte (unless a personal field had to
-be pseudonymized here) to the internal correlation topic, keyed per lane (see hub.core.lanes).
+be pseudonymized here) to the internal correlation topic, to the partition of their key per lane
+(see hub.core.lanes), many to a message (hub.runtime.frames).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +24,7 @@ from hub.core.snapshot import event_json
 from hub.model.errors import RecordError, ValidationError
 from hub.model.events import Event
 from hub.observability.metrics import HubMetrics
+from hub.runtime.frames import FRAME_HEADER, FrameWriter
 from hub.runtime.outbox import Outbox, headers_of
 from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS
 
@@ -105,9 +108,11 @@ class Ingestor:
                           raw)
             return b"", raw
 
-    def handle_batch(self, messages: Sequence[Any], outbox: Outbox) -> None:
-        """Decode, validate, dedup and forward one batch of source messages (confluent-kafka)."""
+    def handle_batch(self, messages: Sequence[Any], outbox: Outbox, partitions: int) -> None:
+        """Decode, validate, dedup and forward one batch of source messages (confluent-kafka)
+        in frames to the ``partitions`` partitions of the correlation topic."""
         accepted: list[tuple[Event, bytes, Any, str]] = []
+        outcomes: Counter[tuple[str, str]] = Counter()
         for msg in messages:
             topic, value = msg.topic(), msg.value()
             try:
@@ -126,34 +131,42 @@ class Ingestor:
                     log.exception("unexpected error decoding %s/%s@%s", topic,
                                   msg.partition(), msg.offset())
                 self.metrics.dead_letters.labels(reason).inc()
-                self.metrics.ingest_events.labels(kind, "dead_letter").inc()
+                outcomes[(kind, "dead_letter")] += 1
                 continue
             accepted.append((event, body, msg, f"{topic}/{msg.partition()}"))
         flags = self.dedup.duplicates(
             [(e.kind, e.event_id, f"{origin}/{m.offset()}") for e, _, m, origin in accepted]
         )
         progress = self.progress
+        frames = FrameWriter(partitions)
         for (event, body, msg, origin), duplicate in zip(accepted, flags, strict=True):
             if duplicate:
-                self.metrics.duplicates.labels(event.kind).inc()
-                self.metrics.ingest_events.labels(event.kind, "duplicate").inc()
+                outcomes[(event.kind, "duplicate")] += 1
                 continue
             newest = progress.get(origin)
             if newest is None or event.event_time > newest:
                 progress[origin] = event.event_time
             targets = lane_targets(self.lanes, event, self.registry)
-            outcome = "accepted" if targets else "no_rule"
-            self.metrics.ingest_events.labels(event.kind, outcome).inc()
-            src = f"{origin}/{msg.offset()}".encode()
-            kind_tag = event.kind.encode()
-            # Beside the original bytes (kept for a dead letter), the forward carries the event
-            # as JSON (hub.core.snapshot.event_json): reading that back costs a quarter of an
-            # Avro decode, and the correlator's state snapshots reuse the text as it is.
-            as_json = event_json(event).encode() if targets else b""
+            outcomes[(event.kind, "accepted" if targets else "no_rule")] += 1
+            if not targets:
+                continue
+            # Beside the original bytes (kept for a dead letter), the entry carries the event as
+            # JSON (hub.core.snapshot.event_json): reading that back costs a quarter of an Avro
+            # decode.
+            src = f"{origin}/{msg.offset()}"
+            as_json = event_json(event)
             for lane, key in targets:
-                outbox.send(CORRELATE_TOPIC, key.encode(), body,
-                            [("hub-lane", lane.encode()), ("hub-src", src),
-                             ("hub-kind", kind_tag), ("hub-event", as_json)])
+                frames.add(lane, key, src, body, as_json)
+        for p, value in frames.close():
+            outbox.send(CORRELATE_TOPIC, None, value, [(FRAME_HEADER, b"1")], partition=p)
+        self._count(outcomes)
+
+    def _count(self, outcomes: Counter[tuple[str, str]]) -> None:
+        """Metrics once per batch and outcome, not once per event (labels() takes a lock)."""
+        for (kind, outcome), n in outcomes.items():
+            self.metrics.ingest_events.labels(kind, outcome).inc(n)
+            if outcome == "duplicate":
+                self.metrics.duplicates.labels(kind).inc(n)
 
     def forget(self, origins: Iterable[str]) -> None:
         """Source partitions revoked: their new owner reports their progress from now on."""

@@ -385,7 +385,7 @@ class Pipeline:
             sources = [m for m in batch if m.topic() != CORRELATE_TOPIC]
             forwards = [m for m in batch if m.topic() == CORRELATE_TOPIC]
             if sources:
-                self.ingestor.handle_batch(sources, outbox)
+                self.ingestor.handle_batch(sources, outbox, self.correlate_partitions)
             if forwards:
                 self.correlator.handle_batch(forwards, outbox)
             if tick:

@@ -1,0 +1,154 @@
+"""Frames: many forwards to one correlation partition in one Kafka message.
+
+Ingest sends each accepted event to one or two lanes (docs/architecture.md). One message per
+forward made the worker produce and consume ~2 internal messages per source event, each with its
+own headers, Python objects and broker work: the largest share of its CPU after the decode
+(BENCHMARKS.md §3, run H). A batch now sends one frame per correlation partition (several when
+large), and the correlator reads the entries back in the order they were written: per key the
+order is the same as with one message each, since a key's entries all go to one partition.
+
+Layout (``hub-frame: 1`` header, no key; the producer is told the partition)::
+
+    b"HF1" | u32 big-endian n | n bytes of UTF-8 JSON: [[lane, key, "topic/partition/offset",
+    body length, [kind, fields]], ...] | the entries' bodies (original Avro bytes), concatenated
+
+The bodies are the source messages' bytes (pseudonymized if ingest had to), kept for a dead
+letter; the JSON event is what the engine reads (a quarter of an Avro decode). The partition of
+an entry is Kafka's own choice for its key (murmur2, as the Java client and librdkafka's
+``murmur2_random``), so it is the partition a forward of the key had before frames existed.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+FRAME_HEADER = "hub-frame"
+MAGIC = b"HF1"
+#: A frame is closed once its entries reach this many bytes (one entry larger than this goes
+#: alone): well under the correlation topic's max.message.bytes (16 MiB, topology/topics.yaml).
+FRAME_BYTES = 512 * 1024
+
+_LEN = struct.Struct(">I")
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_DECODE = json.JSONDecoder().raw_decode
+
+
+class FrameError(ValueError):
+    """A message on the correlation topic that is not a well-formed frame."""
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), as a signed 32-bit int."""
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    tail = length & ~3
+    for i in range(0, tail, 4):
+        k = data[i] | data[i + 1] << 8 | data[i + 2] << 16 | data[i + 3] << 24
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    rest = length & 3
+    if rest == 3:
+        h ^= data[tail + 2] << 16
+    if rest >= 2:
+        h ^= data[tail + 1] << 8
+    if rest >= 1:
+        h ^= data[tail]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+@lru_cache(maxsize=65536)
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key`` (UTF-8) among ``partitions``."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+@dataclass
+class _Open:
+    parts: list[str] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+
+class FrameWriter:
+    """Collects one batch's forwards per partition; ``close`` hands out the frames to send."""
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self._open: dict[int, _Open] = {}
+        self.done: list[tuple[int, bytes]] = []
+
+    def add(self, lane: str, key: str, src: str, body: bytes, event_json: str) -> None:
+        """One forward; ``event_json`` is the event as ``[kind, fields]`` JSON text."""
+        p = partition_for(key, self.partitions)
+        frame = self._open.get(p)
+        if frame is None:
+            frame = self._open[p] = _Open()
+        frame.parts.append(f"[{_ENCODE(lane)},{_ENCODE(key)},{_ENCODE(src)},{len(body)},"
+                           f"{event_json}]")
+        frame.bodies.append(body)
+        frame.size += len(event_json) + len(body) + len(key) + 48
+        if frame.size >= FRAME_BYTES:
+            self.done.append((p, _pack(self._open.pop(p))))
+
+    def close(self) -> list[tuple[int, bytes]]:
+        """Every frame of the batch, (partition, value), in the order they were filled."""
+        for p in sorted(self._open):
+            self.done.append((p, _pack(self._open[p])))
+        self._open.clear()
+        done, self.done = self.done, []
+        return done
+
+
+def _pack(frame: _Open) -> bytes:
+    meta = ("[" + ",".join(frame.parts) + "]").encode()
+    return b"".join([MAGIC, _LEN.pack(len(meta)), meta, *frame.bodies])
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    lane: str
+    key: str
+    src: str
+    body: bytes
+    kind: str
+    fields: dict[str, Any]
+
+
+def read_frame(value: bytes | None) -> Iterator[Entry]:
+    """The entries of a frame, in order; FrameError (naming what is wrong) before any entry if
+    it is not one."""
+    if not value or not value.startswith(MAGIC) or len(value) < 7:
+        raise FrameError("not a frame: a hub-frame message starts with b'HF1' and a length")
+    (n,) = _LEN.unpack_from(value, 3)
+    start = 7 + n
+    if start > len(value):
+        raise FrameError(f"frame JSON of {n} bytes runs past the message ({len(value)} bytes)")
+    try:
+        entries, _ = _DECODE(value[7:start].decode())
+    except ValueError as exc:
+        raise FrameError(f"frame JSON does not parse: {exc}") from exc
+    try:
+        total = sum(entry[3] for entry in entries)
+    except (TypeError, IndexError) as exc:
+        raise FrameError(f"frame entries are not [lane, key, src, length, event]: {exc}") from exc
+    if start + total != len(value):
+        raise FrameError(f"frame bodies end at byte {start + total}, the message at {len(value)}")
+    return _entries(entries, value, start)
+
+
+def _entries(entries: list[Any], value: bytes, at: int) -> Iterator[Entry]:
+    for lane, key, src, size, (kind, fields) in entries:
+        yield Entry(lane, key, src, value[at:at + size], kind, fields)
+        at += size

@@ -1,0 +1,141 @@
+"""Frames on the correlation topic (hub.runtime.frames): layout, partitions, bad frames."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+
+import pytest
+
+from benchmarks.hotpath import MemoryStore, Message, Producer
+from hub.codec import load_codec
+from hub.core.registry import MemoryBuildingRegistry
+from hub.core.rules import load_rules
+from hub.core.snapshot import event_json
+from hub.observability.metrics import create
+from hub.runtime.correlator import Correlator
+from hub.runtime.frames import (
+    FRAME_BYTES,
+    FRAME_HEADER,
+    FrameError,
+    FrameWriter,
+    partition_for,
+    read_frame,
+)
+from hub.runtime.outbox import Outbox
+from hub.settings import CORRELATE_TOPIC, DEADLETTER_TOPIC, Settings
+from tests.unit.core.helpers import swipe
+
+#: What librdkafka's murmur2_random partitioner (and the Java client's default) chose for these
+#: keys among 4 partitions, read back from a real broker (2026-12-03).
+KAFKA_CHOSE = {"SITE-0001": 1, "p1:30fc83fbf96ccc364d71d3a21a213e77": 2, "": 1, "a": 0,
+               "ab": 2, "abc": 3, "abcd": 0, "翠苑3幢": 1}
+
+
+@pytest.mark.parametrize("key", sorted(KAFKA_CHOSE))
+def test_a_keys_partition_is_the_one_kafka_gives_it(key: str) -> None:
+    assert partition_for(key, 4) == KAFKA_CHOSE[key]
+
+
+def test_entries_come_back_per_partition_in_the_order_they_were_added() -> None:
+    writer = FrameWriter(4)
+    added = []
+    for i in range(40):
+        key = f"SITE-{i % 7:04d}"
+        body = bytes([i]) * (i + 1)
+        event = json.dumps(["access_swipe", {"event_id": f"e{i}", "n": i}])
+        writer.add("site", key, f"hub.src.x/0/{i}", body, event)
+        added.append((partition_for(key, 4), "site", key, f"hub.src.x/0/{i}", body, f"e{i}"))
+    frames = writer.close()
+    assert len({p for p, _ in frames}) == len(frames), "one frame per partition in a small batch"
+    got = [(p, e.lane, e.key, e.src, e.body, e.fields["event_id"])
+           for p, value in frames for e in read_frame(value)]
+    assert sorted(got, key=lambda g: (g[0], int(g[3].rsplit("/", 1)[1]))) == sorted(
+        added, key=lambda a: (a[0], int(a[3].rsplit("/", 1)[1])))
+    for p in {g[0] for g in got}:
+        mine = [g for g in got if g[0] == p]
+        assert mine == [a for a in added if a[0] == p]
+    assert writer.close() == [], "close hands each frame out once"
+
+
+def test_a_full_frame_is_closed_and_the_next_entry_starts_another() -> None:
+    writer = FrameWriter(1)
+    body = b"x" * 100_000
+    n = FRAME_BYTES // 100_000 + 3
+    for i in range(n):
+        writer.add("site", "k", f"t/0/{i}", body, '["k",{}]')
+    frames = writer.close()
+    assert len(frames) == 2
+    assert all(len(value) <= FRAME_BYTES + 100_200 for _, value in frames)
+    assert [e.src for _, v in frames for e in read_frame(v)] == [f"t/0/{i}" for i in range(n)]
+
+
+def _frame(meta: bytes, bodies: bytes = b"") -> bytes:
+    return b"HF1" + struct.pack(">I", len(meta)) + meta + bodies
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    (None, "not a frame"),
+    (b"", "not a frame"),
+    (b"\x00\x01garbage", "not a frame"),
+    (b"HF1\x00\x00\x00\x50[]", "runs past"),
+    (_frame(b"[[\"site\","), "does not parse"),
+    (_frame(b"[[\"site\",\"k\"]]"), "are not [lane, key, src, length, event]"),
+    (_frame(b"[[\"site\",\"k\",\"t/0/1\",5,[\"k\",{}]]]", b"abc"), "bodies end at byte"),
+])
+def test_a_malformed_frame_is_refused_before_any_entry(value: bytes | None, says: str) -> None:
+    with pytest.raises(FrameError, match=re.escape(says)):
+        read_frame(value)
+
+
+def _correlator() -> Correlator:
+    settings = Settings.from_env()
+    registry = MemoryBuildingRegistry()
+    return Correlator(pack=load_rules(settings.rules_dir), codec=load_codec(),
+                      registry=registry, store=MemoryStore("", "changelog"), metrics=create())
+
+
+def _dead_letters(sent: list[tuple[str, bytes | None, bytes | None]]) -> list[dict[str, object]]:
+    codec = load_codec()
+    return [codec.decode(value or b"")[1] for topic, _, value in sent if topic == DEADLETTER_TOPIC]
+
+
+class Recording(Producer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[str, bytes | None, bytes | None]] = []
+
+    def produce(self, topic: str, key: bytes | None = None, value: bytes | None = None,
+                headers: list[tuple[str, bytes]] | None = None,
+                partition: int | None = None) -> None:
+        self.log.append((topic, key, value))
+        super().produce(topic, key, value, headers, partition)
+
+
+def test_a_frame_that_does_not_read_is_one_dead_letter_with_its_bytes() -> None:
+    correlator, producer = _correlator(), Recording()
+    bad = b"HF1\x00\x00\x00\x02[]junk"
+    correlator.handle_batch([Message(CORRELATE_TOPIC, 2, 17, None, bad, [(FRAME_HEADER, b"1")])],
+                            Outbox(producer, load_codec(), "t"))
+    (dead,) = _dead_letters(producer.log)
+    assert (dead["reason"], dead["source_topic"], dead["source_partition"],
+            dead["source_offset"], dead["original_value"]) == (
+        "PROCESSING_ERROR", CORRELATE_TOPIC, 2, 17, bad)
+    assert "bodies end at byte" in str(dead["detail"])
+
+
+def test_an_entry_for_a_lane_no_rule_uses_is_a_dead_letter_at_its_source() -> None:
+    correlator, producer = _correlator(), Recording()
+    writer = FrameWriter(4)
+    writer.add("no-such-lane", "SITE-0001", "hub.src.access_swipe/3/99", b"original",
+               event_json(swipe("e1", 1_000)))
+    ((p, value),) = writer.close()
+    correlator.handle_batch([Message(CORRELATE_TOPIC, p, 5, None, value,
+                                     [(FRAME_HEADER, b"1")])],
+                            Outbox(producer, load_codec(), "t"))
+    (dead,) = _dead_letters(producer.log)
+    assert (dead["source_topic"], dead["source_partition"], dead["source_offset"],
+            dead["original_value"], dead["original_key"]) == (
+        "hub.src.access_swipe", 3, 99, b"original", b"SITE-0001")
+    assert "no-such-lane" in str(dead["detail"])
