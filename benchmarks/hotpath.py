@@ -8,7 +8,8 @@ machine, where the broker's CPU and the transaction round trips blur what the wo
 costs. This runs the same Ingestor and Correlator code the worker runs (hub/runtime), batch by
 batch as the pipeline does, with the Kafka client replaced by in-memory lists: source messages are
 Avro single-object values exactly as `hub produce` writes them; what the outbox sends to the
-correlation topic becomes the next batches' input; changelog, incidents and dead letters are only
+correlation topic becomes the next batches' input, with a tick to every correlation partition
+after each batch (wall time = the newest event time); changelog, incidents and dead letters are only
 counted. Dedup uses the memory twin of the Redis store (``--redis URL`` uses Redis itself).
 Batches of ``--batch`` messages, a checkpoint every ``--checkpoint-every`` batches.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import pstats
 import time
 import zlib
@@ -108,6 +110,20 @@ class MemoryStore(ChangelogStore):
         return {p: {} for p in partitions}
 
 
+def send_ticks(producer: Producer, ingestor: Ingestor) -> None:
+    """A tick to every correlation partition after a batch, as the worker sends once a second:
+    without them a correlation partition's engines wait for source partitions that forward
+    nothing to it, and release (and evaluate) nothing. Wall time is the newest event time, every
+    source partition vouched quiet: the events are all there is."""
+    progress = dict(ingestor.progress)
+    wall = max(progress.values(), default=0)
+    origins = ",".join(f"{t}/{p}" for t in SOURCE_TOPICS.values() for p in range(PARTITIONS))
+    headers = [("hub-tick", str(wall).encode()), ("hub-tick-origins", origins.encode()),
+               ("hub-tick-progress", json.dumps(progress).encode())]
+    for p in range(PARTITIONS):
+        producer.produce(CORRELATE_TOPIC, None, None, headers, partition=p)
+
+
 def source_messages(path: Path, key: str) -> tuple[list[Message], MemoryBuildingRegistry]:
     codec = load_codec()
     registry = MemoryBuildingRegistry()
@@ -149,6 +165,7 @@ def run(messages: list[Message], registry: MemoryBuildingRegistry, dedup: DedupS
         outbox = Outbox(producer, codec, "hotpath")
         t0 = time.process_time()
         ingestor.handle_batch(messages[start:start + batch], outbox, PARTITIONS)
+        send_ticks(producer, ingestor)
         t1 = time.process_time()
         forwards, producer.forwards = producer.forwards, []
         for f in range(0, len(forwards), batch):
