@@ -7,6 +7,7 @@ since the Unix epoch, UTC, everywhere in the hub.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,10 @@ RECORD_NAMES: dict[str, str] = {
     "incident": "Incident",
     "dead_letter": "DeadLetter",
 }
+
+_intern = sys.intern
+#: Strings up to this length are shared between events (sys.intern); longer ones are free text.
+_SHARED_LEN = 64
 
 #: Fields every source event carries (the public contract).
 COMMON_FIELDS: tuple[str, ...] = ("event_id", "vendor", "device_id", "site_id", "event_time")
@@ -68,12 +73,20 @@ class Event:
 
     @classmethod
     def from_record(cls, kind: str, record: Mapping[str, Any]) -> Event:
+        """The event of a decoded record, its field names and short strings shared.
+
+        A worker keeps hundreds of thousands of events in its windows (10 minutes of a city's
+        traffic), each decoded on its own: without sharing, every one held its own copy of each
+        field name and of values such as the vendor, the site or the door (BENCHMARKS.md §4).
+        """
+        fields = {_intern(k): _intern(v) if type(v) is str and len(v) <= _SHARED_LEN else v
+                  for k, v in record.items()}
         return cls(
-            kind=kind,
-            event_id=str(record["event_id"]),
-            event_time=int(record["event_time"]),
-            site_id=str(record["site_id"]),
-            fields=dict(record),
+            kind=_intern(kind),
+            event_id=str(fields["event_id"]),
+            event_time=int(fields["event_time"]),
+            site_id=str(fields["site_id"]),
+            fields=fields,
         )
 
 
