@@ -72,15 +72,16 @@ class Event:
         return self.fields.get(name, default)
 
     @classmethod
-    def from_record(cls, kind: str, record: Mapping[str, Any]) -> Event:
-        """The event of a decoded record, its field names and short strings shared.
+    def from_record(cls, kind: str, record: Mapping[str, Any], *, shared: bool = True) -> Event:
+        """The event of a decoded record, its field names and short strings ``shared``.
 
         A worker keeps hundreds of thousands of events in its windows (10 minutes of a city's
         traffic), each decoded on its own: without sharing, every one held its own copy of each
         field name and of values such as the vendor, the site or the door (BENCHMARKS.md §4).
+        An event that lives for one batch only (ingest's) is not worth the lookups.
         """
-        fields = {_intern(k): _intern(v) if type(v) is str and len(v) <= _SHARED_LEN else v
-                  for k, v in record.items()}
+        fields = ({_intern(k): _intern(v) if type(v) is str and len(v) <= _SHARED_LEN else v
+                   for k, v in record.items()} if shared else dict(record))
         return cls(
             kind=_intern(kind),
             event_id=str(fields["event_id"]),

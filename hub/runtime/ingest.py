@@ -79,7 +79,8 @@ class Ingestor:
             # A producer skipped the edge: never forward the raw value.
             record = pseudonymize_fields(record, self.pseudonym_key, pii)
             value = self.codec.encode(kind, record)
-        return Event.from_record(kind, record), value or b""
+        # The event lives for this batch only: the correlator makes the one it keeps.
+        return Event.from_record(kind, record, shared=False), value or b""
 
     def kept_for_dead_letter(self, value: bytes | None) -> tuple[bytes | None, list[str]]:
         """The bytes a dead letter keeps, and the personal fields pseudonymized in them.
