@@ -177,6 +177,10 @@ class Pipeline:
         #: source (topic, partition) -> the offset its consumption started from (the group's
         #: commit): an idle partition's position before it has delivered anything
         self._starts: dict[tuple[str, int], int] = {}
+        #: correlation partition -> the offset after the last message applied to its state (in
+        #: a committed batch): what a checkpoint commits. Not the consumer's position(), which
+        #: can move past messages never handed to this loop (seen inside close()).
+        self._applied: dict[int, int] = {}
         self.batches = 0
         #: Set when a client lost its connection to the brokers: the producer is then replaced
         #: before the next transaction (see _new_producer).
@@ -298,6 +302,8 @@ class Pipeline:
                              if tp.topic in KIND_OF_TOPIC)
         for tp in partitions:
             self._starts.pop((tp.topic, tp.partition), None)
+            if tp.topic == CORRELATE_TOPIC:
+                self._applied.pop(tp.partition, None)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -329,15 +335,12 @@ class Pipeline:
         self.checkpoint_before_stop()
         log.info("stopping: the last batch was committed")
 
-    def _correlate_positions(self, consumer: Consumer,
+    def _correlate_positions(self, applied: dict[int, int],
                              partitions: Iterable[int] | None = None) -> list[TopicPartition]:
-        """Where this worker is on its correlation partitions (those it has read from)."""
-        wanted = None if partitions is None else set(partitions)
-        owned = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()
-                 if tp.topic == CORRELATE_TOPIC and (wanted is None or tp.partition in wanted)]
-        if not owned:
-            return []
-        return [tp for tp in consumer.position(owned) if tp.offset >= 0]
+        """The correlation offsets that go with the state as applied (of ``partitions``, else
+        all that this worker has applied something of)."""
+        wanted = applied if partitions is None else [p for p in partitions if p in applied]
+        return [TopicPartition(CORRELATE_TOPIC, p, applied[p]) for p in sorted(wanted)]
 
     def _checkpoint_only(self, consumer: Consumer, partitions: list[int]) -> None:
         """A transaction of its own: the partitions' changed states and their offsets."""
@@ -351,7 +354,7 @@ class Pipeline:
         except Exception:
             self._abort()
             raise
-        if not self._commit(consumer, self._correlate_positions(consumer, partitions)):
+        if not self._commit(consumer, self._correlate_positions(self._applied, partitions)):
             raise KafkaException(KafkaError(KafkaError._STATE, "checkpoint aborted"))
 
     def checkpoint_before_stop(self) -> None:
@@ -400,11 +403,13 @@ class Pipeline:
         # Source offsets with every batch (their forwards are in it); the correlation topic's
         # only with the state that goes with them, at a checkpoint.
         offsets = _next_offsets(m for m in batch if m.topic() != CORRELATE_TOPIC)
+        applied = {**self._applied, **{tp.partition: tp.offset for tp in _next_offsets(forwards)}}
         if checkpoint:
-            offsets += self._correlate_positions(consumer)
+            offsets += self._correlate_positions(applied)
             self._next_checkpoint = time.monotonic() + CHECKPOINT_S
         handled = time.perf_counter()
         if self._commit(consumer, offsets):
+            self._applied = applied
             self.batches += 1
             done = time.perf_counter()
             self.metrics.batch_seconds.labels("batch").observe(done - started)
@@ -431,6 +436,7 @@ class Pipeline:
                 consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)
                                              if tp.offset >= 0 else OFFSET_BEGINNING))
         self.correlator.forget()
+        self._applied.clear()
 
     def _commit(self, consumer: Consumer, offsets: list[TopicPartition]) -> bool:
         """Commit the open transaction with ``offsets``; False if it had to be aborted."""
