@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from hub.model.events import (
     Building,
     Event,
 )
-from hub.model.incidents import Incident
+from hub.model.incidents import CONFIRMED, Incident
 
 #: Kinds a line may carry.
 LINE_KINDS: tuple[str, ...] = (*ALL_KINDS, INCIDENT_KIND, "dead_letter")
@@ -214,20 +214,29 @@ def _is_record(schema: Any) -> bool:
     return isinstance(schema, dict) and schema.get("type") == "record"
 
 
-def record_to_json(kind: str, record: Mapping[str, Any], *, codec: Codec | None = None) -> str:
+def record_to_json(kind: str, record: Mapping[str, Any], *, codec: Codec | None = None,
+                   omit: Collection[str] = ()) -> str:
     """One interchange line (no newline): ``kind`` first, then the fields in schema order.
 
     Deterministic: compact separators, times as epoch milliseconds, bytes as base64,
-    non-ASCII text kept as is. Keys the schema does not know are left out.
+    non-ASCII text kept as is. Keys the schema does not know are left out, and so are the
+    top-level fields named in ``omit`` (a reader fills their schema defaults).
     """
     codec = codec or load_codec()
     schema = codec.schema(kind)
     body = _ordered(schema, record, {})
+    for name in omit:
+        body.pop(name, None)
     return json.dumps({"kind": kind, **_jsonable(body)}, ensure_ascii=False, separators=(",", ":"))
 
 
 def incident_to_json(incident: Incident, *, codec: Codec | None = None) -> str:
-    return record_to_json(INCIDENT_KIND, incident.to_record(), codec=codec)
+    """An incident's line; ``status`` and ``status_reason`` are left out while they hold their
+    defaults (CONFIRMED, null), so the lines of confirmed incidents are the same as before the
+    fields existed: ``hub correlate`` output and recordings compared with it do not change."""
+    defaults = incident.status == CONFIRMED and incident.status_reason is None
+    return record_to_json(INCIDENT_KIND, incident.to_record(), codec=codec,
+                          omit=("status", "status_reason") if defaults else ())
 
 
 def topic_key(kind: str, record: Mapping[str, Any]) -> str:

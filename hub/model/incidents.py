@@ -14,6 +14,10 @@ from typing import Any
 from hub.model.events import Building
 
 RISK_LEVELS: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+#: An incident version's status (docs/contracts.md): seen at arrival, before the watermark; final
+#: for the events it names; withdrawn because late data disproved a provisional version.
+PROVISIONAL, CONFIRMED, RETRACTED = "PROVISIONAL", "CONFIRMED", "RETRACTED"
+STATUSES: tuple[str, ...] = (PROVISIONAL, CONFIRMED, RETRACTED)
 ROUTE_LEVELS: tuple[str, ...] = ("GRID", "TOWNSHIP", "DISTRICT", "CITY")
 #: 三级联动: who handles an incident of each risk level, and which registry field names the unit.
 LEVEL_FOR_RISK: dict[str, tuple[str, str]] = {
@@ -81,6 +85,8 @@ class Incident:
     building: Building | None
     emitted_time: int
     tags: tuple[str, ...] = field(default=())
+    status: str = CONFIRMED
+    status_reason: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -102,6 +108,8 @@ class Incident:
             "building": self.building.to_record() if self.building else None,
             "emitted_time": self.emitted_time,
             "tags": list(self.tags),
+            "status": self.status,
+            "status_reason": self.status_reason,
         }
 
     @classmethod
@@ -127,4 +135,6 @@ class Incident:
             building=Building.from_record(r["building"]) if r.get("building") else None,
             emitted_time=int(r["emitted_time"]),
             tags=tuple(r.get("tags") or ()),
+            status=r.get("status") or CONFIRMED,
+            status_reason=r.get("status_reason"),
         )
