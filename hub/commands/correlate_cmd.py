@@ -23,6 +23,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--in", dest="input", required=True, help="events .jsonl ('-' for stdin)")
     p.add_argument("--out", default="-", help="incidents .jsonl ('-' for stdout, the default)")
     p.add_argument("--final", action="store_true", help="only the last version of each incident")
+    p.add_argument("--early", action="store_true",
+                   help="take the line order as arrival order and also write what operators see "
+                   "before the watermark: PROVISIONAL versions at arrival, RETRACTED ones when "
+                   "later lines disprove them (CONFIRMED versions are the same as without it)")
     p.add_argument("--rejected", type=Path, default=None,
                    help="also write rejected lines (bad or LATE) here as JSON lines")
     p.set_defaults(func=run)
@@ -34,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from hub.codec import event_fields, incident_to_json, load_codec
     from hub.core.rules import load_rules
     from hub.gc_policy import tune_for_throughput
+    from hub.model.incidents import STATUSES
     from hub.offline.correlate import CorrelateSummary, correlate_file, final_versions
     from hub.settings import Settings
 
@@ -50,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     tune_for_throughput()
     summary = CorrelateSummary()
     stream = correlate_file(
-        args.input, pack, pseudonym_key=settings.pseudonym_key, codec=codec, summary=summary
+        args.input, pack, pseudonym_key=settings.pseudonym_key, codec=codec, summary=summary,
+        early=args.early,
     )
     with contextlib.ExitStack() as stack:
         out = sys.stdout if args.out == "-" else stack.enter_context(
@@ -58,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
         )
         incidents = final_versions(stream) if args.final else stream
         written = Counter[str]()
+        statuses = Counter[str]()
         for inc in incidents:
             out.write(incident_to_json(inc, codec=codec) + "\n")
             written[inc.rule_id] += 1
+            statuses[inc.status] += 1
     for rej in summary.rejected[:20]:
         print(f"{args.input}:{rej.lineno}: {rej.reason}: {rej.detail}", file=sys.stderr)
     if len(summary.rejected) > 20:
@@ -76,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
         f"{s.late} late), {len(summary.rejected)} rejected; "
         f"{s.incidents_opened} incidents in {s.incident_versions} versions "
         f"({s.unrouted} versions unrouted); written: "
-        + (", ".join(f"{k}={v}" for k, v in sorted(written.items())) or "none"),
+        + (", ".join(f"{k}={v}" for k, v in sorted(written.items())) or "none")
+        + ("; by status: " + ", ".join(f"{k}={statuses[k]}" for k in STATUSES)
+           if args.early else ""),
         file=sys.stderr,
     )
     # Bad input is an error (as for `hub produce`); LATE lines are data, reported but not failing.

@@ -756,6 +756,12 @@ class CorrelationEngine:
 
     # ------------------------------------------------------------ inspection
 
+    def released(self, rule_id: str) -> int:
+        """Every event of the rule before this event time has been handed to it (NEG_INF: none
+        yet; a rule this engine does not run: NEG_INF)."""
+        rr = self._by_id.get(rule_id)
+        return rr.released if rr is not None else NEG_INF
+
     def state_size(self) -> int:
         """Number of live (rule, key) states plus suppression states: memory's main driver."""
         n = sum(len(rr.states) for rr in self.rules)

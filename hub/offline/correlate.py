@@ -14,11 +14,12 @@ from pathlib import Path
 from hub.codec import Codec, load_codec, read_jsonl, to_building, to_event
 from hub.codec.interchange import Line
 from hub.core.dedup import DedupLogic
+from hub.core.early import EarlyCorrelation, early_engines
 from hub.core.engine import CorrelationEngine, EngineStats, LateEvent
 from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rules import RulePack
 from hub.model.events import REGISTRY_KIND
-from hub.model.incidents import Incident
+from hub.model.incidents import CONFIRMED, PROVISIONAL, Incident
 
 
 @dataclass
@@ -44,11 +45,20 @@ def correlate_lines(
     lines: Iterable[Line],
     pack: RulePack,
     summary: CorrelateSummary | None = None,
+    *,
+    early: bool = False,
 ) -> Iterator[Incident]:
-    """Yield every incident version in emission order; fill ``summary`` as it goes."""
+    """Yield every incident version in emission order; fill ``summary`` as it goes.
+
+    ``early``: the line order is the arrival order, and incidents come PROVISIONAL at arrival,
+    CONFIRMED at the watermark and RETRACTED when late lines disprove them (hub.core.early),
+    as operators would have seen them live. Without it, only the CONFIRMED versions, as always.
+    """
     summary = summary if summary is not None else CorrelateSummary()
     registry = MemoryBuildingRegistry()
-    engine = CorrelationEngine(pack, registry, dedup=DedupLogic())
+    engine: CorrelationEngine | EarlyCorrelation = (
+        early_engines(pack, registry, dedup=DedupLogic()) if early
+        else CorrelationEngine(pack, registry, dedup=DedupLogic()))
     for line in lines:
         summary.lines += 1
         if line.error is not None or line.kind is None or line.record is None:
@@ -79,6 +89,12 @@ def correlate_lines(
     summary.stats = engine.stats
 
 
+def _supersedes(new: Incident, cur: Incident) -> bool:
+    if new.status != cur.status:
+        return new.status == CONFIRMED or cur.status == PROVISIONAL
+    return new.version >= cur.version
+
+
 def describe_late(late: LateEvent) -> str:
     scope = f"rules {', '.join(late.rules)} had" if late.rules else "its source had"
     return (
@@ -94,17 +110,22 @@ def correlate_file(
     pseudonym_key: str,
     codec: Codec | None = None,
     summary: CorrelateSummary | None = None,
+    early: bool = False,
 ) -> Iterator[Incident]:
     codec = codec or load_codec()
     yield from correlate_lines(read_jsonl(path, pseudonym_key=pseudonym_key, codec=codec), pack,
-                               summary)
+                               summary, early=early)
 
 
 def final_versions(incidents: Iterable[Incident]) -> list[Incident]:
-    """The last version of each incident, ordered by first evidence time then id."""
+    """The last version of each incident, ordered by first evidence time then id.
+
+    With statuses (``early``): a CONFIRMED version supersedes any PROVISIONAL one, a RETRACTED
+    one ends its provisional versions; so the result is what an operator's list shows at the end.
+    """
     last: dict[str, Incident] = {}
     for inc in incidents:
         cur = last.get(inc.incident_id)
-        if cur is None or inc.version >= cur.version:
+        if cur is None or _supersedes(inc, cur):
             last[inc.incident_id] = inc
     return sorted(last.values(), key=lambda i: (i.first_event_time, i.rule_id, i.incident_id))

@@ -210,3 +210,25 @@ def test_a_clean_file_exits_zero_and_late_lines_do_not_fail(tmp_path: Path) -> N
                  str(out), "--rejected", str(rejected)]) == 0
     reasons = [json.loads(x)["reason"] for x in rejected.read_text().splitlines()]
     assert reasons == ["LATE"]
+
+
+def test_early_adds_provisional_versions_and_keeps_the_confirmed_lines(tmp_path: Path) -> None:
+    """``--early``: line order is arrival order; the CONFIRMED lines are byte for byte those
+    written without it, and each incident was provisional first."""
+    plain = (tmp_path / "plain")
+    plain.mkdir()
+    _, without = correlate(plain)
+    status, early = correlate(tmp_path, "--early")
+    assert status == 1  # same input, same verdict on its bad lines
+    confirmed = [i for i in early if "status" not in i]
+    assert confirmed == without
+    provisional = [i for i in early if i.get("status") == "PROVISIONAL"]
+    assert {i["incident_id"] for i in provisional} == {i["incident_id"] for i in without}
+    for i in provisional:  # a provisional version comes before the first confirmed one
+        first_confirmed = next(n for n, c in enumerate(early)
+                               if c["incident_id"] == i["incident_id"] and "status" not in c)
+        assert early.index(i) < first_confirmed
+    assert not [i for i in early if i.get("status") == "RETRACTED"]
+    finals = correlate(tmp_path, "--early", "--final")[1]
+    assert sorted((i["rule_id"], i["version"]) for i in finals) == sorted(
+        (i["rule_id"], i["version"]) for i in correlate(plain, "--final")[1])

@@ -1,0 +1,242 @@
+"""Alerts before the watermark: provisional incidents at arrival, confirmed or retracted later.
+
+The correlation engine (hub.core.engine) waits until every source's watermark has passed an
+event before handing it to the rules: its incidents depend only on the set of events, which is
+what makes them deterministic, and what makes them late (the allowed lateness, 30 s by default).
+An operator needs a perimeter breach while the intruder is still at the door.
+
+So two engines see every event. ``EagerEngine`` hands each event to the rules at once, in
+arrival order, and its incidents go out as ``PROVISIONAL``. The usual engine's incidents go out as
+``CONFIRMED``, exactly as without this module. A provisional incident whose id the confirmed
+engine has not produced by the time it has released everything up to the provisional's event
+time was disproved by data that came late (a different first event, a GRANTED swipe that fills
+an absence, a sequence that was out of order): it gets a ``RETRACTED`` version and a reason.
+
+Both engines are pure and driven by event time, so ``hub correlate --early`` shows offline,
+line by line, what operators would have seen live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Collection, Iterable, Mapping
+
+from hub.core.dedup import DedupLogic
+from hub.core.engine import CorrelationEngine, EngineStats, StepResult
+from hub.core.registry import BuildingRegistry
+from hub.core.rules import Rule, RulePack
+from hub.core.state import KeyState, SuppressState
+from hub.model.events import Event
+from hub.model.incidents import CONFIRMED, PROVISIONAL, RETRACTED, Incident
+
+
+class EagerEngine(CorrelationEngine):
+    """The rules over events as they arrive: no buffering, no watermark, no lateness.
+
+    Each event goes to its rules' handlers at once; absence timers fire once an event newer than
+    their deadline has arrived. An event older than what a key has seen is still handed to the
+    rule (the handlers keep their windows ordered); what that gets wrong, the confirmed engine
+    corrects. Flapping suppressions drop a repeat within their span of the last one kept.
+    """
+
+    def __init__(self, pack: RulePack, registry: BuildingRegistry,
+                 lanes: Collection[str] | None = None) -> None:
+        super().__init__(pack, registry, dedup=DedupLogic(), lanes=lanes)
+        self.now: int | None = None  # the newest event time seen
+        self._timed = [rr for rr in self.rules if not rr.per_key]  # rules that may set timers
+
+    def process(self, event: Event, origin: str = "") -> StepResult:
+        result = StepResult()
+        kind, t = event.kind, event.event_time
+        if kind not in self.clocks:
+            return result
+        assert self.dedup is not None
+        if self.dedup.is_duplicate(kind, event.event_id, t):
+            result.duplicate = True
+            return result
+        if self.now is None or t > self.now:
+            self.now = t
+        if not self._kept_by_suppression(event):
+            self.stats.suppressed += 1
+            return result
+        self._handle_now(event, result)
+        now = self.now
+        for rr in self._timed:
+            if rr.heap and rr.heap[0][0] < now:
+                self._release_rule(rr, now, result)
+        for rr in self.rules:
+            if now >= rr.next_gc:
+                rr.released = max(rr.released, now)
+                self._sweep(rr)
+        return result
+
+    def tick(self, wall_ms: int, origins: Collection[str] | None = None,
+             progress: Mapping[str, Mapping[str, int]] | None = None) -> StepResult:
+        """Nothing waits for time here: an absence fires when a newer event shows it passed."""
+        return StepResult()
+
+    def flush(self) -> StepResult:
+        """End of input: the confirmed engine's flush decides; nothing provisional is new."""
+        return StepResult()
+
+    def _kept_by_suppression(self, event: Event) -> bool:
+        for supp, states in self._suppress.get(event.kind, ()):
+            if not supp.where(event.fields):
+                continue
+            key = "|".join("" if (v := event.fields.get(n)) is None else str(v) for n in supp.by)
+            state = states.get(key)
+            if state is None:
+                state = states[key] = SuppressState()
+            t = event.event_time
+            if state.last_time is not None and abs(t - state.last_time) <= supp.within:
+                return False
+            state.last_time = t if state.last_time is None else max(state.last_time, t)
+            return True
+        return True
+
+    def _handle_now(self, event: Event, result: StepResult) -> None:
+        dispatch = self._dispatch.get(event.kind)
+        if dispatch is None:
+            return
+        t = event.event_time
+        for rr, mask in dispatch.pairs(event.fields):
+            key = self.key_of(rr.rule, event)
+            if key is None:
+                continue
+            states = rr.states
+            state = states.pop(key, None)
+            if state is None:
+                state = KeyState(t)
+            states[key] = state  # most recently touched last: the sweep's order
+            matches = rr.handler(rr.rule, state, event, mask)
+            if matches and t < state.touched:
+                # Arrived after newer events of its key: the handlers assume event-time order,
+                # so keep only matches that are ones (a sequence in order, within the span).
+                matches = [m for m in matches if _plausible(rr.rule, m[0])]
+            if state.new_timers:
+                for deadline, watched in state.new_timers:
+                    heapq.heappush(rr.heap, (deadline, 1, watched.order_key, key, 0, watched))
+                state.new_timers.clear()
+            if t > state.touched:
+                state.touched = t
+            if matches:
+                self._apply(rr, key, state, matches, t, result)
+
+
+def _plausible(rule: Rule, evidence: list[Event]) -> bool:
+    """A match a handler found with an event out of order is one: its events span at most the
+    rule's window, and a sequence's steps (in step order) are in event-time order."""
+    times = [e.event_time for e in evidence]
+    if max(times) - min(times) > rule.within:
+        return False
+    if rule.type == "sequence":
+        keys = [e.order_key for e in evidence]
+        return keys == sorted(keys)
+    return True
+
+
+@dataclasses.dataclass(slots=True)
+class _Confirmed:
+    rule_id: str
+    last_event_time: int
+
+
+class EarlyCorrelation:
+    """A confirmed engine and an eager one over the same events; incidents with a status.
+
+    The confirmed engine's output is passed on unchanged except for ``status: CONFIRMED``, so
+    everything that holds for it (ids, versions, determinism) still holds. Provisional versions
+    are published only for ids not confirmed yet; once confirmed, updates come confirmed.
+    """
+
+    def __init__(self, confirmed: CorrelationEngine, eager: EagerEngine) -> None:
+        self.confirmed, self.eager = confirmed, eager
+        #: provisional incidents not confirmed yet: id -> the last version published
+        self.pending: dict[str, Incident] = {}
+        #: ids the confirmed engine has produced, kept while the eager engine may still emit them
+        self._confirmed: dict[str, _Confirmed] = {}
+        #: (rule, key) -> the id the confirmed engine produced last (names what replaced a
+        #: retracted incident)
+        self._latest: dict[tuple[str, str], str] = {}
+        self._horizon = {r.id: r.within * 3 + pack_lateness(confirmed.pack, r.sources)
+                         for r in confirmed.pack.rules}
+        self._next_gc = -(2**62)
+
+    @property
+    def stats(self) -> EngineStats:
+        return self.confirmed.stats
+
+    def process(self, event: Event, origin: str = "") -> StepResult:
+        result = self.confirmed.process(event, origin)
+        early = self.eager.process(event, origin)
+        return self._merge(result, early.incidents)
+
+    def tick(self, wall_ms: int, origins: Collection[str] | None = None,
+             progress: Mapping[str, Mapping[str, int]] | None = None) -> StepResult:
+        return self._merge(self.confirmed.tick(wall_ms, origins, progress), ())
+
+    def flush(self) -> StepResult:
+        """End of input: everything confirmable is confirmed; the rest is retracted."""
+        result = self._merge(self.confirmed.flush(), ())
+        for ident in sorted(self.pending):
+            result.incidents.append(self._retract(self.pending.pop(ident), "end of input"))
+        return result
+
+    def _merge(self, result: StepResult, provisional: Iterable[Incident]) -> StepResult:
+        out: list[Incident] = []
+        for inc in result.incidents:
+            self.pending.pop(inc.incident_id, None)
+            self._confirmed[inc.incident_id] = _Confirmed(inc.rule_id, inc.last_event_time)
+            self._latest[(inc.rule_id, inc.key)] = inc.incident_id
+            out.append(dataclasses.replace(inc, status=CONFIRMED))
+        for inc in provisional:
+            if inc.incident_id in self._confirmed:
+                continue
+            self.pending[inc.incident_id] = inc
+            out.append(dataclasses.replace(inc, status=PROVISIONAL))
+        if self.pending:
+            for ident, inc in list(self.pending.items()):
+                if self.confirmed.released(inc.rule_id) > inc.emitted_time:
+                    del self.pending[ident]
+                    out.append(self._retract(inc, "late data"))
+        self._collect()
+        result.incidents = out
+        return result
+
+    def _retract(self, inc: Incident, cause: str) -> Incident:
+        other = self._latest.get((inc.rule_id, inc.key))
+        if other is not None and other != inc.incident_id:
+            why = (f"{cause}: the confirmed match of rule {inc.rule_id} for key {inc.key} is "
+                   f"{other} (its first evidence differs)")
+        else:
+            why = (f"{cause}: rule {inc.rule_id} did not match these events once all events up "
+                   f"to event time {inc.emitted_time} were in")
+        return dataclasses.replace(inc, version=inc.version + 1, status=RETRACTED,
+                                   status_reason=why)
+
+    def _collect(self) -> None:
+        """Forget confirmed ids the eager engine can no longer produce (bounded memory)."""
+        now = self.eager.now
+        if now is None or now < self._next_gc:
+            return
+        self._next_gc = now + 60_000
+        for ident in [i for i, c in self._confirmed.items()
+                      if c.last_event_time < now - self._horizon.get(c.rule_id, 0)]:
+            del self._confirmed[ident]
+        if len(self._latest) > 4 * len(self._confirmed) + 1024:
+            keep = set(self._confirmed)
+            self._latest = {k: v for k, v in self._latest.items() if v in keep}
+
+
+def pack_lateness(pack: RulePack, kinds: Iterable[str]) -> int:
+    """The longest allowed lateness of ``kinds``' sources."""
+    return max((pack.policy(k).lateness for k in kinds), default=0)
+
+
+def early_engines(pack: RulePack, registry: BuildingRegistry, *,
+                  dedup: DedupLogic | None = None,
+                  lanes: Collection[str] | None = None) -> EarlyCorrelation:
+    """Both engines over one registry."""
+    confirmed = CorrelationEngine(pack, registry, dedup=dedup, lanes=lanes)
+    return EarlyCorrelation(confirmed, EagerEngine(pack, registry, lanes=lanes))
