@@ -40,9 +40,12 @@ def incident_view(rec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def final_versions(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The highest version of each incident_id."""
+    """The highest CONFIRMED version of each incident_id (PROVISIONAL and RETRACTED versions are
+    the early alerts: online = offline holds for the confirmed ones, docs/contracts.md)."""
     out: dict[str, dict[str, Any]] = {}
     for rec in records:
+        if rec.get("status", "CONFIRMED") != "CONFIRMED":
+            continue
         held = out.get(rec["incident_id"])
         if held is None or rec["version"] > held["version"]:
             out[rec["incident_id"]] = dict(rec)

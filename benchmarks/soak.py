@@ -510,6 +510,9 @@ class RuleRow:
     differs: int = 0
     pending: int = 0  # offline incidents completed after the cutoff (not judged)
     delays: list[float] = dataclasses.field(default_factory=list)
+    #: from the first version's event time to the first record of the id, of any status
+    #: (PROVISIONAL when early alerts are on)
+    alert_delays: list[float] = dataclasses.field(default_factory=list)
 
 
 def compare(offline: list[dict[str, Any]], seen: list[Seen], *, end_ms: int,
@@ -517,11 +520,16 @@ def compare(offline: list[dict[str, Any]], seen: list[Seen], *, end_ms: int,
             planted: Counter[str]) -> tuple[dict[str, RuleRow], list[str]]:
     """Per rule: expected (offline, completed before the rule's cutoff) vs published."""
     off_final = final_versions(offline)
+    first_time = {r["incident_id"]: r["emitted_time"] for r in offline if r["version"] == 1}
     online: dict[str, dict[str, Any]] = {}
     first_seen: dict[tuple[str, int], float] = {}
+    first_any: dict[str, float] = {}
     for s in seen:
         if s.record is None:
             continue
+        first_any.setdefault(s.record["incident_id"], s.at)
+        if s.record.get("status", "CONFIRMED") != "CONFIRMED":
+            continue  # early alerts: the comparison with offline is on confirmed versions
         key = (s.record["incident_id"], s.record["version"])
         first_seen.setdefault(key, s.at)
         held = online.get(key[0])
@@ -550,6 +558,7 @@ def compare(offline: list[dict[str, Any]], seen: list[Seen], *, end_ms: int,
             row.published += 1
             at = first_seen[(iid, rec["version"])]
             row.delays.append(at - rec["last_event_time"] / 1000)
+            row.alert_delays.append(first_any[iid] - first_time.get(iid, 0) / 1000)
     for iid, rec in sorted(online.items()):
         if iid not in off_final:
             rows.setdefault(rec["rule_id"], RuleRow(rec["rule_id"]))
@@ -880,17 +889,21 @@ def report(args: argparse.Namespace, watch: Watch, rows: dict[str, RuleRow],
           f"{args.margin:g} s at the end; published: read from hub.incidents while the traffic "
           "flowed, final version per id)")
     print(f"  {'rule':<24}{'planted':>8}{'expected':>9}{'published':>10}{'missing':>8}"
-          f"{'differs':>8}{'pending':>8}{'delay s median/max':>20}")
+          f"{'differs':>8}{'pending':>8}{'delay s median/max':>20}"
+          f"{'first alert s med/max':>23}")
     expected = published = 0
     for row in rows.values():
         expected += row.expected
         published += row.published
         delay = (f"{statistics.median(row.delays):.1f} / {max(row.delays):.1f}"
                  if row.delays else "-")
+        alert = (f"{statistics.median(row.alert_delays):.1f} / {max(row.alert_delays):.1f}"
+                 if row.alert_delays else "-")
         print(f"  {row.rule:<24}{row.planted:>8}{row.expected:>9}{row.published:>10}"
-              f"{row.missing:>8}{row.differs:>8}{row.pending:>8}{delay:>20}")
-    print("  (delay: from the completing event's time to when this reader got the version; "
-          "pending: completed after the cutoff, not judged)")
+              f"{row.missing:>8}{row.differs:>8}{row.pending:>8}{delay:>20}{alert:>23}")
+    print("  (delay: from the completing event's time to when this reader got the confirmed "
+          "final version; first alert: from the first version's event time to the first record "
+          "of the id, PROVISIONAL or CONFIRMED; pending: completed after the cutoff, not judged)")
     undecodable = sum(1 for x in seen if x.record is None)
     if undecodable:
         problems.append(f"{undecodable} undecodable message(s) on hub.incidents")

@@ -318,6 +318,8 @@ def check_incidents(settings: Settings, env: Mapping[str, str],
     views: dict[tuple[str, int], dict[str, Any]] = {}
     clashes = 0
     for rec in reader.records():
+        if rec.get("status", "CONFIRMED") != "CONFIRMED":
+            continue  # early alerts: provisional versions are not confirmed ones
         view = incident_view(rec)
         held = views.setdefault((view["incident_id"], view["version"]), view)
         clashes += held != view

@@ -60,6 +60,9 @@ class Settings:
     app_id: str = "tianluo-hub"
     idle_seconds: float = 10.0
     tick_seconds: float = 1.0
+    #: Publish PROVISIONAL incidents at arrival (and RETRACTED ones when late data disproves
+    #: them) beside the CONFIRMED ones: docs/contracts.md, "Incident status".
+    early_alerts: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

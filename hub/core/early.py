@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
 from hub.core.dedup import DedupLogic
 from hub.core.engine import CorrelationEngine, EngineStats, StepResult
@@ -124,6 +125,10 @@ class EagerEngine(CorrelationEngine):
                 self._apply(rr, key, state, matches, t, result)
 
 
+def _order(event: Event) -> tuple[int, int, str]:
+    return event.order_key
+
+
 def _plausible(rule: Rule, evidence: list[Event]) -> bool:
     """A match a handler found with an event out of order is one: its events span at most the
     rule's window, and a sequence's steps (in step order) are in event-time order."""
@@ -167,10 +172,20 @@ class EarlyCorrelation:
     def stats(self) -> EngineStats:
         return self.confirmed.stats
 
-    def process(self, event: Event, origin: str = "") -> StepResult:
+    def process(self, event: Event, origin: str = "", *, eager: bool = True) -> StepResult:
+        """One event to both engines; ``eager=False``: to the confirmed one only (the caller
+        hands the eager engine a batch at a time, ``process_eager``)."""
         result = self.confirmed.process(event, origin)
-        early = self.eager.process(event, origin)
-        return self._merge(result, early.incidents)
+        return self._merge(result, self.eager.process(event, origin).incidents if eager else ())
+
+    def process_eager(self, events: Iterable[Event]) -> StepResult:
+        """Events that arrived together (one batch of the worker) to the eager engine, in
+        event-time order: which of them was read first says nothing about the world, and an
+        alarm read after its door event within one batch must still start the sequence."""
+        provisional: list[Incident] = []
+        for event in sorted(events, key=_order):
+            provisional.extend(self.eager.process(event).incidents)
+        return self._merge(StepResult(), provisional)
 
     def tick(self, wall_ms: int, origins: Collection[str] | None = None,
              progress: Mapping[str, Mapping[str, int]] | None = None) -> StepResult:
@@ -191,7 +206,7 @@ class EarlyCorrelation:
             self._latest[(inc.rule_id, inc.key)] = inc.incident_id
             out.append(dataclasses.replace(inc, status=CONFIRMED))
         for inc in provisional:
-            if inc.incident_id in self._confirmed:
+            if self._is_confirmed(inc):
                 continue
             self.pending[inc.incident_id] = inc
             out.append(dataclasses.replace(inc, status=PROVISIONAL))
@@ -199,10 +214,27 @@ class EarlyCorrelation:
             for ident, inc in list(self.pending.items()):
                 if self.confirmed.released(inc.rule_id) > inc.emitted_time:
                     del self.pending[ident]
-                    out.append(self._retract(inc, "late data"))
+                    if not self._is_confirmed(inc):
+                        out.append(self._retract(inc, "late data"))
         self._collect()
         result.incidents = out
         return result
+
+    def _is_confirmed(self, inc: Incident) -> bool:
+        """Confirmed already: seen going out, or open in the confirmed engine's state (which a
+        restarted worker restores, while what it saw going out is gone)."""
+        return (inc.incident_id in self._confirmed
+                or self.confirmed.open_incident_id(inc.rule_id, inc.key) == inc.incident_id)
+
+    def export_pending(self) -> list[dict[str, object]]:
+        """The provisional incidents awaiting confirmation or retraction, as Avro records: the
+        worker keeps them with its state, so a successor still retracts what it must."""
+        return [self.pending[i].to_record() for i in sorted(self.pending)]
+
+    def load_pending(self, records: Iterable[Mapping[str, Any]]) -> None:
+        for record in records:
+            inc = Incident.from_record(dict(record))
+            self.pending[inc.incident_id] = inc
 
     def _retract(self, inc: Incident, cause: str) -> Incident:
         other = self._latest.get((inc.rule_id, inc.key))

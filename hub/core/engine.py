@@ -756,6 +756,13 @@ class CorrelationEngine:
 
     # ------------------------------------------------------------ inspection
 
+    def open_incident_id(self, rule_id: str, key: str) -> str | None:
+        """The id of the incident the rule has open for ``key`` (None: none, or no such rule)."""
+        rr = self._by_id.get(rule_id)
+        state = rr.states.get(key) if rr is not None else None
+        inc = state.incident if state is not None else None
+        return inc.incident_id if inc is not None else None
+
     def released(self, rule_id: str) -> int:
         """Every event of the rule before this event time has been handed to it (NEG_INF: none
         yet; a rule this engine does not run: NEG_INF)."""

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Event time to publication: provisional in about a second, confirmed after the lateness (30 s
+#: by default; 24 h for grid reports)
+_DELAY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 35.0, 60.0, 120.0, 600.0, 3600.0,
+                  86400.0)
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,8 @@ class HubMetrics:
     dead_letters: Counter
     duplicates: Counter
     incident_versions: Counter
+    incident_statuses: Counter
+    incident_delay: Histogram
     incidents_unrouted: Counter
     late_events: Counter
     suppressed_events: Counter
@@ -46,6 +52,13 @@ def create(registry: CollectorRegistry | None = None, prefix: str = "hub") -> Hu
         incident_versions=Counter(
             f"{p}_incident_versions_total", "Incident versions published, by rule and risk level",
             ["rule_id", "risk_level"], registry=reg),
+        incident_statuses=Counter(
+            f"{p}_incident_status_versions_total", "Incident versions published, by rule and "
+            "status (PROVISIONAL, CONFIRMED, RETRACTED)", ["rule_id", "status"], registry=reg),
+        incident_delay=Histogram(
+            f"{p}_incident_delay_seconds", "Wall time from an incident's event time (its "
+            "completing evidence or deadline) to its first PROVISIONAL or CONFIRMED version",
+            ["rule_id", "status"], buckets=_DELAY_BUCKETS, registry=reg),
         incidents_unrouted=Counter(
             f"{p}_incident_unrouted_total", "Incident versions whose department is unknown "
             "(building not in the registry)", ["rule_id"], registry=reg),

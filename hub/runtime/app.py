@@ -102,7 +102,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     }
     store = ChangelogStore(settings.bootstrap, changelog_topic(settings.app_id), logger=kafka_log)
     correlator = Correlator(pack=pack, codec=codec, registry=registry, store=store,
-                            metrics=metrics, origins=origins)
+                            metrics=metrics, origins=origins, early=settings.early_alerts)
     clients = worker_clients(settings.bootstrap, settings.app_id, worker_id,
                              max_record_bytes=MAX_RECORD_BYTES, logger=kafka_log)
     pipeline = Pipeline(clients=clients, ingestor=ingestor, correlator=correlator,

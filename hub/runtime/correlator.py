@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.codec import Codec
+from hub.core.early import EagerEngine, EarlyCorrelation
 from hub.core.engine import CorrelationEngine, StepResult
 from hub.core.registry import BuildingRegistry
 from hub.core.rules import RulePack
 from hub.model.errors import RecordError
 from hub.model.events import Event
-from hub.model.incidents import Incident
+from hub.model.incidents import RETRACTED, Incident
 from hub.observability.metrics import HubMetrics
 from hub.offline.correlate import describe_late
 from hub.runtime.frames import FRAME_HEADER, Entry, FrameError, read_frame
@@ -108,6 +109,8 @@ class Where:
 @dataclass
 class PartitionState:
     engines: dict[str, CorrelationEngine] = field(default_factory=dict)
+    #: lane -> the engine with an eager one beside it (hub.core.early), when early alerts are on
+    early: dict[str, EarlyCorrelation] = field(default_factory=dict)
 
 
 class Correlator:
@@ -120,8 +123,11 @@ class Correlator:
         store: ChangelogStore,
         metrics: HubMetrics,
         origins: dict[str, list[str]] | None = None,
+        early: bool = False,
     ) -> None:
         self.pack, self.codec, self.registry, self.store = pack, codec, registry, store
+        #: publish PROVISIONAL incidents at arrival (and RETRACTED ones), not only CONFIRMED
+        self.early = early
         #: kind -> the source partitions ("topic/partition") whose events may reach an engine
         self.origins = origins
         self.metrics = metrics
@@ -129,6 +135,8 @@ class Correlator:
         self._suppressed_seen: dict[tuple[int, str], int] = {}
         #: partition -> lanes changed since their states were last written (``persist``)
         self._touched: dict[int, set[str]] = {}
+        #: (partition, lane) whose changelog holds provisional incidents awaiting a verdict
+        self._early_kept: set[tuple[int, str]] = set()
 
     # -- partitions -------------------------------------------------------------------------
 
@@ -139,6 +147,7 @@ class Correlator:
         for p in doomed:
             self.partitions.pop(p, None)
             self._touched.pop(p, None)
+        self._early_kept = {(p, lane) for p, lane in self._early_kept if p not in doomed}
         if partitions is None:
             self._touched.clear()
         self.store.drop(None if partitions is None else doomed)
@@ -146,6 +155,19 @@ class Correlator:
     def _new_engine(self, lane: str) -> CorrelationEngine:
         return CorrelationEngine(self.pack, self.registry, lanes={lane}, track_changes=True,
                                  origins=self.origins)
+
+    def _stepper(self, part: PartitionState, lane: str) -> CorrelationEngine | EarlyCorrelation:
+        """What a lane's events, ticks and flushes go to: the engine, or with early alerts on,
+        the engine and an eager one beside it (whose state is not kept: a successor's eager
+        engine starts empty, and the confirmed versions still come)."""
+        engine = part.engines[lane]
+        if not self.early:
+            return engine
+        both = part.early.get(lane)
+        if both is None or both.confirmed is not engine:
+            both = part.early[lane] = EarlyCorrelation(
+                engine, EagerEngine(self.pack, self.registry, lanes={lane}))
+        return both
 
     def partition(self, p: int) -> PartitionState:
         state = self.partitions.get(p)
@@ -156,6 +178,7 @@ class Correlator:
         for seen_key in [k for k in self._suppressed_seen if k[0] == p]:
             del self._suppressed_seen[seen_key]
         loaded = 0
+        pending: dict[str, list[dict[str, Any]]] = {}
         for raw_key, raw_value in self.store.take(p).items():
             parts = raw_key.decode().split("|", 4)
             if len(parts) not in (3, 5) or parts[0] != str(p) or parts[1] not in self.pack.lanes:
@@ -166,11 +189,19 @@ class Correlator:
             )
             if len(parts) == 3 and parts[2] == "meta":
                 engine.load_meta(json.loads(raw_value))
+            elif len(parts) == 3 and parts[2] == "early":
+                pending[lane] = json.loads(raw_value)
             elif len(parts) == 5:
                 if engine.load_state((parts[2], parts[3], parts[4]), json.loads(raw_value)):
                     loaded += 1
         for engine in state.engines.values():
             engine.take_dirty()
+        if self.early:
+            for lane, records in pending.items():
+                stepper = self._stepper(state, lane)
+                assert isinstance(stepper, EarlyCorrelation)
+                stepper.load_pending(records)
+                self._early_kept.add((p, lane))
         log.info("partition %d: restored %d states", p, loaded)
         self.partitions[p] = state
         return state
@@ -195,13 +226,14 @@ class Correlator:
                 listed = headers.get("hub-tick-origins", b"").decode().split(",")
                 vouched = {origin for origin in listed if origin}
                 progress = progress_of(headers.get("hub-tick-progress"))
-                for lane, engine in part.engines.items():
-                    self._emit(engine.tick(wall, vouched, progress), here, outbox)
+                for lane in part.engines:
+                    self._emit(self._stepper(part, lane).tick(wall, vouched, progress), here,
+                               outbox)
                     lanes.add(lane)
             elif headers.get("hub-control") == b"flush":
                 here = Where.of(msg, headers)
-                for lane, engine in part.engines.items():
-                    self._emit(engine.flush(), here, outbox)
+                for lane in part.engines:
+                    self._emit(self._stepper(part, lane).flush(), here, outbox)
                     lanes.add(lane)
             elif FRAME_HEADER in headers:
                 self._frame(part, msg, headers, outbox, lanes)
@@ -228,6 +260,7 @@ class Correlator:
             err = RecordError(str(exc), field="value", reason="PROCESSING_ERROR")
             self._dead_letter(err, Where.of(msg, headers), outbox)
             return
+        arrived: dict[str, list[Event]] = {}  # lane -> the frame's events, for the eager engine
         for entry in entries:
             try:
                 event = Event.from_record(entry.kind, entry.fields)
@@ -236,9 +269,18 @@ class Correlator:
                 self._dead_letter(exc, Where.of_entry(entry, msg), outbox)
                 continue
             lanes.add(entry.lane)
-            result = engine.process(event, entry.src.rpartition("/")[0])
+            if isinstance(engine, EarlyCorrelation):
+                result = engine.process(event, entry.src.rpartition("/")[0], eager=False)
+                arrived.setdefault(entry.lane, []).append(event)
+            else:
+                result = engine.process(event, entry.src.rpartition("/")[0])
             if result.late or result.incidents:
                 self._emit(result, Where.of_entry(entry, msg), outbox)
+        for lane, events in arrived.items():
+            both = part.early[lane]
+            early = both.process_eager(events)
+            if early.incidents:
+                self._emit(early, Where.of(msg, headers), outbox)
 
     def _event(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
                outbox: Outbox, lanes: set[str]) -> None:
@@ -254,14 +296,13 @@ class Correlator:
         lanes.add(lane)
         self._emit(engine.process(event, where.origin), where, outbox)
 
-    def _engine(self, part: PartitionState, lane: str) -> CorrelationEngine:
-        engine = part.engines.get(lane)
-        if engine is None:
+    def _engine(self, part: PartitionState, lane: str) -> CorrelationEngine | EarlyCorrelation:
+        if lane not in part.engines:
             if lane not in self.pack.lanes:
                 raise RecordError(f"no rule of this worker uses lane {lane!r}",
                                   field="hub-lane", reason="PROCESSING_ERROR")
-            engine = part.engines[lane] = self._new_engine(lane)
-        return engine
+            part.engines[lane] = self._new_engine(lane)
+        return self._stepper(part, lane)
 
     def event_of(self, value: bytes | None, as_json: bytes | None = None) -> Event:
         """A forward's event: from its ``hub-event`` header (JSON ``[kind, fields]``, which
@@ -296,9 +337,15 @@ class Correlator:
             ("hub-rule", incident.rule_id.encode()),
             ("hub-risk", incident.risk_level.encode()),
             ("hub-version", str(incident.version).encode()),
+            ("hub-status", incident.status.encode()),
         ]
         outbox.send(INCIDENTS_TOPIC, incident.incident_id.encode(), body, headers)
         self.metrics.incident_versions.labels(incident.rule_id, incident.risk_level).inc()
+        self.metrics.incident_statuses.labels(incident.rule_id, incident.status).inc()
+        if incident.version == 1 and incident.status != RETRACTED:
+            # event time -> first publication (PROVISIONAL) or confirmation, in wall seconds
+            self.metrics.incident_delay.labels(incident.rule_id, incident.status).observe(
+                max(0.0, time.time() - incident.emitted_time / 1000))
         if incident.route is None:
             self.metrics.incidents_unrouted.labels(incident.rule_id).inc()
             return
@@ -319,6 +366,18 @@ class Correlator:
                 self.store.put(p, key, value, outbox)
             meta = json.dumps(engine.export_meta(), separators=(",", ":")).encode()
             self.store.put(p, f"{p}|{lane}|meta".encode(), meta, outbox)
+            both = part.early.get(lane)
+            if both is not None and (both.pending or (p, lane) in self._early_kept):
+                # the provisional incidents awaiting their verdict, so a successor still
+                # retracts them; a tombstone once none are left
+                pending = both.export_pending()
+                self.store.put(p, f"{p}|{lane}|early".encode(),
+                               json.dumps(pending, separators=(",", ":")).encode()
+                               if pending else None, outbox)
+                if pending:
+                    self._early_kept.add((p, lane))
+                else:
+                    self._early_kept.discard((p, lane))
             seen = self._suppressed_seen.get((p, lane), 0)
             self.metrics.suppressed_events.inc(max(0, engine.stats.suppressed - seen))
             self._suppressed_seen[(p, lane)] = engine.stats.suppressed

@@ -83,13 +83,18 @@ def produce(group: WorkerGroup, tmp: Path, name: str, lines: list[dict[str, Any]
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def incidents_of(received: list[Any], site: str) -> list[dict[str, Any]]:
-    return [r.record for r in received if r.record is not None and r.record["site_id"] == site]
+def incidents_of(received: list[Any], site: str, status: str | None = "CONFIRMED"
+                 ) -> list[dict[str, Any]]:
+    """The site's incident versions of ``status`` (None: all), in the order read."""
+    return [r.record for r in received if r.record is not None and r.record["site_id"] == site
+            and status in (None, r.record.get("status", "CONFIRMED"))]
 
 
-def test_idle_source_releases_incident_without_flush(hub_worker: WorkerGroup,
-                                                      tmp_path: Path) -> None:
-    """No flush: once both sources fall idle (2 s), ticks advance their watermarks."""
+def test_provisional_at_arrival_then_confirmed_without_flush(hub_worker: WorkerGroup,
+                                                             tmp_path: Path) -> None:
+    """Issue 9: the completing swipe makes a PROVISIONAL version in its own batch; no flush:
+    once both sources fall idle (2 s), ticks advance their watermarks and the CONFIRMED version
+    follows, same id, same evidence."""
     site = SITES["A"]
     produce(hub_worker, tmp_path, "a.jsonl", [
         alarm("it-a-1", site, T0), swipe("it-a-2", site, "A", T0 + 3_000),
@@ -101,6 +106,11 @@ def test_idle_source_releases_incident_without_flush(hub_worker: WorkerGroup,
     assert incident["rule_id"] == "perimeter_breach_entry"
     assert incident["risk_level"] == "HIGH"
     assert [e["event_id"] for e in incident["evidence"]] == ["it-a-1", "it-a-2"]
+    statuses = [r["status"] for r in incidents_of(got, site, None)]
+    assert statuses == ["PROVISIONAL", "CONFIRMED"], statuses  # one partition: in this order
+    [early] = incidents_of(got, site, "PROVISIONAL")
+    assert (early["incident_id"], early["evidence"]) == (incident["incident_id"],
+                                                         incident["evidence"])
 
 
 def test_breach_then_denied_gives_one_routed_incident_and_repeats_give_none(
@@ -117,7 +127,11 @@ def test_breach_then_denied_gives_one_routed_incident_and_repeats_give_none(
         rd.until(lambda rs: len(incidents_of(rs, site)) >= 2, timeout=45,
                  what="the incident on hub.incidents and hub.incidents.district")
         rd.until_quiet(quiet=2.0, timeout=30)
-        mine = [r for r in rd.received if r.record is not None and r.record["site_id"] == site]
+        every = [r for r in rd.received if r.record is not None and r.record["site_id"] == site]
+    # the PROVISIONAL versions (one per topic) went out first, in the swipe's batch
+    assert sorted(r.record["status"] for r in every) == [
+        "CONFIRMED", "CONFIRMED", "PROVISIONAL", "PROVISIONAL"]
+    mine = [r for r in every if r.record["status"] == "CONFIRMED"]
     by_topic = {r.topic: r for r in mine}
     assert sorted(r.topic for r in mine) == [INCIDENTS_TOPIC, LEVEL_TOPICS["DISTRICT"]], mine
     main, routed = by_topic[INCIDENTS_TOPIC], by_topic[LEVEL_TOPICS["DISTRICT"]]
@@ -142,7 +156,7 @@ def test_breach_then_denied_gives_one_routed_incident_and_repeats_give_none(
         rd.until_quiet(quiet=3.0, timeout=30)
         again = [r for r in rd.received if r.record is not None and r.record["site_id"] == site]
     # Two topics are read at once: their records interleave in no fixed order.
-    assert sorted((r.topic, r.offset) for r in again) == sorted((r.topic, r.offset) for r in mine)
+    assert sorted((r.topic, r.offset) for r in again) == sorted((r.topic, r.offset) for r in every)
 
 
 def test_garbage_goes_to_deadletter_and_next_event_still_processed(

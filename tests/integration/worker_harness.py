@@ -419,9 +419,12 @@ def incident_view(rec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def final_versions(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The highest version of each incident_id."""
+    """The highest CONFIRMED version of each incident_id (PROVISIONAL and RETRACTED versions are
+    the early alerts: online = offline holds for the confirmed ones, docs/contracts.md)."""
     out: dict[str, dict[str, Any]] = {}
     for rec in records:
+        if rec.get("status", "CONFIRMED") != "CONFIRMED":
+            continue
         held = out.get(rec["incident_id"])
         if held is None or rec["version"] > held["version"]:
             out[rec["incident_id"]] = dict(rec)
@@ -553,6 +556,8 @@ def assert_same_incidents(incidents: list[Received], scenario: Scenario,
     by_version: dict[tuple[str, int], dict[str, Any]] = {}
     for r in incidents:
         assert r.record is not None
+        if r.record.get("status", "CONFIRMED") != "CONFIRMED":
+            continue  # early alerts: provisional versions number their own sequence
         view = incident_view(r.record)
         held = by_version.setdefault((view["incident_id"], view["version"]), view)
         assert held == view, f"two different incidents share id+version: {held} / {view}"
@@ -837,7 +842,7 @@ def assert_no_version_differs(incidents: list[Received]) -> int:
     seen: dict[tuple[str, int], dict[str, Any]] = {}
     again = 0
     for r in incidents:
-        if r.record is None:
+        if r.record is None or r.record.get("status", "CONFIRMED") != "CONFIRMED":
             continue
         ident = (str(r.record["incident_id"]), int(r.record["version"]))
         view = incident_view(r.record)
