@@ -146,7 +146,7 @@ def source_messages(path: Path, key: str) -> tuple[list[Message], MemoryBuilding
 
 
 def run(messages: list[Message], registry: MemoryBuildingRegistry, dedup: DedupStore,
-        batch: int, checkpoint_every: int) -> dict[str, Any]:
+        batch: int, checkpoint_every: int, early: bool = True) -> dict[str, Any]:
     settings = Settings.from_env()
     codec = load_codec()
     pack = load_rules(settings.rules_dir)
@@ -157,7 +157,7 @@ def run(messages: list[Message], registry: MemoryBuildingRegistry, dedup: DedupS
                for kind, topic in SOURCE_TOPICS.items()}
     correlator = Correlator(pack=pack, codec=codec, registry=registry,
                             store=MemoryStore("", "changelog"), metrics=metrics,
-                            origins=origins)
+                            origins=origins, early=early)
     producer = Producer()
     ingest_s = correlate_s = 0.0
     n = 0
@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--redis", default=None, help="dedup in this Redis (default: memory twin)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--profile", type=int, default=0, metavar="N")
+    p.add_argument("--no-early", dest="early", action="store_false",
+                   help="without the eager engine (HUB_EARLY_ALERTS=false); default: as the "
+                   "worker runs, with it")
     args = p.parse_args(argv)
     settings = Settings.from_env()
     messages, registry = source_messages(args.path, settings.pseudonym_key)
@@ -202,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         prof = cProfile.Profile() if args.profile and i == args.repeat - 1 else None
         if prof:
             prof.enable()
-        got = run(messages, registry, dedup, args.batch, args.checkpoint_every)
+        got = run(messages, registry, dedup, args.batch, args.checkpoint_every, args.early)
         if prof:
             prof.disable()
         ingest, correlate = (got["ingest_s"] * 1e6 / len(messages),

@@ -39,11 +39,12 @@ class EagerEngine(CorrelationEngine):
     their deadline has arrived. An event older than what a key has seen is still handed to the
     rule (the handlers keep their windows ordered); what that gets wrong, the confirmed engine
     corrects. Flapping suppressions drop a repeat within their span of the last one kept.
+    ``dedup``: drop exact repeats here too (offline; online, ingest's Redis dedup has).
     """
 
     def __init__(self, pack: RulePack, registry: BuildingRegistry,
-                 lanes: Collection[str] | None = None) -> None:
-        super().__init__(pack, registry, dedup=DedupLogic(), lanes=lanes)
+                 lanes: Collection[str] | None = None, *, dedup: bool = True) -> None:
+        super().__init__(pack, registry, dedup=DedupLogic() if dedup else None, lanes=lanes)
         self.now: int | None = None  # the newest event time seen
         self._timed = [rr for rr in self.rules if not rr.per_key]  # rules that may set timers
 
@@ -52,8 +53,8 @@ class EagerEngine(CorrelationEngine):
         kind, t = event.kind, event.event_time
         if kind not in self.clocks:
             return result
-        assert self.dedup is not None
-        if self.dedup.is_duplicate(kind, event.event_id, t):
+        dedup = self.dedup
+        if dedup is not None and dedup.is_duplicate(kind, event.event_id, t):
             result.duplicate = True
             return result
         if self.now is None or t > self.now:
@@ -101,8 +102,16 @@ class EagerEngine(CorrelationEngine):
         if dispatch is None:
             return
         t = event.event_time
-        for rr, mask in dispatch.pairs(event.fields):
-            key = self.key_of(rr.rule, event)
+        fields = event.fields
+        for rr, mask in dispatch.pairs(fields):
+            key_field = rr.key_field  # as the engine's _feed: one field first, then the join
+            if key_field is not None:
+                value = fields.get(key_field)
+                key = str(value) if value is not None and value != "" else None
+                if key is None and rr.join:
+                    key = self.key_of(rr.rule, event)
+            else:
+                key = self.key_of(rr.rule, event)
             if key is None:
                 continue
             states = rr.states
@@ -199,6 +208,8 @@ class EarlyCorrelation:
         return result
 
     def _merge(self, result: StepResult, provisional: Iterable[Incident]) -> StepResult:
+        if not (result.incidents or provisional or self.pending):
+            return result
         out: list[Incident] = []
         for inc in result.incidents:
             self.pending.pop(inc.incident_id, None)

@@ -166,7 +166,7 @@ class Correlator:
         both = part.early.get(lane)
         if both is None or both.confirmed is not engine:
             both = part.early[lane] = EarlyCorrelation(
-                engine, EagerEngine(self.pack, self.registry, lanes={lane}))
+                engine, EagerEngine(self.pack, self.registry, lanes={lane}, dedup=False))
         return both
 
     def partition(self, p: int) -> PartitionState:
