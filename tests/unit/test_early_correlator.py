@@ -74,6 +74,10 @@ def test_an_alarm_read_after_its_door_event_in_one_batch_still_alerts_at_once() 
     assert [(i["rule_id"], i["status"]) for i in got] == [
         ("perimeter_breach_entry", "PROVISIONAL")]
     assert [e["event_id"] for e in got[0]["evidence"]] == ["a1", "d1"]  # type: ignore[index]
+    statuses = c.metrics.incident_statuses.labels("perimeter_breach_entry", "PROVISIONAL")
+    assert statuses._value.get() == 1  # hub_incident_status_versions_total
+    delays = c.metrics.incident_delay.labels("perimeter_breach_entry", "PROVISIONAL")
+    assert delays._sum.get() > 0  # hub_incident_delay_seconds observed the alert
 
 
 def test_without_early_alerts_only_confirmed_versions_go_out() -> None:

@@ -200,3 +200,18 @@ def test_events_the_rules_do_not_read_and_duplicates_make_nothing() -> None:
                         building_id="B1", grid_id="G1"),
                      swipe("h1", 0, "HELD_OPEN"), swipe("h1", 0, "HELD_OPEN")])
     assert len(of(out, "door_held_open", PROVISIONAL)) == 1
+
+
+def test_an_event_beyond_the_lateness_alerts_but_is_retracted_when_it_proves_late() -> None:
+    """The eager engine has no watermark: a face match 45 s behind its source still completes
+    the 'all' rule at once; the confirmed engine refuses it as LATE (30 s allowed), so the alert
+    is withdrawn."""
+    events = [swipe("g1", 60 * SEC), face("f0", 100 * SEC, similarity=0.5, site="S8"),
+              face("f1", 55 * SEC),
+              *[swipe(f"n{i}", 100 * SEC + i * 10 * SEC, site="S8") for i in range(2, 8)]]
+    out = early_run(events)
+    assert [i for i, _ in of(out, "watchlist_entry", PROVISIONAL)] == [2]
+    assert not of(out, "watchlist_entry", CONFIRMED)
+    [(index, gone)] = of(out, "watchlist_entry", RETRACTED)
+    assert index != -1  # once the watermark passed it, not only at the end of input
+    assert gone.status_reason is not None and "did not match" in gone.status_reason
