@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.model.errors import HubError
+from hub.model.incidents import CONFIRMED, STATUSES
 
 
 class EvaluationInputError(HubError):
@@ -201,13 +202,23 @@ def read_labels(lines: Iterable[str], source: str = "labels") -> list[ExpectedLa
 
 
 def read_incidents(lines: Iterable[str], source: str = "incidents") -> list[ActualIncident]:
-    """Incident lines (``hub correlate`` output); the highest version of each id is kept."""
+    """Incident lines (``hub correlate`` output); the highest version of each id is kept.
+
+    Only CONFIRMED versions count (a line without ``status`` is one): PROVISIONAL and RETRACTED
+    lines (``hub correlate --early``) are what operators saw before the watermark, not results.
+    """
     best: dict[str, ActualIncident] = {}
     for lineno, obj in _objects(lines, source):
         where = f"{source}:{lineno}"
         kind = obj.get("kind", "incident")
         if kind != "incident":
             raise EvaluationInputError(f"{where}: kind: {kind!r} is not an incident line")
+        status = obj.get("status", "CONFIRMED")
+        if status not in STATUSES:
+            raise EvaluationInputError(f"{where}: status: {status!r} is not one of "
+                                       f"{', '.join(STATUSES)}")
+        if status != CONFIRMED:
+            continue
         version = obj.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise EvaluationInputError(f"{where}: version: expected an integer >= 1")

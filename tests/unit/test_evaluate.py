@@ -159,3 +159,16 @@ def test_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     act.write_text("garbage\n")
     assert main(["evaluate", "--expected", str(exp), "--actual", str(act)]) == 2
     assert f"{act}:1: not valid JSON" in capsys.readouterr().err
+
+
+def test_only_confirmed_versions_are_evaluated(tmp_path: Path) -> None:
+    """`hub correlate --early` output: PROVISIONAL and RETRACTED lines are not results."""
+    base = {"kind": "incident", "incident_id": "inc-1", "rule_id": "r", "key": "k",
+            "risk_level": "HIGH", "evidence": [{"event_id": "e1"}], "first_event_time": 1}
+    lines = [json.dumps({**base, "version": 1, "status": "PROVISIONAL"}),
+             json.dumps({**base, "version": 1}),
+             json.dumps({**base, "incident_id": "inc-2", "version": 2, "status": "RETRACTED"})]
+    got = read_incidents(lines)
+    assert [(i.incident_id, i.version) for i in got] == [("inc-1", 1)]
+    with pytest.raises(EvaluationInputError, match="status"):
+        read_incidents([json.dumps({**base, "version": 1, "status": "MAYBE"})])
