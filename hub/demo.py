@@ -22,7 +22,7 @@ from hub import stack
 from hub.adapters.kafka_admin import admin_client, apply_topics
 from hub.adapters.topic_specs import load_topic_specs
 from hub.codec import incident_to_json, load_codec
-from hub.model.incidents import Incident
+from hub.model.incidents import CONFIRMED, Incident
 from hub.replay.evaluate import evaluate, format_report, read_incidents, read_labels
 from hub.replay.replay import replay_file
 from hub.runtime.control import send_flush, wait_caught_up
@@ -56,9 +56,10 @@ def reset_topics(settings: Settings, say: Say) -> None:
 
 def _line(inc: Incident) -> str:
     route = f"{inc.route.level} {inc.route.department_id}" if inc.route else "UNROUTED"
+    status = "" if inc.status == CONFIRMED else f" {inc.status}"
     return (f"  [{inc.risk_level:<8}] {inc.rule_id:<24} v{inc.version:<2} site {inc.site_id} "
             f"bldg {inc.building_id or '-'} -> {route}  ({len(inc.evidence)} events, "
-            f"{inc.incident_id[:16]}…)")
+            f"{inc.incident_id[:16]}…){status}")
 
 
 def run_demo(settings: Settings, scenario: Path, labels: Path | None, *,
@@ -102,7 +103,8 @@ def run_demo(settings: Settings, scenario: Path, labels: Path | None, *,
                 _, record = codec.decode(msg.value() or b"")
                 inc = Incident.from_record(record)
                 say(_line(inc))
-                latest[inc.incident_id] = inc
+                if inc.status == CONFIRMED:  # the early alerts are shown, not scored
+                    latest[inc.incident_id] = inc
                 quiet_since = time.monotonic()
                 continue
             if not flushed and wait_caught_up(settings, timeout=0.1) == 0:
