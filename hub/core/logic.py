@@ -135,7 +135,10 @@ def on_all(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
                 break
     elif len(window) >= state.prune_at:
         prune_window(state, event.event_time - rule.within)
-        state.prune_at = 2 * len(window) + 16
+        # Prune again once a quarter more has come (amortized: each prune walks what it drops
+        # and shifts the rest). Doubling here let a busy site's window hold twice its span: the
+        # soak's RSS grew for 20 minutes with a 10-minute rule (BENCHMARKS.md §4, run 3).
+        state.prune_at = len(window) + max(16, len(window) // 4)
     window.append((mask, event))
     for bit in counts:
         if mask & bit:
