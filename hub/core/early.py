@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from hub.core.dedup import DedupLogic
-from hub.core.engine import CorrelationEngine, EngineStats, StepResult
+from hub.core.engine import CorrelationEngine, EngineStats, StepResult, suppression_key
 from hub.core.registry import BuildingRegistry
 from hub.core.rules import Rule, RulePack
 from hub.core.state import KeyState, SuppressState
@@ -86,7 +86,7 @@ class EagerEngine(CorrelationEngine):
         for supp, states in self._suppress.get(event.kind, ()):
             if not supp.where(event.fields):
                 continue
-            key = "|".join("" if (v := event.fields.get(n)) is None else str(v) for n in supp.by)
+            key = suppression_key(supp, event)
             state = states.get(key)
             if state is None:
                 state = states[key] = SuppressState()
@@ -102,16 +102,8 @@ class EagerEngine(CorrelationEngine):
         if dispatch is None:
             return
         t = event.event_time
-        fields = event.fields
-        for rr, mask in dispatch.pairs(fields):
-            key_field = rr.key_field  # as the engine's _feed: one field first, then the join
-            if key_field is not None:
-                value = fields.get(key_field)
-                key = str(value) if value is not None and value != "" else None
-                if key is None and rr.join:
-                    key = self.key_of(rr.rule, event)
-            else:
-                key = self.key_of(rr.rule, event)
+        for rr, mask in dispatch.pairs(event.fields):
+            key = self._key(rr, event)
             if key is None:
                 continue
             states = rr.states

@@ -97,6 +97,11 @@ def _event_order(item: tuple[int, Event]) -> tuple[int, int, str]:
     return item[1].order_key
 
 
+def suppression_key(supp: Suppression, event: Event) -> str:
+    """The state a flapping suppression keeps for ``event``: its ``by`` values joined."""
+    return "|".join("" if (v := event.fields.get(n)) is None else str(v) for n in supp.by)
+
+
 def _min_events(rule: Rule) -> int:
     """The fewest events of one key that can make a match of ``rule``."""
     if rule.type in ("distinct", "threshold"):
@@ -312,6 +317,17 @@ class CorrelationEngine:
         """The rule's key for ``event`` (registry fields joined by building_id); None: unkeyed."""
         return key_for(rule.by, event.fields, self.registry)
 
+    def _key(self, rr: _RuleRuntime, event: Event) -> str | None:
+        """``key_of`` with the common case first: one key field the event carries itself."""
+        key_field = rr.key_field
+        if key_field is not None:
+            value = event.fields.get(key_field)
+            if value is not None and value != "":
+                return str(value)
+            if not rr.join:
+                return None
+        return self.key_of(rr.rule, event)
+
     def _feed(self, event: Event, result: StepResult) -> None:
         dispatch = self._dispatch.get(event.kind)
         if dispatch is None:
@@ -322,14 +338,7 @@ class CorrelationEngine:
         dirty = self._dirty
         ident: tuple[str, str] | None = None
         for rr, mask in dispatch.pairs(fields):
-            key_field = rr.key_field
-            if key_field is not None:
-                value = fields.get(key_field)
-                key = str(value) if value is not None and value != "" else None
-                if key is None and rr.join:
-                    key = self.key_of(rr.rule, event)
-            else:
-                key = self.key_of(rr.rule, event)
+            key = self._key(rr, event)
             if key is None:
                 self.stats.unkeyed += 1
                 continue
@@ -401,8 +410,7 @@ class CorrelationEngine:
             self._feed(event, result)
             return
         supp, states = chosen
-        values = [event.fields.get(name) for name in supp.by]
-        key = "|".join("" if v is None else str(v) for v in values)
+        key = suppression_key(supp, event)
         state = states.get(key)
         if state is None:
             state = states[key] = SuppressState()

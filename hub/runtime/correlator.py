@@ -164,7 +164,7 @@ class Correlator:
         if not self.early:
             return engine
         both = part.early.get(lane)
-        if both is None or both.confirmed is not engine:
+        if both is None:  # part.engines[lane] is set once per PartitionState, as is this
             both = part.early[lane] = EarlyCorrelation(
                 engine, EagerEngine(self.pack, self.registry, lanes={lane}, dedup=False))
         return both
@@ -260,7 +260,8 @@ class Correlator:
             err = RecordError(str(exc), field="value", reason="PROCESSING_ERROR")
             self._dead_letter(err, Where.of(msg, headers), outbox)
             return
-        arrived: dict[str, list[Event]] = {}  # lane -> the frame's events, for the eager engine
+        # lane -> (both engines, the frame's events), for the eager engine after the loop
+        arrived: dict[str, tuple[EarlyCorrelation, list[Event]]] = {}
         for entry in entries:
             try:
                 event = Event.from_record(entry.kind, entry.fields)
@@ -271,13 +272,12 @@ class Correlator:
             lanes.add(entry.lane)
             if isinstance(engine, EarlyCorrelation):
                 result = engine.process(event, entry.src.rpartition("/")[0], eager=False)
-                arrived.setdefault(entry.lane, []).append(event)
+                arrived.setdefault(entry.lane, (engine, []))[1].append(event)
             else:
                 result = engine.process(event, entry.src.rpartition("/")[0])
             if result.late or result.incidents:
                 self._emit(result, Where.of_entry(entry, msg), outbox)
-        for lane, events in arrived.items():
-            both = part.early[lane]
+        for both, events in arrived.values():
             early = both.process_eager(events)
             if early.incidents:
                 self._emit(early, Where.of(msg, headers), outbox)
