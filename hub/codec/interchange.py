@@ -118,6 +118,8 @@ class Line:
     kind: str | None
     record: dict[str, Any] | None
     error: RecordError | None
+    #: When the record reached Kafka (a recording's record timestamp, ms); None in a plain file
+    arrived: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -159,11 +161,11 @@ def _read_lines(lines: Any, key: bytes | str, codec: Codec) -> Iterator[Line]:
 # -- conversions ---------------------------------------------------------------------------------
 
 
-def to_event(kind: str, record: Mapping[str, Any]) -> Event:
-    """The engine's value type for a source record."""
+def to_event(kind: str, record: Mapping[str, Any], arrived: int | None = None) -> Event:
+    """The engine's value type for a source record (``arrived``: its record timestamp)."""
     if kind not in SOURCE_KINDS:
         raise UnknownSchemaError(f"{kind!r} is not a source event kind", field="kind")
-    return Event.from_record(kind, record)
+    return Event.from_record(kind, record, arrived=arrived)
 
 
 def to_building(record: Mapping[str, Any]) -> Building:

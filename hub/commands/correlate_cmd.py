@@ -20,13 +20,20 @@ def add_parser(sub: Any) -> None:
         "building_identity lines load the registry; each emitted incident version is one line.",
     )
     p.add_argument("--rules", type=Path, default=None, help="rules directory (topology/rules)")
-    p.add_argument("--in", dest="input", required=True, help="events .jsonl ('-' for stdin)")
+    p.add_argument("--in", dest="input", required=True,
+                   help="events .jsonl ('-' for stdin), or a recording made by `hub record` "
+                   "(its Kafka timestamps say when each event arrived)")
     p.add_argument("--out", default="-", help="incidents .jsonl ('-' for stdout, the default)")
     p.add_argument("--final", action="store_true", help="only the last version of each incident")
     p.add_argument("--early", action="store_true",
                    help="take the line order as arrival order and also write what operators see "
                    "before the watermark: PROVISIONAL versions at arrival, RETRACTED ones when "
                    "later lines disprove them (CONFIRMED versions are the same as without it)")
+    p.add_argument("--now", default=None,
+                   help="when the file's events arrived, for lines that do not say (a "
+                   "recording's do): epoch ms, ISO-8601 with an offset, or 'now'. Event times "
+                   "further past it than the source's `future` tolerance are corrected to it, as "
+                   "the worker does with Kafka timestamps (docs/adr/0006)")
     p.add_argument("--rejected", type=Path, default=None,
                    help="also write rejected lines (bad or LATE) here as JSON lines")
     p.set_defaults(func=run)
@@ -52,11 +59,21 @@ def run(args: argparse.Namespace) -> int:
     if args.input != "-" and not Path(args.input).is_file():
         print(f"hub correlate: {args.input}: no such file", file=sys.stderr)
         return 2
+    now = None
+    if args.now is not None:
+        import time
+
+        from hub.replay.record import parse_time
+        try:
+            now = parse_time(args.now, int(time.time() * 1000))
+        except ValueError as exc:
+            print(f"hub correlate: --now: {exc}", file=sys.stderr)
+            return 2
     tune_for_throughput()
     summary = CorrelateSummary()
     stream = correlate_file(
         args.input, pack, pseudonym_key=settings.pseudonym_key, codec=codec, summary=summary,
-        early=args.early,
+        early=args.early, now=now,
     )
     with contextlib.ExitStack() as stack:
         out = sys.stdout if args.out == "-" else stack.enter_context(
@@ -69,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
             out.write(incident_to_json(inc, codec=codec) + "\n")
             written[inc.rule_id] += 1
             statuses[inc.status] += 1
+    for device, n in sorted(summary.future.items()):
+        print(f"hub correlate: device {device or '?'}: {n} event times past their arrival by more "
+              "than the source allows (a clock running ahead?); taken as the arrival",
+              file=sys.stderr)
     for rej in summary.rejected[:20]:
         print(f"{args.input}:{rej.lineno}: {rej.reason}: {rej.detail}", file=sys.stderr)
     if len(summary.rejected) > 20:

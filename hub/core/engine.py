@@ -256,15 +256,20 @@ class CorrelationEngine:
             stats.duplicates += 1
             result.duplicate = True
             return result
-        if max_seen is None or t > max_seen:
-            moved, newest = True, t
-            clock.max_seen = t
+        # The clock never runs past the event's arrival: a device that is fast (within the
+        # tolerance, hub.core.clock_skew) must not make other devices' events LATE.
+        # An estimated time (hub.core.clock_skew.corrected) does not move it at all.
+        seen = t if (arrived := event.arrived) is None or arrived >= t else arrived
+        newest: int | None
+        if event.trusted_time and (max_seen is None or seen > max_seen):
+            moved, newest = True, seen
+            clock.max_seen = seen
         else:
             moved, newest = False, max_seen
         if moved or clock.quiet_ms:
             clock.quiet_ms = 0
-            if len(clocks.origins) == 1:  # one origin that just saw an event: its watermark
-                bound: int | None = newest - clock.lateness
+            if len(clocks.origins) == 1 and newest is not None:  # one origin, just seen: its
+                bound: int | None = newest - clock.lateness  # watermark
             else:
                 bound = clocks.release_bound()
             changed = bound != self._bounds[kind]

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from hub.core.clock_skew import DEFAULT_FUTURE_MS
 from hub.core.durations import parse_duration
 from hub.core.filters import Predicate, compile_where
 from hub.model.errors import ConfigError
@@ -109,6 +110,8 @@ class Suppression:
 class SourcePolicy:
     lateness: int
     idle: int
+    #: How far past its arrival an event time may be before it is corrected (hub.core.clock_skew)
+    future: int = DEFAULT_FUTURE_MS
 
 
 @dataclass(frozen=True)
@@ -301,17 +304,22 @@ def _parse_suppression(raw: Any, file: str) -> Suppression:
 def _parse_sources(raw: Any, file: str) -> dict[str, SourcePolicy]:
     ctx = _Ctx(file)
     if not isinstance(raw, Mapping):
-        raise ctx.error("sources", "expected a mapping of kind -> {lateness, idle}")
+        raise ctx.error("sources", "expected a mapping of kind -> {lateness, idle, future}")
     default = raw.get("default") or {}
     out: dict[str, SourcePolicy] = {}
     for kind in SOURCE_KINDS:
         spec = {**default, **(raw.get(kind) or {})}
+        unknown = sorted(set(spec) - {"lateness", "idle", "future"})
+        if unknown:
+            raise ctx.error(f"sources.{kind}", f"unknown setting {', '.join(unknown)}; "
+                            "a source takes lateness, idle and future")
         try:
             lateness = parse_duration(spec.get("lateness", DEFAULT_LATENESS[kind]))
             idle = parse_duration(spec.get("idle", DEFAULT_IDLE_MS))
+            future = parse_duration(spec.get("future", DEFAULT_FUTURE_MS))
         except ValueError as exc:
             raise ctx.error(f"sources.{kind}", str(exc)) from exc
-        out[kind] = SourcePolicy(lateness, idle)
+        out[kind] = SourcePolicy(lateness, idle, future)
     for kind in raw:
         if kind != "default" and kind not in SOURCE_KINDS:
             raise ctx.error(f"sources.{kind}", f"unknown kind; use {', '.join(SOURCE_KINDS)}")

@@ -63,6 +63,12 @@ class Event:
     #: The event as JSON, made once on first use (hub.core.snapshot): a key's state is written
     #: after every batch that changes it, with the same buffered events each time.
     json_cache: str | None = field(default=None, init=False, repr=False, compare=False)
+    #: When the event reached Kafka (its record timestamp, ms), if known. A device's clock may
+    #: run ahead; the watermark never trusts an event time past this (hub.core.clock_skew).
+    arrived: int | None = field(default=None, repr=False, compare=False)
+    #: False when ``event_time`` is an estimate (the arrival) that replaced a device's stamp too
+    #: far ahead: such an event is processed but does not move its source's clock.
+    trusted_time: bool = field(default=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         rank = _KIND_RANK.get(self.kind, len(_KIND_RANK))
@@ -72,7 +78,8 @@ class Event:
         return self.fields.get(name, default)
 
     @classmethod
-    def from_record(cls, kind: str, record: Mapping[str, Any], *, shared: bool = True) -> Event:
+    def from_record(cls, kind: str, record: Mapping[str, Any], *, shared: bool = True,
+                    arrived: int | None = None) -> Event:
         """The event of a decoded record, its field names and short strings ``shared``.
 
         A worker keeps hundreds of thousands of events in its windows (10 minutes of a city's
@@ -88,6 +95,7 @@ class Event:
             event_time=int(fields["event_time"]),
             site_id=str(fields["site_id"]),
             fields=fields,
+            arrived=arrived,
         )
 
 

@@ -20,6 +20,7 @@ _DELAY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 35.0, 60.0, 120.0, 
 class HubMetrics:
     ingest_events: Counter
     dead_letters: Counter
+    future_events: Counter
     duplicates: Counter
     incident_versions: Counter
     incident_statuses: Counter
@@ -46,6 +47,10 @@ def create(registry: CollectorRegistry | None = None, prefix: str = "hub") -> Hu
         dead_letters=Counter(
             f"{p}_deadletter_messages_total", "Messages sent to the dead-letter topic, by reason",
             ["reason"], registry=reg),
+        future_events=Counter(
+            f"{p}_ingest_future_events_total", "Events stamped further past their arrival in "
+            "Kafka than the source allows (a device clock running ahead), their event time "
+            "taken as the arrival, by kind and device", ["kind", "device_id"], registry=reg),
         duplicates=Counter(
             f"{p}_dedup_duplicates_total", "Exact duplicates dropped (same kind and event_id)",
             ["kind"], registry=reg),

@@ -7,19 +7,22 @@ accepted (bad input, LATE) are reported with their line number, never dropped si
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub.codec import Codec, load_codec, read_jsonl, to_building, to_event
+from hub.codec import Codec, load_codec, to_building, to_event
 from hub.codec.interchange import Line
+from hub.core.clock_skew import corrected
 from hub.core.dedup import DedupLogic
 from hub.core.early import EarlyCorrelation, early_engines
 from hub.core.engine import CorrelationEngine, EngineStats, LateEvent
 from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rules import RulePack
-from hub.model.events import REGISTRY_KIND
+from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
 from hub.model.incidents import CONFIRMED, PROVISIONAL, Incident
+from hub.offline.inputs import read_input
 
 
 @dataclass
@@ -39,6 +42,8 @@ class CorrelateSummary:
     rejected: list[Rejected] = field(default_factory=list)
     stats: EngineStats = field(default_factory=EngineStats)
     incidents: int = 0  # versions emitted
+    #: device_id -> events whose time was corrected to their arrival (a clock running ahead)
+    future: Counter[str] = field(default_factory=Counter)
 
 
 def correlate_lines(
@@ -47,14 +52,18 @@ def correlate_lines(
     summary: CorrelateSummary | None = None,
     *,
     early: bool = False,
+    now: int | None = None,
 ) -> Iterator[Incident]:
     """Yield every incident version in emission order; fill ``summary`` as it goes.
 
     ``early``: the line order is the arrival order, and incidents come PROVISIONAL at arrival,
     CONFIRMED at the watermark and RETRACTED when late lines disprove them (hub.core.early),
     as operators would have seen them live. Without it, only the CONFIRMED versions, as always.
+    ``now``: the arrival time of lines that do not carry their own (a recording's do); event
+    times too far past the arrival are corrected, as the worker does (hub.core.clock_skew).
     """
     summary = summary if summary is not None else CorrelateSummary()
+    future = {kind: pack.policy(kind).future for kind in SOURCE_KINDS}
     registry = MemoryBuildingRegistry()
     engine: CorrelationEngine | EarlyCorrelation = (
         early_engines(pack, registry, dedup=DedupLogic()) if early
@@ -78,7 +87,12 @@ def correlate_lines(
             )
             continue
         summary.events += 1
-        result = engine.process(to_event(line.kind, line.record))
+        event = to_event(line.kind, line.record,
+                         arrived=line.arrived if line.arrived is not None else now)
+        event, ahead = corrected(event, future[line.kind])
+        if ahead:
+            summary.future[str(event.get("device_id", ""))] += 1
+        result = engine.process(event)
         for late in result.late:
             summary.rejected.append(Rejected(line.lineno, "LATE", describe_late(late)))
         summary.incidents += len(result.incidents)
@@ -111,10 +125,12 @@ def correlate_file(
     codec: Codec | None = None,
     summary: CorrelateSummary | None = None,
     early: bool = False,
+    now: int | None = None,
 ) -> Iterator[Incident]:
+    """The incidents of an interchange file or a recording (hub.offline.inputs)."""
     codec = codec or load_codec()
-    yield from correlate_lines(read_jsonl(path, pseudonym_key=pseudonym_key, codec=codec), pack,
-                               summary, early=early)
+    yield from correlate_lines(read_input(path, pseudonym_key=pseudonym_key, codec=codec), pack,
+                               summary, early=early, now=now)
 
 
 def final_versions(incidents: Iterable[Incident]) -> list[Incident]:

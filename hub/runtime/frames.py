@@ -10,7 +10,11 @@ order is the same as with one message each, since a key's entries all go to one 
 Layout (``hub-frame: 1`` header, no key; the producer is told the partition)::
 
     b"HF1" | u32 big-endian n | n bytes of UTF-8 JSON: [[lane, key, "topic/partition/offset",
-    body length, [kind, fields]], ...] | the entries' bodies (original Avro bytes), concatenated
+    body length, [kind, fields], arrived], ...] | the entries' bodies (original Avro bytes),
+    concatenated
+
+``arrived`` is the source record's timestamp (ms, or null); frames written before it existed
+have five elements per entry and are read as arrived = null.
 
 The bodies are the source messages' bytes (pseudonymized if ingest had to), kept for a dead
 letter; the JSON event is what the engine reads (a quarter of an Avro decode). The partition of
@@ -89,14 +93,16 @@ class FrameWriter:
         self._open: dict[int, _Open] = {}
         self.done: list[tuple[int, bytes]] = []
 
-    def add(self, lane: str, key: str, src: str, body: bytes, event_json: str) -> None:
-        """One forward; ``event_json`` is the event as ``[kind, fields]`` JSON text."""
+    def add(self, lane: str, key: str, src: str, body: bytes, event_json: str,
+            arrived: int | None = None) -> None:
+        """One forward; ``event_json`` is the event as ``[kind, fields]`` JSON text, ``arrived``
+        its source record's timestamp."""
         p = partition_for(key, self.partitions)
         frame = self._open.get(p)
         if frame is None:
             frame = self._open[p] = _Open()
         frame.parts.append(f"[{_ENCODE(lane)},{_ENCODE(key)},{_ENCODE(src)},{len(body)},"
-                           f"{event_json}]")
+                           f"{event_json},{'null' if arrived is None else int(arrived)}]")
         frame.bodies.append(body)
         frame.size += len(event_json) + len(body) + len(key) + 48
         if frame.size >= FRAME_BYTES:
@@ -124,6 +130,7 @@ class Entry:
     body: bytes
     kind: str
     fields: dict[str, Any]
+    arrived: int | None = None
 
 
 def read_frame(value: bytes | None) -> Iterator[Entry]:
@@ -149,6 +156,7 @@ def read_frame(value: bytes | None) -> Iterator[Entry]:
 
 
 def _entries(entries: list[Any], value: bytes, at: int) -> Iterator[Entry]:
-    for lane, key, src, size, (kind, fields) in entries:
-        yield Entry(lane, key, src, value[at:at + size], kind, fields)
+    for lane, key, src, size, (kind, fields), *rest in entries:
+        arrived = rest[0] if rest and isinstance(rest[0], int) else None
+        yield Entry(lane, key, src, value[at:at + size], kind, fields, arrived)
         at += size

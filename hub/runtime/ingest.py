@@ -9,14 +9,16 @@ be pseudonymized here) to the internal correlation topic, to the partition of th
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hub.adapters.dedup_store import DedupStore
 from hub.adapters.kafka_io import KafkaIOError, topic_for_kind
 from hub.codec import Codec, check_rules
 from hub.codec.interchange import pii_fields
+from hub.core.clock_skew import DEFAULT_FUTURE_MS, ahead_by, arrived_at
 from hub.core.lanes import Lane, lane_targets
 from hub.core.pseudonym import is_pseudonym, pseudonymize_fields
 from hub.core.registry import BuildingRegistry
@@ -49,16 +51,25 @@ class Ingestor:
         dedup: DedupStore,
         metrics: HubMetrics,
         pseudonym_key: str,
+        future: Mapping[str, int] | None = None,
     ) -> None:
         self.codec, self.lanes, self.registry = codec, lanes, registry
         self.dedup, self.metrics, self.pseudonym_key = dedup, metrics, pseudonym_key
+        #: kind -> how far (ms) an event time may run past its record timestamp (sources.yaml)
+        self.future = {kind: DEFAULT_FUTURE_MS for kind in SOURCE_TOPICS} | dict(future or {})
+        self._warned: dict[tuple[str, str], float] = {}
         self._pii = {kind: pii_fields(codec.schema(kind)) for kind in SOURCE_TOPICS}
         #: "topic/partition" -> newest event time accepted from it (the ticks carry it onwards)
         self.progress: dict[str, int] = {}
 
-    def decode(self, topic: str, value: bytes | None,
-               key: bytes | None = b"") -> tuple[Event, bytes]:
-        """The event and the bytes to forward; raises RecordError for the dead-letter topic."""
+    def decode(self, topic: str, value: bytes | None, key: bytes | None = b"",
+               arrived: int | None = None) -> tuple[Event, bytes]:
+        """The event and the bytes to forward; raises RecordError for the dead-letter topic.
+
+        ``arrived``: the record's timestamp; an event time too far past it is corrected
+        (hub.core.clock_skew) by the correlator; such an event comes back with
+        ``trusted_time`` False and its stamp as sent.
+        """
         kind, record = self.codec.decode(value or b"")
         expected = KIND_OF_TOPIC.get(topic)
         if expected is not None and kind != expected:
@@ -79,8 +90,27 @@ class Ingestor:
             # A producer skipped the edge: never forward the raw value.
             record = pseudonymize_fields(record, self.pseudonym_key, pii)
             value = self.codec.encode(kind, record)
-        # The event lives for this batch only: the correlator makes the one it keeps.
-        return Event.from_record(kind, record, shared=False), value or b""
+        # The event lives for this batch only: the correlator makes the one it keeps, and
+        # corrects a time too far ahead of ``arrived`` (hub.core.clock_skew); here it is counted.
+        event = Event.from_record(kind, record, shared=False, arrived=arrived)
+        ahead = ahead_by(event.event_time, arrived, self.future[kind])
+        if ahead:
+            object.__setattr__(event, "trusted_time", False)
+            self._future(event, ahead)
+        return event, value or b""
+
+    def _future(self, event: Event, ahead: int) -> None:
+        """Count a corrected clock per device; say so at most once a minute per device."""
+        device = str(event.get("device_id", ""))
+        self.metrics.future_events.labels(event.kind, device).inc()
+        now = time.monotonic()
+        if now - self._warned.get((event.kind, device), -60.0) >= 60.0:
+            self._warned[(event.kind, device)] = now
+            log.warning("%s device %s: event %s was stamped %.1f s after it reached Kafka (at "
+                        "most %d s allowed: a clock running ahead?); its event time is taken as "
+                        "its arrival", event.kind, device, event.event_id,
+                        (ahead + self.future[event.kind]) / 1000,
+                        self.future[event.kind] // 1000)
 
     def kept_for_dead_letter(self, value: bytes | None) -> tuple[bytes | None, list[str]]:
         """The bytes a dead letter keeps, and the personal fields pseudonymized in them.
@@ -117,7 +147,8 @@ class Ingestor:
         for msg in messages:
             topic, value = msg.topic(), msg.value()
             try:
-                event, body = self.decode(topic, value, msg.key())
+                event, body = self.decode(topic, value, msg.key(),
+                                          arrived_at(*msg.timestamp()))
             except Exception as exc:  # RecordError or a bug: either way the message is kept
                 kind = KIND_OF_TOPIC.get(topic, "unknown")
                 kept, pseudonymized = self.kept_for_dead_letter(value)
@@ -144,9 +175,14 @@ class Ingestor:
             if duplicate:
                 outcomes[(event.kind, "duplicate")] += 1
                 continue
+            # As far as the engine's clock will move for it: never past the arrival, not at all
+            # for a time the correlator will correct.
+            seen = event.event_time
+            if event.arrived is not None and event.arrived < seen:
+                seen = event.arrived
             newest = progress.get(origin)
-            if newest is None or event.event_time > newest:
-                progress[origin] = event.event_time
+            if event.trusted_time and (newest is None or seen > newest):
+                progress[origin] = seen
             targets = lane_targets(self.lanes, event, self.registry)
             outcomes[(event.kind, "accepted" if targets else "no_rule")] += 1
             if not targets:
@@ -157,7 +193,7 @@ class Ingestor:
             src = f"{origin}/{msg.offset()}"
             as_json = event_json(event)
             for lane, key in targets:
-                frames.add(lane, key, src, body, as_json)
+                frames.add(lane, key, src, body, as_json, event.arrived)
         for p, value in frames.close():
             outbox.send(CORRELATE_TOPIC, None, value, [(FRAME_HEADER, b"1")], partition=p)
         self._count(outcomes)

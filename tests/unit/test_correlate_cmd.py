@@ -232,3 +232,68 @@ def test_early_adds_provisional_versions_and_keeps_the_confirmed_lines(tmp_path:
     finals = correlate(tmp_path, "--early", "--final")[1]
     assert sorted((i["rule_id"], i["version"]) for i in finals) == sorted(
         (i["rule_id"], i["version"]) for i in correlate(plain, "--final")[1])
+
+
+def _clean_lines() -> list[dict[str, Any]]:
+    """LINES without its bad and LATE lines: a building, an alarm and three swipes."""
+    return [x for x in LINES[:4] if isinstance(x, dict)] + [_swipe("sw-4", 10 * MIN, "HELD_OPEN")]
+
+
+def _from_2099(eid: str, after: int) -> dict[str, Any]:
+    """A swipe from a door whose clock says 2099, placed ``after`` in the file."""
+    return _swipe(eid, 0, "GRANTED", device_id="door-2099", door_id="D-9",
+                  event_time="2099-12-31T00:00:00Z")
+
+
+def test_now_corrects_a_clock_in_2099_and_nothing_goes_late(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = _clean_lines()
+    lines.insert(3, _from_2099("sw-2099", 3))
+    path = tmp_path / "skew.jsonl"
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    rejected, out = tmp_path / "rejected.jsonl", tmp_path / "out.jsonl"
+    base = ["correlate", "--rules", str(RULES), "--in", str(path), "--final"]
+    assert main([*base, "--out", str(out), "--rejected", str(rejected)]) == 0
+    without = read_out(out)
+    assert {json.loads(x)["reason"] for x in rejected.read_text().splitlines()} == {"LATE"}
+    capsys.readouterr()
+    now = "2024-05-01T00:15:00Z"  # when the file's events reached Kafka
+    assert main([*base, "--out", str(out), "--rejected", str(rejected), "--now", now]) == 0
+    assert rejected.read_text() == ""
+    got = read_out(out)
+    assert len(got) > len(without)
+    assert {i["rule_id"] for i in got} >= {"perimeter_breach_entry", "door_held_open"}
+    assert "device door-2099: 1 event times past their arrival" in capsys.readouterr().err
+    assert main([*base, "--out", str(out), "--now", "yesterday-ish"]) == 2
+
+
+def test_a_recording_gives_each_event_its_kafka_timestamp(tmp_path: Path) -> None:
+    """A recording of the same lines, each stamped when it reached Kafka: the 2099 clock is
+    corrected as the worker corrects it, and the result equals a plain file with --now."""
+    from hub.codec import load_codec
+    from hub.codec.interchange import parse_object
+    from hub.replay.record import RecordedMessage, write_recording
+    from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS
+
+    codec = load_codec()
+    lines = _clean_lines()
+    lines.insert(3, _from_2099("sw-2099", 3))
+    arrival = T + 15 * MIN
+    messages = []
+    for n, obj in enumerate(lines):
+        kind, record = parse_object(obj, pseudonym_key="k", codec=codec)
+        topic = REGISTRY_TOPIC if kind == "building_identity" else SOURCE_TOPICS[kind]
+        messages.append(RecordedMessage(topic, 0, n, arrival, 1, b"S-1",
+                                        codec.encode(kind, record)))
+    messages.append(RecordedMessage("hub.incidents", 0, 0, arrival, 1, None, b"not input"))
+    rec = tmp_path / "city.avro"
+    write_recording(rec, messages)
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    out_rec, out_now = tmp_path / "rec.jsonl", tmp_path / "now.jsonl"
+    assert main(["correlate", "--rules", str(RULES), "--in", str(rec), "--out", str(out_rec),
+                 "--final"]) == 0
+    assert main(["correlate", "--rules", str(RULES), "--in", str(plain), "--out", str(out_now),
+                 "--final", "--now", str(arrival)]) == 0
+    assert out_rec.read_text() == out_now.read_text() != ""

@@ -139,3 +139,18 @@ def test_an_entry_for_a_lane_no_rule_uses_is_a_dead_letter_at_its_source() -> No
             dead["original_value"], dead["original_key"]) == (
         "hub.src.access_swipe", 3, 99, b"original", b"SITE-0001")
     assert "no-such-lane" in str(dead["detail"])
+
+
+def test_an_entry_carries_its_arrival_and_older_frames_read_without_one() -> None:
+    """The sixth element is the source record's timestamp (docs/adr/0006)."""
+    e = swipe("s1", 0)
+    writer = FrameWriter(1)
+    writer.add("site", "S1", "hub.src.access_swipe/0/7", b"AV", event_json(e), 1_234)
+    writer.add("site", "S1", "hub.src.access_swipe/0/8", b"BV", event_json(e))
+    [(_, value)] = writer.close()
+    assert [x.arrived for x in read_frame(value)] == [1_234, None]
+    # a frame written before arrivals existed: five elements per entry
+    meta = json.dumps([["site", "S1", "hub.src.access_swipe/0/7", 2, json.loads(event_json(e))]])
+    old = b"HF1" + struct.pack(">I", len(meta)) + meta.encode() + b"AV"
+    [entry] = read_frame(old)
+    assert (entry.arrived, entry.body, entry.fields["event_id"]) == (None, b"AV", "s1")

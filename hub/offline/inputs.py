@@ -1,0 +1,61 @@
+"""What ``hub correlate`` reads: interchange JSON lines, or a recording made by ``hub record``.
+
+A recording keeps each message's Kafka timestamp, so an offline run knows when every event
+arrived and applies the same clock rule as the worker (hub.core.clock_skew); a plain file does
+not, unless the user gives ``--now``. Messages of a recording are taken in the order ``hub
+replay`` would send them (per partition in offset order, earliest timestamp first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from hub.codec import Codec, read_jsonl
+from hub.codec.interchange import Line, pii_fields
+from hub.codec.validate import check_rules
+from hub.core.clock_skew import arrived_at
+from hub.core.pseudonym import is_pseudonym, pseudonymize_fields
+from hub.model.errors import RecordError, ValidationError
+from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
+from hub.replay.record import is_recording, read_recording
+from hub.replay.replay import merge_partitions
+from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS
+
+_INPUT_TOPICS = frozenset((*SOURCE_TOPICS.values(), REGISTRY_TOPIC))
+
+
+def read_input(path: Path | str, *, pseudonym_key: str, codec: Codec) -> Iterator[Line]:
+    """The lines of ``path`` ('-' for stdin: JSON lines), a recording's messages as lines."""
+    if str(path) != "-" and is_recording(path):
+        yield from recording_lines(path, pseudonym_key=pseudonym_key, codec=codec)
+    else:
+        yield from read_jsonl(path, pseudonym_key=pseudonym_key, codec=codec)
+
+
+def recording_lines(path: Path | str, *, pseudonym_key: str, codec: Codec) -> Iterator[Line]:
+    """Each recorded message of a source or the registry topic as a line (``lineno``: its
+    place in send order, from 1), with its arrival; other topics (the hub's output and internal
+    topics) are left out."""
+    for n, m in enumerate(merge_partitions(read_recording(path)), start=1):
+        if m.topic not in _INPUT_TOPICS:
+            continue
+        try:
+            kind, record = codec.decode(m.value or b"")
+            if kind not in (*SOURCE_KINDS, REGISTRY_KIND):
+                raise ValidationError(f"a {kind} record on {m.topic}; only source events and "
+                                      "building records are input", field="kind")
+            pii = pii_fields(codec.schema(kind))
+            raw = [f for f in pii if record.get(f) not in (None, "")
+                   and not is_pseudonym(record.get(f))]
+            if raw:  # as ingest does: a producer skipped the edge
+                record = pseudonymize_fields(record, pseudonym_key, raw)
+            check_rules(kind, record)
+        except RecordError as exc:
+            yield Line(n, None, None, exc)
+            continue
+        except Exception as exc:  # a value no decoder accepts is that message's error alone
+            yield Line(n, None, None, ValidationError(
+                f"{m.topic}/{m.partition}@{m.offset}: {exc}", field="value"))
+            continue
+        yield Line(n, kind, record, None, arrived_at(m.timestamp_type, m.timestamp))
