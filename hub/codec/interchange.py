@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.codec.avro import Codec, load_codec
+from hub.codec.limits import MAX_DEPTH, check_depth, check_line_size
 from hub.codec.validate import check_rules, conform
 from hub.core.pseudonym import pseudonymize_fields
 from hub.model.errors import DecodeError, RecordError, UnknownSchemaError
@@ -68,6 +69,7 @@ def parse_line(
     *,
     pseudonym_key: bytes | str,
     codec: Codec | None = None,
+    accept: Collection[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Parse, pseudonymize and validate one interchange line: ``(kind, record)``.
 
@@ -77,21 +79,29 @@ def parse_line(
     :class:`ValidationError`, each naming the field and, when ``lineno`` is given, the line.
     """
     try:
+        check_line_size(len(text))  # characters: at least as many bytes
         try:
             obj = json.loads(text)
         except ValueError as exc:
             raise DecodeError(f"not valid JSON: {exc}; write one JSON object per line") from exc
+        except RecursionError:
+            raise DecodeError(f"JSON nested deeper than {MAX_DEPTH} levels; records are "
+                              "flat") from None
+        if text.count("[") + text.count("{") > MAX_DEPTH:
+            check_depth(obj)
         if not isinstance(obj, dict):
             raise DecodeError(f"expected a JSON object, got {type(obj).__name__}")
-        return parse_object(obj, pseudonym_key=pseudonym_key, codec=codec)
+        return parse_object(obj, pseudonym_key=pseudonym_key, codec=codec, accept=accept)
     except RecordError as exc:
         raise _with_line(exc, lineno) from exc.__cause__
 
 
 def parse_object(
-    obj: Mapping[str, Any], *, pseudonym_key: bytes | str, codec: Codec | None = None
+    obj: Mapping[str, Any], *, pseudonym_key: bytes | str, codec: Codec | None = None,
+    accept: Collection[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Like :func:`parse_line` for an already-parsed JSON object."""
+    """Like :func:`parse_line` for an already-parsed JSON object. ``accept``: the kinds the
+    caller takes (any line kind when None); another kind is refused before validation."""
     codec = codec or load_codec()
     fields = dict(obj)
     kind = fields.pop("kind", None)
@@ -103,6 +113,9 @@ def parse_object(
         raise UnknownSchemaError(
             f"{kind!r} is not a known kind; use one of {', '.join(LINE_KINDS)}", field="kind"
         )
+    if accept is not None and kind not in accept:
+        raise UnknownSchemaError(
+            f"{kind} lines are not taken here; use one of {', '.join(accept)}", field="kind")
     schema = codec.schema(kind)
     fields = pseudonymize_fields(fields, pseudonym_key, pii_fields(schema))
     record = conform(schema, fields, from_json=True)
@@ -127,20 +140,28 @@ class Line:
 
 
 def read_jsonl(
-    path: Path | str, *, pseudonym_key: bytes | str, codec: Codec | None = None
+    path: Path | str, *, pseudonym_key: bytes | str, codec: Codec | None = None,
+    accept: Collection[str] | None = None,
 ) -> Iterator[Line]:
-    """Every non-blank line of ``path`` (``-`` for stdin) as a :class:`Line`; never stops early."""
+    """Every non-blank line of ``path`` (``-`` for stdin) as a :class:`Line`; never stops early.
+    ``accept``: the kinds taken (see :func:`parse_object`)."""
     codec = codec or load_codec()
     if str(path) == "-":
-        yield from _read_lines(sys.stdin.buffer, pseudonym_key, codec)
+        yield from _read_lines(sys.stdin.buffer, pseudonym_key, codec, accept)
         return
     with open(path, "rb") as handle:
-        yield from _read_lines(handle, pseudonym_key, codec)
+        yield from _read_lines(handle, pseudonym_key, codec, accept)
 
 
-def _read_lines(lines: Any, key: bytes | str, codec: Codec) -> Iterator[Line]:
+def _read_lines(lines: Any, key: bytes | str, codec: Codec,
+                accept: Collection[str] | None = None) -> Iterator[Line]:
     """Lines are decoded one by one, so a line that is not UTF-8 is one rejected line."""
     for lineno, raw in enumerate(lines, start=1):
+        try:
+            check_line_size(len(raw.encode() if isinstance(raw, str) else raw))
+        except RecordError as exc:
+            yield Line(lineno, None, None, _with_line(exc, lineno))
+            continue
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError as exc:
@@ -151,7 +172,7 @@ def _read_lines(lines: Any, key: bytes | str, codec: Codec) -> Iterator[Line]:
         if not text.strip():
             continue
         try:
-            kind, record = parse_line(text, lineno, pseudonym_key=key, codec=codec)
+            kind, record = parse_line(text, lineno, pseudonym_key=key, codec=codec, accept=accept)
         except RecordError as exc:
             yield Line(lineno, None, None, exc)
         else:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hub.codec.limits import check_limits
 from hub.codec.schemas import PRIMITIVES, fullname
 from hub.model.errors import ValidationError
 
@@ -249,6 +250,7 @@ _NOT_EMPTY = ("vendor", "rule_id", "key")
 
 def check_rules(kind: str, record: Mapping[str, Any]) -> None:
     """The semantic rules of the contract, for any kind (records already conform to the schema)."""
+    check_limits(kind, record)
     for name, value in record.items():
         if isinstance(value, str) and not value.strip():
             if name.endswith(_ID_SUFFIXES) or name in _NOT_EMPTY:

@@ -2,8 +2,12 @@
 
 Each good line goes to its kind's topic (or ``--topic``), keyed by ``site_id`` (source events),
 ``building_id`` (registry) or ``incident_id``, as an Avro single-object value with a ``kind``
-header. A bad line is reported as ``FILE:LINE: field: message`` and skipped; the exit status is 1
-when any line was rejected or any delivery failed.
+header. A bad line is reported as ``FILE:LINE: field: message`` and skipped, as is a line whose
+delivery failed (``FILE:LINE: not delivered: why``); every good line is still delivered. The exit
+status is 1 when any line was rejected or any delivery failed.
+
+Only the hub's inputs are produced: source events and building records. Incident and dead-letter
+lines are the hub's output and are refused, as is ``--topic`` naming a topic the hub writes.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import argparse
 import dataclasses
 import sys
 from typing import Any
+
+from confluent_kafka import KafkaError
 
 from hub.adapters.kafka_io import (
     DELIVERY_TIMEOUT_MS,
@@ -24,7 +30,21 @@ from hub.adapters.kafka_io import (
 )
 from hub.codec import format_error, load_codec, read_jsonl, topic_key
 from hub.model.errors import RecordError
-from hub.settings import Settings
+from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
+from hub.settings import (
+    CORRELATE_TOPIC,
+    DEADLETTER_TOPIC,
+    INCIDENTS_TOPIC,
+    LEVEL_TOPICS,
+    Settings,
+)
+
+#: Topics only the hub writes: nothing produced by hand may land there.
+OUTPUT_TOPICS = frozenset((INCIDENTS_TOPIC, *LEVEL_TOPICS.values(), DEADLETTER_TOPIC,
+                           CORRELATE_TOPIC))
+INPUT_KINDS = (*SOURCE_KINDS, REGISTRY_KIND)
+#: Per-line messages printed before the rest are only counted.
+SHOW = 20
 
 
 def add_parser(subparsers: Any) -> None:
@@ -52,43 +72,84 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)
+    if args.topic and (args.topic in OUTPUT_TOPICS or args.topic.startswith("hub.internal.")
+                       or args.topic.endswith("-changelog")):
+        print(f"hub produce: --topic {args.topic}: only the hub writes that topic; produce "
+              "source events or building records to their own topics", file=sys.stderr)
+        return 2
     codec = load_codec(settings.schemas_dir)
     report = DeliveryReport()
+    failed_lines: list[tuple[int, str]] = []
     rejected = queued = 0
     source = "<stdin>" if args.file == "-" else str(args.file)
+
+    def say(text: str) -> None:
+        nonlocal rejected
+        rejected += 1
+        if rejected <= SHOW:
+            print(text, file=sys.stderr)
+
+    #: lines the broker refused as part of a batch too large for the topic: tried again alone
+    alone: list[tuple[int, Any]] = []
+
+    def delivered(lineno: int, retry: bool = True) -> Any:
+        def callback(err: Any, msg: Any) -> None:
+            if err is not None and retry and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                alone.append((lineno, msg))  # the batch was refused; this line may be fine
+                return
+            report.callback(err, msg)
+            if err is not None:
+                failed_lines.append((lineno, err.str()))
+        return callback
+
     try:
-        lines = read_jsonl(args.file, pseudonym_key=settings.pseudonym_key, codec=codec)
+        lines = read_jsonl(args.file, pseudonym_key=settings.pseudonym_key, codec=codec,
+                           accept=INPUT_KINDS)
         producer = make_producer(settings, **{"message.timeout.ms": int(args.timeout * 1000)})
         for line in lines:
             if line.error is not None or line.kind is None or line.record is None:
                 assert line.error is not None
-                print(format_error(line.error, source), file=sys.stderr)
-                rejected += 1
+                say(format_error(line.error, source))
                 continue
             try:
                 value = codec.encode(line.kind, line.record)
             except RecordError as exc:
-                print(f"{source}:{line.lineno}: {exc}", file=sys.stderr)
-                rejected += 1
+                say(f"{source}:{line.lineno}: {exc}")
                 continue
-            produce(
-                producer,
-                args.topic or topic_for_kind(line.kind),
-                value,
-                key=topic_key(line.kind, line.record),
-                headers={"kind": line.kind.encode()},
-                on_delivery=report.callback,
-            )
+            try:
+                produce(
+                    producer,
+                    args.topic or topic_for_kind(line.kind),
+                    value,
+                    key=topic_key(line.kind, line.record),
+                    headers={"kind": line.kind.encode()},
+                    on_delivery=delivered(line.lineno),
+                )
+            except KafkaIOError as exc:  # this message alone (e.g. larger than allowed)
+                failed_lines.append((line.lineno, str(exc)))
+                continue
             queued += 1
         pending = flush(producer, args.timeout + 10)
+        for lineno, msg in sorted(alone, key=lambda x: x[0]):
+            # One request each: librdkafka does not split a batch the broker refused as too
+            # large, so a single oversize line would otherwise cost its whole batch.
+            try:
+                produce(producer, msg.topic(), msg.value(), key=msg.key(),
+                        headers=dict(msg.headers() or []), on_delivery=delivered(lineno, False))
+            except KafkaIOError as exc:
+                failed_lines.append((lineno, str(exc)))
+                continue
+            pending += flush(producer, args.timeout + 10)
     except OSError as exc:
         print(f"hub produce: cannot read {source}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KafkaIOError as exc:
-        print(f"hub produce: {exc}", file=sys.stderr)
-        return 1
-    for error, count in report.errors.items():
-        print(f"hub produce: {count} message(s) not delivered: {error}", file=sys.stderr)
+    if rejected > SHOW:
+        print(f"hub produce: ... and {rejected - SHOW} more rejected lines", file=sys.stderr)
+    for lineno, why in sorted(failed_lines)[:SHOW]:
+        print(f"{source}:{lineno}: not delivered: {why}", file=sys.stderr)
+    if len(failed_lines) > SHOW:
+        print(f"hub produce: ... and {len(failed_lines) - SHOW} more lines not delivered",
+              file=sys.stderr)
     if report.errors:
         print(
             f"hub produce: check that Kafka runs at {settings.bootstrap} (`hub stack status`) and "
@@ -101,10 +162,11 @@ def run(args: argparse.Namespace) -> int:
             f"is Kafka running at {settings.bootstrap}? (`hub stack up`)",
             file=sys.stderr,
         )
+    failed = len(failed_lines) + pending
     topics = ", ".join(f"{t}: {n}" for t, n in sorted(report.by_topic.items()))
     print(
         f"produced {report.delivered}, rejected {rejected}"
-        + (f", failed {report.failed + pending}" if report.failed or pending else "")
+        + (f", failed {failed}" if failed else "")
         + (f" ({topics})" if topics else "")
     )
-    return 1 if rejected or report.failed or pending or report.delivered != queued else 0
+    return 1 if rejected or failed or report.delivered != queued else 0

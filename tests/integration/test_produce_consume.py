@@ -183,3 +183,24 @@ def test_delivery_failure_is_reported(stack_settings: Settings, tmp_path: Path) 
     assert result.returncode == 1
     assert "produced 0, rejected 0, failed 2" in result.stdout
     assert "hub topics apply" in result.stderr
+
+
+def test_a_line_the_topic_refuses_costs_only_itself(
+    stack_settings: Settings, fresh_topics: Any, tmp_path: Path
+) -> None:
+    """Issue 10 §3: a delivery failure is reported by line number; every good line arrives."""
+    (topic,) = fresh_topics("small", partitions=1, config={"max.message.bytes": "600"})
+    alarm = json.loads((SAMPLES / "perimeter_alarm.jsonl").read_text().splitlines()[0])
+    run = uuid.uuid4().hex[:8]
+    lines = [{**alarm, "event_id": f"ok{i}-{run}", "description": None} for i in range(6)]
+    lines[2] = {**lines[2], "event_id": f"big-{run}", "description": "围栏" * 1_500}
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+    result = hub(stack_settings, "produce", str(path), "--topic", topic, "--timeout", "10")
+    assert result.returncode == 1
+    assert "produced 5, rejected 0, failed 1" in result.stdout, result.stdout + result.stderr
+    assert f"{path}:3: not delivered: " in result.stderr
+    consumed = hub(stack_settings, "consume", topic, "--from-beginning", "--max", "5",
+                   "--timeout", "30")
+    assert sorted(json.loads(x)["event_id"] for x in consumed.stdout.splitlines()) == sorted(
+        x["event_id"] for i, x in enumerate(lines) if i != 2)

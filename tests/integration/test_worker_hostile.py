@@ -109,6 +109,19 @@ def hostile_messages() -> list[Hostile]:
                 "VALIDATION_ERROR", "event_time"),
         Hostile("empty event_id", SWIPES, KEY,
                 codec.encode("access_swipe", swipe("", T0)), "VALIDATION_ERROR", "event_id"),
+        # limits at the edge (hub/codec/limits.py): ids, characters, free text
+        Hostile("50,000-character event_id", ALARMS, KEY,
+                codec.encode("perimeter_alarm", alarm("e" * 50_000, T0)),
+                "VALIDATION_ERROR", "event_id"),
+        Hostile("NUL in site_id", ALARMS, KEY,
+                codec.encode("perimeter_alarm", alarm("h-nul", T0, site_id=SITE + "\x00")),
+                "VALIDATION_ERROR", "site_id"),
+        Hostile("right-to-left override in door_id", SWIPES, KEY,
+                codec.encode("access_swipe", swipe("h-rlo", T0, door_id="DOOR-\u202eH")),
+                "VALIDATION_ERROR", "door_id"),
+        Hostile("100 KB description", ALARMS, KEY,
+                codec.encode("perimeter_alarm", alarm("h-desc", T0, description="x" * 100_000)),
+                "VALIDATION_ERROR", "description"),
         Hostile("900 KB of garbage", SWIPES, KEY, rng.randbytes(900 * 1024), "DECODE_ERROR"),
         Hostile("garbage with a null key", ALARMS, None, rng.randbytes(32), "DECODE_ERROR"),
         Hostile("valid alarm with a null key", ALARMS, None,
@@ -258,7 +271,7 @@ BIGGEST_VALUE = 1_048_480
 # hub.deadletter and hub.internal.correlate take messages larger than the source topics do
 # (topology/topics.yaml), so wrapping a near-limit source message never blocks a partition.
 @pytest.mark.parametrize("make", [_largest_garbage, _largest_valid_event],
-                         ids=["garbage-dead-letter", "valid-event-forward"])
+                         ids=["garbage-dead-letter", "oversize-text-dead-letter"])
 def test_a_message_as_large_as_the_source_topic_accepts_does_not_stop_the_worker(
         fresh_group: WorkerGroup, make: Any) -> None:
     settings = fresh_group.settings

@@ -16,7 +16,13 @@ CODEC = load_codec()
 KEY = "property-key"
 KINDS = [k for k in RECORD_NAMES if k != "dead_letter"]
 
-_text = st.text(min_size=1, max_size=12).filter(lambda s: s.strip() != "")
+#: Any text the contract allows in an id: no controls, no bidirectional marks (hub.codec.limits)
+_text = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs"),
+                  blacklist_characters="\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                                       "\u2066\u2067\u2068\u2069"),
+    min_size=1, max_size=12,
+).filter(lambda s: s.strip() != "")
 _pseudonym = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32).map(lambda h: "p1:" + h)
 _time = st.integers(MIN_TIME_MS, MAX_TIME_MS - 1)
 

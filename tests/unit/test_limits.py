@@ -1,0 +1,104 @@
+"""Limits at the edge (issue 10, point 3): each violation is that record's error, naming the
+field, and no other record pays for it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.cli import main
+from hub.codec import check_rules, load_codec, read_jsonl
+from hub.codec.interchange import parse_line
+from hub.codec.limits import MAX_DEPTH, MAX_ID_CHARS, MAX_LINE_BYTES, TEXT_MAX
+from hub.model.errors import DecodeError, ValidationError
+
+CODEC = load_codec()
+ALARM: dict[str, Any] = {
+    "kind": "perimeter_alarm", "event_id": "pa-1", "vendor": "hik", "device_id": "cam-1",
+    "site_id": "S-1", "event_time": "2024-05-01T08:00:00+08:00", "zone_id": "fence-n",
+    "alarm_type": "INTRUSION", "severity": 4,
+}
+
+
+def parse(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return parse_line(json.dumps(obj), 7, pseudonym_key="k", codec=CODEC)
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("event_id", "e" * (MAX_ID_CHARS + 1), "at most 128"),
+    ("event_id", "e" * 50_000, "50,000 characters"),
+    ("site_id", "S-\x001", "U+0000"),
+    ("site_id", "S-\u202e1", "U+202E"),
+    ("device_id", "cam\n1", "U+000A"),
+    ("zone_id", "z\u2066", "U+2066"),
+    ("description", "d" * (TEXT_MAX["description"] + 1), "at most 4,000"),
+    ("description", "x" * 100_000, "100,000 characters"),
+    ("description", "a\x00b", "NUL"),
+])
+def test_each_violation_names_the_field_and_the_line(field: str, value: str, says: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        parse({**ALARM, field: value})
+    assert err.value.field == field and says in str(err.value)
+    assert str(err.value).startswith("line 7: ")
+
+
+def test_what_is_allowed_still_passes() -> None:
+    kind, rec = parse({**ALARM, "event_id": "e" * MAX_ID_CHARS, "site_id": "翠苑三区",
+                       "description": "东门\n围栏\t被剪断" + "。" * 3_000})
+    assert kind == "perimeter_alarm" and len(rec["event_id"]) == MAX_ID_CHARS
+
+
+def test_a_decoded_avro_record_is_held_to_the_same_limits() -> None:
+    """Ingest validates what it decodes with check_rules: a vendor's Avro is no way around."""
+    _, rec = parse(ALARM)
+    value = CODEC.encode("perimeter_alarm", {**rec, "site_id": "S\u202e-1"})
+    kind, decoded = CODEC.decode(value)
+    with pytest.raises(ValidationError, match="site_id"):
+        check_rules(kind, decoded)
+
+
+def test_risk_tags_are_bounded() -> None:
+    building = {"kind": "building_identity", "building_id": "B-1", "name": "3号楼",
+                "address": "路1号", "site_id": "S-1", "grid_id": "G-1",
+                "township_code": "1", "district_code": "2", "city_code": "3", "households": 1,
+                "rental_units": 0, "updated_time": 1_714_521_600_000}
+    parse({**building, "risk_tags": ["群租"] * 64})
+    with pytest.raises(ValidationError, match="65 items"):
+        parse({**building, "risk_tags": ["群租"] * 65})
+
+
+def test_deep_nesting_is_a_decode_error_not_a_crash() -> None:
+    with pytest.raises(DecodeError, match="nested deeper"):
+        parse_line("[" * 200_000, 1, pseudonym_key="k", codec=CODEC)
+    with pytest.raises(DecodeError, match="nested deeper"):
+        parse({**ALARM, "extra": json.loads("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))})
+
+
+def test_an_oversize_line_costs_only_itself(tmp_path: Path) -> None:
+    big = json.dumps({**ALARM, "event_id": "big", "description": "x" * MAX_LINE_BYTES})
+    lines = [json.dumps(ALARM), big, "[" * 200_000, json.dumps({**ALARM, "event_id": "pa-2"})]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    got = list(read_jsonl(path, pseudonym_key="k", codec=CODEC))
+    assert [(x.lineno, x.ok) for x in got] == [(1, True), (2, False), (3, False), (4, True)]
+    assert "1,000,000" in str(got[1].error) and "nested deeper" in str(got[2].error)
+
+
+def test_produce_refuses_the_hubs_own_output(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "forged.jsonl"
+    path.write_text(json.dumps({"kind": "incident", "incident_id": "x"}) + "\n"
+                    + json.dumps({"kind": "dead_letter"}) + "\n")
+    assert main(["produce", str(path), "--bootstrap", "127.0.0.1:1", "--timeout", "1"]) == 1
+    out = capsys.readouterr()
+    assert "produced 0, rejected 2" in out.out
+    assert f"{path}:1: kind: incident lines are not taken here" in out.err
+    good = tmp_path / "alarm.jsonl"
+    good.write_text(json.dumps(ALARM) + "\n")
+    for topic in ("hub.incidents", "hub.incidents.city", "hub.deadletter",
+                  "hub.internal.correlate", "tianluo-hub-changelog"):
+        assert main(["produce", str(good), "--topic", topic]) == 2
+        assert "only the hub writes that topic" in capsys.readouterr().err
