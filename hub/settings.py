@@ -49,6 +49,9 @@ class Settings:
     kafka_version: str = "4.1.1"
     kafka_heap: str = "512m"
     pseudonym_key: str = "dev-only-pseudonym-key-change-me"
+    #: Seals dead-letter bytes that cannot be decoded (hub.codec.seal); keep it apart from the
+    #: pseudonym key and from whoever only reads hub.deadletter.
+    deadletter_key: str = "dev-only-deadletter-key-change-me"
     rules_dir: Path = field(default_factory=lambda: _project_root() / "topology" / "rules")
     topics_file: Path = field(default_factory=lambda: _project_root() / "topology" / "topics.yaml")
     schemas_dir: Path = field(default_factory=lambda: _project_root() / "schemas" / "avro")

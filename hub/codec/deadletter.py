@@ -23,11 +23,13 @@ def dead_letter_record(
     timestamp_ms: int | None = None,
     source_kind: str | None = None,
     worker_id: str | None = None,
+    sealed: bool = False,
 ) -> dict[str, Any]:
     """A DeadLetter record (encode it with ``codec.encode("dead_letter", ...)``).
 
     ``error`` is usually a :class:`~hub.model.errors.RecordError`, whose ``reason``, ``detail``
     and ``field`` are kept; any other exception is a PROCESSING_ERROR (a bug of ours).
+    ``sealed``: ``value`` is already sealed with the dead-letter key (hub.codec.seal).
     """
     if isinstance(error, RecordError):
         reason, detail, field = error.reason, error.detail, error.field
@@ -46,6 +48,7 @@ def dead_letter_record(
         "source_timestamp": timestamp_ms,
         "original_key": None if key is None else bytes(key),
         "original_value": b"" if value is None else bytes(value),
+        "original_sealed": sealed,
         "original_headers": [
             {"key": str(k), "value": None if v is None else bytes(v)} for k, v in headers or ()
         ],

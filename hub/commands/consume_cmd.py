@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from hub.adapters.kafka_io import make_consumer
 from hub.codec import load_codec, record_to_json
+from hub.codec.seal import SealError, unseal
 from hub.model.errors import RecordError
 from hub.settings import Settings
 
@@ -44,6 +45,12 @@ def add_parser(subparsers: Any) -> None:
         "--group", help="consumer group (default: a throw-away group that commits nothing)"
     )
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
+    p.add_argument(
+        "--unseal",
+        action="store_true",
+        help="show sealed dead-letter bytes (original_sealed) unsealed with HUB_DEADLETTER_KEY, "
+        "e.g. to re-drive them after a fix",
+    )
     p.add_argument(
         "--meta",
         action="store_true",
@@ -91,6 +98,14 @@ def run(args: argparse.Namespace) -> int:
                     bad += 1
                     print(f"hub consume: {where}: {exc.reason}: {exc}", file=sys.stderr)
                     continue
+                if args.unseal and kind == "dead_letter" and record.get("original_sealed"):
+                    try:
+                        record = {**record, "original_sealed": False, "original_value":
+                                  unseal(record["original_value"], settings.deadletter_key)}
+                    except SealError as exc:
+                        bad += 1
+                        print(f"hub consume: {where}: {exc}", file=sys.stderr)
+                        continue
                 text = record_to_json(kind, record, codec=codec)
             if args.meta:
                 key = msg.key()

@@ -18,6 +18,7 @@ from hub.adapters.dedup_store import DedupStore
 from hub.adapters.kafka_io import KafkaIOError, topic_for_kind
 from hub.codec import Codec, check_rules
 from hub.codec.interchange import pii_fields
+from hub.codec.seal import seal
 from hub.core.clock_skew import DEFAULT_FUTURE_MS, ahead_by, arrived_at
 from hub.core.lanes import Lane, lane_targets
 from hub.core.pseudonym import is_pseudonym, pseudonymize_fields
@@ -28,7 +29,7 @@ from hub.model.events import Event
 from hub.observability.metrics import HubMetrics
 from hub.runtime.frames import FRAME_HEADER, FrameWriter
 from hub.runtime.outbox import Outbox, headers_of
-from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS
+from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
 
 log = logging.getLogger(__name__)
 KIND_OF_TOPIC = {topic: kind for kind, topic in SOURCE_TOPICS.items()}
@@ -52,9 +53,11 @@ class Ingestor:
         metrics: HubMetrics,
         pseudonym_key: str,
         future: Mapping[str, int] | None = None,
+        deadletter_key: str = Settings.deadletter_key,
     ) -> None:
         self.codec, self.lanes, self.registry = codec, lanes, registry
         self.dedup, self.metrics, self.pseudonym_key = dedup, metrics, pseudonym_key
+        self.deadletter_key = deadletter_key
         #: kind -> how far (ms) an event time may run past its record timestamp (sources.yaml)
         self.future = {kind: DEFAULT_FUTURE_MS for kind in SOURCE_TOPICS} | dict(future or {})
         self._warned: dict[tuple[str, str], float] = {}
@@ -112,32 +115,36 @@ class Ingestor:
                         (ahead + self.future[event.kind]) / 1000,
                         self.future[event.kind] // 1000)
 
-    def kept_for_dead_letter(self, value: bytes | None) -> tuple[bytes | None, list[str]]:
-        """The bytes a dead letter keeps, and the personal fields pseudonymized in them.
+    def kept_for_dead_letter(self, value: bytes | None
+                             ) -> tuple[bytes | None, list[str], bool]:
+        """The bytes a dead letter keeps, the personal fields pseudonymized in them, and whether
+        they are sealed.
 
         A record that decodes but fails validation may still carry a raw card number or phone
         in a personal field, and the dead-letter topic is a topic: raw values never reach one.
         Such a record is kept re-encoded (current schema) with those fields pseudonymized, as
-        ingest would have forwarded it; anything else is kept byte for byte. Bytes that do not
-        decode cannot be searched for personal values: producers must not send raw values in
-        any form (docs/contracts.md).
+        ingest would have forwarded it. Bytes that do not decode cannot be searched for personal
+        values: they are kept sealed with the dead-letter key (hub.codec.seal), so that they can
+        be re-driven after a fix by whoever holds that key, and read by nobody else.
         """
         try:
             kind, record = self.codec.decode(value or b"")
         except Exception:
-            return value, []
+            if not value:
+                return value, [], False
+            return seal(value, self.deadletter_key), [], True
         pii = self._pii.get(kind, frozenset())
         raw = sorted(f for f in pii
                      if record.get(f) not in (None, "") and not is_pseudonym(record.get(f)))
         if not raw:
-            return value, []
+            return value, [], False
         try:
             scrubbed = pseudonymize_fields(record, self.pseudonym_key, raw)
-            return self.codec.encode(kind, scrubbed), raw
+            return self.codec.encode(kind, scrubbed), raw, False
         except Exception:  # cannot happen for a record that decoded; never keep the raw value
-            log.exception("cannot re-encode a dead letter with %s pseudonymized; keeping no bytes",
-                          raw)
-            return b"", raw
+            log.exception("cannot re-encode a dead letter with %s pseudonymized; keeping it "
+                          "sealed", raw)
+            return seal(value or b"", self.deadletter_key), raw, True
 
     def handle_batch(self, messages: Sequence[Any], outbox: Outbox, partitions: int) -> None:
         """Decode, validate, dedup and forward one batch of source messages (confluent-kafka)
@@ -151,13 +158,13 @@ class Ingestor:
                                           arrived_at(*msg.timestamp()))
             except Exception as exc:  # RecordError or a bug: either way the message is kept
                 kind = KIND_OF_TOPIC.get(topic, "unknown")
-                kept, pseudonymized = self.kept_for_dead_letter(value)
+                kept, pseudonymized, sealed = self.kept_for_dead_letter(value)
                 ts_type, ts = msg.timestamp()
                 reason = outbox.dead_letter(
                     exc, topic=topic, partition=msg.partition(), offset=msg.offset(),
                     key=msg.key(), value=kept, headers=list(headers_of(msg).items()),
                     timestamp_ms=ts if ts_type and ts > 0 else None,
-                    source_kind=kind, pseudonymized=pseudonymized,
+                    source_kind=kind, pseudonymized=pseudonymized, sealed=sealed,
                 )
                 if not isinstance(exc, RecordError):
                     log.exception("unexpected error decoding %s/%s@%s", topic,

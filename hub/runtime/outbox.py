@@ -65,6 +65,7 @@ class Outbox:
         timestamp_ms: int | None = None,
         source_kind: str | None = None,
         pseudonymized: Sequence[str] = (),
+        sealed: bool = False,
     ) -> str:
         """Put the original message on the dead-letter topic; returns the reason.
 
@@ -84,6 +85,7 @@ class Outbox:
             timestamp_ms=timestamp_ms,
             source_kind=source_kind,
             worker_id=self.worker_id,
+            sealed=sealed,
         )
         headers_out = [("hub-reason", str(record["reason"]).encode())]
         if pseudonymized:
@@ -91,6 +93,11 @@ class Outbox:
             record["detail"] = (f"{record['detail']} (original_value re-encoded with raw personal "
                                 f"values pseudonymized: {fields})")
             headers_out.append(("hub-pseudonymized", fields.encode()))
+        if sealed:
+            record["detail"] = (f"{record['detail']} (original_value sealed with the dead-letter "
+                                "key: bytes that do not decode could hide a raw personal value; "
+                                "`hub consume hub.deadletter --unseal` with HUB_DEADLETTER_KEY)")
+            headers_out.append(("hub-sealed", b"1"))
         body = self.codec.encode("dead_letter", record)
         self.send(DEADLETTER_TOPIC, key, body, headers_out)
         return str(record["reason"])

@@ -204,3 +204,31 @@ def test_a_line_the_topic_refuses_costs_only_itself(
                    "--timeout", "30")
     assert sorted(json.loads(x)["event_id"] for x in consumed.stdout.splitlines()) == sorted(
         x["event_id"] for i, x in enumerate(lines) if i != 2)
+
+
+def test_consume_unseals_a_sealed_dead_letter_with_the_key(
+    stack_settings: Settings, fresh_topics: Any
+) -> None:
+    from hub.codec.seal import seal
+
+    (topic,) = fresh_topics("sealed", partitions=1)
+    codec = load_codec(stack_settings.schemas_dir)
+    raw = b"\xc3\x01 card 6222021234567890123"
+    record = dead_letter_record(
+        DecodeError("truncated"), topic="hub.src.access_swipe", partition=0, offset=3,
+        key=b"S1", value=seal(raw, stack_settings.deadletter_key), time_ms=1714521600000,
+        sealed=True)
+    producer = Producer({"bootstrap.servers": stack_settings.bootstrap})
+    producer.produce(topic, codec.encode("dead_letter", record), key=b"S1")
+    assert producer.flush(30) == 0
+    args = ("consume", topic, "--from-beginning", "--max", "1", "--timeout", "60")
+    shown = json.loads(hub(stack_settings, *args).stdout)
+    assert shown["original_sealed"] is True and "6222021234567890123" not in json.dumps(shown)
+    opened = json.loads(hub(stack_settings, *args, "--unseal").stdout)
+    assert opened["original_sealed"] is False
+    import base64
+    assert base64.b64decode(opened["original_value"]) == raw
+    wrong = subprocess.run([sys.executable, "-m", "hub", *args, "--unseal"], capture_output=True,
+                           text=True, timeout=120, env={**os.environ, "HUB_BOOTSTRAP":
+                           stack_settings.bootstrap, "HUB_DEADLETTER_KEY": "not-the-key"})
+    assert wrong.returncode == 1 and "cannot unseal" in wrong.stderr
