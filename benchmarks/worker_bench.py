@@ -83,6 +83,7 @@ from benchmarks.stack import (
     private_stack_up,
     records_between,
     reset_topics,
+    rss_bytes,
     stack_env,
     take_topics_lock,
     topic_ends,
@@ -137,6 +138,10 @@ class Result:
     done: bool = False
     foreign: bool = False
     note: str = ""
+    #: the largest RSS of one worker process seen while it ran (MB), sampled with the lag
+    rss_peak_mb: float = 0.0
+    #: seconds from SIGTERM to the last worker process's exit
+    stop_s: float = float("nan")
     #: hub only: incident versions (and distinct ids) on hub.incidents before `hub flush`
     versions_before_flush: int | None = None
     ids_before_flush: int | None = None
@@ -226,6 +231,8 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
                 break
             src_lag = group_lag(s, SOURCE_LIST)
             corr_lag = group_lag(s, [CORRELATE_TOPIC]) if contender == "hub" else 0
+            result.rss_peak_mb = max(result.rss_peak_mb,
+                                     *(rss_bytes(c.pid) / 2**20 for c in children))
             now = time.monotonic()
             load_samples.append(os.getloadavg()[0])
             if watch_foreign and foreign_users(own):
@@ -265,6 +272,7 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
         if contender == "hub":
             check_incidents(s, env, incidents_start, offline, result)
     finally:
+        t_term = time.monotonic()
         for c in children:
             if c.poll() is None:
                 os.killpg(c.pid, signal.SIGTERM)
@@ -274,6 +282,7 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
             except subprocess.TimeoutExpired:
                 os.killpg(c.pid, signal.SIGKILL)
                 c.wait(timeout=10)
+        result.stop_s = time.monotonic() - t_term
     if spy is not None:
         spy.wait(timeout=spy_seconds + 30)
         print(hot_spots(tmp / f"{app_id}.raw"))

@@ -255,11 +255,14 @@ def record_to_json(kind: str, record: Mapping[str, Any], *, codec: Codec | None 
 
 def incident_to_json(incident: Incident, *, codec: Codec | None = None) -> str:
     """An incident's line; ``status`` and ``status_reason`` are left out while they hold their
-    defaults (CONFIRMED, null), so the lines of confirmed incidents are the same as before the
-    fields existed: ``hub correlate`` output and recordings compared with it do not change."""
-    defaults = incident.status == CONFIRMED and incident.status_reason is None
-    return record_to_json(INCIDENT_KIND, incident.to_record(), codec=codec,
-                          omit=("status", "status_reason") if defaults else ())
+    defaults (CONFIRMED, null), and ``evidence_count`` while the list is complete, so these lines
+    are the same as before the fields existed: ``hub correlate`` output and recordings compared
+    with it do not change."""
+    omit = ["status", "status_reason"] if (
+        incident.status == CONFIRMED and incident.status_reason is None) else []
+    if incident.evidence_count in (0, len(incident.evidence)):
+        omit.append("evidence_count")  # the list is complete: the line is as it always was
+    return record_to_json(INCIDENT_KIND, incident.to_record(), codec=codec, omit=omit)
 
 
 def topic_key(kind: str, record: Mapping[str, Any]) -> str:

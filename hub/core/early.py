@@ -25,6 +25,7 @@ from typing import Any
 
 from hub.core.dedup import DedupLogic
 from hub.core.engine import CorrelationEngine, EngineStats, StepResult, suppression_key
+from hub.core.logic import cap_window
 from hub.core.registry import BuildingRegistry
 from hub.core.rules import Rule, RulePack
 from hub.core.state import KeyState, SuppressState
@@ -68,6 +69,8 @@ class EagerEngine(CorrelationEngine):
             if rr.heap and rr.heap[0][0] < now:
                 self._release_rule(rr, now, result)
         for rr in self.rules:
+            if rr.held:  # coalesced versions whose interval a newer event has passed
+                self._publish_held(rr, now, result)
             if now >= rr.next_gc:
                 rr.released = max(rr.released, now)
                 self._sweep(rr)
@@ -112,6 +115,8 @@ class EagerEngine(CorrelationEngine):
                 state = KeyState(t)
             states[key] = state  # most recently touched last: the sweep's order
             matches = rr.handler(rr.rule, state, event, mask)
+            if len(state.window) > rr.window_cap:
+                self.stats.window_dropped += cap_window(state, rr.window_cap)
             if matches and t < state.touched:
                 # Arrived after newer events of its key: the handlers assume event-time order,
                 # so keep only matches that are ones (a sequence in order, within the span).

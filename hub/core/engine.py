@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from hub.core.dedup import DedupLogic
 from hub.core.dispatch import KindDispatch
 from hub.core.lanes import key_for
-from hub.core.logic import HANDLERS, Match, on_absence_timer, prune_window
+from hub.core.logic import HANDLERS, Match, cap_window, on_absence_timer, prune_window
 from hub.core.registry import BuildingRegistry
 from hub.core.routing import building_for, route_for
 from hub.core.rules import REGISTRY_JOIN_FIELDS, Matcher, Rule, RulePack, Suppression
@@ -80,6 +80,7 @@ class EngineStats:
     incidents_opened: int = 0
     incident_versions: int = 0
     unrouted: int = 0
+    window_dropped: int = 0  # oldest window events dropped past the pack's window_events
 
 
 #: Entries of a rule's heap: (time, 0 = event | 1 = timer, order key, key, step mask, event).
@@ -114,12 +115,15 @@ def _min_events(rule: Rule) -> int:
 class _RuleRuntime:
     """A compiled rule with its per-key states and one heap of everything due, in event time."""
 
-    __slots__ = ("absent_before_only", "gc_every", "handler", "heap", "hold", "join", "key_field",
-                 "lone_waits", "next_gc", "per_key", "released", "rule", "sources", "states",
-                 "within")
+    __slots__ = ("absent_before_only", "gc_every", "handler", "heap", "held", "hold", "join",
+                 "key_field", "lone_waits", "next_gc", "per_key", "released", "rule", "sources",
+                 "states", "window_cap", "within")
 
-    def __init__(self, rule: Rule) -> None:
+    def __init__(self, rule: Rule, window_events: int = 10_000) -> None:
         self.rule = rule
+        # A key's window never holds more (oldest dropped): a flood stays bounded. Never fewer
+        # than the highest tier counts, so a threshold decides exactly as with no cap.
+        self.window_cap = max(window_events, *(t.count for t in rule.tiers))
         self.sources = tuple(sorted(rule.sources))
         # Fast path for the usual one-field key read straight from the event.
         self.key_field = rule.by[0] if len(rule.by) == 1 else None
@@ -128,6 +132,8 @@ class _RuleRuntime:
         self.within = rule.within
         self.handler = HANDLERS[rule.type]
         self.states: dict[str, KeyState] = {}
+        #: keys whose open incident has a coalesced update not yet published
+        self.held: dict[str, KeyState] = {}
         self.heap: list[HeapEntry] = []
         self.released = NEG_INF  # every event before this has been handed to the rule
         # Expired windows and closed incidents are swept at this event-time interval: memory stays
@@ -188,7 +194,8 @@ class CorrelationEngine:
         self.stats = EngineStats()
         wanted = None if lanes is None else frozenset(lanes)
         self.rules = [
-            _RuleRuntime(r) for r in pack.rules if wanted is None or r.lane in wanted
+            _RuleRuntime(r, pack.limits.window_events) for r in pack.rules
+            if wanted is None or r.lane in wanted
         ]
         kinds = {k for rr in self.rules for k in rr.rule.sources} | {
             s.kind for s in pack.suppressions
@@ -314,6 +321,8 @@ class CorrelationEngine:
         self._release_suppressions(lambda _kind: POS_INF, result)
         for rr in self.rules:
             self._release_rule(rr, POS_INF, result)
+            if rr.held:
+                self._publish_held(rr, POS_INF, result)
         return result
 
     # ------------------------------------------------------------- internals
@@ -488,6 +497,8 @@ class CorrelationEngine:
                 rr.released = bound
                 if bound >= rr.next_gc:
                     self._sweep(rr)
+            if rr.held:
+                self._publish_held(rr, rr.released, result)
 
     def _release_rule(self, rr: _RuleRuntime, bound: int, result: StepResult) -> None:
         """Hand every buffered event before ``bound`` to the rule, in order; fire due timers."""
@@ -511,6 +522,8 @@ class CorrelationEngine:
                 if state.pending.pop((event.kind, event.event_id), None) is None:
                     continue
                 matches = handler(rule, state, event, mask)
+                if len(state.window) > rr.window_cap:
+                    self.stats.window_dropped += cap_window(state, rr.window_cap)
             else:
                 ident = (event.kind, event.event_id)
                 due = state.timers.get(ident)
@@ -552,6 +565,8 @@ class CorrelationEngine:
                 mask, event = pending.popitem()[1]
                 state.scheduled = None
                 matches = handler(rule, state, event, mask)
+                if len(state.window) > rr.window_cap:
+                    self.stats.window_dropped += cap_window(state, rr.window_cap)
                 if matches:
                     self._apply(rr, key, state, matches, t, result)
             else:
@@ -563,6 +578,8 @@ class CorrelationEngine:
                         break
                     del pending[ident]
                     matches = handler(rule, state, event, mask)
+                    if len(state.window) > rr.window_cap:
+                        self.stats.window_dropped += cap_window(state, rr.window_cap)
                     if matches:
                         self._apply(rr, key, state, matches, event.event_time, result)
                 else:
@@ -587,10 +604,11 @@ class CorrelationEngine:
         else:
             limit = horizon - rr.rule.within - rr.hold
             lone_waits = rr.lone_waits
+            held = rr.held
             for key, state in states.items():
                 if state.touched >= limit:
                     break
-                if state.timers:
+                if state.timers or key in held:
                     continue
                 if not state.pending or (lone_waits and state.scheduled is None):
                     dead.append(key)  # expired; or a dormant lone event no later one can join
@@ -610,37 +628,77 @@ class CorrelationEngine:
         result: StepResult,
     ) -> None:
         rule = rr.rule
+        limits = self.pack.limits
+        first_n, last_m, every = limits.evidence_first, limits.evidence_last, limits.version_every
         for evidence, risk in matches:
             inc = state.incident
             trigger = max(e.event_time for e in evidence)
+            when = max(now, trigger)
             if inc is not None and trigger - inc.last_event_time <= rule.within:
-                added = [e for e in evidence if (e.kind, e.event_id) not in inc.evidence_ids]
-                if not added and risk_rank(risk) <= risk_rank(inc.risk_level):
+                added = [e for e in evidence if not inc.knows(e)]
+                raised = risk_rank(risk) > risk_rank(inc.risk_level)
+                if not added and not raised:
                     continue
-                inc.version += 1
-                for e in added:
-                    inc.evidence.append(e)
-                    inc.evidence_ids.add((e.kind, e.event_id))
-                inc.evidence.sort(key=lambda e: e.order_key)
+                if inc.held_at is not None and when >= inc.emitted_at + every:
+                    # The held update's interval ended before this one: publish it as it stood
+                    # then, whatever else this release holds (the same on every run).
+                    self._publish(rr, key, state, inc.emitted_at + every, result)
+                inc.add(added, first_n, last_m)
                 inc.last_event_time = max(inc.last_event_time, trigger)
-                if risk_rank(risk) > risk_rank(inc.risk_level):
+                if raised:
                     inc.risk_level = risk
+                if rule.distinct_field is not None:
+                    inc.values.update(e.fields.get(rule.distinct_field) for e in added)
+                if not raised and when < inc.emitted_at + every:
+                    # Coalesced: published when its interval ends (here, or _publish_held).
+                    inc.held_at = when
+                    rr.held[key] = state
+                    continue
             else:
+                if inc is not None and inc.held_at is not None:  # the closed one's last state
+                    self._publish(rr, key, state, inc.emitted_at + every, result)
                 evidence = sorted(evidence, key=lambda e: e.order_key)
                 first = evidence[0]
                 inc = state.incident = OpenIncident(
                     incident_id=incident_id(rule.id, key, first.event_id),
-                    version=1,
+                    version=0,
                     first_event_time=first.event_time,
                     last_event_time=trigger,
                     risk_level=risk,
-                    evidence=list(evidence),
-                    evidence_ids={(e.kind, e.event_id) for e in evidence},
+                    evidence=[],
+                    evidence_ids=set(),
                 )
+                inc.add(evidence, first_n, last_m)
+                if rule.distinct_field is not None:
+                    inc.values.update(e.fields.get(rule.distinct_field) for e in evidence)
                 self.stats.incidents_opened += 1
-            if rule.distinct_field is not None:
-                inc.values.update(e.fields.get(rule.distinct_field) for e in inc.evidence)
-            result.incidents.append(self._incident(rule, key, inc, max(now, trigger)))
+            self._publish(rr, key, state, when, result)
+
+    def _publish(self, rr: _RuleRuntime, key: str, state: KeyState, when: int,
+                 result: StepResult) -> None:
+        """The open incident's next version, as it stands, emitted at event time ``when``."""
+        inc = state.incident
+        assert inc is not None
+        inc.version += 1
+        inc.emitted_at = when
+        if inc.held_at is not None:
+            inc.held_at = None
+            rr.held.pop(key, None)
+        result.incidents.append(self._incident(rr.rule, key, inc, when))
+        if self._dirty is not None:
+            self._dirty.add(("R", rr.rule.id, key))
+
+    def _publish_held(self, rr: _RuleRuntime, bound: int, result: StepResult) -> None:
+        """Coalesced updates whose interval the rule's release has passed, each as it stood at
+        the end of its interval (emitted then): every update before that end has been applied,
+        none after it (_apply publishes first), so they are the same on every run."""
+        every = self.pack.limits.version_every
+        for key, state in list(rr.held.items()):
+            inc = state.incident
+            if inc is None or inc.held_at is None:
+                rr.held.pop(key, None)
+            elif inc.emitted_at + every <= bound:
+                self._publish(rr, key, state, inc.emitted_at + every, result)
 
     def _incident(self, rule: Rule, key: str, inc: OpenIncident, now: int) -> Incident:
         building_id, building = building_for(inc.evidence, self.registry)
@@ -673,6 +731,7 @@ class CorrelationEngine:
             unrouted=route is None,
             building=building,
             emitted_time=now,
+            evidence_count=inc.evidence_count,
         )
 
     # ----------------------------------------------------------- persistence
@@ -735,6 +794,10 @@ class CorrelationEngine:
                 return False
             state = rr.states[key] = key_state_from_dict(data)
             rr.queue(key, state)
+            if state.incident is not None and state.incident.held_at is not None:
+                rr.held[key] = state
+            else:
+                rr.held.pop(key, None)
             return True
         states = self._suppress_states(ident)
         if states is None:

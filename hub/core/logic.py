@@ -41,6 +41,28 @@ def prune_window(state: KeyState, horizon: int) -> None:
         del window[:n]
 
 
+def cap_window(state: KeyState, cap: int) -> int:
+    """Drop the oldest window events beyond ``cap``; how many were dropped.
+
+    A flood on one key (200,000 DENIED swipes at one door) would otherwise hold every event of
+    the span in memory and in every checkpoint of the key. Handlers look for the newest
+    matching events, and a threshold only asks whether the count reaches a tier, so dropping
+    the oldest past a cap no lower than the highest tier changes no threshold's decision.
+    """
+    window = state.window
+    n = len(window) - cap
+    if n <= 0:
+        return 0
+    counts = state.step_counts
+    if counts is not None:
+        for mask, _ in window[:n]:
+            for bit in counts:
+                if mask & bit:
+                    counts[bit] -= 1
+    del window[:n]
+    return n
+
+
 def _step_counts(state: KeyState, n_steps: int) -> dict[int, int]:
     """How many window events match each step (kept up to date by prune and append)."""
     if state.step_counts is None:

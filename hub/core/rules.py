@@ -115,10 +115,24 @@ class SourcePolicy:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Bounds that keep one flooding key from swamping state and output (docs/rules.md,
+    "Floods"): an incident lists its first and last evidence with a total count, publishes at
+    most one version per ``version_every`` of event time (a raised risk level at once), and a
+    key's window holds at most ``window_events`` events."""
+
+    evidence_first: int = 20
+    evidence_last: int = 20
+    version_every: int = 0
+    window_events: int = 10_000
+
+
+@dataclass(frozen=True)
 class RulePack:
     rules: tuple[Rule, ...]
     suppressions: tuple[Suppression, ...] = ()
     sources: Mapping[str, SourcePolicy] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
 
     def policy(self, kind: str) -> SourcePolicy:
         return self.sources.get(kind) or SourcePolicy(
@@ -331,13 +345,15 @@ def parse_documents(docs: list[tuple[str, Any]]) -> RulePack:
     rules: list[Rule] = []
     suppressions: list[Suppression] = []
     sources: dict[str, SourcePolicy] = {}
+    limits = Limits()
     seen: dict[str, str] = {}
     for file, doc in docs:
         if doc is None:
             continue
         if not isinstance(doc, Mapping):
-            raise ConfigError(f"{file}: expected a mapping with 'rules', 'suppress' or 'sources'")
-        unknown = set(doc) - {"rules", "suppress", "sources"}
+            raise ConfigError(f"{file}: expected a mapping with 'rules', 'suppress', 'sources' "
+                              "or 'limits'")
+        unknown = set(doc) - {"rules", "suppress", "sources", "limits"}
         if unknown:
             raise ConfigError(f"{file}: unknown top-level keys {sorted(unknown)}")
         for raw in doc.get("rules") or []:
@@ -351,7 +367,35 @@ def parse_documents(docs: list[tuple[str, Any]]) -> RulePack:
         suppressions.extend(_parse_suppression(s, file) for s in doc.get("suppress") or [])
         if "sources" in doc:
             sources.update(_parse_sources(doc["sources"], file))
-    return RulePack(rules=tuple(rules), suppressions=tuple(suppressions), sources=sources)
+        if "limits" in doc:
+            limits = _parse_limits(doc["limits"], file)
+    return RulePack(rules=tuple(rules), suppressions=tuple(suppressions), sources=sources,
+                    limits=limits)
+
+
+def _parse_limits(raw: Any, file: str) -> Limits:
+    ctx = _Ctx(file)
+    names = ("evidence_first", "evidence_last", "version_every", "window_events")
+    if not isinstance(raw, Mapping):
+        raise ctx.error("limits", f"expected a mapping with {', '.join(names)}")
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ctx.error(f"limits.{unknown[0]}", f"unknown limit; use {', '.join(names)}")
+    values: dict[str, int] = {}
+    for name in names:
+        if name not in raw:
+            continue
+        value = raw[name]
+        if name == "version_every":
+            try:
+                values[name] = parse_duration(value)
+            except ValueError as exc:
+                raise ctx.error(f"limits.{name}", str(exc)) from exc
+        elif type(value) is not int or value < 1:
+            raise ctx.error(f"limits.{name}", f"{value!r} is not a positive whole number")
+        else:
+            values[name] = value
+    return Limits(**values)
 
 
 def check_fields(pack: RulePack, known: Mapping[str, frozenset[str]]) -> None:

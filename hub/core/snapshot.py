@@ -10,7 +10,7 @@ import heapq
 import json
 from typing import Any
 
-from hub.core.state import KeyState, OpenIncident, SuppressState
+from hub.core.state import NEVER, KeyState, OpenIncident, SuppressState
 from hub.model.events import Event
 
 Snapshot = dict[str, Any]
@@ -54,7 +54,22 @@ def key_state_to_dict(state: KeyState) -> Snapshot:
             "r": inc.risk_level,
             "e": [event_to_dict(e) for e in inc.evidence],
             "vals": sorted(inc.values, key=repr),
+            **_bounds_of(inc),
         }
+    return out
+
+
+def _bounds_of(inc: OpenIncident) -> Snapshot:
+    """The flood-bound fields of an open incident, left out while they say nothing."""
+    out: Snapshot = {}
+    if inc.evidence_count != len(inc.evidence):
+        out["n"] = inc.evidence_count
+    if inc.dropped is not None:
+        out["d"] = [list(inc.dropped[0]), list(inc.dropped[1])]
+    if inc.emitted_at != NEVER:
+        out["ea"] = inc.emitted_at
+    if inc.held_at is not None:
+        out["ha"] = inc.held_at
     return out
 
 
@@ -76,10 +91,15 @@ def key_state_to_json(state: KeyState) -> str:
     if inc is not None:
         head = json.dumps({"id": inc.incident_id, "v": inc.version, "ft": inc.first_event_time,
                            "lt": inc.last_event_time, "r": inc.risk_level,
-                           "vals": sorted(inc.values, key=repr)}, separators=(",", ":"))
+                           "vals": sorted(inc.values, key=repr), **_bounds_of(inc)},
+                          separators=(",", ":"))
         evidence = ",".join(event_json(e) for e in inc.evidence)
         parts.append(f'"i":{head[:-1]},"e":[{evidence}]}}')
     return "{" + ",".join(parts) + "}"
+
+
+def _order(raw: list[Any]) -> tuple[int, int, str]:
+    return (int(raw[0]), int(raw[1]), str(raw[2]))
 
 
 def key_state_from_dict(data: Snapshot) -> KeyState:
@@ -103,6 +123,10 @@ def key_state_from_dict(data: Snapshot) -> KeyState:
             evidence=evidence,
             evidence_ids={(e.kind, e.event_id) for e in evidence},
             values=set(i.get("vals", ())),
+            evidence_count=int(i.get("n", len(evidence))),
+            dropped=None if "d" not in i else (_order(i["d"][0]), _order(i["d"][1])),
+            emitted_at=int(i.get("ea", NEVER)),
+            held_at=None if i.get("ha") is None else int(i["ha"]),
         )
     return state
 

@@ -14,9 +14,20 @@ from hub.model.events import Event
 Ident = tuple[str, str]  # (kind, event_id)
 
 
+#: Event.order_key
+OrderKey = tuple[int, int, str]
+NEVER = -(2**62)
+
+
 @dataclass(slots=True)
 class OpenIncident:
-    """An incident still accepting updates: matches within ``within`` of ``last_event_time``."""
+    """An incident still accepting updates: matches within ``within`` of ``last_event_time``.
+
+    ``evidence`` keeps the first and the last events (pack limits) and ``evidence_count`` how
+    many there are in all; ``dropped`` is the order-key span of the events left out between
+    them. ``version`` counts published versions; ``held_at`` is the event time of the newest
+    update not yet published (coalesced), ``emitted_at`` that of the last published version.
+    """
 
     incident_id: str
     version: int
@@ -26,6 +37,39 @@ class OpenIncident:
     evidence: list[Event]
     evidence_ids: set[tuple[str, str]]
     values: set[Any] = field(default_factory=set)
+    evidence_count: int = 0
+    dropped: tuple[OrderKey, OrderKey] | None = None
+    emitted_at: int = NEVER
+    held_at: int | None = None
+
+    def knows(self, event: Event) -> bool:
+        """Already counted: kept, or inside the span of events left out of the list."""
+        if (event.kind, event.event_id) in self.evidence_ids:
+            return True
+        span = self.dropped
+        return span is not None and span[0] <= event.order_key <= span[1]
+
+    def add(self, events: list[Event], first: int, last: int) -> None:
+        """Count ``events`` (new ones) and keep the list to its first and last entries."""
+        evidence = self.evidence
+        for e in events:
+            evidence.append(e)
+            self.evidence_ids.add((e.kind, e.event_id))
+        self.evidence_count += len(events)
+        evidence.sort(key=_order_key)
+        if len(evidence) > first + last:
+            gone = evidence[first:len(evidence) - last]
+            for e in gone:
+                self.evidence_ids.discard((e.kind, e.event_id))
+            lo, hi = gone[0].order_key, gone[-1].order_key
+            if self.dropped is not None:
+                lo, hi = min(lo, self.dropped[0]), max(hi, self.dropped[1])
+            self.dropped = (lo, hi)
+            del evidence[first:len(evidence) - last]
+
+
+def _order_key(event: Event) -> OrderKey:
+    return event.order_key
 
 
 #: Shared empty placeholders for states that never hold a timer (most rules' states): only

@@ -87,6 +87,13 @@ class Incident:
     tags: tuple[str, ...] = field(default=())
     status: str = CONFIRMED
     status_reason: str | None = None
+    #: How many events the evidence has in all; ``evidence`` lists at most the first and the
+    #: last of them (pack limits). 0: as many as listed (records from before the field).
+    evidence_count: int = 0
+
+    def __post_init__(self) -> None:
+        if self.evidence_count == 0:  # not given: the list is complete
+            object.__setattr__(self, "evidence_count", len(self.evidence))
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -110,6 +117,7 @@ class Incident:
             "tags": list(self.tags),
             "status": self.status,
             "status_reason": self.status_reason,
+            "evidence_count": self.evidence_count,
         }
 
     @classmethod
@@ -137,4 +145,5 @@ class Incident:
             tags=tuple(r.get("tags") or ()),
             status=r.get("status") or CONFIRMED,
             status_reason=r.get("status_reason"),
+            evidence_count=int(r.get("evidence_count") or 0),
         )

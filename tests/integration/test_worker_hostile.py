@@ -11,6 +11,7 @@ events of the same site still make their incident, and the worker never restarte
 
 from __future__ import annotations
 
+import collections
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -227,6 +228,20 @@ def test_hostile_messages_go_to_deadletter_and_the_worker_keeps_going(group: Wor
     mine = [r for r in dead if r.record and r.record["original_key"] in (KEY, None)]
     assert len(mine) == len(sent), f"unexpected extra dead letters: {len(mine)} for {len(sent)}"
     assert dead_letter_of(dead, pii) is None
+
+    # The counts reconcile: every message the worker received was processed or dead-lettered,
+    # and the dead letters by reason are exactly the hostile ones.
+    samples = group.workers["w1"].metrics()
+    outcomes = {k: v for k, v in samples.items() if k.startswith("hub_ingest_events_total{")}
+    received = sum(outcomes.values())
+    dead_total = sum(v for k, v in outcomes.items() if 'outcome="dead_letter"' in k)
+    assert received == len(sent) + 3, outcomes  # + the pseudonymized swipe and two good events
+    assert received - dead_total == 3
+    by_reason = collections.Counter(h.reason for h, _ in sent)
+    counted = {k: v for k, v in samples.items()
+               if k.startswith("hub_deadletter_messages_total{") and v}
+    assert counted == {f'hub_deadletter_messages_total{{reason="{r}"}}': float(n)
+                       for r, n in by_reason.items()}, counted
 
     # The raw card number is nowhere but on the source topic it was produced to; the forward
     # carries its pseudonym.

@@ -1,0 +1,169 @@
+"""A flood on one key through the live worker, beside a normal run of the same worker.
+
+    python -m benchmarks.flood_bench                      # 200,000 swipes at one door
+    python -m benchmarks.flood_bench --flood 50000        # smaller, quicker
+
+Issue 10's flood goal, measured in one invocation on a private stack (benchmarks/stack.py):
+
+  normal   `hub worker` over a simulated city's first ``--events`` source events (preloaded):
+           sustained events/s, the worker's peak RSS.
+  flood    the same worker over ``--flood`` DENIED swipes at one door spread over
+           ``--minutes`` of event time (preloaded, one key: credential_brute_force's door):
+           sustained events/s, peak RSS, the bytes its incident versions took on
+           hub.incidents, and the seconds SIGTERM took to stop it.
+
+Both runs check, after `hub flush`, that the worker's final incidents equal `hub correlate`'s over
+the same file, so no figure comes from a worker that held its output back. Goals (printed PASS
+or FAIL): flood events/s >= normal events/s, flood peak RSS <= 1.2 x normal, incident topic
+growth < 1 MB, SIGTERM stop <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from benchmarks.common import machine_note
+from benchmarks.incidents import correlate_offline
+from benchmarks.stack import (
+    REPO,
+    private_stack_down,
+    private_stack_up,
+    reset_topics,
+    stack_env,
+    topic_ends,
+)
+from benchmarks.worker_bench import SOURCE_LIST, Result, make_preload, run_contender
+from hub.settings import INCIDENTS_TOPIC, Settings
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def flood_file(path: Path, n: int, minutes: float, registry: Path) -> Path:
+    """The registry lines of ``registry`` plus ``n`` DENIED swipes at one door."""
+    span = int(minutes * 60_000)
+    with open(path, "w", encoding="utf-8") as out:
+        for line in open(registry, encoding="utf-8"):
+            if '"building_identity"' in line:
+                out.write(line)
+        for i in range(n):
+            out.write(json.dumps({
+                "kind": "access_swipe", "event_id": f"flood-{i:07d}", "vendor": "zkteco",
+                "device_id": "door-flood", "site_id": "S-FLOOD", "event_time": T0 + i * span // n,
+                "building_id": "B-FLOOD", "door_id": "D-FLOOD", "credential_hash": None,
+                "method": "CARD", "result": "DENIED", "direction": "IN"}) + "\n")
+    return path
+
+
+def incident_bytes(settings: Settings, start: dict[tuple[str, int], int]) -> tuple[int, int]:
+    """(messages, bytes of keys and values) on hub.incidents after ``start``."""
+    end = topic_ends(settings, [INCIDENTS_TOPIC])
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "enable.auto.commit": False,
+                         "group.id": f"hubbench-size-{uuid.uuid4().hex[:8]}",
+                         "isolation.level": "read_committed"})
+    want = {tp: e for tp, e in end.items() if e > start.get(tp, 0)}
+    consumer.assign([TopicPartition(t, p, start.get((t, p), 0)) for t, p in want])
+    count = size = 0
+    deadline = time.monotonic() + 60
+    try:
+        while want and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            count += 1
+            size += len(msg.value() or b"") + len(msg.key() or b"")
+            tp = (msg.topic(), msg.partition())
+            if msg.offset() + 1 >= want.get(tp, 0):
+                want.pop(tp, None)
+    finally:
+        consumer.close()
+    return count, size
+
+
+def produce(settings: Settings, path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "hub", "produce", str(path)], cwd=REPO,
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, **stack_env(settings)})
+    if done.returncode != 0:
+        raise SystemExit(f"hub produce {path.name} failed: {done.stdout}{done.stderr}")
+
+
+def run(settings: Settings, tmp: Path, name: str, path: Path, timeout: float,
+        shared: Settings) -> tuple[Result, int, int]:
+    offline = correlate_offline(path, tmp / f"{name}-offline.jsonl",
+                                env={**os.environ, **stack_env(shared)})
+    reset_topics(settings)
+    produce(settings, path)
+    on_topics = sum(topic_ends(settings, SOURCE_LIST).values())
+    start = topic_ends(settings, [INCIDENTS_TOPIC])
+    print(f"  {name}: {on_topics:,} source messages preloaded; offline "
+          f"{len(offline):,} incident versions", flush=True)
+    r = run_contender(settings, tmp, "hub", 1, on_topics, timeout, watch_foreign=False,
+                      offline=offline)
+    count, size = incident_bytes(settings, start)
+    print(f"  {name}: {r.rate:,.0f} ev/s sustained, peak RSS {r.rss_peak_mb:.1f} MB, "
+          f"{count:,} incident versions ({size / 1e6:.3f} MB) on {INCIDENTS_TOPIC}, "
+          f"SIGTERM stop {r.stop_s:.1f} s, same incidents as offline: {r.same_incidents} "
+          f"{r.note}", flush=True)
+    return r, count, size
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--flood", type=int, default=200_000, help="swipes at the one door")
+    p.add_argument("--minutes", type=float, default=10.0, help="event time they span")
+    p.add_argument("--events", type=int, default=40_000, help="the normal run's events")
+    p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--buildings", type=int, default=80)
+    p.add_argument("--days", type=int, default=8)
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
+    args = p.parse_args(argv)
+    args.path = None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    shared = Settings.from_env()
+    tmp = Path(tempfile.mkdtemp(prefix="hubflood-"))
+    normal_file, _ = make_preload(tmp, args)
+    flood = flood_file(tmp / "flood.jsonl", args.flood, args.minutes, normal_file)
+    settings = private_stack_up(shared, tmp / "stack")
+    try:
+        print(f"# flood_bench  {machine_note()}  broker {settings.bootstrap}", flush=True)
+        normal, _, _ = run(settings, tmp, "normal", normal_file, args.timeout, shared)
+        flooded, versions, size = run(settings, tmp, "flood", flood, args.timeout, shared)
+    finally:
+        private_stack_down(settings)
+        shutil.rmtree(tmp / "stack", ignore_errors=True)
+    rate = flooded.rate / normal.rate if normal.rate else float("nan")
+    rss = flooded.rss_peak_mb / normal.rss_peak_mb if normal.rss_peak_mb else float("nan")
+    goals = [
+        (f"flood events/s {flooded.rate:,.0f} vs normal {normal.rate:,.0f} (x{rate:.2f})",
+         rate >= 1.0),
+        (f"flood peak RSS {flooded.rss_peak_mb:.1f} MB vs normal {normal.rss_peak_mb:.1f} MB "
+         f"(x{rss:.2f}; goal <= 1.2)", rss <= 1.2),
+        (f"hub.incidents grew by {size / 1e6:.3f} MB in {versions:,} versions (goal < 1 MB)",
+         size < 1_000_000),
+        (f"SIGTERM stopped the flooded worker in {flooded.stop_s:.1f} s (goal <= 5 s)",
+         flooded.stop_s <= 5.0),
+        (f"final incidents equal `hub correlate`'s: normal {normal.same_incidents}, "
+         f"flood {flooded.same_incidents}",
+         bool(normal.same_incidents and flooded.same_incidents)),
+    ]
+    print("\nflood_bench results")
+    for text, ok in goals:
+        print(f"  {'PASS' if ok else 'FAIL'}  {text}")
+    print(f"logs: {tmp}")
+    return 0 if all(ok for _, ok in goals) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
