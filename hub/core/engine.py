@@ -32,7 +32,7 @@ from hub.core.snapshot import (
     suppress_state_from_dict,
     suppress_state_to_dict,
 )
-from hub.core.state import Ident, KeyState, OpenIncident, SuppressState
+from hub.core.state import KeyState, OpenIncident, SuppressState
 from hub.core.watermark import NEG_INF, SourceClocks
 from hub.model.events import Event
 from hub.model.incidents import Evidence, Incident, incident_id, risk_rank
@@ -90,10 +90,6 @@ class EngineStats:
 HeapEntry = tuple[int, int, tuple[int, int, str], str, int, Event]
 
 
-def _pending_order(item: tuple[Ident, tuple[int, Event]]) -> tuple[int, int, str]:
-    return item[1][1].order_key
-
-
 def _event_order(item: tuple[int, Event]) -> tuple[int, int, str]:
     return item[1].order_key
 
@@ -121,9 +117,11 @@ class _RuleRuntime:
 
     def __init__(self, rule: Rule, window_events: int = 10_000) -> None:
         self.rule = rule
-        # A key's window never holds more (oldest dropped): a flood stays bounded. Never fewer
-        # than the highest tier counts, so a threshold decides exactly as with no cap.
-        self.window_cap = max(window_events, *(t.count for t in rule.tiers))
+        # A key's window never holds more (oldest dropped): a flood stays bounded. A threshold
+        # only asks whether its count reaches a tier, and opens an incident on the window the
+        # moment it first does: its highest tier is all it needs to keep, exactly.
+        top = max(t.count for t in rule.tiers)
+        self.window_cap = top if rule.type == "threshold" else max(window_events, top)
         self.sources = tuple(sorted(rule.sources))
         # Fast path for the usual one-field key read straight from the event.
         self.key_field = rule.by[0] if len(rule.by) == 1 else None
@@ -162,6 +160,7 @@ class _RuleRuntime:
     def queue(self, key: str, state: KeyState) -> None:
         """Put a restored state's pending events and timers back on the heap."""
         if self.per_key:
+            state.pq = sorted((e.order_key, i) for i, (_, e) in state.pending.items()) or None
             if state.pending:
                 _, first = min(state.pending.values(), key=_event_order)
                 state.scheduled = first.event_time
@@ -391,6 +390,11 @@ class CorrelationEngine:
                 continue  # the same event again, still waiting: nothing new
             pending[ident] = (mask, event)
             if rr.per_key:
+                pq = state.pq
+                if pq is None:
+                    state.pq = [(event.order_key, ident)]
+                else:
+                    heapq.heappush(pq, (event.order_key, ident))
                 scheduled = state.scheduled
                 if scheduled is not None:
                     if scheduled <= t:
@@ -564,26 +568,36 @@ class CorrelationEngine:
             if len(pending) == 1:
                 mask, event = pending.popitem()[1]
                 state.scheduled = None
+                if state.pq:
+                    state.pq.clear()
                 matches = handler(rule, state, event, mask)
                 if len(state.window) > rr.window_cap:
                     self.stats.window_dropped += cap_window(state, rr.window_cap)
                 if matches:
                     self._apply(rr, key, state, matches, t, result)
             else:
-                for ident, (mask, event) in sorted(pending.items(), key=_pending_order):
+                pq = state.pq
+                if pq is None:  # not kept (a state from before it existed): build it once
+                    pq = state.pq = sorted((e.order_key, i) for i, (_, e) in pending.items())
+                state.scheduled = None
+                while pq:
+                    okey, ident = pq[0]
+                    entry = pending.get(ident)
+                    if entry is None or entry[1].order_key != okey:
+                        heapq.heappop(pq)  # released already, or replaced
+                        continue
+                    mask, event = entry
                     if event.event_time >= bound:
                         state.scheduled = event.event_time
-                        heapq.heappush(heap, (event.event_time, 0, event.order_key, key, mask,
-                                              event))
+                        heapq.heappush(heap, (event.event_time, 0, okey, key, mask, event))
                         break
+                    heapq.heappop(pq)
                     del pending[ident]
                     matches = handler(rule, state, event, mask)
                     if len(state.window) > rr.window_cap:
                         self.stats.window_dropped += cap_window(state, rr.window_cap)
                     if matches:
                         self._apply(rr, key, state, matches, event.event_time, result)
-                else:
-                    state.scheduled = None
             if dirty is not None:
                 dirty.add(("R", rule.id, key))
             states[key] = states.pop(key)  # most recently processed last: the sweep's order
