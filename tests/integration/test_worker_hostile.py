@@ -29,7 +29,10 @@ from tests.integration.worker_harness import (
     Received,
     Sent,
     WorkerGroup,
+    describe_diff,
     exclusive_topics,
+    final_versions,
+    flush_and_collect,
     new_app_id,
     produce_raw,
     read_to_end,
@@ -313,3 +316,41 @@ def test_a_message_as_large_as_the_source_topic_accepts_does_not_stop_the_worker
             for r in rs),
             timeout=60, what="the dead letter or the forward of the largest message")
     assert worker.alive, f"the worker stopped:\n{worker.log_tail(8)}"
+
+
+def test_a_flood_on_one_door_stays_small_and_matches_offline(fresh_group: WorkerGroup,
+                                                            tmp_path: Path) -> None:
+    """Issue 10 §2 live: 10,000 DENIED swipes at one door over 5 minutes of event time."""
+    import json
+    import time
+
+    n, span = 10_000, 5 * 60_000
+    lines = [{"kind": "access_swipe", **swipe(f"flood-{i:05d}", T0 + i * span // n,
+                                                door_id="DOOR-FLOOD", credential_hash=None)}
+             for i in range(n)]
+    path = tmp_path / "flood.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    produced = fresh_group.hub("produce", str(path))
+    assert produced.returncode == 0, produced.stdout + produced.stderr
+    fresh_group.wait_lag_zero(timeout=240)
+    incidents, dead = flush_and_collect(fresh_group)
+    assert dead == []
+    mine = [r for r in incidents if r.record and r.record["rule_id"] == "credential_brute_force"
+            and r.record["key"] == "DOOR-FLOOD"]
+    confirmed = [r.record for r in mine if r.record.get("status", "CONFIRMED") == "CONFIRMED"]
+    assert 1 <= len(confirmed) <= span // 10_000 + 2, len(confirmed)
+    assert all(len(r["evidence"]) <= 40 for r in (x.record for x in mine))
+    assert max(r["evidence_count"] for r in confirmed) == n
+    size = sum(len(r.value or b"") for r in mine)
+    assert size < 200_000, f"{len(mine)} versions, {size:,} bytes"
+    out = tmp_path / "offline.jsonl"
+    done = fresh_group.hub("correlate", "--rules", str(fresh_group.rules_dir), "--in", str(path),
+                           "--out", str(out), "--final")
+    assert done.returncode == 0, done.stderr
+    offline = final_versions(json.loads(x) for x in out.read_text().splitlines() if x)
+    online = final_versions(r.record for r in incidents if r.record)
+    assert not describe_diff(online, offline), describe_diff(online, offline)
+    worker = fresh_group.workers["w1"]
+    t0 = time.monotonic()
+    worker.stop()
+    assert time.monotonic() - t0 <= 5.0
