@@ -1,0 +1,237 @@
+"""Casework of the 综治中心, pure: incidents open cases, actions move them, deadlines escalate them.
+
+An incident that nobody acts on protects nobody. Each incident opens a case at the level its
+route names (三级联动: GRID, TOWNSHIP, DISTRICT, CITY). Operators act on it (``IncidentAction``);
+a case not acknowledged by its deadline (per risk level, topology/dispatch.yaml) moves one level
+up, to the unit the building registry names there, and its deadline starts again. Time is always
+given by the caller (the action's own time, or ``now``), never read here: the worker passes the
+wall clock, tests drive it, and a replay of the same inputs gives the same changes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hub.core.durations import parse_duration
+from hub.model.cases import ACTIONS, CaseChange, IncidentAction
+from hub.model.errors import ConfigError, ValidationError
+from hub.model.incidents import LEVEL_FOR_RISK, RETRACTED, RISK_LEVELS, ROUTE_LEVELS, Incident
+
+#: Which actions each state allows, and the state they lead to (None: the state stays).
+TRANSITIONS: Mapping[str, Mapping[str, str | None]] = {
+    "OPEN": {"ACKNOWLEDGE": "ACKNOWLEDGED", "ASSIGN": "ASSIGNED", "COMMENT": None,
+             "RESOLVE": "RESOLVED", "FALSE_ALARM": "FALSE_ALARM"},
+    "ACKNOWLEDGED": {"ASSIGN": "ASSIGNED", "COMMENT": None, "RESOLVE": "RESOLVED",
+                     "FALSE_ALARM": "FALSE_ALARM"},
+    "ASSIGNED": {"ASSIGN": "ASSIGNED", "COMMENT": None, "RESOLVE": "RESOLVED",
+                 "FALSE_ALARM": "FALSE_ALARM"},
+    "RESOLVED": {"COMMENT": None, "REOPEN": "OPEN"},
+    "FALSE_ALARM": {"COMMENT": None, "REOPEN": "OPEN"},
+    "CLOSED": {"COMMENT": None},
+}
+#: The building-registry field that names a level's unit.
+_CODE_FIELD = {level: fld for level, fld in LEVEL_FOR_RISK.values()}
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    """Time to acknowledge per risk level (topology/dispatch.yaml)."""
+
+    acknowledge_within: Mapping[str, int]
+
+
+def load_dispatch(path: Path | str) -> DispatchPolicy:
+    """Read topology/dispatch.yaml; ConfigError names the file, the field and the fix."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    spec = (raw or {}).get("acknowledge_within") if isinstance(raw, Mapping) else None
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{path}: field 'acknowledge_within': expected a mapping of risk level "
+                          f"to a duration, for each of {', '.join(RISK_LEVELS)}")
+    out: dict[str, int] = {}
+    for level in RISK_LEVELS:
+        if level not in spec:
+            raise ConfigError(f"{path}: field 'acknowledge_within.{level}': missing; give a "
+                              "duration such as 5m")
+        try:
+            out[level] = parse_duration(spec[level])
+        except ValueError as exc:
+            raise ConfigError(f"{path}: field 'acknowledge_within.{level}': {exc}") from exc
+    unknown = sorted(set(spec) - set(RISK_LEVELS))
+    if unknown:
+        raise ConfigError(f"{path}: field 'acknowledge_within.{unknown[0]}': not a risk level; "
+                          f"use {', '.join(RISK_LEVELS)}")
+    return DispatchPolicy(out)
+
+
+class ActionRejected(ValidationError):
+    """An action the case cannot take: unknown incident, wrong state, outside jurisdiction."""
+
+
+@dataclass
+class Case:
+    incident_id: str
+    rule_id: str
+    risk_level: str
+    state: str
+    level: str
+    #: the unit at each level (from the route and the building snapshot); None: unknown
+    chain: dict[str, str | None]
+    deadline: int | None
+    version: int = 0
+    assignee: str | None = None
+    escalations: list[str] = field(default_factory=list)
+    actions_seen: set[str] = field(default_factory=set)
+
+
+class CaseBook:
+    """Every case the hub knows, and the deadlines still running."""
+
+    def __init__(self, policy: DispatchPolicy) -> None:
+        self.policy = policy
+        self.cases: dict[str, Case] = {}
+        self._due: list[tuple[int, str]] = []  # (deadline, incident id); stale entries skipped
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def on_incident(self, incident: Incident, now: int) -> list[CaseChange]:
+        """A published incident version: opens its case, updates it, or closes it (RETRACTED)."""
+        case = self.cases.get(incident.incident_id)
+        if incident.status == RETRACTED:
+            if case is None or case.state == "CLOSED":
+                return []
+            case.state, case.deadline = "CLOSED", None
+            return [self._change(case, "RETRACTED", now, note=incident.status_reason)]
+        if case is None:
+            chain = _chain(incident)
+            level = incident.route.level if incident.route else LEVEL_FOR_RISK[
+                incident.risk_level][0]
+            case = self.cases[incident.incident_id] = Case(
+                incident.incident_id, incident.rule_id, incident.risk_level, "OPEN", level, chain,
+                self._deadline(incident.risk_level, now))
+            self._watch(case)
+            return [self._change(case, "OPENED", now)]
+        if _rank(incident.risk_level) <= _rank(case.risk_level):
+            return []  # more evidence, nothing for the centre to do differently
+        case.risk_level = incident.risk_level
+        wanted = LEVEL_FOR_RISK[incident.risk_level][0]
+        if _above(wanted, case.level):
+            case.level = wanted
+        if case.state == "OPEN":
+            deadline = self._deadline(case.risk_level, now)
+            if case.deadline is None or deadline < case.deadline:
+                case.deadline = deadline
+                self._watch(case)
+        return [self._change(case, "UPDATED", now)]
+
+    def on_action(self, action: IncidentAction) -> list[CaseChange]:
+        """Apply an operator's action; ActionRejected (with the field and why) if it cannot be."""
+        if action.action not in ACTIONS:
+            raise ActionRejected(f"{action.action!r} is not an action; use one of "
+                                 f"{', '.join(ACTIONS)}", field="action")
+        case = self.cases.get(action.incident_id)
+        if case is None:
+            raise ActionRejected(f"no case for incident {action.incident_id} (unknown, or not "
+                                 "published yet)", field="incident_id")
+        if action.action_id in case.actions_seen:
+            return []  # the same action delivered again
+        dept = action.department
+        if dept.level not in ROUTE_LEVELS:
+            raise ActionRejected(f"{dept.level!r} is not a level; use one of "
+                                 f"{', '.join(ROUTE_LEVELS)}", field="department_level")
+        if _above(case.level, dept.level) or case.chain.get(dept.level) != dept.code:
+            raise ActionRejected(
+                f"{dept.level} {dept.code} has no jurisdiction over incident "
+                f"{case.incident_id}: it is handled by {case.level} "
+                f"{case.chain.get(case.level) or '(unrouted)'}", field="department_code")
+        allowed = TRANSITIONS[case.state]
+        if action.action not in allowed:
+            raise ActionRejected(f"{action.action} is not allowed on a {case.state} case; "
+                                 f"allowed: {', '.join(allowed)}", field="action")
+        if action.action == "ASSIGN" and not action.assignee:
+            raise ActionRejected("ASSIGN needs an assignee (a person or unit)", field="assignee")
+        case.actions_seen.add(action.action_id)
+        new_state = allowed[action.action]
+        if new_state is not None:
+            case.state = new_state
+        if action.action == "ASSIGN":
+            case.assignee = action.assignee
+        if action.action == "REOPEN":
+            case.deadline = self._deadline(case.risk_level, action.time)
+            self._watch(case)
+        elif case.state != "OPEN":
+            case.deadline = None
+        return [self._change(case, "ACTION", action.time, actor=action.actor,
+                             action=action.action, note=action.note)]
+
+    def advance(self, now: int) -> list[CaseChange]:
+        """Escalate every case whose deadline to acknowledge is at or before ``now``."""
+        out: list[CaseChange] = []
+        due = self._due
+        while due and due[0][0] <= now:
+            deadline, iid = heapq.heappop(due)
+            case = self.cases.get(iid)
+            if case is None or case.state != "OPEN" or case.deadline != deadline:
+                continue  # acknowledged, closed, or its deadline moved
+            up = _next_level(case.level)
+            if up is None:  # the city: nowhere higher to go
+                case.deadline = None
+                continue
+            case.level = up
+            case.escalations.append(up)
+            case.deadline = deadline + self.policy.acknowledge_within[case.risk_level]
+            self._watch(case)
+            out.append(self._change(case, "ESCALATED", deadline))
+        return out
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _deadline(self, risk_level: str, start: int) -> int:
+        return start + self.policy.acknowledge_within[risk_level]
+
+    def _watch(self, case: Case) -> None:
+        if case.deadline is not None:
+            heapq.heappush(self._due, (case.deadline, case.incident_id))
+
+    def _change(self, case: Case, change: str, time: int, *, actor: str | None = None,
+                action: str | None = None, note: str | None = None) -> CaseChange:
+        case.version += 1
+        return CaseChange(case.incident_id, case.version, change, case.state, case.level,
+                          case.chain.get(case.level), case.risk_level, case.rule_id,
+                          case.deadline, time, actor, action, case.assignee, note,
+                          tuple(case.escalations))
+
+
+def _chain(incident: Incident) -> dict[str, str | None]:
+    """The unit at each level for this incident, from its building snapshot and route."""
+    building = incident.building
+    chain: dict[str, str | None] = {level: None for level in ROUTE_LEVELS}
+    if building is not None:
+        for level in ROUTE_LEVELS:
+            chain[level] = getattr(building, _CODE_FIELD[level]) or None
+    if chain["GRID"] is None:
+        chain["GRID"] = incident.grid_id
+    if incident.route is not None:
+        chain[incident.route.level] = incident.route.department_id
+    return chain
+
+
+def _rank(risk_level: str) -> int:
+    return RISK_LEVELS.index(risk_level) if risk_level in RISK_LEVELS else -1
+
+
+def _above(a: str, b: str) -> bool:
+    """Level ``a`` is higher than level ``b`` (CITY above DISTRICT above TOWNSHIP above GRID)."""
+    return ROUTE_LEVELS.index(a) > ROUTE_LEVELS.index(b)
+
+
+def _next_level(level: str) -> str | None:
+    i = ROUTE_LEVELS.index(level)
+    return ROUTE_LEVELS[i + 1] if i + 1 < len(ROUTE_LEVELS) else None

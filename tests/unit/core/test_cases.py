@@ -1,0 +1,142 @@
+"""Casework (hub/core/cases.py): cases open, move with actions, and escalate up the levels."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from hub.core.cases import ActionRejected, CaseBook, load_dispatch
+from hub.model.cases import Department, IncidentAction
+from hub.model.errors import ConfigError
+from hub.model.incidents import RETRACTED, Evidence, Incident, Route
+from tests.unit.core.helpers import building
+
+REPO = Path(__file__).resolve().parents[3]
+MIN = 60_000
+NOW = 1_767_225_600_000
+B = building("B1", grid="G1", township="T1", district="D1", city="C1")
+
+
+def incident(iid: str = "inc-1", risk: str = "HIGH", route: tuple[str, str] = ("DISTRICT", "D1"),
+             **over: object) -> Incident:
+    base = Incident(iid, 1, "perimeter_breach_entry", "sequence", "t", risk, "S1", "S1", "B1",
+                    "G1", NOW, NOW, (Evidence("perimeter_alarm", "a1", NOW),), Route(*route),
+                    False, B, NOW)
+    return dataclasses.replace(base, **over)  # type: ignore[arg-type]
+
+
+def act(action: str, level: str, code: str, t: int = NOW + MIN, iid: str = "inc-1",
+        aid: str | None = None, **kw: str) -> IncidentAction:
+    return IncidentAction(aid or f"{action}-{level}-{t}", iid, action, "op1",
+                          Department(level, code), t, **kw)
+
+
+@pytest.fixture
+def book() -> CaseBook:
+    return CaseBook(load_dispatch(REPO / "topology" / "dispatch.yaml"))
+
+
+def test_an_incident_opens_a_case_at_its_route_with_a_deadline(book: CaseBook) -> None:
+    [c] = book.on_incident(incident(), NOW)
+    assert (c.change, c.state, c.level, c.department_code, c.deadline) == (
+        "OPENED", "OPEN", "DISTRICT", "D1", NOW + 5 * MIN)
+    assert book.on_incident(incident(version=2), NOW + 1) == []  # more evidence: no change
+
+
+def test_acknowledged_in_time_it_never_escalates(book: CaseBook) -> None:
+    book.on_incident(incident(), NOW)
+    [c] = book.on_action(act("ACKNOWLEDGE", "DISTRICT", "D1"))
+    assert (c.state, c.deadline, c.actor, c.action, c.version) == (
+        "ACKNOWLEDGED", None, "op1", "ACKNOWLEDGE", 2)
+    assert book.advance(NOW + 60 * MIN) == []
+
+
+def test_unacknowledged_it_moves_up_a_level_and_the_clock_starts_again(book: CaseBook) -> None:
+    book.on_incident(incident(risk="LOW", route=("GRID", "G1")), NOW)
+    assert book.advance(NOW + 24 * 60 * MIN - 1) == []
+    [up] = book.advance(NOW + 24 * 60 * MIN)
+    assert (up.change, up.level, up.department_code, up.time, up.deadline) == (
+        "ESCALATED", "TOWNSHIP", "T1", NOW + 24 * 60 * MIN, NOW + 48 * 60 * MIN)
+    later = book.advance(NOW + 10 * 24 * 60 * MIN)
+    assert [(c.level, c.department_code) for c in later] == [("DISTRICT", "D1"), ("CITY", "C1")]
+    assert later[-1].escalations == ("TOWNSHIP", "DISTRICT", "CITY")
+    assert book.advance(NOW + 100 * 24 * 60 * MIN) == []  # nowhere above the city
+
+
+def test_jurisdiction_is_the_chain_at_or_above_the_cases_level(book: CaseBook) -> None:
+    book.on_incident(incident(risk="MEDIUM", route=("TOWNSHIP", "T1")), NOW)
+    with pytest.raises(ActionRejected, match="TOWNSHIP T2 has no jurisdiction") as err:
+        book.on_action(act("ACKNOWLEDGE", "TOWNSHIP", "T2"))
+    assert err.value.field == "department_code"
+    with pytest.raises(ActionRejected, match="GRID G1 has no jurisdiction"):
+        book.on_action(act("ACKNOWLEDGE", "GRID", "G1"))  # below the case's level
+    with pytest.raises(ActionRejected, match="DISTRICT D9"):
+        book.on_action(act("ACKNOWLEDGE", "DISTRICT", "D9"))
+    [c] = book.on_action(act("ACKNOWLEDGE", "DISTRICT", "D1"))  # its own district may act
+    assert c.state == "ACKNOWLEDGED"
+
+
+@pytest.mark.parametrize(("first", "then", "says"), [
+    ("RESOLVE", "ACKNOWLEDGE", "ACKNOWLEDGE is not allowed on a RESOLVED case"),
+    (None, "REOPEN", "REOPEN is not allowed on a OPEN case"),
+    ("FALSE_ALARM", "ASSIGN", "ASSIGN is not allowed on a FALSE_ALARM case"),
+])
+def test_actions_not_allowed_in_the_state_are_rejected(book: CaseBook, first: str | None,
+                                                       then: str, says: str) -> None:
+    book.on_incident(incident(), NOW)
+    if first:
+        book.on_action(act(first, "DISTRICT", "D1"))
+    with pytest.raises(ActionRejected, match=says):
+        book.on_action(act(then, "DISTRICT", "D1", t=NOW + 2 * MIN, assignee="x"))
+
+
+def test_bad_actions_name_the_field(book: CaseBook) -> None:
+    book.on_incident(incident(), NOW)
+    for action, fld in [(act("ASSIGN", "DISTRICT", "D1"), "assignee"),
+                        (act("ACKNOWLEDGE", "DISTRICT", "D1", iid="inc-x"), "incident_id"),
+                        (act("DELETE", "DISTRICT", "D1"), "action"),
+                        (act("ACKNOWLEDGE", "COUNTY", "D1"), "department_level")]:
+        with pytest.raises(ActionRejected) as err:
+            book.on_action(action)
+        assert err.value.field == fld and err.value.reason == "VALIDATION_ERROR"
+
+
+def test_assign_resolve_reopen_and_a_repeat_applied_once(book: CaseBook) -> None:
+    book.on_incident(incident(), NOW)
+    [a] = book.on_action(act("ASSIGN", "DISTRICT", "D1", assignee="patrol-3", aid="x1"))
+    assert (a.state, a.assignee) == ("ASSIGNED", "patrol-3")
+    assert book.on_action(act("ASSIGN", "DISTRICT", "D1", assignee="patrol-3", aid="x1")) == []
+    [r] = book.on_action(act("RESOLVE", "CITY", "C1", t=NOW + 3 * MIN, note="已处置"))
+    assert (r.state, r.note, r.deadline) == ("RESOLVED", "已处置", None)
+    [o] = book.on_action(act("REOPEN", "DISTRICT", "D1", t=NOW + 9 * MIN))
+    assert (o.state, o.deadline) == ("OPEN", NOW + 14 * MIN)
+    assert [c.level for c in book.advance(NOW + 14 * MIN)] == ["CITY"]
+
+
+def test_a_retracted_incident_closes_its_case(book: CaseBook) -> None:
+    book.on_incident(incident(status="PROVISIONAL"), NOW)
+    [c] = book.on_incident(incident(status=RETRACTED, status_reason="late data"), NOW + 40_000)
+    assert (c.change, c.state, c.deadline, c.note) == ("RETRACTED", "CLOSED", None, "late data")
+    assert book.advance(NOW + 60 * MIN) == []
+    with pytest.raises(ActionRejected, match="not allowed on a CLOSED case"):
+        book.on_action(act("ACKNOWLEDGE", "DISTRICT", "D1"))
+
+
+def test_a_raised_risk_moves_the_case_up_and_shortens_its_deadline(book: CaseBook) -> None:
+    book.on_incident(incident(risk="MEDIUM", route=("TOWNSHIP", "T1")), NOW)
+    [c] = book.on_incident(incident(version=2, risk="CRITICAL", route=("CITY", "C1")),
+                           NOW + MIN)
+    assert (c.change, c.level, c.risk_level, c.deadline) == (
+        "UPDATED", "CITY", "CRITICAL", NOW + 3 * MIN)
+
+
+def test_dispatch_file_errors_name_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "dispatch.yaml"
+    bad.write_text("acknowledge_within: {CRITICAL: 2m, HIGH: soon, MEDIUM: 30m, LOW: 24h}\n")
+    with pytest.raises(ConfigError, match=r"acknowledge_within\.HIGH"):
+        load_dispatch(bad)
+    bad.write_text("acknowledge_within: {CRITICAL: 2m, HIGH: 5m, MEDIUM: 30m}\n")
+    with pytest.raises(ConfigError, match=r"acknowledge_within\.LOW.*missing"):
+        load_dispatch(bad)
