@@ -29,6 +29,8 @@ LEVEL_TOPICS: dict[str, str] = {
     "CITY": "hub.incidents.city",
 }
 DEADLETTER_TOPIC = "hub.deadletter"
+ACTIONS_TOPIC = "hub.incident.actions"
+CASES_TOPIC = "hub.cases"
 CORRELATE_TOPIC = "hub.internal.correlate"
 
 

@@ -32,7 +32,8 @@ from hub.model.events import (
 from hub.model.incidents import CONFIRMED, Incident
 
 #: Kinds a line may carry.
-LINE_KINDS: tuple[str, ...] = (*ALL_KINDS, INCIDENT_KIND, "dead_letter")
+LINE_KINDS: tuple[str, ...] = (*ALL_KINDS, INCIDENT_KIND, "dead_letter", "incident_action",
+                               "case_change")
 
 
 def pii_fields(schema: Mapping[str, Any]) -> frozenset[str]:

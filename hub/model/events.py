@@ -35,6 +35,8 @@ RECORD_NAMES: dict[str, str] = {
     "building_identity": "BuildingIdentity",
     "incident": "Incident",
     "dead_letter": "DeadLetter",
+    "incident_action": "IncidentAction",
+    "case_change": "CaseChange",
 }
 
 _intern = sys.intern

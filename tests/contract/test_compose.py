@@ -14,6 +14,8 @@ import yaml
 
 from hub.adapters.topic_specs import load_topic_specs
 from hub.settings import (
+    ACTIONS_TOPIC,
+    CASES_TOPIC,
     CORRELATE_TOPIC,
     DEADLETTER_TOPIC,
     INCIDENTS_TOPIC,
@@ -126,6 +128,8 @@ def test_topic_init_applies_the_declared_topics(services: dict[str, Any]) -> Non
         INCIDENTS_TOPIC,
         DEADLETTER_TOPIC,
         CORRELATE_TOPIC,
+        ACTIONS_TOPIC,
+        CASES_TOPIC,
     }
 
 

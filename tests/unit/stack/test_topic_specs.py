@@ -10,6 +10,8 @@ from hub.adapters.kafka_admin import TopicState, plan_changes
 from hub.adapters.topic_specs import FOREVER, TopicSpec, load_topic_specs, parse_retention
 from hub.model.errors import ConfigError
 from hub.settings import (
+    ACTIONS_TOPIC,
+    CASES_TOPIC,
     CORRELATE_TOPIC,
     DEADLETTER_TOPIC,
     INCIDENTS_TOPIC,
@@ -29,6 +31,8 @@ def test_topics_yaml_declares_exactly_the_settings_topics() -> None:
         INCIDENTS_TOPIC,
         DEADLETTER_TOPIC,
         CORRELATE_TOPIC,
+        ACTIONS_TOPIC,
+        CASES_TOPIC,
     }
     assert set(specs) == expected
     assert specs[REGISTRY_TOPIC].cleanup_policy == "compact"
