@@ -32,13 +32,18 @@ def prune_window(state: KeyState, horizon: int) -> None:
     while n < len(window) and window[n][1].event_time < horizon:
         n += 1
     if n:
-        counts = state.step_counts
-        if counts is not None:
-            for mask, _ in window[:n]:
-                for bit in counts:
-                    if mask & bit:
-                        counts[bit] -= 1
-        del window[:n]
+        _drop_oldest(state, n)
+
+
+def _drop_oldest(state: KeyState, n: int) -> None:
+    """Remove the window's first ``n`` events, keeping the per-step counts right."""
+    counts = state.step_counts
+    if counts is not None:
+        for mask, _ in state.window[:n]:
+            for bit in counts:
+                if mask & bit:
+                    counts[bit] -= 1
+    del state.window[:n]
 
 
 def cap_window(state: KeyState, cap: int) -> int:
@@ -49,17 +54,10 @@ def cap_window(state: KeyState, cap: int) -> int:
     matching events, and a threshold only asks whether the count reaches a tier, so dropping
     the oldest past a cap no lower than the highest tier changes no threshold's decision.
     """
-    window = state.window
-    n = len(window) - cap
+    n = len(state.window) - cap
     if n <= 0:
         return 0
-    counts = state.step_counts
-    if counts is not None:
-        for mask, _ in window[:n]:
-            for bit in counts:
-                if mask & bit:
-                    counts[bit] -= 1
-    del window[:n]
+    _drop_oldest(state, n)
     return n
 
 
