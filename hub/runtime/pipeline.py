@@ -129,6 +129,10 @@ def worker_clients(bootstrap: str, app_id: str, worker_id: str, *, max_record_by
         "partition.assignment.strategy": "cooperative-sticky",
         "fetch.wait.max.ms": 50,
         "queued.max.messages.kbytes": 32 * 1024,
+        # librdkafka prefetches up to 100,000 messages per partition by default: a flood on one
+        # key (one partition) then sat in the client's queue as ~100k small messages beside the
+        # engine's state. The loop takes batches of at most BATCH_MAX (5,000).
+        "queued.min.messages": 10_000,
     }
     producer = {
         **common,
