@@ -5,6 +5,13 @@ batch's transaction (hub/runtime/pipeline.py): the changelog holds exactly the s
 group's committed offsets, never a part of a batch. A worker that is handed a partition reads that
 changelog partition from the start (committed records only) before it handles the partition's
 first message.
+
+A value larger than ``CHUNK_BYTES`` (a key holding a flood's worth of events pending while its
+watermark waits, e.g. a recorded flood replayed at full speed) is written as chunks under keys of
+their own plus a small manifest under its key, in the same transaction: a state of any size is
+kept, and no record comes near the topic's message limit (it used to stop the worker with
+MSG_SIZE_TOO_LARGE on every restart). The reader puts the chunks back together; the correlator
+never sees them.
 """
 
 from __future__ import annotations
@@ -19,6 +26,17 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from hub.runtime.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+#: Largest changelog value written as one record; larger ones are chunked.
+CHUNK_BYTES = 4 * 1024 * 1024
+#: A manifest's value: this prefix, then the number of chunks (ASCII). State values are JSON and
+#: keys never hold a NUL (hub/codec/limits.py), so neither can be mistaken for these.
+MANIFEST = b"\x00hub-chunks:"
+
+
+def chunk_key(key: bytes, i: int) -> bytes:
+    return key + b"\x00" + str(i).encode()
+
 
 #: How long a restore waits for a transaction left open on the changelog partition (a worker
 #: killed mid-batch) to be aborted by the broker, before it goes on with what is committed.
@@ -35,6 +53,8 @@ class ChangelogStore:
         self.bootstrap, self.topic = bootstrap, topic
         self._logger = logger
         self._data: dict[int, dict[bytes, bytes]] = {}
+        #: (partition, key) -> chunks its value has in the changelog now (to tombstone stale ones)
+        self._chunks: dict[tuple[int, bytes], int] = {}
 
     def take(self, partition: int) -> dict[bytes, bytes]:
         """The partition's entries as the changelog has them (read on first use), handed over
@@ -46,21 +66,57 @@ class ChangelogStore:
         return data
 
     def put(self, partition: int, key: bytes, value: bytes | None, outbox: Outbox) -> None:
+        before = self._chunks.get((partition, key), 0)
+        n = 0 if value is None or len(value) <= CHUNK_BYTES else -(-len(value) // CHUNK_BYTES)
+        if n:
+            assert value is not None
+            for i in range(n):
+                part = value[i * CHUNK_BYTES:(i + 1) * CHUNK_BYTES]
+                outbox.send(self.topic, chunk_key(key, i), part, partition=partition)
+            value = MANIFEST + str(n).encode()
+            self._chunks[(partition, key)] = n
+        else:
+            self._chunks.pop((partition, key), None)
+        for i in range(n, before):  # chunks of a larger earlier value
+            outbox.send(self.topic, chunk_key(key, i), None, partition=partition)
         outbox.send(self.topic, key, value, partition=partition)
 
     def drop(self, partitions: Iterable[int] | None = None) -> None:
         """Forget partitions (revoked, or a batch aborted): read again from Kafka when needed."""
         if partitions is None:
             self._data.clear()
+            self._chunks.clear()
             return
-        for p in partitions:
+        gone = set(partitions)
+        for p in gone:
             self._data.pop(p, None)
+        for pk in [pk for pk in self._chunks if pk[0] in gone]:
+            del self._chunks[pk]
 
     def load(self, partitions: Iterable[int]) -> None:
         """Read the changelog of every partition not in memory yet, all in one pass."""
         wanted = sorted(set(partitions) - set(self._data))
         if wanted:
-            self._data.update(self._restore(wanted))
+            for p, entries in self._restore(wanted).items():
+                self._data[p] = self._joined(p, entries)
+
+    def _joined(self, partition: int, entries: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        """``entries`` with chunked values put back together and the chunk records left out."""
+        out: dict[bytes, bytes] = {}
+        for key, value in entries.items():
+            if b"\x00" in key:
+                continue  # a chunk: read through its manifest
+            if value.startswith(MANIFEST):
+                n = int(value[len(MANIFEST):])
+                parts = [entries.get(chunk_key(key, i)) for i in range(n)]
+                if any(part is None for part in parts):
+                    log.error("%s/%d: state %r lost chunks of its value; starting it empty",
+                              self.topic, partition, key)
+                    continue
+                self._chunks[(partition, key)] = n
+                value = b"".join(parts)  # type: ignore[arg-type]
+            out[key] = value
+        return out
 
     def _restore(self, partitions: list[int]) -> dict[int, dict[bytes, bytes]]:
         """Read changelog partitions to their end, committed records only.
