@@ -14,6 +14,7 @@ import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -190,6 +191,27 @@ class CaseBook:
             self._watch(case)
             out.append(self._change(case, "ESCALATED", deadline))
         return out
+
+    # -- state -------------------------------------------------------------------------------
+
+    def export_case(self, incident_id: str) -> dict[str, Any] | None:
+        """One case as plain JSON-able data (for a compacted changelog keyed by incident id)."""
+        case = self.cases.get(incident_id)
+        if case is None:
+            return None
+        return {"id": case.incident_id, "rule": case.rule_id, "risk": case.risk_level,
+                "state": case.state, "level": case.level, "chain": case.chain,
+                "deadline": case.deadline, "v": case.version, "assignee": case.assignee,
+                "esc": list(case.escalations), "seen": sorted(case.actions_seen)}
+
+    def load_case(self, data: Mapping[str, Any]) -> None:
+        """Restore a case :meth:`export_case` wrote; its deadline runs again."""
+        case = Case(str(data["id"]), str(data["rule"]), str(data["risk"]), str(data["state"]),
+                    str(data["level"]), dict(data["chain"]), data.get("deadline"),
+                    int(data["v"]), data.get("assignee"), list(data.get("esc", ())),
+                    set(data.get("seen", ())))
+        self.cases[case.incident_id] = case
+        self._watch(case)
 
     # -- helpers -------------------------------------------------------------------------------
 

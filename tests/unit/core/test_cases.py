@@ -140,3 +140,34 @@ def test_dispatch_file_errors_name_the_field(tmp_path: Path) -> None:
     bad.write_text("acknowledge_within: {CRITICAL: 2m, HIGH: 5m, MEDIUM: 30m}\n")
     with pytest.raises(ConfigError, match=r"acknowledge_within\.LOW.*missing"):
         load_dispatch(bad)
+
+
+def test_a_restored_book_goes_on_exactly_as_the_original() -> None:
+    """Export every case mid-way (as a changelog would keep them), load them into a new book:
+    the same later inputs give the same changes, escalations and rejections included."""
+    import json
+
+    def later(b: CaseBook) -> list[object]:
+        out: list[object] = list(b.advance(NOW + 6 * MIN))
+        out += b.on_action(act("ACKNOWLEDGE", "CITY", "C1", t=NOW + 7 * MIN))
+        out += b.on_action(act("ASSIGN", "TOWNSHIP", "T1", t=NOW + 8 * MIN, iid="inc-2",
+                               assignee="grid-team", aid="a-2"))
+        out += b.on_action(act("ASSIGN", "TOWNSHIP", "T1", iid="inc-2", assignee="x",
+                               aid="a-2"))  # a repeat: nothing
+        out += b.advance(NOW + 2 * 24 * 60 * MIN)
+        return out
+
+    original = CaseBook(load_dispatch(REPO / "topology" / "dispatch.yaml"))
+    original.on_incident(incident(), NOW)
+    original.on_incident(incident("inc-2", risk="MEDIUM", route=("TOWNSHIP", "T1")), NOW)
+    original.on_action(act("COMMENT", "TOWNSHIP", "T1", iid="inc-2", aid="c-1", note="到场"))
+    saved = [json.loads(json.dumps(original.export_case(i))) for i in ("inc-1", "inc-2")]
+    restored = CaseBook(original.policy)
+    for data in saved:
+        restored.load_case(data)
+    went_on = later(restored)
+    assert [c.change for c in went_on] == ["ESCALATED", "ACTION", "ACTION"]  # type: ignore[attr-defined]
+    assert went_on == later(original)
+    again = act("COMMENT", "TOWNSHIP", "T1", iid="inc-2", aid="c-1")
+    assert restored.on_action(again) == []  # applied before the export: not twice
+    assert original.export_case("nope") is None
