@@ -50,6 +50,13 @@ def is_pseudonym(value: object) -> bool:
     return isinstance(value, str) and _PSEUDONYM_RE.match(value) is not None
 
 
+def raw_fields(record: Mapping[str, Any], fields: Collection[str]) -> list[str]:
+    """The ``fields`` of ``record`` that hold a raw personal value (set, and not a pseudonym),
+    sorted: what a producer that skipped the edge left for the hub to pseudonymize."""
+    return sorted(f for f in fields if record.get(f) not in (None, "")
+                  and not is_pseudonym(record.get(f)))
+
+
 def pseudonymize_fields(
     record: Mapping[str, Any], key: bytes | str, hash_fields: Collection[str]
 ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from hub.codec import Codec, read_jsonl
 from hub.codec.interchange import Line, pii_fields
 from hub.codec.validate import check_rules
 from hub.core.clock_skew import arrived_at
-from hub.core.pseudonym import is_pseudonym, pseudonymize_fields
+from hub.core.pseudonym import pseudonymize_fields, raw_fields
 from hub.model.errors import RecordError, ValidationError
 from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
 from hub.replay.record import is_recording, read_recording
@@ -46,8 +46,7 @@ def recording_lines(path: Path | str, *, pseudonym_key: str, codec: Codec) -> It
                 raise ValidationError(f"a {kind} record on {m.topic}; only source events and "
                                       "building records are input", field="kind")
             pii = pii_fields(codec.schema(kind))
-            raw = [f for f in pii if record.get(f) not in (None, "")
-                   and not is_pseudonym(record.get(f))]
+            raw = raw_fields(record, pii)
             if raw:  # as ingest does: a producer skipped the edge
                 record = pseudonymize_fields(record, pseudonym_key, raw)
             check_rules(kind, record)

@@ -21,7 +21,7 @@ from hub.codec.interchange import pii_fields
 from hub.codec.seal import seal
 from hub.core.clock_skew import DEFAULT_FUTURE_MS, ahead_by, arrived_at
 from hub.core.lanes import Lane, lane_targets
-from hub.core.pseudonym import is_pseudonym, pseudonymize_fields
+from hub.core.pseudonym import pseudonymize_fields, raw_fields
 from hub.core.registry import BuildingRegistry
 from hub.core.snapshot import event_json
 from hub.model.errors import RecordError, ValidationError
@@ -89,7 +89,7 @@ class Ingestor:
             )
         check_rules(kind, record)
         pii = self._pii.get(kind, frozenset())
-        if any(record.get(f) not in (None, "") and not is_pseudonym(record.get(f)) for f in pii):
+        if raw_fields(record, pii):
             # A producer skipped the edge: never forward the raw value.
             record = pseudonymize_fields(record, self.pseudonym_key, pii)
             value = self.codec.encode(kind, record)
@@ -134,8 +134,7 @@ class Ingestor:
                 return value, [], False
             return seal(value, self.deadletter_key), [], True
         pii = self._pii.get(kind, frozenset())
-        raw = sorted(f for f in pii
-                     if record.get(f) not in (None, "") and not is_pseudonym(record.get(f)))
+        raw = raw_fields(record, pii)
         if not raw:
             return value, [], False
         try:
