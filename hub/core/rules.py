@@ -143,6 +143,11 @@ class RulePack:
     def lanes(self) -> frozenset[str]:
         return frozenset(r.lane for r in self.rules)
 
+    @cached_property
+    def future_ms(self) -> Mapping[str, int]:
+        """Source kind -> how far an event time may run past its arrival (hub.core.clock_skew)."""
+        return {kind: self.policy(kind).future for kind in SOURCE_KINDS}
+
 
 class _Ctx:
     """Where we are in the files, so that every error can say it."""

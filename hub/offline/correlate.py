@@ -20,7 +20,7 @@ from hub.core.early import EarlyCorrelation, early_engines
 from hub.core.engine import CorrelationEngine, EngineStats, LateEvent
 from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rules import RulePack
-from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
+from hub.model.events import REGISTRY_KIND
 from hub.model.incidents import CONFIRMED, PROVISIONAL, Incident
 from hub.offline.inputs import read_input
 
@@ -63,7 +63,6 @@ def correlate_lines(
     times too far past the arrival are corrected, as the worker does (hub.core.clock_skew).
     """
     summary = summary if summary is not None else CorrelateSummary()
-    future = {kind: pack.policy(kind).future for kind in SOURCE_KINDS}
     registry = MemoryBuildingRegistry()
     engine: CorrelationEngine | EarlyCorrelation = (
         early_engines(pack, registry, dedup=DedupLogic()) if early
@@ -89,7 +88,7 @@ def correlate_lines(
         summary.events += 1
         event = to_event(line.kind, line.record,
                          arrived=line.arrived if line.arrived is not None else now)
-        event, ahead = corrected(event, future[line.kind])
+        event, ahead = corrected(event, pack.future_ms[line.kind])
         if ahead:
             summary.future[str(event.get("device_id", ""))] += 1
         result = engine.process(event)

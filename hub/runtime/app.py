@@ -96,7 +96,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     ingestor = Ingestor(codec=codec, lanes=lanes_of(pack), registry=registry, dedup=dedup,
                         metrics=metrics, pseudonym_key=settings.pseudonym_key,
                         deadletter_key=settings.deadletter_key,
-                        future={kind: pack.policy(kind).future for kind in SOURCE_TOPICS})
+                        future=pack.future_ms)
     partitions = {s.name: s.partitions for s in load_topic_specs(settings.topics_file)}
     origins = {
         kind: [f"{topic}/{p}" for p in range(partitions.get(topic, 4))]

@@ -29,7 +29,7 @@ from hub.core.engine import CorrelationEngine, StepResult
 from hub.core.registry import BuildingRegistry
 from hub.core.rules import RulePack
 from hub.model.errors import RecordError
-from hub.model.events import SOURCE_KINDS, Event
+from hub.model.events import Event
 from hub.model.incidents import RETRACTED, Incident
 from hub.observability.metrics import HubMetrics
 from hub.offline.correlate import describe_late
@@ -127,8 +127,6 @@ class Correlator:
         early: bool = False,
     ) -> None:
         self.pack, self.codec, self.registry, self.store = pack, codec, registry, store
-        #: kind -> how far an event time may run past its arrival (hub.core.clock_skew)
-        self._future = {kind: pack.policy(kind).future for kind in SOURCE_KINDS}
         #: publish PROVISIONAL incidents at arrival (and RETRACTED ones), not only CONFIRMED
         self.early = early
         #: kind -> the source partitions ("topic/partition") whose events may reach an engine
@@ -269,7 +267,7 @@ class Correlator:
             try:
                 event, _ = corrected(
                     Event.from_record(entry.kind, entry.fields, arrived=entry.arrived),
-                    self._future.get(entry.kind, DEFAULT_FUTURE_MS))
+                    self.pack.future_ms.get(entry.kind, DEFAULT_FUTURE_MS))
                 engine = self._engine(part, entry.lane)
             except Exception as exc:
                 self._dead_letter(exc, Where.of_entry(entry, msg), outbox)
