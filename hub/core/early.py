@@ -28,7 +28,8 @@ from hub.core.engine import CorrelationEngine, EngineStats, StepResult, suppress
 from hub.core.logic import cap_window
 from hub.core.registry import BuildingRegistry
 from hub.core.rules import Rule, RulePack
-from hub.core.state import KeyState, SuppressState
+from hub.core.state import KeyState, SuppressState, order_of
+from hub.core.watermark import NEG_INF
 from hub.model.events import Event
 from hub.model.incidents import CONFIRMED, PROVISIONAL, RETRACTED, Incident
 
@@ -131,10 +132,6 @@ class EagerEngine(CorrelationEngine):
                 self._apply(rr, key, state, matches, t, result)
 
 
-def _order(event: Event) -> tuple[int, int, str]:
-    return event.order_key
-
-
 def _plausible(rule: Rule, evidence: list[Event]) -> bool:
     """A match a handler found with an event out of order is one: its events span at most the
     rule's window, and a sequence's steps (in step order) are in event-time order."""
@@ -172,7 +169,7 @@ class EarlyCorrelation:
         self._latest: dict[tuple[str, str], str] = {}
         self._horizon = {r.id: r.within * 3 + pack_lateness(confirmed.pack, r.sources)
                          for r in confirmed.pack.rules}
-        self._next_gc = -(2**62)
+        self._next_gc = NEG_INF
 
     @property
     def stats(self) -> EngineStats:
@@ -189,7 +186,7 @@ class EarlyCorrelation:
         event-time order: which of them was read first says nothing about the world, and an
         alarm read after its door event within one batch must still start the sequence."""
         provisional: list[Incident] = []
-        for event in sorted(events, key=_order):
+        for event in sorted(events, key=order_of):
             provisional.extend(self.eager.process(event).incidents)
         return self._merge(StepResult(), provisional)
 

@@ -10,7 +10,8 @@ import heapq
 import json
 from typing import Any
 
-from hub.core.state import NEVER, KeyState, OpenIncident, SuppressState
+from hub.core.state import KeyState, OpenIncident, OrderKey, SuppressState
+from hub.core.watermark import NEG_INF
 from hub.model.events import Event
 
 Snapshot = dict[str, Any]
@@ -66,7 +67,7 @@ def _bounds_of(inc: OpenIncident) -> Snapshot:
         out["n"] = inc.evidence_count
     if inc.dropped is not None:
         out["d"] = [list(inc.dropped[0]), list(inc.dropped[1])]
-    if inc.emitted_at != NEVER:
+    if inc.emitted_at != NEG_INF:
         out["ea"] = inc.emitted_at
     if inc.held_at is not None:
         out["ha"] = inc.held_at
@@ -98,12 +99,12 @@ def key_state_to_json(state: KeyState) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-def _order(raw: list[Any]) -> tuple[int, int, str]:
+def _order(raw: list[Any]) -> OrderKey:
     return (int(raw[0]), int(raw[1]), str(raw[2]))
 
 
 def key_state_from_dict(data: Snapshot) -> KeyState:
-    state = KeyState(touched=int(data.get("u", -(2**62))))
+    state = KeyState(touched=int(data.get("u", NEG_INF)))
     for mask, raw in data.get("p", ()):
         e = event_from_dict(raw)
         state.pending[(e.kind, e.event_id)] = (int(mask), e)
@@ -125,7 +126,7 @@ def key_state_from_dict(data: Snapshot) -> KeyState:
             values=set(i.get("vals", ())),
             evidence_count=int(i.get("n", len(evidence))),
             dropped=None if "d" not in i else (_order(i["d"][0]), _order(i["d"][1])),
-            emitted_at=int(i.get("ea", NEVER)),
+            emitted_at=int(i.get("ea", NEG_INF)),
             held_at=None if i.get("ha") is None else int(i["ha"]),
         )
     return state

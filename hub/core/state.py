@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.core.watermark import NEG_INF
 from hub.model.events import Event
 
 Ident = tuple[str, str]  # (kind, event_id)
@@ -16,7 +17,6 @@ Ident = tuple[str, str]  # (kind, event_id)
 
 #: Event.order_key
 OrderKey = tuple[int, int, str]
-NEVER = -(2**62)
 
 
 @dataclass(slots=True)
@@ -39,7 +39,7 @@ class OpenIncident:
     values: set[Any] = field(default_factory=set)
     evidence_count: int = 0
     dropped: tuple[OrderKey, OrderKey] | None = None
-    emitted_at: int = NEVER
+    emitted_at: int = NEG_INF
     held_at: int | None = None
 
     def knows(self, event: Event) -> bool:
@@ -56,7 +56,7 @@ class OpenIncident:
             evidence.append(e)
             self.evidence_ids.add((e.kind, e.event_id))
         self.evidence_count += len(events)
-        evidence.sort(key=_order_key)
+        evidence.sort(key=order_of)
         if len(evidence) > first + last:
             gone = evidence[first:len(evidence) - last]
             for e in gone:
@@ -68,7 +68,7 @@ class OpenIncident:
             del evidence[first:len(evidence) - last]
 
 
-def _order_key(event: Event) -> OrderKey:
+def order_of(event: Event) -> OrderKey:
     return event.order_key
 
 
@@ -90,7 +90,7 @@ class KeyState:
     __slots__ = ("incident", "new_timers", "pending", "pq", "prune_at", "scheduled",
                  "step_counts", "timers", "touched", "window")
 
-    def __init__(self, touched: int = -(2**62)) -> None:
+    def __init__(self, touched: int = NEG_INF) -> None:
         self.pending: dict[Ident, tuple[int, Event]] = {}  # -> (mask, event)
         self.window: list[tuple[int, Event]] = []  # (step mask, event), in order
         self.timers: dict[Ident, tuple[int, Event]] = _NO_TIMERS  # -> (deadline, event)
@@ -106,7 +106,7 @@ class KeyState:
         # Rules without timers: the pending events' (order key, ident) as a heap, so that a key
         # with thousands pending (a flood, 30 s of lateness) releases each in O(log n) instead of
         # sorting them all at every release. Entries no longer pending are skipped (lazy).
-        self.pq: list[tuple[tuple[int, int, str], Ident]] | None = None
+        self.pq: list[tuple[OrderKey, Ident]] | None = None
 
     def add_timer(self, deadline: int, event: Event, *, queue: bool = True) -> None:
         """Watch ``event`` until ``deadline``; ``queue``: also hand it to the engine's heap."""
