@@ -19,9 +19,17 @@ from typing import Any
 import yaml
 
 from hub.core.durations import parse_duration
+from hub.core.routing import FIELD_FOR_LEVEL
 from hub.model.cases import ACTIONS, CaseChange, IncidentAction
 from hub.model.errors import ConfigError, ValidationError
-from hub.model.incidents import LEVEL_FOR_RISK, RETRACTED, RISK_LEVELS, ROUTE_LEVELS, Incident
+from hub.model.incidents import (
+    LEVEL_FOR_RISK,
+    RETRACTED,
+    RISK_LEVELS,
+    ROUTE_LEVELS,
+    Incident,
+    risk_rank,
+)
 
 #: Which actions each state allows, and the state they lead to (None: the state stays).
 TRANSITIONS: Mapping[str, Mapping[str, str | None]] = {
@@ -35,8 +43,6 @@ TRANSITIONS: Mapping[str, Mapping[str, str | None]] = {
     "FALSE_ALARM": {"COMMENT": None, "REOPEN": "OPEN"},
     "CLOSED": {"COMMENT": None},
 }
-#: The building-registry field that names a level's unit.
-_CODE_FIELD = {level: fld for level, fld in LEVEL_FOR_RISK.values()}
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,7 @@ class CaseBook:
                 self._deadline(incident.risk_level, now))
             self._watch(case)
             return [self._change(case, "OPENED", now)]
-        if _rank(incident.risk_level) <= _rank(case.risk_level):
+        if risk_rank(incident.risk_level) <= risk_rank(case.risk_level):
             return []  # more evidence, nothing for the centre to do differently
         case.risk_level = incident.risk_level
         wanted = LEVEL_FOR_RISK[incident.risk_level][0]
@@ -237,16 +243,12 @@ def _chain(incident: Incident) -> dict[str, str | None]:
     chain: dict[str, str | None] = {level: None for level in ROUTE_LEVELS}
     if building is not None:
         for level in ROUTE_LEVELS:
-            chain[level] = getattr(building, _CODE_FIELD[level]) or None
+            chain[level] = getattr(building, FIELD_FOR_LEVEL[level]) or None
     if chain["GRID"] is None:
         chain["GRID"] = incident.grid_id
     if incident.route is not None:
         chain[incident.route.level] = incident.route.department_id
     return chain
-
-
-def _rank(risk_level: str) -> int:
-    return RISK_LEVELS.index(risk_level) if risk_level in RISK_LEVELS else -1
 
 
 def _above(a: str, b: str) -> bool:

@@ -12,7 +12,8 @@ from hub.core.registry import BuildingRegistry
 from hub.model.events import Building, Event
 from hub.model.incidents import LEVEL_FOR_RISK, ROUTE_LEVELS, Route
 
-_FIELD_FOR_LEVEL = {level: fld for level, fld in LEVEL_FOR_RISK.values()}
+#: The building-registry field that names each level's unit.
+FIELD_FOR_LEVEL = {level: fld for level, fld in LEVEL_FOR_RISK.values()}
 
 
 def building_for(evidence: Sequence[Event], registry: BuildingRegistry | None) -> tuple[
@@ -40,5 +41,5 @@ def route_for(
     elif building is None:
         dept = None
     else:
-        dept = getattr(building, _FIELD_FOR_LEVEL[level]) or None
+        dept = getattr(building, FIELD_FOR_LEVEL[level]) or None
     return Route(level, str(dept)) if dept else None
