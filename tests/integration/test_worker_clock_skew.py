@@ -24,6 +24,7 @@ from hub.codec import load_codec
 from hub.replay.record import record
 from hub.runtime.frames import partition_for
 from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS, Settings
+from tests.integration.test_worker_hostile import alarm, swipe  # the same record builders
 from tests.integration.worker_harness import (
     REPO,
     WorkerGroup,
@@ -50,16 +51,13 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def alarm(eid: str, site: str, t: int, device: str, alarm_type: str) -> dict[str, Any]:
-    return {"event_id": eid, "vendor": "dahua", "device_id": device, "site_id": site,
-            "event_time": t, "zone_id": "Z", "building_id": None, "alarm_type": alarm_type,
-            "severity": 4, "description": None}
+def alarm_at(eid: str, site: str, t: int, device: str, alarm_type: str) -> dict[str, Any]:
+    return alarm(eid, t, site_id=site, device_id=device, alarm_type=alarm_type, zone_id="Z")
 
 
-def swipe(eid: str, site: str, t: int) -> dict[str, Any]:
-    return {"event_id": eid, "vendor": "hikvision", "device_id": f"AC-{site}", "site_id": site,
-            "event_time": t, "building_id": f"B-{site}", "door_id": f"DOOR-{site}",
-            "credential_hash": None, "method": "CARD", "result": "DENIED", "direction": "IN"}
+def swipe_at(eid: str, site: str, t: int) -> dict[str, Any]:
+    return swipe(eid, t, site_id=site, device_id=f"AC-{site}", building_id=f"B-{site}",
+                 door_id=f"DOOR-{site}", credential_hash=None)
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +79,17 @@ def test_fast_and_2099_clocks_lose_nothing_and_match_offline(group: WorkerGroup,
         produce_raw(settings, topic, codec.encode(kind, rec), key=rec["site_id"].encode())
 
     for r, site in enumerate(SITES):
-        send(ALARMS, "perimeter_alarm", alarm(f"a{r}", site, now_ms(), f"PA-{site}", "INTRUSION"))
-        fast = alarm(f"fast{r}", site, now_ms() + FAST_MS, "PA-FAST", "TAMPER")
+        honest = alarm_at(f"a{r}", site, now_ms(), f"PA-{site}", "INTRUSION")
+        send(ALARMS, "perimeter_alarm", honest)
+        fast = alarm_at(f"fast{r}", site, now_ms() + FAST_MS, "PA-FAST", "TAMPER")
         stamped[fast["event_id"]] = fast["event_time"]
         send(ALARMS, "perimeter_alarm", fast)
         if r == 1:
-            bad = alarm("y2099", site, YEAR_2099, "PA-2099", "TAMPER")
+            bad = alarm_at("y2099", site, YEAR_2099, "PA-2099", "TAMPER")
             stamped["y2099"] = YEAR_2099
             send(ALARMS, "perimeter_alarm", bad)
         time.sleep(0.2)
-        send(SWIPES, "access_swipe", swipe(f"s{r}", site, now_ms()))
+        send(SWIPES, "access_swipe", swipe_at(f"s{r}", site, now_ms()))
         time.sleep(1.5)  # > the fast rules' 1 s lateness: each round is behind the last
     incidents, dead = flush_and_collect(group)
 
