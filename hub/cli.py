@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate_cmd",
     "flush": "flush_cmd",
     "demo": "demo_cmd",
+    "casework": "casework_cmd",
 }
 
 

@@ -11,6 +11,7 @@ wall clock, tests drive it, and a replay of the same inputs gives the same chang
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +118,7 @@ class CaseBook:
             case.state, case.deadline = "CLOSED", None
             return [self._change(case, "RETRACTED", now, note=incident.status_reason)]
         if case is None:
-            chain = _chain(incident)
+            chain = chain_of(incident)
             level = incident.route.level if incident.route else LEVEL_FOR_RISK[
                 incident.risk_level][0]
             case = self.cases[incident.incident_id] = Case(
@@ -237,7 +238,7 @@ class CaseBook:
                           tuple(case.escalations))
 
 
-def _chain(incident: Incident) -> dict[str, str | None]:
+def chain_of(incident: Incident) -> dict[str, str | None]:
     """The unit at each level for this incident, from its building snapshot and route."""
     building = incident.building
     chain: dict[str, str | None] = {level: None for level in ROUTE_LEVELS}
@@ -259,3 +260,28 @@ def _above(a: str, b: str) -> bool:
 def _next_level(level: str) -> str | None:
     i = ROUTE_LEVELS.index(level)
     return ROUTE_LEVELS[i + 1] if i + 1 < len(ROUTE_LEVELS) else None
+
+
+def escalated(incident: Mapping[str, Any], change: CaseChange) -> dict[str, Any]:
+    """The incident record as the level above receives it after an ESCALATED change.
+
+    Same id and version (it is the same finding), routed to the new level's unit, with the
+    escalation recorded in its tags (``escalated:<from>><to>``, one per step) so the unit that
+    receives it knows that the level below let the deadline pass.
+    """
+    out = dict(incident)
+    code = change.department_code
+    out["route"] = {"level": change.level, "department_id": code or ""}
+    out["unrouted"] = code is None
+    levels = list(change.escalations)
+    first = _previous_level(levels[0]) if levels else change.level
+    path = [first, *levels]
+    tags = [t for t in out.get("tags") or () if not str(t).startswith("escalated:")]
+    tags += [f"escalated:{a}>{b}" for a, b in itertools.pairwise(path)]
+    out["tags"] = tags
+    return out
+
+
+def _previous_level(level: str) -> str:
+    i = ROUTE_LEVELS.index(level)
+    return ROUTE_LEVELS[i - 1] if i > 0 else level

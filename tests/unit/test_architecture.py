@@ -44,12 +44,13 @@ def test_pure_layers_do_not_reach_outwards(folder: str) -> None:
         assert not bad, f"{path.relative_to(HUB)} imports {bad}: dependencies point inwards"
 
 
-def test_faust_only_in_the_runtime() -> None:
+def test_faust_only_in_the_casework_service() -> None:
+    """Faust runs the low-volume casework (hub/casework), nothing else (docs/adr/0007)."""
     for path in sorted(HUB.rglob("*.py")):
-        if path.is_relative_to(HUB / "runtime"):
+        if path.is_relative_to(HUB / "casework"):
             continue
         found = _imports(path) & {"faust", "mode"}
-        assert not found, f"{path.relative_to(HUB)} imports {sorted(found)} outside hub/runtime"
+        assert not found, f"{path.relative_to(HUB)} imports {sorted(found)} outside hub/casework"
 
 
 def test_environment_read_only_in_settings() -> None:

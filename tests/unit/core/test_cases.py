@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.core.cases import ActionRejected, CaseBook, load_dispatch
+from hub.core.cases import ActionRejected, CaseBook, escalated, load_dispatch
 from hub.model.cases import Department, IncidentAction
 from hub.model.errors import ConfigError
 from hub.model.incidents import RETRACTED, Evidence, Incident, Route
@@ -171,3 +171,16 @@ def test_a_restored_book_goes_on_exactly_as_the_original() -> None:
     again = act("COMMENT", "TOWNSHIP", "T1", iid="inc-2", aid="c-1")
     assert restored.on_action(again) == []  # applied before the export: not twice
     assert original.export_case("nope") is None
+
+
+def test_an_escalated_incident_carries_its_new_route_and_the_steps(book: CaseBook) -> None:
+    book.on_incident(incident(risk="HIGH", route=("TOWNSHIP", "T1")), NOW)
+    [up] = book.advance(NOW + 5 * MIN)
+    record = incident(route=("TOWNSHIP", "T1"), tags=("perimeter",)).to_record()
+    out = escalated(record, up)
+    assert out["route"] == {"level": "DISTRICT", "department_id": "D1"}
+    assert out["tags"] == ["perimeter", "escalated:TOWNSHIP>DISTRICT"]
+    assert (out["incident_id"], out["version"]) == (record["incident_id"], record["version"])
+    [up2] = book.advance(NOW + 10 * MIN)
+    assert escalated(out, up2)["tags"] == ["perimeter", "escalated:TOWNSHIP>DISTRICT",
+                                           "escalated:DISTRICT>CITY"]
