@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "flush": "flush_cmd",
     "demo": "demo_cmd",
     "casework": "casework_cmd",
+    "console": "console_cmd",
 }
 
 

@@ -64,6 +64,10 @@ class Settings:
     worker_id: str = ""
     web_port: int = 6066
     web_host: str = "127.0.0.1"
+    #: ``hub console``: where it listens, and the accounts file (hub/console/accounts.py)
+    console_host: str = "127.0.0.1"
+    console_port: int = 8090
+    console_accounts: str = ""
     app_id: str = "tianluo-hub"
     idle_seconds: float = 10.0
     tick_seconds: float = 1.0

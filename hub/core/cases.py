@@ -154,7 +154,7 @@ class CaseBook:
         if dept.level not in ROUTE_LEVELS:
             raise ActionRejected(f"{dept.level!r} is not a level; use one of "
                                  f"{', '.join(ROUTE_LEVELS)}", field="department_level")
-        if _above(case.level, dept.level) or case.chain.get(dept.level) != dept.code:
+        if not in_jurisdiction(dept.level, dept.code, case.level, case.chain):
             raise ActionRejected(
                 f"{dept.level} {dept.code} has no jurisdiction over incident "
                 f"{case.incident_id}: it is handled by {case.level} "
@@ -250,6 +250,15 @@ def chain_of(incident: Incident) -> dict[str, str | None]:
     if incident.route is not None:
         chain[incident.route.level] = incident.route.department_id
     return chain
+
+
+def in_jurisdiction(level: str, code: str, case_level: str,
+                    chain: Mapping[str, str | None]) -> bool:
+    """A unit (``level``, ``code``) sees and acts on a case handled at ``case_level`` when it is
+    that level's unit or the unit above it in the case's chain; never a neighbour's."""
+    if level not in ROUTE_LEVELS or case_level not in ROUTE_LEVELS:
+        return False
+    return not _above(case_level, level) and chain.get(level) == code
 
 
 def _above(a: str, b: str) -> bool:

@@ -1,0 +1,112 @@
+"""Console accounts: one per department (综治中心 or grid), passwords stored as scrypt hashes.
+
+The file is named by ``HUB_CONSOLE_ACCOUNTS`` (YAML)::
+
+    accounts:
+      - user: xihu-district
+        name: 西湖区综治中心
+        level: DISTRICT          # GRID, TOWNSHIP, DISTRICT or CITY
+        code: "330106"           # the unit's code at that level (building registry)
+        password: scrypt$16384$8$1$<salt>$<hash>   # `hub console add-account` writes it
+
+A plain password in the file is refused: whoever reads the file must not be able to sign in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.model.cases import Department
+from hub.model.errors import ConfigError
+from hub.model.incidents import ROUTE_LEVELS
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 16384, 8, 1
+
+
+@dataclass(frozen=True)
+class Account:
+    user: str
+    name: str
+    department: Department
+    password: str  # scrypt$N$r$p$salt$hash
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+                            dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
+                             r=int(r), p=int(p), dklen=32)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, base64.b64decode(digest))
+
+
+def load_accounts(path: Path) -> dict[str, Account]:
+    """Read the accounts file; ConfigError names the file, the entry and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the console accounts: {exc}") from exc
+    items = raw.get("accounts") if isinstance(raw, Mapping) else None
+    if not isinstance(items, list):
+        raise ConfigError(f"{path}: field 'accounts': expected a list of accounts "
+                          "(user, name, level, code, password)")
+    out: dict[str, Account] = {}
+    for i, item in enumerate(items):
+        where = f"{path}: accounts[{i}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{where}: expected a mapping")
+        account = _account(where, item)
+        if account.user in out:
+            raise ConfigError(f"{where}: field 'user': {account.user!r} appears twice")
+        out[account.user] = account
+    return out
+
+
+def _account(where: str, item: Mapping[str, Any]) -> Account:
+    for name in ("user", "level", "code", "password"):
+        if not item.get(name):
+            raise ConfigError(f"{where}: field '{name}': missing")
+    level = str(item["level"])
+    if level not in ROUTE_LEVELS:
+        raise ConfigError(f"{where}: field 'level': {level!r} is not a level; use one of "
+                          f"{', '.join(ROUTE_LEVELS)}")
+    password = str(item["password"])
+    if not password.startswith("scrypt$") or password.count("$") != 5:
+        raise ConfigError(f"{where}: field 'password': not a scrypt hash; write it with "
+                          "`hub console add-account` (plain passwords are refused)")
+    return Account(str(item["user"]), str(item.get("name") or item["user"]),
+                   Department(level, str(item["code"])), password)
+
+
+def add_account(path: Path, user: str, name: str, level: str, code: str, password: str) -> None:
+    """Add or replace ``user`` in the accounts file (created if missing)."""
+    raw: dict[str, Any] = {"accounts": []}
+    if path.exists():
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(loaded, Mapping) and isinstance(loaded.get("accounts"), list):
+            raw = dict(loaded)
+    entry = {"user": user, "name": name, "level": level, "code": code,
+             "password": hash_password(password)}
+    _account(f"{path}: new account", entry)
+    raw["accounts"] = [a for a in raw["accounts"] if a.get("user") != user] + [entry]
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")

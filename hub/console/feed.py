@@ -1,0 +1,113 @@
+"""The console's Kafka edge: reads hub.cases and hub.incidents into the board, sends actions.
+
+The console keeps no state of its own: at start it reads both topics from the beginning (a
+throw-away consumer group, nothing committed), so a restarted console shows exactly what the
+casework published. Actions go out as IncidentAction records and are answered only after Kafka
+acknowledged them (acks=all, idempotent producer).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+
+from hub.adapters.kafka_io import flush, make_consumer, make_producer, produce
+from hub.codec import Codec
+from hub.console.board import Board
+from hub.model.cases import IncidentAction
+from hub.settings import ACTIONS_TOPIC, CASES_TOPIC, INCIDENTS_TOPIC, Settings
+
+log = logging.getLogger(__name__)
+
+
+class ActionNotStored(Exception):
+    """Kafka did not acknowledge the action in time: nothing was recorded."""
+
+
+class Feed:
+    """A thread that keeps ``board`` up to date; ``on_change`` is called after each batch."""
+
+    def __init__(self, settings: Settings, codec: Codec, board: Board,
+                 on_change: Callable[[], None], logger: Any = None) -> None:
+        self.settings, self.codec, self.board = settings, codec, board
+        self.on_change = on_change
+        self.stop = threading.Event()
+        self.caught_up = threading.Event()
+        extra = {"logger": logger} if logger is not None else {}
+        self._consumer = make_consumer(settings, from_beginning=True,
+                                       **{"client.id": "hub-console"}, **extra)
+        self._producer = make_producer(settings, **{"client.id": "hub-console"}, **extra)
+        self._thread = threading.Thread(target=self._run, name="console-feed", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self._thread.join(5)
+        flush(self._producer, 5)
+
+    def send_action(self, action: IncidentAction, timeout: float = 10.0) -> None:
+        """Put the action on hub.incident.actions; returns once Kafka has stored it."""
+        errors: list[str] = []
+
+        def delivered(err: Any, _msg: Any) -> None:
+            if err is not None:
+                errors.append(str(err))
+
+        value = self.codec.encode("incident_action", action.to_record())
+        produce(self._producer, ACTIONS_TOPIC, value, key=action.incident_id,
+                on_delivery=delivered)
+        if flush(self._producer, timeout) or errors:
+            raise ActionNotStored(errors[0] if errors else f"no answer from Kafka in {timeout}s")
+
+    def _assign(self) -> bool:
+        try:
+            meta = self._consumer.list_topics(timeout=5)
+        except KafkaException as exc:
+            log.warning("console: waiting for Kafka at %s: %s", self.settings.bootstrap, exc)
+            return False
+        parts = []
+        for topic in (CASES_TOPIC, INCIDENTS_TOPIC):
+            if topic not in meta.topics:
+                log.warning("console: topic %s missing; run `hub topics apply`", topic)
+                return False
+            parts += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.topics[topic]
+                      .partitions]
+        self._consumer.assign(parts)
+        return True
+
+    def _run(self) -> None:
+        while not self.stop.is_set() and not self._assign():
+            self.stop.wait(2)
+        while not self.stop.is_set():
+            messages = self._consumer.consume(1000, timeout=0.2)
+            changed = False
+            for msg in messages:
+                value = msg.value()
+                if msg.error() is not None or not value:
+                    continue
+                try:
+                    kind, record = self.codec.decode(value)
+                    if kind == "case_change":
+                        self.board.apply_case(record)
+                    elif kind == "incident":
+                        self.board.apply_incident(record)
+                    changed = True
+                except Exception:  # a bad record must not stop the board
+                    log.exception("console: cannot read %s[%d]@%d", msg.topic(),
+                                  msg.partition(), msg.offset())
+            if changed:
+                self.on_change()
+            if not messages and not self.caught_up.is_set():
+                self.caught_up.set()
+        self._consumer.close()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

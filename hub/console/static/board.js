@@ -1,0 +1,67 @@
+// The live board: rows from /api/board, refreshed on every `change` event of /api/stream (SSE).
+"use strict";
+(function () {
+  const tbody = document.querySelector("#board tbody");
+  const form = document.getElementById("filters");
+  const live = document.getElementById("live");
+  let skew = 0, rows = [], pending = false, last = 0;
+
+  function left(deadline) {
+    if (deadline === null || deadline === undefined) return "—";
+    const ms = deadline - (Date.now() + skew);
+    const text = span(Math.abs(ms));
+    return ms < 0 ? `overdue ${text}` : text;
+  }
+  function span(ms) {
+    const s = Math.round(ms / 1000), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return h ? `${h}h ${String(m).padStart(2, "0")}m` : `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  }
+  function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
+  function render() {
+    tbody.replaceChildren(...rows.map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.incident = r.incident_id;
+      tr.dataset.state = r.state;
+      const risk = document.createElement("td");
+      const badge = document.createElement("span");
+      badge.className = `risk risk-${r.risk_level}`; badge.textContent = r.risk_level;
+      risk.append(badge);
+      const link = document.createElement("td");
+      const a = document.createElement("a");
+      a.href = `/incidents/${encodeURIComponent(r.incident_id)}`; a.textContent = r.incident_id;
+      link.append(a);
+      const due = cell(left(r.deadline)); due.className = "left"; due.dataset.deadline = r.deadline ?? "";
+      if (r.deadline !== null && r.deadline < Date.now() + skew) tr.className = "overdue";
+      tr.append(risk, link, cell(r.rule_id), cell(`${r.level} · ${r.department_code ?? "(unrouted)"}`),
+        cell(r.state + (r.escalations.length ? ` ↑${r.escalations.join("↑")}` : "")), due,
+        cell(new Date(r.time).toLocaleString("zh-CN", { hour12: false })));
+      return tr;
+    }));
+    document.getElementById("count").textContent = `(${rows.length})`;
+  }
+  async function load() {
+    pending = false; last = Date.now();
+    const q = new URLSearchParams(new FormData(form));
+    const res = await fetch(`/api/board?${q}`, { headers: { Accept: "application/json" } });
+    if (res.status === 401) { location.href = "/login"; return; }
+    const data = await res.json();
+    skew = data.now - Date.now(); rows = data.rows; render();
+  }
+  function soon() {  // at most ~3 refreshes a second, however fast changes arrive
+    if (pending) return;
+    pending = true;
+    setTimeout(load, Math.max(0, 300 - (Date.now() - last)));
+  }
+  form.addEventListener("change", load);
+  const events = new EventSource("/api/stream");
+  events.addEventListener("change", soon);
+  events.onopen = () => live.classList.add("on");
+  events.onerror = () => live.classList.remove("on");
+  setInterval(() => {
+    for (const td of tbody.querySelectorAll("td.left")) {
+      td.textContent = left(td.dataset.deadline === "" ? null : Number(td.dataset.deadline));
+    }
+  }, 1000);
+  setInterval(() => { for (const img of document.querySelectorAll(".plots img")) img.src = img.src.split("?")[0] + "?t=" + Date.now(); }, 30000);
+  load();
+})();

@@ -1,0 +1,21 @@
+// An incident page reloads itself when its case changes (a new version on hub.cases).
+"use strict";
+(function () {
+  const head = document.querySelector("h1[data-incident]");
+  const id = head.dataset.incident, version = Number(head.dataset.version);
+  async function check() {
+    const res = await fetch(`/api/incidents/${encodeURIComponent(id)}`);
+    if (!res.ok) return;
+    const data = await res.json();
+    if (data.case.version !== version) location.replace(`/incidents/${encodeURIComponent(id)}`);
+  }
+  new EventSource("/api/stream").addEventListener("change", check);
+  const left = document.querySelector(".left[data-deadline]");
+  if (left && left.dataset.deadline) {
+    const deadline = Number(left.dataset.deadline), at = left.textContent;
+    setInterval(() => {
+      const ms = deadline - Date.now(), s = Math.abs(Math.round(ms / 1000));
+      left.textContent = `${at} (${ms < 0 ? "overdue " : ""}${Math.floor(s / 60)}m ${s % 60}s${ms < 0 ? "" : " left"})`;
+    }, 1000);
+  }
+})();

@@ -1,0 +1,261 @@
+"""``hub console``: the 综治中心 operators' web page (aiohttp), on 127.0.0.1:8090 by default.
+
+Sign-in per department; every page and API answer is cut to the signed-in department's
+jurisdiction by the board (a neighbour's incident is a 404, as if it did not exist). The live
+board is Server-Sent Events: the feed thread bumps the board's version, every open page gets a
+``change`` event and fetches its rows again (at most a few times a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.console import pages, plots
+from hub.console.accounts import Account, verify_password
+from hub.console.board import Board, Filters
+from hub.console.feed import ActionNotStored, Feed, now_ms
+from hub.model.cases import ACTIONS, IncidentAction
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+COOKIE = "hub_console"
+SESSION_S = 12 * 3600
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Console:
+    board: Board
+    accounts: dict[str, Account]
+    send: Callable[[IncidentAction], None]
+    rules: list[str] = field(default_factory=list)
+    sessions: dict[str, tuple[str, float]] = field(default_factory=dict)
+    listeners: set[asyncio.Queue[int]] = field(default_factory=set)
+
+    def account(self, request: web.Request) -> Account | None:
+        token = request.cookies.get(COOKIE)
+        session = self.sessions.get(token or "")
+        if session is None or session[1] < time.time():
+            return None
+        return self.accounts.get(session[0])
+
+    def changed(self) -> None:
+        """Called on the event loop after the board changed."""
+        for q in list(self.listeners):
+            if q.empty():
+                q.put_nowait(self.board.version)
+
+
+APP_KEY = web.AppKey("console", Console)
+
+
+def _console(request: web.Request) -> Console:
+    return request.app[APP_KEY]
+
+
+def _me(request: web.Request) -> Account:
+    account: Account = request["account"]
+    return account
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Sign-in for everything but the sign-in page and static files; same-origin POSTs only."""
+    if request.method == "POST":
+        origin = request.headers.get("Origin")
+        if origin and origin.split("://", 1)[-1] != request.host:
+            raise web.HTTPForbidden(text="cross-site request refused")
+    if request.path in {"/login", "/healthz"} or request.path.startswith("/static/"):
+        return await handler(request)
+    account = _console(request).account(request)
+    if account is None:
+        if request.path.startswith(("/api/", "/plots/")):
+            raise web.HTTPUnauthorized(text="sign in first")
+        raise web.HTTPFound("/login")
+    request["account"] = account
+    return await handler(request)
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return web.Response(text=pages.login(), content_type="text/html")
+
+
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    console = _console(request)
+    account = console.accounts.get(str(form.get("user", "")))
+    if account is None or not verify_password(str(form.get("password", "")), account.password):
+        return web.Response(text=pages.login("Unknown account or wrong password."),
+                            content_type="text/html", status=401)
+    token = secrets.token_urlsafe(32)
+    console.sessions[token] = (account.user, time.time() + SESSION_S)
+    response = web.HTTPSeeOther("/")
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_S)
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    _console(request).sessions.pop(request.cookies.get(COOKIE, ""), None)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(COOKIE)
+    raise response
+
+
+async def board_page(request: web.Request) -> web.Response:
+    return web.Response(text=pages.board(_me(request), _console(request).rules),
+                        content_type="text/html")
+
+
+async def board_api(request: web.Request) -> web.Response:
+    console = _console(request)
+    rows = console.board.rows(_me(request).department, Filters.from_query(request.query))
+    return web.json_response({"now": now_ms(), "version": console.board.version, "rows": rows})
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
+    console.listeners.add(queue)
+    try:
+        await response.write(f"event: change\ndata: {console.board.version}\n\n".encode())
+        while True:
+            try:
+                version = await asyncio.wait_for(queue.get(), timeout=15)
+                await response.write(f"event: change\ndata: {version}\n\n".encode())
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        console.listeners.discard(queue)
+    return response
+
+
+def _entry(request: web.Request) -> tuple[Console, Account, str]:
+    console, me = _console(request), _me(request)
+    iid = request.match_info["iid"]
+    if console.board.visible(me.department, iid) is None:
+        # A neighbour's incident looks exactly like one that does not exist.
+        raise web.HTTPNotFound(text=f"no incident {iid} in your jurisdiction")
+    return console, me, iid
+
+
+async def incident_page(request: web.Request) -> web.Response:
+    console, me, iid = _entry(request)
+    entry = console.board.visible(me.department, iid)
+    assert entry is not None
+    return web.Response(text=pages.incident(me, entry.case, entry.history, entry.incident,
+                                            notice=request.query.get("notice")),
+                        content_type="text/html")
+
+
+async def incident_api(request: web.Request) -> web.Response:
+    console, me, iid = _entry(request)
+    entry = console.board.visible(me.department, iid)
+    assert entry is not None
+    return web.json_response({"case": entry.case, "history": entry.history,
+                              "incident": entry.incident})
+
+
+async def act(request: web.Request) -> web.Response:
+    console, me, iid = _entry(request)
+    form = await request.post()
+    what = str(form.get("action", ""))
+    if what not in ACTIONS:
+        raise web.HTTPBadRequest(text=f"action {what!r}: use one of {', '.join(ACTIONS)}")
+    action = IncidentAction(f"act-{uuid.uuid4().hex}", iid, what, me.user, me.department,
+                            now_ms(), str(form.get("assignee") or "") or None,
+                            str(form.get("note") or "") or None)
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, console.send, action)
+    except ActionNotStored as exc:
+        raise web.HTTPServiceUnavailable(text=f"the action was not stored (Kafka: {exc}); "
+                                         "nothing changed, try again") from exc
+    if "application/json" in request.headers.get("Accept", ""):
+        return web.json_response({"action_id": action.action_id}, status=202)
+    raise web.HTTPSeeOther(f"/incidents/{iid}?notice={what}+sent")
+
+
+def _svg(text: str) -> web.Response:
+    return web.Response(text=text, content_type="image/svg+xml",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def plot(request: web.Request) -> web.Response:
+    stats = _console(request).board.stats(_me(request).department, now_ms())
+    name = request.match_info["name"]
+    if name == "hourly":
+        return _svg(plots.hourly(stats["per_hour"], stats["start"]))
+    if name == "open":
+        return _svg(plots.open_per_level(stats["open_per_level"]))
+    if name == "ack":
+        return _svg(plots.time_to_acknowledge(stats["to_ack_minutes"]))
+    raise web.HTTPNotFound()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"cases": len(_console(request).board)})
+
+
+def create_web_app(console: Console) -> web.Application:
+    app = web.Application(middlewares=[guard])
+    app[APP_KEY] = console
+    app.add_routes([
+        web.get("/login", login_page), web.post("/login", login), web.post("/logout", logout),
+        web.get("/", board_page), web.get("/api/board", board_api),
+        web.get("/api/stream", stream),
+        web.get("/incidents/{iid}", incident_page), web.get("/api/incidents/{iid}", incident_api),
+        web.post("/incidents/{iid}/actions", act),
+        web.get("/plots/{name}.svg", plot), web.get("/healthz", healthz),
+        web.static("/static", STATIC),
+    ])
+    return app
+
+
+def serve(console: Console, feed: Feed, host: str, port: int, *, verbose: bool = False) -> int:
+    """Run the console until SIGTERM/SIGINT; the feed thread runs beside the web server."""
+
+    access_log = logging.getLogger("aiohttp.access") if verbose else None
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        def changed() -> None:
+            loop.call_soon_threadsafe(console.changed)
+
+        feed.on_change = changed
+        feed.start()
+        runner = web.AppRunner(create_web_app(console), access_log=access_log)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        log.info("console on http://%s:%d (%d accounts)", host, port, len(console.accounts))
+        print(json.dumps({"console": f"http://{host}:{port}"}), flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        feed.close()
+    return 0
