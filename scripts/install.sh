@@ -3,6 +3,7 @@
 #   - the hub itself and its dev tools:  python3 -m pip install -e '.[dev]'
 #   - Java 17+ and Maven (apt) if missing: Kafka runs on Java, its jars come from Maven Central
 #   - redis-server (apt) if missing
+#   - chromium and chromium-driver (apt) if missing: the console's browser test
 #   - the Kafka broker jars, cached under .hub/kafka/libs/<version> (python3 -m hub stack install)
 # Prints what it did. Nothing is started here; `hub stack up` does that.
 set -euo pipefail
@@ -40,6 +41,9 @@ python3 -m pip install "${PIP_FLAGS[@]}" -e '.[dev]'
 command -v java >/dev/null || apt_install openjdk-17-jre-headless
 command -v mvn >/dev/null || apt_install maven
 command -v redis-server >/dev/null || apt_install redis-server
+# The console's browser test drives Debian's Chromium with its matching chromedriver.
+{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } \
+    || apt_install chromium chromium-driver
 say "java: $(java -version 2>&1 | head -1); maven: $(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g'); $(redis-server --version | cut -d' ' -f1-3)"
 
 # 3. Kafka jars (downloads only the first time) and a check that everything is usable.

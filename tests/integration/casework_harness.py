@@ -11,6 +11,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,41 +22,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from hub.casework.service import clock_topic, ensure_clock_topic
 from hub.codec import load_codec
-from hub.model.cases import Department, IncidentAction
-from hub.model.events import Building
-from hub.model.incidents import Evidence, Incident, Route
+from hub.model.cases import IncidentAction
+from hub.model.incidents import Incident
 from hub.settings import Settings
-from tests.integration.worker_harness import REPO, new_app_id, wait_until
+from tests.integration.worker_harness import REPO, free_port, new_app_id, wait_until
 
 CODEC = load_codec()
-MIN = 60_000
-
-
-def building(bid: str, township: str, district: str = "D-CW-1", grid: str = "G-CW-1",
-             city: str = "C-CW") -> Building:
-    return Building.from_record({
-        "building_id": bid, "name": f"{township} 幸福小区 3 号楼", "site_id": f"S-{bid}",
-        "address": "幸福路 1 号", "grid_id": grid, "township_code": township,
-        "district_code": district, "city_code": city, "police_station_id": "PS-1",
-        "grid_worker_id": "pseudo:5f2a9c", "households": 48, "rental_units": 6,
-        "risk_tags": ["rental_dense"], "updated_time": 1_700_000_000_000,
-    })
-
-
-def incident(iid: str, *, risk: str = "HIGH", level: str = "TOWNSHIP", township: str = "T-CW-1",
-             emitted: int, version: int = 1, status: str = "CONFIRMED") -> Incident:
-    b = building(f"B-{iid[-6:]}", township)
-    code = {"GRID": b.grid_id, "TOWNSHIP": township, "DISTRICT": b.district_code,
-            "CITY": b.city_code}[level]
-    return Incident(iid, version, "perimeter_breach_entry", "sequence", "周界入侵 breach", risk,
-                    b.site_id, b.site_id, b.building_id, b.grid_id, emitted - 60_000,
-                    emitted - 1_000, (Evidence("perimeter_alarm", f"pa-{iid}", emitted - 60_000),),
-                    Route(level, code), False, b, emitted, status=status)
-
-
-def action(iid: str, what: str, level: str, code: str, t: int, **kw: Any) -> IncidentAction:
-    return IncidentAction(f"act-{uuid.uuid4().hex[:12]}", iid, what, "op-test",
-                          Department(level, code), t, **kw)
 
 
 def producer(settings: Settings) -> Producer:
@@ -153,4 +125,39 @@ def casework(settings: Settings, tmp: Path, app_id: str | None = None
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        log.close()
+
+
+@contextmanager
+def console(settings: Settings, tmp: Path, accounts: dict[str, tuple[str, str, str]]
+            ) -> Iterator[str]:
+    """A running ``hub console`` with ``accounts`` {user: (level, code, password)}; its URL."""
+    from hub.console.accounts import add_account
+
+    path = tmp / "console-accounts.yaml"
+    for user, (level, code, password) in accounts.items():
+        add_account(path, user, f"{user} 综治中心", level, code, password)
+    port = free_port()
+    env = {**os.environ, "HUB_CONSOLE_ACCOUNTS": str(path), "HUB_BOOTSTRAP": settings.bootstrap}
+    log = (tmp / "console.log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "hub", "console", "--port", str(port)],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return proc.poll() is not None  # died: stop waiting, fail below
+    try:
+        wait_until(up, timeout=30, what="the console to answer")
+        assert proc.poll() is None, (tmp / "console.log").read_text()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
         log.close()

@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 
 from hub.settings import Settings
+from tests.case_builders import MIN, action, incident
 from tests.integration.casework_harness import (
     CODEC,
-    MIN,
     TopicReader,
-    action,
     casework,
-    incident,
     send_action,
     send_incident,
     send_ticks,

@@ -1,0 +1,163 @@
+"""The 综治中心 console in a real browser (Debian's headless Chromium through chromedriver),
+against the real broker, a real ``hub casework`` (clock driven by the test) and ``hub console``.
+
+Set HUB_SCREENSHOTS=DIR to keep the board and incident page screenshots (docs/ holds a set).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.settings import Settings
+from tests.case_builders import MIN, incident
+from tests.integration.casework_harness import (
+    TopicReader,
+    casework,
+    console,
+    send_incident,
+    send_ticks,
+)
+
+pytestmark = pytest.mark.timeout(420)
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+ACCOUNTS = {"t1": ("TOWNSHIP", "T-CW-1", "pw-town-one"), "t2": ("TOWNSHIP", "T-CW-2", "pw-two-2"),
+            "d1": ("DISTRICT", "D-CW-1", "pw-district")}
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None or DRIVER is None:
+        pytest.fail("chromium / chromedriver missing: scripts/install.sh installs them (apt)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000", "--lang=zh-CN"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def sign_in(driver: Any, url: str, user: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.delete_all_cookies()
+    driver.get(f"{url}/login")
+    driver.find_element(By.ID, "user").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(ACCOUNTS[user][2])
+    driver.find_element(By.ID, "signin").click()
+    wait(driver, 10).until(lambda d: d.find_elements(By.ID, "who"))
+
+
+def wait(driver: Any, seconds: float) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds, poll_frequency=0.05)
+
+
+def row(driver: Any, iid: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.CSS_SELECTOR, f'#board tr[data-incident="{iid}"]')
+    return found[0] if found else None
+
+
+def shot(driver: Any, name: str) -> None:
+    target = os.environ.get("HUB_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(target) / name))
+
+
+def test_operators_see_act_and_escalate_in_the_browser(stack_settings: Settings, tmp_path: Path,
+                                                       browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    s = stack_settings
+    t0 = int(time.time() * 1000)
+    tag = uuid.uuid4().hex[:8]
+    ack_me, ignore_me = f"inc-ui-ack-{tag}", f"inc-ui-late-{tag}"
+    neighbour, warm = f"inc-ui-t2-{tag}", f"inc-ui-warm-{tag}"
+    actions = TopicReader(s, "hub.incident.actions")
+    with casework(s, tmp_path) as cw, console(s, tmp_path, ACCOUNTS) as url:
+        send_ticks(s, cw["app_id"], t0)
+        sign_in(browser, url, "t1")
+        # Warm-up: the casework has joined its group and the board is live.
+        send_incident(s, incident(warm, risk="LOW", emitted=t0))
+        wait(browser, 90).until(lambda d: row(d, warm))
+
+        # 1. An incident produced on Kafka is on the board within 2 s, without a reload.
+        sent = time.monotonic()
+        send_incident(s, incident(ack_me, risk="CRITICAL", emitted=t0))
+        wait(browser, 2.0).until(lambda d: row(d, ack_me))
+        print(f"incident on the board {time.monotonic() - sent:.2f}s after it was produced")
+        first = browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")[0]
+        assert first.get_attribute("data-incident") == ack_me  # CRITICAL sorts first
+        send_incident(s, incident(ignore_me, risk="HIGH", emitted=t0))
+        send_incident(s, incident(neighbour, risk="HIGH", township="T-CW-2", emitted=t0))
+        wait(browser, 10).until(lambda d: row(d, ignore_me))
+        assert row(browser, neighbour) is None  # T-CW-2's incident never reaches t1's board
+        shot(browser, "console-board.png")
+
+        # 2. Acknowledge in the page: an ACKNOWLEDGE action on the topic, the new state shown.
+        row(browser, ack_me).find_element(By.TAG_NAME, "a").click()
+        wait(browser, 10).until(lambda d: d.find_elements(By.ID, "act-ACKNOWLEDGE"))
+        card = browser.find_element(By.ID, "card").text
+        assert "T-CW-1" in card and "pseudo:" in card  # the 楼宇身份证, personal ids pseudonymized
+        shot(browser, "console-incident.png")
+        browser.find_element(By.ID, "note").send_keys("已联系网格员")
+        browser.find_element(By.ID, "act-ACKNOWLEDGE").click()
+        act = actions.wait_for("the ACKNOWLEDGE action", incident_id=ack_me)
+        assert (act["action"], act["actor"], act["department_level"], act["department_code"],
+                act["note"]) == ("ACKNOWLEDGE", "t1", "TOWNSHIP", "T-CW-1", "已联系网格员")
+        wait(browser, 30).until(
+            lambda d: d.find_element(By.ID, "state").text == "ACKNOWLEDGED")
+        browser.get(url)
+        wait(browser, 30).until(lambda d: (r := row(d, ack_me)) is not None
+                                and r.get_attribute("data-state") == "ACKNOWLEDGED")
+
+        # 3. A township cannot open its neighbour's incident, in the page or by hand.
+        sign_in(browser, url, "t1")
+        browser.get(f"{url}/incidents/{neighbour}")
+        assert "no incident" in browser.find_element(By.TAG_NAME, "body").text
+        cookie = browser.get_cookie("hub_console")["value"]
+        request = urllib.request.Request(
+            f"{url}/incidents/{neighbour}/actions", data=b"action=ACKNOWLEDGE",
+            headers={"Cookie": f"hub_console={cookie}", "Accept": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 404
+        sign_in(browser, url, "t2")
+        browser.get(f"{url}/incidents/{neighbour}")
+        assert browser.find_elements(By.ID, "act-ACKNOWLEDGE")  # its own township can
+        # 4. The HIGH incident nobody acknowledged moves to the district after 5 minutes of
+        #    the test's clock, and leaves the township's board.
+        sign_in(browser, url, "t1")
+        wait(browser, 10).until(lambda d: row(d, ignore_me))
+        send_ticks(s, cw["app_id"], t0 + 5 * MIN)
+        wait(browser, 30).until(lambda d: row(d, ignore_me) is None)
+        assert row(browser, ack_me) is not None  # acknowledged in time: stays
+        sign_in(browser, url, "d1")
+        browser.get(f"{url}/?level=DISTRICT")
+        wait(browser, 30).until(lambda d: row(d, ignore_me))
+        assert "DISTRICT · D-CW-1" in row(browser, ignore_me).text
+        assert "↑DISTRICT" in row(browser, ignore_me).text
+
+    assert not actions.matching(incident_id=neighbour)  # nothing was sent for it
+    actions.close()
