@@ -24,8 +24,9 @@ def building(bid: str, township: str, district: str = "D-CW-1", grid: str = "G-C
 
 
 def incident(iid: str, *, risk: str = "HIGH", level: str = "TOWNSHIP", township: str = "T-CW-1",
-             emitted: int, version: int = 1, status: str = "CONFIRMED") -> Incident:
-    b = building(f"B-{iid[-6:]}", township)
+             emitted: int, version: int = 1, status: str = "CONFIRMED",
+             district: str = "D-CW-1") -> Incident:
+    b = building(f"B-{iid[-6:]}", township, district)
     code = {"GRID": b.grid_id, "TOWNSHIP": township, "DISTRICT": b.district_code,
             "CITY": b.city_code}[level]
     return Incident(iid, version, "perimeter_breach_entry", "sequence", "周界入侵 breach", risk,

@@ -23,6 +23,8 @@ ACTIVE_STATES = frozenset({"OPEN", "ACKNOWLEDGED", "ASSIGNED"})
 #: Actions that count as the centre having taken the case up (for time to acknowledge).
 TAKEN_UP = frozenset({"ACKNOWLEDGE", "ASSIGN", "RESOLVE", "FALSE_ALARM"})
 HOUR = 3_600_000
+#: Rows a board page draws at most (most urgent first); the rest are counted, not drawn.
+BOARD_LIMIT = 5000
 
 
 @dataclass
@@ -112,9 +114,10 @@ class Board:
         with self._lock:
             return iid in self._entries
 
-    def rows(self, dept: Department, filters: Filters = Filters(), limit: int = 2000
+    def rows(self, dept: Department, filters: Filters = Filters(), limit: int = BOARD_LIMIT
              ) -> list[dict[str, Any]]:
-        """The board for ``dept``: highest risk first, then the nearest deadline."""
+        """The board for ``dept``: highest risk first, then the nearest deadline; at most
+        ``limit`` rows (the page says how many it leaves out: :meth:`count`)."""
         with self._lock:
             cases = [e.case for e in self._entries.values() if self._sees(dept, e)]
         out = [c for c in cases if _matches(c, filters)]
@@ -122,6 +125,11 @@ class Board:
                                 c["deadline"] if c.get("deadline") is not None else 1 << 62,
                                 c["incident_id"]))
         return [_row(c) for c in out[:limit]]
+
+    def count(self, dept: Department, filters: Filters = Filters()) -> int:
+        with self._lock:
+            return sum(1 for e in self._entries.values()
+                       if self._sees(dept, e) and _matches(e.case, filters))
 
     def stats(self, dept: Department, now: int) -> dict[str, Any]:
         """What the plots draw: incidents per hour by risk (last 24 h), open cases per level,

@@ -52,8 +52,8 @@ def hourly(per_hour: Mapping[str, Sequence[int]], start_ms: int) -> str:
             body.append(f'<text x="{PAD_L + i * bw:.1f}" y="{H - 10}" font-size="10">'
                         f'{hour:%H}:00</text>')
     for j, risk in enumerate(("LOW", "MEDIUM", "HIGH", "CRITICAL")):
-        body.append(f'<rect x="{W - 300 + j * 72}" y="20" width="10" height="10" '
-                    f'fill="{RISK_COLOURS[risk]}"/><text x="{W - 286 + j * 72}" y="29" '
+        body.append(f'<rect x="{W - 330 + j * 72}" y="20" width="10" height="10" '
+                    f'fill="{RISK_COLOURS[risk]}"/><text x="{W - 316 + j * 72}" y="29" '
                     f'font-size="10">{risk}</text>')
     return _frame("Incidents per hour by risk (last 24 h, UTC+8)", body, top)
 

@@ -120,8 +120,10 @@ async def board_page(request: web.Request) -> web.Response:
 
 async def board_api(request: web.Request) -> web.Response:
     console = _console(request)
-    rows = console.board.rows(_me(request).department, Filters.from_query(request.query))
-    return web.json_response({"now": now_ms(), "version": console.board.version, "rows": rows})
+    dept, filters = _me(request).department, Filters.from_query(request.query)
+    rows = console.board.rows(dept, filters)
+    return web.json_response({"now": now_ms(), "version": console.board.version, "rows": rows,
+                              "total": console.board.count(dept, filters)})
 
 
 async def stream(request: web.Request) -> web.StreamResponse:

@@ -99,9 +99,9 @@ class TopicReader:
 
 
 @contextmanager
-def casework(settings: Settings, tmp: Path, app_id: str | None = None
+def casework(settings: Settings, tmp: Path, app_id: str | None = None, clock: str = "driven"
              ) -> Iterator[dict[str, Any]]:
-    """A running ``hub casework --clock driven``; yields {"proc", "app_id", "start"}."""
+    """A running ``hub casework --clock CLOCK``; yields {"proc", "app_id", "start"}."""
     app_id = app_id or new_app_id("cw")
     ensure_clock_topic(dataclasses.replace(settings, app_id=app_id))
     env = {**os.environ, "HUB_APP_ID": app_id, "HUB_STATE_DIR": str(tmp / app_id),
@@ -109,7 +109,7 @@ def casework(settings: Settings, tmp: Path, app_id: str | None = None
     log = (tmp / f"{app_id}.log").open("ab")
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "hub", "casework", "--clock", "driven",
+        return subprocess.Popen([sys.executable, "-m", "hub", "casework", "--clock", clock,
                                  "--loglevel", "info"], cwd=REPO, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
 
@@ -132,6 +132,14 @@ def casework(settings: Settings, tmp: Path, app_id: str | None = None
 def console(settings: Settings, tmp: Path, accounts: dict[str, tuple[str, str, str]]
             ) -> Iterator[str]:
     """A running ``hub console`` with ``accounts`` {user: (level, code, password)}; its URL."""
+    with console_process(settings, tmp, accounts) as (url, _pid):
+        yield url
+
+
+@contextmanager
+def console_process(settings: Settings, tmp: Path, accounts: dict[str, tuple[str, str, str]]
+                    ) -> Iterator[tuple[str, int]]:
+    """As :func:`console`; yields its URL and process id."""
     from hub.console.accounts import add_account
 
     path = tmp / "console-accounts.yaml"
@@ -153,7 +161,7 @@ def console(settings: Settings, tmp: Path, accounts: dict[str, tuple[str, str, s
     try:
         wait_until(up, timeout=30, what="the console to answer")
         assert proc.poll() is None, (tmp / "console.log").read_text()
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:

@@ -4,7 +4,7 @@
   const tbody = document.querySelector("#board tbody");
   const form = document.getElementById("filters");
   const live = document.getElementById("live");
-  let skew = 0, rows = [], pending = false, last = 0;
+  let skew = 0, rows = [], total = 0, pending = false, last = 0;
 
   function left(deadline) {
     if (deadline === null || deadline === undefined) return "—";
@@ -37,7 +37,8 @@
         cell(new Date(r.time).toLocaleString("zh-CN", { hour12: false })));
       return tr;
     }));
-    document.getElementById("count").textContent = `(${rows.length})`;
+    document.getElementById("count").textContent =
+      total > rows.length ? `(most urgent ${rows.length} of ${total})` : `(${rows.length})`;
   }
   async function load() {
     pending = false; last = Date.now();
@@ -45,7 +46,7 @@
     const res = await fetch(`/api/board?${q}`, { headers: { Accept: "application/json" } });
     if (res.status === 401) { location.href = "/login"; return; }
     const data = await res.json();
-    skew = data.now - Date.now(); rows = data.rows; render();
+    skew = data.now - Date.now(); rows = data.rows; total = data.total; render();
   }
   function soon() {  // at most ~3 refreshes a second, however fast changes arrive
     if (pending) return;
