@@ -32,6 +32,7 @@ from hub.codec import format_error, load_codec, read_jsonl, topic_key
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
 from hub.settings import (
+    CASES_TOPIC,
     CORRELATE_TOPIC,
     DEADLETTER_TOPIC,
     INCIDENTS_TOPIC,
@@ -41,7 +42,7 @@ from hub.settings import (
 
 #: Topics only the hub writes: nothing produced by hand may land there.
 OUTPUT_TOPICS = frozenset((INCIDENTS_TOPIC, *LEVEL_TOPICS.values(), DEADLETTER_TOPIC,
-                           CORRELATE_TOPIC))
+                           CORRELATE_TOPIC, CASES_TOPIC))
 INPUT_KINDS = (*SOURCE_KINDS, REGISTRY_KIND)
 #: Per-line messages printed before the rest are only counted.
 SHOW = 20
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)
     if args.topic and (args.topic in OUTPUT_TOPICS or args.topic.startswith("hub.internal.")
-                       or args.topic.endswith("-changelog")):
+                       or args.topic.endswith(("-changelog", "-casework-clock"))):
         print(f"hub produce: --topic {args.topic}: only the hub writes that topic; produce "
               "source events or building records to their own topics", file=sys.stderr)
         return 2
