@@ -55,7 +55,8 @@ def _published(service: dict[str, Any]) -> dict[int, tuple[str, int]]:
 
 
 def test_services_present(services: dict[str, Any]) -> None:
-    assert {"kafka", "redis", "topic-init", "worker", "prometheus"} <= set(services)
+    assert {"kafka", "redis", "topic-init", "worker", "casework", "console",
+            "prometheus"} <= set(services)
 
 
 def test_every_hub_variable_is_one_settings_reads(services: dict[str, Any]) -> None:
@@ -158,6 +159,6 @@ def test_worker_metrics_port_and_prometheus_target(services: dict[str, Any]) -> 
 
 
 def test_long_running_services_have_healthchecks(services: dict[str, Any]) -> None:
-    for name in ("kafka", "redis", "worker", "prometheus"):
+    for name in ("kafka", "redis", "worker", "console", "prometheus"):
         check = services[name].get("healthcheck", {})
         assert check.get("test"), f"{name} has no healthcheck"
