@@ -42,6 +42,15 @@ def test_cases_open_move_escalate_and_survive_a_kill(stack_settings: Settings,
                 opened["deadline"], opened["version"]) == (
             "OPENED", "OPEN", "TOWNSHIP", "T-CW-1", t0 + 5 * MIN, 1)
 
+        # An early alert opens its case; late data that retracts it closes the case.
+        early = f"inc-cw-{uuid.uuid4().hex[:12]}"
+        send_incident(s, incident(early, risk="CRITICAL", emitted=t0, status="PROVISIONAL"))
+        cases.wait_for("the early alert's case", incident_id=early, change="OPENED")
+        send_incident(s, incident(early, risk="CRITICAL", emitted=t0 + 30_000, version=2,
+                                  status="RETRACTED"))
+        closed = cases.wait_for("the retraction", incident_id=early, change="RETRACTED")
+        assert (closed["state"], closed["deadline"], closed["version"]) == ("CLOSED", None, 2)
+
         # Invalid actions: kept on the dead-letter topic with the reason and the original bytes.
         ghost = send_action(s, action(f"inc-none-{uuid.uuid4().hex[:8]}", "ACKNOWLEDGE",
                                       "TOWNSHIP", "T-CW-1", t0 + 1000))
