@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks import soak
-from hub.codec import event_fields, load_codec, read_jsonl, to_building, to_event
+from hub.codec import event_enums, event_fields, load_codec, read_jsonl, to_building, to_event
 from hub.core.dedup import DedupLogic
 from hub.core.early import early_engines
 from hub.core.engine import CorrelationEngine
@@ -46,7 +46,7 @@ def offline_retractions(*, seed: int, buildings: int, days: int, per_rule: int,
     """Part 2; True when its goals hold."""
     settings = Settings.from_env()
     codec = load_codec(settings.schemas_dir)
-    pack = load_rules(settings.rules_dir, event_fields(codec))
+    pack = load_rules(settings.rules_dir, event_fields(codec), event_enums(codec))
     with tempfile.TemporaryDirectory(prefix="hublat-") as tmp:
         city = Path(tmp) / "city.jsonl"
         sim = simulate(SimConfig(seed=seed, buildings=buildings, days=days,

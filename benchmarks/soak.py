@@ -99,7 +99,14 @@ from benchmarks.stack import (
 )
 from hub.adapters.kafka_io import DeliveryReport, make_producer, produce, topic_for_kind
 from hub.adapters.topic_specs import load_topic_specs
-from hub.codec import event_fields, load_codec, parse_object, record_to_json, topic_key
+from hub.codec import (
+    event_enums,
+    event_fields,
+    load_codec,
+    parse_object,
+    record_to_json,
+    topic_key,
+)
 from hub.core.rules import load_rules
 from hub.runtime.control import group_lag
 from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS, Settings
@@ -570,7 +577,7 @@ def compare(offline: list[dict[str, Any]], seen: list[Seen], *, end_ms: int,
 def lateness_by_rule(settings: Settings, rules_dir: Path | None) -> dict[str, int]:
     """Each rule's allowed lateness: the largest of the sources it reads (sources.yaml)."""
     codec = load_codec(settings.schemas_dir)
-    pack = load_rules(rules_dir or settings.rules_dir, event_fields(codec))
+    pack = load_rules(rules_dir or settings.rules_dir, event_fields(codec), event_enums(codec))
     return {r.id: max(pack.policy(k).lateness for k in r.sources) for r in pack.rules}
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastavro
 from fastavro.validation import validate as fastavro_validate
@@ -29,6 +29,9 @@ from hub.codec.schemas import (
 )
 from hub.model.errors import DecodeError, UnknownSchemaError, ValidationError
 from hub.model.events import RECORD_NAMES
+
+if TYPE_CHECKING:
+    from hub.core.rules import EnumType
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
@@ -203,3 +206,24 @@ def event_fields(codec: Codec) -> dict[str, frozenset[str]]:
     return {
         kind: frozenset(f["name"] for f in codec.schema(kind)["fields"]) for kind in SOURCE_KINDS
     }
+
+
+def event_enums(codec: Codec) -> dict[str, dict[str, EnumType]]:
+    """The enum-typed fields of each source event kind (kind -> field -> its Avro enum), for
+    checking the values rule filters name against the contracts (``result: FORCED_OPENED``)."""
+    from hub.core.rules import EnumType
+    from hub.model.events import SOURCE_KINDS
+
+    out: dict[str, dict[str, EnumType]] = {}
+    for kind in SOURCE_KINDS:
+        out[kind] = {}
+        for fld in codec.schema(kind)["fields"]:
+            branches = fld["type"] if isinstance(fld["type"], list) else [fld["type"]]
+            enums = [b for b in branches if isinstance(b, dict) and b.get("type") == "enum"]
+            if len(enums) == 1:
+                out[kind][fld["name"]] = EnumType(
+                    name=str(enums[0]["name"]).rsplit(".", 1)[-1],
+                    symbols=tuple(enums[0]["symbols"]),
+                    nullable="null" in branches,
+                )
+    return out

@@ -42,7 +42,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from hub.codec import event_fields, incident_to_json, load_codec
+    from hub.codec import event_enums, event_fields, incident_to_json, load_codec
+    from hub.core.rule_checks import lateness_warnings
     from hub.core.rules import load_rules
     from hub.gc_policy import tune_for_throughput
     from hub.model.incidents import STATUSES
@@ -52,10 +53,12 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     codec = load_codec(settings.schemas_dir)
     try:
-        pack = load_rules(args.rules or settings.rules_dir, event_fields(codec))
+        pack = load_rules(args.rules or settings.rules_dir, event_fields(codec), event_enums(codec))
     except ConfigError as exc:
         print(f"hub correlate: {exc}", file=sys.stderr)
         return 2
+    for warning in lateness_warnings(pack):  # advice only: the exit status does not change
+        print(f"hub correlate: warning: {warning}", file=sys.stderr)
     if args.input != "-" and not Path(args.input).is_file():
         print(f"hub correlate: {args.input}: no such file", file=sys.stderr)
         return 2

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_worker(args: argparse.Namespace, worker_id: str) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from hub.codec import event_fields, load_codec
+    from hub.codec import event_enums, event_fields, load_codec
     from hub.core.rules import load_rules
     from hub.gc_policy import tune_for_throughput
     from hub.model.errors import ConfigError
@@ -68,8 +68,8 @@ def _run_worker(args: argparse.Namespace, worker_id: str) -> int:
 
     settings = Settings.from_env()
     try:
-        pack = load_rules(args.rules or settings.rules_dir,
-                          event_fields(load_codec(settings.schemas_dir)))
+        codec = load_codec(settings.schemas_dir)
+        pack = load_rules(args.rules or settings.rules_dir, event_fields(codec), event_enums(codec))
     except ConfigError as exc:
         print(f"hub worker: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,8 @@ from typing import Any
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 OPERATORS = ("in", "not_in", "eq", "ne", "gt", "gte", "lt", "lte", "exists")
+#: Operators that take a number and hold only for a field that is a number.
+COMPARISONS = ("gt", "gte", "lt", "lte")
 
 
 def _missing(_fields: Mapping[str, Any]) -> bool:
@@ -60,6 +62,23 @@ def _compile_one(name: str, spec: Any) -> Predicate:
         return v <= bound
 
     return compare
+
+
+def clause_values(spec: Any) -> tuple[str, tuple[Any, ...]]:
+    """The operator of one clause (``eq`` for a plain value) and the values it names.
+
+    ``in``/``not_in`` name each value of their list, ``eq``/``ne`` and a plain value name one,
+    a comparison names its bound and ``exists`` names none. For a clause that
+    :func:`compile_where` accepted; rule loading uses it to check values against the contracts.
+    """
+    if not isinstance(spec, Mapping):
+        return "eq", (spec,)
+    ((op, arg),) = spec.items()
+    if op in ("in", "not_in"):
+        return str(op), tuple(arg)
+    if op == "exists":
+        return "exists", ()
+    return str(op), (arg,)
 
 
 def compile_where(where: Mapping[str, Any] | None) -> Predicate:

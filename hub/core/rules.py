@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from hub.core.clock_skew import DEFAULT_FUTURE_MS
 from hub.core.durations import parse_duration
-from hub.core.filters import Predicate, compile_where
+from hub.core.filters import COMPARISONS, Predicate, clause_values, compile_where
 from hub.model.errors import ConfigError
 from hub.model.events import SOURCE_KINDS, Event
 from hub.model.incidents import RISK_LEVELS, ROUTE_LEVELS
@@ -37,6 +37,19 @@ SITE_LANE = "site"
 
 DEFAULT_LATENESS = {kind: 30_000 for kind in SOURCE_KINDS} | {"grid_report": 86_400_000}
 DEFAULT_IDLE_MS = 10_000
+
+
+class EnumType(NamedTuple):
+    """The Avro enum of an enum-typed event field (from the contracts): a rule may name only its
+    symbols, since no event can carry anything else."""
+
+    name: str
+    symbols: tuple[str, ...]
+    nullable: bool = False  # the field's type is a union with null: ``None`` is a value too
+
+
+#: kind -> field name -> its enum, for the enum-typed fields (``hub.codec.event_enums``).
+KnownEnums = Mapping[str, Mapping[str, EnumType]]
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,19 @@ class Rule:
         return frozenset(kinds)
 
     @property
+    def matchers(self) -> tuple[tuple[str, Matcher], ...]:
+        """Each event the rule reads, with the field that says it in the rule file."""
+        if self.type in ("single", "threshold", "distinct"):
+            found = [("match", self.steps[0])]
+        elif self.type == "absence":
+            found = [("event", self.steps[0])]
+        else:
+            found = [(f"steps[{i}]", m) for i, m in enumerate(self.steps)]
+        if self.absent is not None:
+            found.append(("absent", self.absent))
+        return tuple(found)
+
+    @property
     def lane(self) -> str:
         """Which partitioning the rule needs online: the site's, or its own key's."""
         if set(self.by) <= SITE_LOCAL_FIELDS:
@@ -104,6 +130,8 @@ class Suppression:
     by: tuple[str, ...]
     within: int
     where: Predicate = field(compare=False, repr=False)
+    clauses: Mapping[str, Any] = field(default_factory=dict)  # the ``where:`` as written
+    source_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -317,7 +345,8 @@ def _parse_suppression(raw: Any, file: str) -> Suppression:
         pred = compile_where(raw.get("where"))
     except ValueError as exc:
         raise ctx.error("within/where", str(exc)) from exc
-    return Suppression(id=raw["id"], kind=kind, by=tuple(by), within=within, where=pred)
+    return Suppression(id=raw["id"], kind=kind, by=tuple(by), within=within, where=pred,
+                       clauses=raw.get("where") or {}, source_file=file)
 
 
 def _parse_sources(raw: Any, file: str) -> dict[str, SourcePolicy]:
@@ -403,27 +432,53 @@ def _parse_limits(raw: Any, file: str) -> Limits:
     return Limits(**values)
 
 
-def check_fields(pack: RulePack, known: Mapping[str, frozenset[str]]) -> None:
-    """Every field a rule names must exist on the events it reads (a typo would match nothing).
+def _check_enum_clause(ctx: _Ctx, fld: str, name: str, spec: Any, enum: EnumType) -> None:
+    """A filter on an enum field may name only the enum's symbols: anything else never matches
+    (``ne``/``not_in``: always matches), so it is a typo, not a rule."""
+    article = "an" if enum.name[:1] in "AEIOU" else "a"
+    symbols = ", ".join(enum.symbols)
+    op, values = clause_values(spec)
+    if op in COMPARISONS:
+        raise ctx.error(fld, f"{name!r} is {article} {enum.name}, not a number, so {op!r} never "
+                        f"holds; compare it with one of {symbols}")
+    for value in values:
+        if value is None and enum.nullable:
+            continue
+        if isinstance(value, str) and value in enum.symbols:
+            continue
+        hint = ""
+        if isinstance(value, list):
+            hint = "; for any of several write {in: [...]}"
+        elif isinstance(value, bool):
+            hint = "; YAML reads yes/no/on/off as true/false: quote the value"
+        raise ctx.error(fld, f"{value!r} is not {article} {enum.name}; use one of {symbols}{hint}")
+
+
+def _check_where(ctx: _Ctx, fld: str, kind: str, where: Mapping[str, Any],
+                 fields: frozenset[str], enums: Mapping[str, EnumType]) -> None:
+    for name, spec in where.items():
+        if name not in fields:
+            raise ctx.error(f"{fld}.{name}",
+                            f"{kind} has no field {name!r}; it has {sorted(fields)}")
+        if name in enums:
+            _check_enum_clause(ctx, f"{fld}.{name}", name, spec, enums[name])
+
+
+def check_fields(pack: RulePack, known: Mapping[str, frozenset[str]],
+                 enums: KnownEnums | None = None) -> None:
+    """Every field a rule names must exist on the events it reads (a typo would match nothing),
+    and every value a filter gives an enum-typed field must be one of the enum's symbols.
 
     ``known`` maps each kind to its field names (from the event contracts); keys may also use
-    the fields joined from the building registry.
+    the fields joined from the building registry. ``enums`` maps each kind to its enum-typed
+    fields (also from the contracts); without it filter values are not checked.
     """
+    enums = enums or {}
     for rule in pack.rules:
         ctx = _Ctx(rule.source_file, rule.id)
-        matchers = [(f"steps[{i}]", m) for i, m in enumerate(rule.steps)]
-        if rule.type in ("single", "threshold", "distinct"):
-            matchers = [("match", rule.steps[0])]
-        elif rule.type == "absence":
-            matchers = [("event", rule.steps[0])]
-        if rule.absent is not None:
-            matchers.append(("absent", rule.absent))
-        for where, m in matchers:
-            fields = known.get(m.kind, frozenset())
-            for name in m.where:
-                if name not in fields:
-                    raise ctx.error(f"{where}.where.{name}",
-                                    f"{m.kind} has no field {name!r}; it has {sorted(fields)}")
+        for where, m in rule.matchers:
+            _check_where(ctx, f"{where}.where", m.kind, m.where,
+                         known.get(m.kind, frozenset()), enums.get(m.kind, {}))
         on_every_event = set.intersection(*(set(known.get(m.kind, ())) for m in rule.steps))
         by_ok = on_every_event | set(REGISTRY_JOIN_FIELDS)
         for name in rule.by:
@@ -436,17 +491,23 @@ def check_fields(pack: RulePack, known: Mapping[str, frozenset[str]]) -> None:
         fields = known.get(supp.kind, frozenset())
         for name in supp.by:
             if name not in fields:
-                raise ConfigError(f"suppression {supp.id!r}: field 'by': {supp.kind} has no "
-                                  f"field {name!r}")
+                raise ConfigError(f"{supp.source_file}: suppression {supp.id!r}: field 'by': "
+                                  f"{supp.kind} has no field {name!r}")
+        supp_ctx = _Ctx(f"{supp.source_file}: suppression {supp.id!r}")
+        _check_where(supp_ctx, "where", supp.kind, supp.clauses, fields,
+                     enums.get(supp.kind, {}))
 
 
 def load_rules(
-    directory: Path | str, known_fields: Mapping[str, frozenset[str]] | None = None
+    directory: Path | str,
+    known_fields: Mapping[str, frozenset[str]] | None = None,
+    known_enums: KnownEnums | None = None,
 ) -> RulePack:
     """Load every *.yaml / *.yml in ``directory`` (sorted by name) into one pack.
 
-    With ``known_fields`` (kind -> field names of the event contracts) every field a rule names is
-    checked too.
+    With ``known_fields`` (kind -> field names of the event contracts, ``hub.codec.event_fields``)
+    every field a rule names is checked too; with ``known_enums`` as well
+    (``hub.codec.event_enums``), every value a filter gives an enum-typed field.
     """
     path = Path(directory)
     if not path.is_dir():
@@ -461,5 +522,5 @@ def load_rules(
     if not pack.rules:
         raise ConfigError(f"{path}: no rules found (files need a top-level 'rules:' list)")
     if known_fields is not None:
-        check_fields(pack, known_fields)
+        check_fields(pack, known_fields, known_enums)
     return pack
