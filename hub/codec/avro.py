@@ -4,6 +4,7 @@ Any consumer finds the writer schema from the fingerprint, without a registry se
 it to its own (reader) schema, so producers and consumers can be upgraded in either order. Times
 stay int milliseconds (logical types are stripped for reading and writing; they are not part of the
 fingerprint). fastavro errors are translated into the hub's own errors at this boundary.
+Confluent Schema Registry framing (0 + 4-byte schema id) is recognized only to say so in the error.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
+#: Confluent Schema Registry framing (not supported, recognized to say so): 0 + 4-byte id.
+CONFLUENT_MAGIC = 0
+CONFLUENT_HEADER_SIZE = 5
 
 #: Avro record name -> interchange kind (``DeadLetter`` -> ``dead_letter``).
 KIND_OF_RECORD: dict[str, str] = {name: kind for kind, name in RECORD_NAMES.items()}
@@ -119,10 +123,7 @@ class Codec:
             raise DecodeError(f"expected bytes, got {type(data).__name__}")
         data = bytes(data)
         if len(data) < HEADER_SIZE or data[:2] != MAGIC:
-            raise DecodeError(
-                "not Avro single-object encoding: expected the bytes C3 01 and an 8-byte schema "
-                f"fingerprint, got {data[:HEADER_SIZE].hex(' ') or 'an empty value'}"
-            )
+            raise _not_single_object(data)
         fp = data[2:HEADER_SIZE]
         writer = self.writers.get(fp)
         if writer is None:
@@ -146,6 +147,29 @@ class Codec:
         if not isinstance(record, dict):
             raise DecodeError(f"{writer.name} did not decode to a record")
         return self.kind_of(writer.name), record
+
+
+def _not_single_object(data: bytes) -> DecodeError:
+    """The DECODE_ERROR for bytes without the single-object marker, naming Confluent's framing.
+
+    Confluent's serializers write magic byte 0 + a 4-byte big-endian Schema Registry id before
+    the Avro body. The hub has no registry to look such an id up in (and an id means nothing
+    outside the registry that issued it), so it refuses them like any other bytes without the
+    marker, but says what it saw and what to send instead.
+    """
+    if len(data) >= CONFLUENT_HEADER_SIZE and data[0] == CONFLUENT_MAGIC:
+        schema_id = int.from_bytes(data[1:CONFLUENT_HEADER_SIZE], "big")
+        return DecodeError(
+            f"Confluent Schema Registry framing (magic byte 0, schema id {schema_id}), not Avro "
+            "single-object encoding: the hub has no registry; send single-object encoding "
+            "(2 bytes C3 01 + the schema's 8-byte CRC-64-AVRO fingerprint + the Avro body; "
+            "docs/contracts.md 'Vendors using Confluent's serializer') or JSON lines through "
+            "`hub produce`"
+        )
+    return DecodeError(
+        "not Avro single-object encoding: expected the bytes C3 01 and an 8-byte schema "
+        f"fingerprint, got {data[:HEADER_SIZE].hex(' ') or 'an empty value'}"
+    )
 
 
 def _parse(schema: Mapping[str, Any]) -> Any:
