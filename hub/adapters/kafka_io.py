@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from hub.model.errors import HubError
 from hub.settings import DEADLETTER_TOPIC, INCIDENTS_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS, Settings
@@ -151,3 +151,23 @@ def produce(
 def flush(producer: Producer, timeout: float) -> int:
     """Wait for outstanding deliveries; the number still undelivered after ``timeout`` seconds."""
     return int(producer.flush(timeout))
+
+
+def kafka_problem(client: Producer | Consumer, bootstrap: str, topic: str | None = None,
+                  timeout: float = 5.0) -> str | None:
+    """Why the hub's tools cannot use Kafka at ``bootstrap`` (and ``topic``) now; None: they can.
+
+    One metadata request: a broker that does not answer within ``timeout`` seconds, or a topic
+    it does not have (the hub never creates topics by accident), is named with the fix.
+    """
+    try:
+        meta = client.list_topics(topic, timeout=timeout)
+    except KafkaException as exc:
+        return (f"Kafka at {bootstrap} does not answer ({exc.args[0].str() if exc.args else exc})"
+                "; start it (`hub stack up`) or point HUB_BOOTSTRAP / --bootstrap at it")
+    if topic is not None:
+        found = meta.topics.get(topic)
+        if found is None or found.error is not None:
+            return (f"topic {topic} does not exist at {bootstrap}; `hub topics list` shows what "
+                    "does, `hub topics apply` creates the hub's topics")
+    return None

@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import sys
 import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from hub.adapters.kafka_io import make_consumer
+from hub.adapters.kafka_io import kafka_problem, make_consumer
 from hub.codec import load_codec, record_to_json
 from hub.codec.seal import SealError, unseal
+from hub.commands.exits import EXIT_NOT_READY
 from hub.model.errors import RecordError
+from hub.observability.kafka_log import kafka_logger
 from hub.settings import Settings
 
 
@@ -64,7 +67,14 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)
     codec = load_codec(settings.schemas_dir)
-    consumer = make_consumer(settings, group_id=args.group, from_beginning=args.from_beginning)
+    consumer = make_consumer(settings, group_id=args.group, from_beginning=args.from_beginning,
+                             logger=kafka_logger(verbose=args.verbose, level=logging.CRITICAL))
+    problem = kafka_problem(consumer, settings.bootstrap, args.topic,
+                            timeout=min(10.0, args.timeout or 10.0))
+    if problem:
+        consumer.close()
+        print(f"hub consume: {problem}", file=sys.stderr)
+        return EXIT_NOT_READY
     consumer.subscribe([args.topic])
     seen = bad = 0
     last = time.monotonic()

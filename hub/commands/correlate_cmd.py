@@ -43,14 +43,23 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from hub.codec import event_enums, event_fields, incident_to_json, load_codec
+    from hub.commands.paths import first_problem, input_problem, output_problem, rules_problem
     from hub.core.rule_checks import lateness_warnings
     from hub.core.rules import load_rules
     from hub.gc_policy import tune_for_throughput
     from hub.model.incidents import STATUSES
     from hub.offline.correlate import CorrelateSummary, correlate_file, final_versions
+    from hub.replay.progress import Progress
     from hub.settings import Settings
 
     settings = Settings.from_env()
+    problem = first_problem(
+        rules_problem(args.rules) if args.rules else None, input_problem(args.input, "--in"),
+        output_problem(args.out, "--out"),
+        output_problem(args.rejected, "--rejected") if args.rejected else None)
+    if problem:
+        print(f"hub correlate: {problem}", file=sys.stderr)
+        return 2
     codec = load_codec(settings.schemas_dir)
     try:
         pack = load_rules(args.rules or settings.rules_dir, event_fields(codec), event_enums(codec))
@@ -59,9 +68,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for warning in lateness_warnings(pack):  # advice only: the exit status does not change
         print(f"hub correlate: warning: {warning}", file=sys.stderr)
-    if args.input != "-" and not Path(args.input).is_file():
-        print(f"hub correlate: {args.input}: no such file", file=sys.stderr)
-        return 2
     now = None
     if args.now is not None:
         import time
@@ -74,9 +80,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
     tune_for_throughput()
     summary = CorrelateSummary()
+    progress = Progress(sys.stderr, "hub correlate", unit="lines", tty_only=True,
+                        total=_line_count(args.input) if sys.stderr.isatty() else None)
     stream = correlate_file(
         args.input, pack, pseudonym_key=settings.pseudonym_key, codec=codec, summary=summary,
-        early=args.early, now=now,
+        early=args.early, now=now, on_lines=progress.update,
     )
     with contextlib.ExitStack() as stack:
         out = sys.stdout if args.out == "-" else stack.enter_context(
@@ -89,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             out.write(incident_to_json(inc, codec=codec) + "\n")
             written[inc.rule_id] += 1
             statuses[inc.status] += 1
+    progress.close()
     for device, n in sorted(summary.future.items()):
         print(f"hub correlate: device {device or '?'}: {n} event times past their arrival by more "
               "than the source allows (a clock running ahead?); taken as the arrival",
@@ -115,3 +124,11 @@ def run(args: argparse.Namespace) -> int:
     )
     # Bad input is an error (as for `hub produce`); LATE lines are data, reported but not failing.
     return 1 if any(r.reason != "LATE" for r in summary.rejected) else 0
+
+
+def _line_count(path: str) -> int | None:
+    """Lines in ``path`` (for the progress line's ETA); None for stdin or a recording."""
+    if path == "-" or not path.endswith((".jsonl", ".json")):
+        return None
+    with open(path, "rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))

@@ -49,6 +49,13 @@ def _fraction(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hub.commands.paths import first_problem, input_problem
+
+    problem = first_problem(input_problem(args.expected, "--expected"),
+                            input_problem(args.actual, "--actual"))
+    if problem:
+        print(f"hub evaluate: {problem}", file=sys.stderr)
+        return 2
     try:
         with open(args.expected, encoding="utf-8") as handle:
             labels = read_labels(handle, str(args.expected))

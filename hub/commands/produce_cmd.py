@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from typing import Any
 
@@ -24,13 +25,16 @@ from hub.adapters.kafka_io import (
     DeliveryReport,
     KafkaIOError,
     flush,
+    kafka_problem,
     make_producer,
     produce,
     topic_for_kind,
 )
 from hub.codec import format_error, load_codec, read_jsonl, topic_key
+from hub.commands.exits import EXIT_NOT_READY
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
+from hub.observability.kafka_log import kafka_logger
 from hub.settings import (
     CASES_TOPIC,
     CORRELATE_TOPIC,
@@ -106,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         lines = read_jsonl(args.file, pseudonym_key=settings.pseudonym_key, codec=codec,
                            accept=INPUT_KINDS)
-        producer = make_producer(settings, **{"message.timeout.ms": int(args.timeout * 1000)})
+        producer = make_producer(settings, **{"message.timeout.ms": int(args.timeout * 1000)},
+                                 logger=kafka_logger(verbose=args.verbose,
+                                                     level=logging.CRITICAL))
+        checked = False
         for line in lines:
             if line.error is not None or line.kind is None or line.record is None:
                 assert line.error is not None
@@ -117,6 +124,13 @@ def run(args: argparse.Namespace) -> int:
             except RecordError as exc:
                 say(f"{source}:{line.lineno}: {exc}")
                 continue
+            if not checked:  # before the first good line: is there a broker to send it to?
+                checked = True
+                problem = kafka_problem(producer, settings.bootstrap,
+                                        timeout=min(10.0, args.timeout))
+                if problem:
+                    print(f"hub produce: {problem}; nothing was sent", file=sys.stderr)
+                    return EXIT_NOT_READY
             try:
                 produce(
                     producer,

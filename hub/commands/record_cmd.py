@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,26 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hub record: {exc}", file=sys.stderr)
         return 2
+    from hub.commands.paths import output_problem
+
+    problem = output_problem(args.out, "--out")
+    if problem:
+        print(f"hub record: {problem}", file=sys.stderr)
+        return 2
+    from hub.adapters.kafka_io import kafka_problem, make_consumer
+    from hub.commands.exits import EXIT_NOT_READY
+    from hub.observability.kafka_log import kafka_logger
+
+    probe = make_consumer(settings, logger=kafka_logger(verbose=args.verbose,
+                                                       level=logging.CRITICAL))
+    try:
+        problem = next((p for t in args.topics
+                        if (p := kafka_problem(probe, settings.bootstrap, t))), None)
+    finally:
+        probe.close()
+    if problem:
+        print(f"hub record: {problem}", file=sys.stderr)
+        return EXIT_NOT_READY
     if args.max is not None and args.max < 1:
         print("hub record: --max must be at least 1", file=sys.stderr)
         return 2

@@ -59,6 +59,15 @@ def parse_start(text: str | None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hub.commands.paths import first_problem, output_problem
+    from hub.replay.progress import Progress
+
+    problem = first_problem(
+        output_problem(args.out, "--out"),
+        output_problem(args.labels, "--labels") if args.labels is not None else None)
+    if problem:  # checked before anything is written: no half-made pair of files
+        print(f"hub simulate: {problem}", file=sys.stderr)
+        return 2
     try:
         cfg = SimConfig(
             seed=args.seed,
@@ -74,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"hub simulate: {exc}", file=sys.stderr)
         return 2
     lines = 0
+    progress = Progress(sys.stderr, "hub simulate", unit="lines", tty_only=True)
     out = sys.stdout if str(args.out) == "-" else open(args.out, "w", encoding="utf-8")
     try:
         batch: list[str] = []
@@ -83,10 +93,12 @@ def run(args: argparse.Namespace) -> int:
                 out.write("\n".join(batch) + "\n")
                 lines += len(batch)
                 batch.clear()
+                progress.update(lines)
         if batch:
             out.write("\n".join(batch) + "\n")
             lines += len(batch)
     finally:
+        progress.close()
         if out is not sys.stdout:
             out.close()
     if args.labels is not None:

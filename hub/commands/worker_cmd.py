@@ -43,11 +43,21 @@ def _child_argv(args: argparse.Namespace, worker_id: str) -> list[str]:
     return argv
 
 
+def resolve_worker_id(flag: str | None, settings: Any) -> str:
+    """``--worker-id``, else ``HUB_WORKER_ID`` (docker-compose sets it), else host-pid."""
+    return flag or settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
 def run(args: argparse.Namespace) -> int:
+    from hub.commands.paths import rules_problem
     from hub.settings import Settings
 
-    worker_id = (args.worker_id or Settings.from_env().worker_id
-                 or f"{socket.gethostname()}-{os.getpid()}")
+    problem = rules_problem(args.rules) if args.rules is not None else None
+    if problem:
+        print(f"hub worker: {problem}", file=sys.stderr)
+        return 2
+
+    worker_id = resolve_worker_id(args.worker_id, Settings.from_env())
     if not args.no_supervise:
         from hub.runtime.supervise import supervise
 

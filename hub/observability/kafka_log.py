@@ -37,10 +37,16 @@ class OncePer(logging.Filter):
         return True
 
 
-def kafka_logger(*, verbose: bool = False, every: float = 30.0) -> logging.Logger:
-    """The logger to pass as librdkafka's ``logger`` (one per process)."""
+def kafka_logger(*, verbose: bool = False, every: float = 30.0,
+                 level: int = logging.WARNING) -> logging.Logger:
+    """The logger to pass as librdkafka's ``logger`` (one per process).
+
+    ``level``: what shows without ``-v``. A long-running process keeps warnings; a command that
+    says in one line what went wrong (``hub consume``, ``hub produce``) passes CRITICAL, so a
+    missing broker is that line, not librdkafka's reconnect log.
+    """
     logger = logging.getLogger("hub.kafka")
-    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logger.setLevel(logging.DEBUG if verbose else level)
     if not any(isinstance(f, OncePer) for f in logger.filters):
         logger.addFilter(OncePer(every))
     return logger

@@ -8,9 +8,10 @@ accepted (bad input, LATE) are reported with their line number, never dropped si
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from hub.codec import Codec, load_codec, to_building, to_event
 from hub.codec.interchange import Line
@@ -23,6 +24,8 @@ from hub.core.rules import RulePack
 from hub.model.events import REGISTRY_KIND
 from hub.model.incidents import CONFIRMED, PROVISIONAL, Incident
 from hub.offline.inputs import read_input
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -125,11 +128,26 @@ def correlate_file(
     summary: CorrelateSummary | None = None,
     early: bool = False,
     now: int | None = None,
+    on_lines: Callable[[int], None] | None = None,
 ) -> Iterator[Incident]:
-    """The incidents of an interchange file or a recording (hub.offline.inputs)."""
+    """The incidents of an interchange file or a recording (hub.offline.inputs).
+
+    ``on_lines(n)`` is told how many input lines were read, every 1,000 (a progress line).
+    """
     codec = codec or load_codec()
-    yield from correlate_lines(read_input(path, pseudonym_key=pseudonym_key, codec=codec), pack,
-                               summary, early=early, now=now)
+    lines: Iterable[Any] = read_input(path, pseudonym_key=pseudonym_key, codec=codec)
+    if on_lines is not None:
+        lines = _counted(lines, on_lines)
+    yield from correlate_lines(lines, pack, summary, early=early, now=now)
+
+
+def _counted(items: Iterable[T], tell: Callable[[int], None], every: int = 1000) -> Iterator[T]:
+    n = 0
+    for item in items:
+        yield item
+        n += 1
+        if n % every == 0:
+            tell(n)
 
 
 def final_versions(incidents: Iterable[Incident]) -> list[Incident]:

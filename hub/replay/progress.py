@@ -1,4 +1,5 @@
-"""A rate-limited progress line on stderr for long-running tools (record, replay)."""
+"""A rate-limited progress line on stderr for long-running tools (record, replay, simulate,
+correlate)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,22 @@ class Progress:
         *,
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        unit: str = "messages",
+        total: int | None = None,
+        tty_only: bool = False,
     ) -> None:
+        """``total``: how many there will be, for an ETA; ``tty_only``: say nothing at all when
+        ``stream`` is not a terminal (a file or a pipe gets only the command's summary)."""
         self.stream = stream
         self.label = label
         self.interval = interval
         self.clock = clock
+        self.unit = unit
+        self.total = total
         self.started = clock()
         self._last = self.started
         self._tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._silent = tty_only and not self._tty
         self._shown = False
 
     def rate(self, count: int) -> float:
@@ -32,10 +41,16 @@ class Progress:
 
     def update(self, count: int, detail: str = "", *, force: bool = False) -> None:
         now = self.clock()
-        if not force and now - self._last < (self.interval if self._tty else 5 * self.interval):
+        every = self.interval if self._tty else 5 * self.interval
+        if self._silent or (not force and now - self._last < every):
             return
         self._last = now
-        text = f"{self.label}: {count:,} messages ({self.rate(count):,.0f}/s){detail}"
+        rate = self.rate(count)
+        of = ""
+        if self.total:
+            left = max(0, self.total - count) / max(rate, 1e-9)
+            of = f" of {self.total:,} ({100 * count / self.total:.0f} %, ETA {left:,.0f} s)"
+        text = f"{self.label}: {count:,}{of} {self.unit} ({rate:,.0f}/s){detail}"
         if self._tty:
             self.stream.write("\r\x1b[2K" + text)
         else:

@@ -232,3 +232,12 @@ def test_consume_unseals_a_sealed_dead_letter_with_the_key(
                            text=True, timeout=120, env={**os.environ, "HUB_BOOTSTRAP":
                            stack_settings.bootstrap, "HUB_DEADLETTER_KEY": "not-the-key"})
     assert wrong.returncode == 1 and "cannot unseal" in wrong.stderr
+
+
+def test_consume_of_a_missing_topic_is_status_3(stack_settings: Settings) -> None:
+    missing = f"test.missing.{uuid.uuid4().hex[:8]}"
+    result = hub(stack_settings, "consume", missing, "--timeout", "5")
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip() == (
+        f"hub consume: topic {missing} does not exist at {stack_settings.bootstrap}; "
+        "`hub topics list` shows what does, `hub topics apply` creates the hub's topics")

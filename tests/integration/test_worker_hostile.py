@@ -246,6 +246,13 @@ def test_hostile_messages_go_to_deadletter_and_the_worker_keeps_going(group: Wor
     assert counted == {f'hub_deadletter_messages_total{{reason="{r}"}}': float(n)
                        for r, n in by_reason.items()}, counted
 
+    # Lag is reported per source partition (end offset minus the worker's position).
+    lag = {k: v for k, v in samples.items() if k.startswith("hub_consumer_lag_messages{")}
+    for topic in SOURCE_TOPICS.values():
+        for part in range(4):
+            key = f'hub_consumer_lag_messages{{partition="{part}",topic="{topic}"}}'
+            assert key in lag, f"no lag sample {key}: {sorted(lag)}"
+
     # The raw card number is nowhere but on the source topic it was produced to; the forward
     # carries its pseudonym.
     everything = read_to_end(settings, [t for t in topics_of(settings, group.app_id)

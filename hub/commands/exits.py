@@ -1,0 +1,9 @@
+"""The exit statuses every ``hub`` command uses (README, "Exit status")."""
+
+EXIT_OK = 0
+#: bad input (a rejected line, an invalid record) or a failed delivery
+EXIT_BAD_INPUT = 1
+#: usage: a wrong flag, a missing or unusable file or directory, a bad configuration
+EXIT_USAGE = 2
+#: not ready: Kafka does not answer, or the topic is not there
+EXIT_NOT_READY = 3

@@ -1,0 +1,57 @@
+"""Checks every command makes on the paths it is given, before it reads or writes anything.
+
+One message form for all commands: ``<flag> <path>: <what is wrong>; <the fix>``. The caller
+prints it after ``hub <command>: `` and exits 2 (usage or missing file: README, "Exit status").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def output_problem(path: Path | str, flag: str) -> str | None:
+    """Why ``path`` cannot be written as a file (None: it can). '-' (stdout) is always fine."""
+    if str(path) == "-":
+        return None
+    p = Path(path)
+    if p.is_dir():
+        return (f"{flag} {p}: is a directory; give a file path, e.g. "
+                f"{p / ('out' + (p.suffix or '.jsonl'))}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        return f"{flag} {p}: directory {parent} does not exist; create it first"
+    if not parent.is_dir():
+        return f"{flag} {p}: {parent} is not a directory"
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        return f"{flag} {p}: not writable here; choose a path you may write"
+    return None
+
+
+def input_problem(path: Path | str, flag: str) -> str | None:
+    """Why ``path`` cannot be read as a file (None: it can). '-' (stdin) is always fine."""
+    if str(path) == "-":
+        return None
+    p = Path(path)
+    if p.is_dir():
+        return f"{flag} {p}: is a directory; give a file (JSON lines)"
+    if not p.exists():
+        return f"{flag} {p}: no such file"
+    if not os.access(p, os.R_OK):
+        return f"{flag} {p}: not readable (permissions)"
+    return None
+
+
+def rules_problem(path: Path | str, flag: str = "--rules") -> str | None:
+    """Why ``path`` is not a rules directory (None: it is one)."""
+    p = Path(path)
+    if p.is_file():
+        return (f"{flag} {p}: is a file; give the rules directory that holds it "
+                f"({p.parent}: sources.yaml, limits.yaml and the rule files together)")
+    if not p.is_dir():
+        return f"{flag} {p}: no such directory; pass --rules topology/rules"
+    return None
+
+
+def first_problem(*problems: str | None) -> str | None:
+    return next((p for p in problems if p), None)

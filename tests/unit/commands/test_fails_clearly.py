@@ -1,0 +1,89 @@
+"""Every command fails with one line and the documented exit status (README, "Exit status"):
+0 ok, 1 bad input or failed delivery, 2 usage or a missing/unusable file, 3 not ready.
+
+Each case runs the real command in a subprocess and checks its last stderr line and status; no
+traceback may appear. None needs a broker: an unreachable one is 127.0.0.1:1.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.commands.worker_cmd import resolve_worker_id
+from hub.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+SCENARIO = REPO / "samples" / "scenario.jsonl"
+RULES = REPO / "topology" / "rules"
+
+
+def hub(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, input=stdin)
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [x for x in result.stderr.splitlines() if x.strip()]
+    return lines[-1] if lines else ""
+
+
+@pytest.mark.parametrize(("make_args", "status", "message"), [
+    (lambda d: ["correlate", "--in", str(SCENARIO), "--out", str(d)], 2,
+     "hub correlate: --out {d}: is a directory; give a file path"),
+    (lambda d: ["correlate", "--in", str(SCENARIO), "--out", str(d / "no" / "x.jsonl")], 2,
+     "hub correlate: --out {d}/no/x.jsonl: directory {d}/no does not exist; create it first"),
+    (lambda d: ["correlate", "--in", str(SCENARIO), "--out", str(d / "o.jsonl"),
+                "--rejected", str(d)], 2, "hub correlate: --rejected {d}: is a directory"),
+    (lambda d: ["correlate", "--in", str(d), "--out", str(d / "o.jsonl")], 2,
+     "hub correlate: --in {d}: is a directory; give a file (JSON lines)"),
+    (lambda d: ["correlate", "--in", str(d / "none.jsonl")], 2,
+     "hub correlate: --in {d}/none.jsonl: no such file"),
+    (lambda d: ["correlate", "--rules", str(RULES / "access.yaml"), "--in", str(SCENARIO)], 2,
+     f"hub correlate: --rules {RULES / 'access.yaml'}: is a file; give the rules directory"),
+    (lambda d: ["simulate", "--buildings", "2", "--days", "1", "--out", str(d)], 2,
+     "hub simulate: --out {d}: is a directory"),
+    (lambda d: ["simulate", "--buildings", "2", "--days", "1", "--out", str(d / "e.jsonl"),
+                "--labels", str(d)], 2, "hub simulate: --labels {d}: is a directory"),
+    (lambda d: ["record", "hub.incidents", "--out", str(d), "--max", "1"], 2,
+     "hub record: --out {d}: is a directory"),
+    (lambda d: ["evaluate", "--expected", str(d / "l.jsonl"), "--actual", str(SCENARIO)], 2,
+     "hub evaluate: --expected {d}/l.jsonl: no such file"),
+    (lambda d: ["produce", str(d / "none.jsonl")], 2,
+     "hub produce: cannot read {d}/none.jsonl: No such file or directory"),
+    (lambda d: ["worker", "--no-supervise", "--rules", str(d / "none")], 2,
+     "hub worker: --rules {d}/none: no such directory"),
+])
+def test_bad_paths_are_one_line_and_status_2(tmp_path: Path, make_args, status: int,
+                                             message: str) -> None:
+    result = hub(*make_args(tmp_path))
+    assert result.returncode == status, result.stderr
+    assert last_line(result).startswith(message.format(d=tmp_path)), result.stderr
+    assert not (tmp_path / "e.jsonl").exists()  # simulate checked --labels before writing
+
+
+def test_no_broker_is_status_3_in_one_line_without_librdkafka_noise(tmp_path: Path) -> None:
+    for args in (["consume", "hub.incidents", "--bootstrap", "127.0.0.1:1", "--timeout", "3"],
+                 ["produce", str(SCENARIO), "--bootstrap", "127.0.0.1:1", "--timeout", "3"],
+                 ["record", "hub.incidents", "--out", str(tmp_path / "r.avro"), "--max", "1",
+                  "--bootstrap", "127.0.0.1:1"]):
+        result = hub(*args)
+        assert result.returncode == 3, result.stderr
+        assert last_line(result).startswith(f"hub {args[0]}: Kafka at 127.0.0.1:1 does not "
+                                            "answer"), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "%3|" not in result.stderr and "FAIL" not in result.stderr
+    verbose = hub("-v", "consume", "hub.incidents", "--bootstrap", "127.0.0.1:1", "--timeout",
+                  "3")
+    assert verbose.returncode == 3 and "hub.kafka" in verbose.stderr  # -v shows librdkafka
+
+
+def test_the_worker_takes_its_name_from_hub_worker_id() -> None:
+    settings = Settings.from_env({"HUB_WORKER_ID": "hub-worker-1"})
+    assert resolve_worker_id(None, settings) == "hub-worker-1"
+    assert resolve_worker_id("w9", settings) == "w9"
+    assert resolve_worker_id(None, Settings.from_env({})).count("-") >= 1
