@@ -33,7 +33,7 @@ from hub.model.incidents import CONFIRMED, Incident
 
 #: Kinds a line may carry.
 LINE_KINDS: tuple[str, ...] = (*ALL_KINDS, INCIDENT_KIND, "dead_letter", "incident_action",
-                               "case_change")
+                               "case_change", "dispute_funnel", "risk_warning", "safety_index")
 
 
 def pii_fields(schema: Mapping[str, Any]) -> frozenset[str]:

@@ -37,6 +37,9 @@ RECORD_NAMES: dict[str, str] = {
     "dead_letter": "DeadLetter",
     "incident_action": "IncidentAction",
     "case_change": "CaseChange",
+    "dispute_funnel": "DisputeFunnel",
+    "risk_warning": "RiskWarning",
+    "safety_index": "SafetyIndex",
 }
 
 _intern = sys.intern

@@ -71,6 +71,21 @@ CONTRACT: dict[str, tuple[str, ...]] = {
         "reason", "detail", "source_topic", "source_partition", "source_offset", "original_key",
         "original_value", "original_headers", "time",
     ),
+    # issue 12: the area analytics (docs/analytics.md)
+    "DisputeFunnel": (
+        "area_level", "area_code", "period", "period_start", "period_end", "reported",
+        "accepted", "resolved", "unresolved", "in_progress", "success_rate",
+        "median_hours_to_resolve",
+    ),
+    "RiskWarning": (
+        "area_level", "area_code", "case_type", "week_start", "count", "baseline_mean",
+        "p_value", "risk_level", "route", "final",
+    ),
+    "SafetyIndex": (
+        "area_level", "area_code", "day_start", "incidents_critical", "incidents_high",
+        "incidents_medium", "incidents_low", "open_disputes", "households", "households_used",
+        "per_households", "penalty", "index",
+    ),
 }  # fmt: skip
 ENUMS: dict[str, tuple[str, ...]] = {
     "AlarmType": (
@@ -94,6 +109,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "RiskLevel": RISK_LEVELS,
     "RouteLevel": ROUTE_LEVELS,
     "DeadLetterReason": REASONS,
+    "AnalyticsPeriod": ("DAY", "WEEK", "MONTH", "YEAR"),
 }  # fmt: skip
 
 
