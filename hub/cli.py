@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "demo": "demo_cmd",
     "casework": "casework_cmd",
     "console": "console_cmd",
+    "analytics": "analytics_cmd",
 }
 
 

@@ -56,6 +56,8 @@ class Settings:
     deadletter_key: str = "dev-only-deadletter-key-change-me"
     rules_dir: Path = field(default_factory=lambda: _project_root() / "topology" / "rules")
     topics_file: Path = field(default_factory=lambda: _project_root() / "topology" / "topics.yaml")
+    analytics_file: Path = field(
+        default_factory=lambda: _project_root() / "topology" / "analytics.yaml")
     dispatch_file: Path = field(
         default_factory=lambda: _project_root() / "topology" / "dispatch.yaml")
     schemas_dir: Path = field(default_factory=lambda: _project_root() / "schemas" / "avro")

@@ -8,7 +8,7 @@ replay`` would send them (per partition in offset order, earliest timestamp firs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from hub.codec import Codec, read_jsonl
@@ -25,12 +25,14 @@ from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS
 _INPUT_TOPICS = frozenset((*SOURCE_TOPICS.values(), REGISTRY_TOPIC))
 
 
-def read_input(path: Path | str, *, pseudonym_key: str, codec: Codec) -> Iterator[Line]:
-    """The lines of ``path`` ('-' for stdin: JSON lines), a recording's messages as lines."""
+def read_input(path: Path | str, *, pseudonym_key: str, codec: Codec,
+               only: Collection[str] | None = None) -> Iterator[Line]:
+    """The lines of ``path`` ('-' for stdin: JSON lines), a recording's messages as lines.
+    ``only``: the kinds the caller needs (others may be skipped unread; see read_jsonl)."""
     if str(path) != "-" and is_recording(path):
         yield from recording_lines(path, pseudonym_key=pseudonym_key, codec=codec)
     else:
-        yield from read_jsonl(path, pseudonym_key=pseudonym_key, codec=codec)
+        yield from read_jsonl(path, pseudonym_key=pseudonym_key, codec=codec, only=only)
 
 
 def recording_lines(path: Path | str, *, pseudonym_key: str, codec: Codec) -> Iterator[Line]:
