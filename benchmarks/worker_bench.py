@@ -89,6 +89,7 @@ from benchmarks.stack import (
     topic_ends,
     wait_exclusive,
 )
+from hub.malloc_policy import child_environment
 from hub.runtime.control import group_lag
 from hub.settings import CORRELATE_TOPIC, INCIDENTS_TOPIC, SOURCE_TOPICS, Settings
 
@@ -201,6 +202,8 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
     env = {**os.environ, **stack_env(settings), "HUB_APP_ID": app_id,
            "HUB_STATE_DIR": str(tmp / "state" / app_id), "HUB_TICK_SECONDS": str(tick_seconds),
            "PYTHONUNBUFFERED": "1"}
+    if contender == "hub":  # --no-supervise: give it what `hub worker`'s supervisor gives
+        env = child_environment(env)
     children: list[subprocess.Popen[bytes]] = []
     result = Result(contender, procs, events)
     t_start = time.monotonic()

@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_worker(args: argparse.Namespace, worker_id: str) -> int:
+    from hub.malloc_policy import return_big_buffers
+
+    return_big_buffers()  # before any thread (metrics server, librdkafka) has an arena
     from prometheus_client import CollectorRegistry, start_http_server
 
     from hub.codec import event_enums, event_fields, load_codec

@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+from hub.malloc_policy import child_environment
+
 #: Exit status of a worker that stopped itself (see hub/runtime/app.py ``run_worker``).
 EXIT_RESTARTABLE = 70
 MAX_RESTARTS = 10  # ... within RESTART_WINDOW_S: then the fault is not transient; give up
@@ -58,7 +60,8 @@ def supervise(argv: Sequence[str], *, say: Callable[[str], None] | None = None,
     try:
         while True:
             started = time.monotonic()
-            child = subprocess.Popen(list(argv), preexec_fn=_die_with_parent)
+            child = subprocess.Popen(list(argv), preexec_fn=_die_with_parent,
+                                     env=child_environment())
             rc = child.wait()
             if stopping or rc != EXIT_RESTARTABLE:
                 return rc if rc >= 0 else 128 - rc  # killed by signal N: 128 + N, like a shell
