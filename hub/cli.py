@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "casework": "casework_cmd",
     "console": "console_cmd",
     "analytics": "analytics_cmd",
+    "report": "report_cmd",
 }
 
 
