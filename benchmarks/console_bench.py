@@ -28,7 +28,14 @@ from typing import Any
 from benchmarks.common import machine_note
 from hub.settings import Settings
 from tests.case_builders import incident
-from tests.integration.casework_harness import CODEC, casework, console_process, producer
+from tests.integration.casework_harness import (
+    CODEC,
+    casework,
+    chromium,
+    console_process,
+    producer,
+    sign_in,
+)
 
 RULES = [("perimeter_breach_entry", "周界入侵后门禁异常 breach then entry", "HIGH"),
          ("watchlist_face_at_door", "布控人员人脸命中 watchlist face at a door", "CRITICAL"),
@@ -64,30 +71,6 @@ def rss_mb(pid: int) -> tuple[float, float]:
     fields = {line.split(":")[0]: line.split()[1] for line in status.splitlines()
               if line.startswith(("VmRSS", "VmHWM"))}
     return int(fields["VmRSS"]) / 1024, int(fields["VmHWM"]) / 1024
-
-
-def browser() -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--lang=zh-CN"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-
-
-def sign_in(driver: Any, url: str, user: str) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    driver.delete_all_cookies()
-    driver.get(f"{url}/login")
-    driver.find_element(By.ID, "user").send_keys(user)
-    driver.find_element(By.ID, "password").send_keys(ACCOUNTS[user][2])
-    driver.find_element(By.ID, "signin").click()
-    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "who"))
 
 
 def render_seconds(driver: Any, url: str, rows: int) -> float:
@@ -131,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         with casework(settings, tmp, clock="wall"), \
                 console_process(settings, tmp, ACCOUNTS) as (url, pid):
-            driver = browser()
+            driver = chromium()
             try:
-                sign_in(driver, url, "d1")
+                sign_in(driver, url, "d1", ACCOUNTS["d1"][2])
                 idle_rss, _ = rss_mb(pid)
                 now = int(time.time() * 1000)
                 first = [varied(i, tag, now) for i in range(10)]

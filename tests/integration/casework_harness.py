@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -169,3 +170,36 @@ def console_process(settings: Settings, tmp: Path, accounts: dict[str, tuple[str
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+# -- the browser ---------------------------------------------------------------------------------
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def chromium() -> Any:
+    """Debian's headless Chromium through its chromedriver (selenium); quit() it when done."""
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        raise RuntimeError("chromium / chromedriver missing: scripts/install.sh installs them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000", "--lang=zh-CN"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def sign_in(driver: Any, url: str, user: str, password: str) -> None:
+    """Sign in on the console's page as ``user``; returns once the page names the account."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.delete_all_cookies()
+    driver.get(f"{url}/login")
+    driver.find_element(By.ID, "user").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "signin").click()
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "who"))

@@ -7,7 +7,6 @@ Set HUB_SCREENSHOTS=DIR to keep the board and incident page screenshots (docs/ h
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -21,33 +20,28 @@ import pytest
 from hub.settings import Settings
 from tests.case_builders import MIN, incident
 from tests.integration.casework_harness import (
+    CHROMEDRIVER,
+    CHROMIUM,
     TopicReader,
     casework,
+    chromium,
     console,
     send_incident,
     send_ticks,
 )
+from tests.integration.casework_harness import sign_in as signed_in
 
 pytestmark = pytest.mark.timeout(420)
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 ACCOUNTS = {"t1": ("TOWNSHIP", "T-CW-1", "pw-town-one"), "t2": ("TOWNSHIP", "T-CW-2", "pw-two-2"),
             "d1": ("DISTRICT", "D-CW-1", "pw-district")}
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if CHROMIUM is None or DRIVER is None:
+    if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.fail("chromium / chromedriver missing: scripts/install.sh installs them (apt)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--lang=zh-CN"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = chromium()
     try:
         yield driver
     finally:
@@ -55,14 +49,7 @@ def browser() -> Iterator[Any]:
 
 
 def sign_in(driver: Any, url: str, user: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.delete_all_cookies()
-    driver.get(f"{url}/login")
-    driver.find_element(By.ID, "user").send_keys(user)
-    driver.find_element(By.ID, "password").send_keys(ACCOUNTS[user][2])
-    driver.find_element(By.ID, "signin").click()
-    wait(driver, 10).until(lambda d: d.find_elements(By.ID, "who"))
+    signed_in(driver, url, user, ACCOUNTS[user][2])
 
 
 def wait(driver: Any, seconds: float) -> Any:
