@@ -32,6 +32,12 @@ DEADLETTER_TOPIC = "hub.deadletter"
 ACTIONS_TOPIC = "hub.incident.actions"
 CASES_TOPIC = "hub.cases"
 CORRELATE_TOPIC = "hub.internal.correlate"
+#: Area analytics (docs/analytics.md): record kind -> topic
+ANALYTICS_TOPICS: dict[str, str] = {
+    "dispute_funnel": "hub.analytics.disputes",
+    "risk_warning": "hub.analytics.risk",
+    "safety_index": "hub.analytics.safety_index",
+}
 
 
 def _project_root() -> Path:

@@ -18,12 +18,16 @@ def add_parser(sub: Any) -> None:
         "(docs/analytics.md) from an events file (its building records and grid reports) and "
         "optionally `hub correlate`'s incidents; writes disputes.jsonl, risk_warnings.jsonl and "
         "safety_index.jsonl into --out DIR.")
-    p.add_argument("--in", dest="input", required=True, help="events .jsonl (hub simulate, "
-                   "hub record's interchange lines)")
+    p.add_argument("--in", dest="input", help="events .jsonl (hub simulate, hub record's "
+                   "interchange lines); not with --live")
+    p.add_argument("--live", action="store_true",
+                   help="run live instead: read the registry, hub.src.grid_report and "
+                   "hub.incidents from the beginning and publish on hub.analytics.* until "
+                   "stopped (SIGTERM/Ctrl-C)")
     p.add_argument("--incidents", default=None, help="incidents .jsonl (hub correlate --out); "
                    "CONFIRMED versions count")
-    p.add_argument("--out", type=Path, required=True, help="directory for the three files "
-                   "(created if missing)")
+    p.add_argument("--out", type=Path, help="directory for the three files (created if "
+                   "missing); not with --live")
     p.add_argument("--config", type=Path, default=None,
                    help="thresholds and weights (default topology/analytics.yaml)")
     p.set_defaults(func=run)
@@ -43,6 +47,15 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     config_path = args.config or settings.analytics_file
+    if args.live:
+        if args.input or args.out:
+            print("hub analytics: --live reads Kafka; leave out --in and --out",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        return _live(args, settings, config_path)
+    if not args.input or not args.out:
+        print("hub analytics: give --in EVENTS.jsonl and --out DIR (or --live)", file=sys.stderr)
+        return EXIT_USAGE
     problem = first_problem(
         input_problem(args.input, "--in"),
         input_problem(args.incidents, "--incidents") if args.incidents else None,
@@ -88,3 +101,34 @@ def run(args: argparse.Namespace) -> int:
           + ", ".join(f"{n} {k}" for k, n in written.items()) + f" -> {args.out}",
           file=sys.stderr)
     return EXIT_BAD_INPUT if result.rejected or bad_incidents else EXIT_OK
+
+
+def _live(args: argparse.Namespace, settings: Any, config_path: Path) -> int:
+    import logging
+    import signal
+    import threading
+
+    from hub.codec import load_codec
+    from hub.commands.exits import EXIT_NOT_READY, EXIT_OK, EXIT_USAGE
+    from hub.core.analytics import load_analytics
+    from hub.model.errors import ConfigError
+    from hub.observability.kafka_log import kafka_logger
+    from hub.online.analytics import run_live
+
+    try:
+        config = load_analytics(config_path)
+    except ConfigError as exc:
+        print(f"hub analytics: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        n = run_live(settings, load_codec(settings.schemas_dir), config, stop,
+                     logger=kafka_logger(verbose=args.verbose, level=logging.ERROR))
+    except Exception as exc:
+        print(f"hub analytics --live: {exc}; is Kafka at {settings.bootstrap} with the hub's "
+              "topics (`hub topics apply`)?", file=sys.stderr)
+        return EXIT_NOT_READY
+    print(f"hub analytics --live: stopped after publishing {n} records", file=sys.stderr)
+    return EXIT_OK

@@ -15,6 +15,7 @@ import yaml
 from hub.adapters.topic_specs import load_topic_specs
 from hub.settings import (
     ACTIONS_TOPIC,
+    ANALYTICS_TOPICS,
     CASES_TOPIC,
     CORRELATE_TOPIC,
     DEADLETTER_TOPIC,
@@ -131,6 +132,7 @@ def test_topic_init_applies_the_declared_topics(services: dict[str, Any]) -> Non
         CORRELATE_TOPIC,
         ACTIONS_TOPIC,
         CASES_TOPIC,
+        *ANALYTICS_TOPICS.values(),
     }
 
 

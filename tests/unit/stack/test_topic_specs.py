@@ -11,6 +11,7 @@ from hub.adapters.topic_specs import FOREVER, TopicSpec, load_topic_specs, parse
 from hub.model.errors import ConfigError
 from hub.settings import (
     ACTIONS_TOPIC,
+    ANALYTICS_TOPICS,
     CASES_TOPIC,
     CORRELATE_TOPIC,
     DEADLETTER_TOPIC,
@@ -33,6 +34,7 @@ def test_topics_yaml_declares_exactly_the_settings_topics() -> None:
         CORRELATE_TOPIC,
         ACTIONS_TOPIC,
         CASES_TOPIC,
+        *ANALYTICS_TOPICS.values(),
     }
     assert set(specs) == expected
     assert specs[REGISTRY_TOPIC].cleanup_policy == "compact"

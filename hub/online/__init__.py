@@ -1,0 +1,1 @@
+"""The engines over Kafka outside the worker: what hub/offline does over files, live."""
