@@ -72,6 +72,7 @@ def _add(args: argparse.Namespace, path: Path) -> int:
 def _serve(args: argparse.Namespace, settings: Any, path: Path) -> int:
     from hub.codec import event_enums, event_fields, load_codec
     from hub.console.accounts import load_accounts
+    from hub.console.analytics import AnalyticsView
     from hub.console.board import Board
     from hub.console.feed import Feed
     from hub.console.web import Console, serve
@@ -86,10 +87,10 @@ def _serve(args: argparse.Namespace, settings: Any, path: Path) -> int:
     except ConfigError as exc:
         print(f"hub console: {exc}", file=sys.stderr)
         return 2
-    board = Board()
+    board, view = Board(), AnalyticsView()
     feed = Feed(settings, codec, board, on_change=lambda: None,
-                logger=kafka_logger(verbose=args.verbose))
-    console = Console(board, accounts, feed.send_action,
+                logger=kafka_logger(verbose=args.verbose), analytics=view)
+    console = Console(board, accounts, view, feed.send_action,
                       rules=sorted(r.id for r in pack.rules))
     return serve(console, feed, args.host or settings.console_host,
                  args.port or settings.console_port, verbose=args.verbose)

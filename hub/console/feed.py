@@ -1,9 +1,10 @@
-"""The console's Kafka edge: reads hub.cases and hub.incidents into the board, sends actions.
+"""The console's Kafka edge: reads its topics into the board and the analytics view, sends actions.
 
-The console keeps no state of its own: at start it reads both topics from the beginning (a
-throw-away consumer group, nothing committed), so a restarted console shows exactly what the
-casework published. Actions go out as IncidentAction records and are answered only after Kafka
-acknowledged them (acks=all, idempotent producer).
+The console keeps no state of its own: at start it reads hub.cases, hub.incidents, the building
+registry and hub.analytics.* from the beginning (a throw-away consumer group, nothing
+committed), so a restarted console shows exactly what the casework and the analytics published.
+Actions go out as IncidentAction records and are answered only after Kafka acknowledged them
+(acks=all, idempotent producer).
 """
 
 from __future__ import annotations
@@ -18,9 +19,18 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 
 from hub.adapters.kafka_io import flush, make_consumer, make_producer, produce
 from hub.codec import Codec
+from hub.console.analytics import AnalyticsView
 from hub.console.board import Board
 from hub.model.cases import IncidentAction
-from hub.settings import ACTIONS_TOPIC, CASES_TOPIC, INCIDENTS_TOPIC, Settings
+from hub.model.events import REGISTRY_KIND, Building
+from hub.settings import (
+    ACTIONS_TOPIC,
+    ANALYTICS_TOPICS,
+    CASES_TOPIC,
+    INCIDENTS_TOPIC,
+    REGISTRY_TOPIC,
+    Settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +43,10 @@ class Feed:
     """A thread that keeps ``board`` up to date; ``on_change`` is called after each batch."""
 
     def __init__(self, settings: Settings, codec: Codec, board: Board,
-                 on_change: Callable[[], None], logger: Any = None) -> None:
+                 on_change: Callable[[], None], logger: Any = None,
+                 analytics: AnalyticsView | None = None) -> None:
         self.settings, self.codec, self.board = settings, codec, board
+        self.analytics = analytics or AnalyticsView()
         self.on_change = on_change
         self.stop = threading.Event()
         self.caught_up = threading.Event()
@@ -73,7 +85,7 @@ class Feed:
             log.warning("console: waiting for Kafka at %s: %s", self.settings.bootstrap, exc)
             return False
         parts = []
-        for topic in (CASES_TOPIC, INCIDENTS_TOPIC):
+        for topic in (CASES_TOPIC, INCIDENTS_TOPIC, REGISTRY_TOPIC, *ANALYTICS_TOPICS.values()):
             if topic not in meta.topics:
                 log.warning("console: topic %s missing; run `hub topics apply`", topic)
                 return False
@@ -98,6 +110,10 @@ class Feed:
                         self.board.apply_case(record)
                     elif kind == "incident":
                         self.board.apply_incident(record)
+                    elif kind == REGISTRY_KIND:
+                        self.analytics.put_building(Building.from_record(record))
+                    else:
+                        self.analytics.put(kind, record)
                     changed = True
                 except Exception:  # a bad record must not stop the board
                     log.exception("console: cannot read %s[%d]@%d", msg.topic(),

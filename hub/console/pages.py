@@ -36,6 +36,7 @@ def _layout(title: str, body: str, account: Account | None = None, script: str =
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<link rel="stylesheet" href="/static/console.css">{js}</head><body>'
         '<header><a href="/" class="brand">天罗地网 · 综治中心</a>'
+        '<a href="/analytics" class="nav">Analytics</a>'
         f'{who}</header><main>{body}</main></body></html>')
 
 
@@ -152,3 +153,52 @@ def _history(history: Sequence[Mapping[str, Any]]) -> str:
     return ('<section><h2>Case history</h2><table id="history"><thead><tr><th>#</th><th>Time</th>'
             '<th>Change</th><th>State</th><th>Level · unit</th><th>By</th><th>Note</th></tr>'
             f"</thead><tbody>{rows}</tbody></table></section>")
+
+
+def analytics(account: Account, summary: Mapping[str, Any]) -> str:
+    """The area analytics of the department's own area and the areas below it."""
+    d = account.department
+    funnels = summary["funnels"]
+    rows = "".join(
+        f"<tr><td>{escape(str(r['period_label']))}</td><td>{r['reported']}</td>"
+        f"<td>{r['accepted']}</td><td>{r['resolved']}</td><td>{r['unresolved']}</td>"
+        f"<td>{r['in_progress']}</td><td>{_pct(r['success_rate'])}</td></tr>" for r in funnels)
+    funnel = ('<section><h2>矛盾纠纷 disputes</h2>'
+              + ('<img src="/plots/funnel.svg" alt="disputes per month">' if funnels else "")
+              + '<table id="funnel"><thead><tr><th>Month</th><th>Reported</th><th>受理 accepted'
+              '</th><th>调处成功 resolved</th><th>Unresolved</th><th>In progress</th>'
+              f'<th>Success</th></tr></thead><tbody>{rows or _none(7)}</tbody></table>'
+              '</section>')
+    warn_rows = "".join(
+        f'<tr><td>{escape(str(w["week_label"]))}</td><td>{escape(w["area_level"])} '
+        f'{escape(w["area_code"])}</td><td>{escape(w["case_type"])}</td><td>{w["count"]}</td>'
+        f'<td>{float(w["baseline_mean"]):.2f}</td><td>{float(w["p_value"]):.1e}</td>'
+        f'<td><span class="risk risk-{escape(w["risk_level"])}">{escape(w["risk_level"])}'
+        f'</span></td><td>{"final" if w["final"] else "early"}</td></tr>'
+        for w in summary["warnings"])
+    warnings = ('<section><h2>案件风险管理 rising cases</h2><table id="warnings"><thead><tr>'
+                '<th>Week</th><th>Area</th><th>Case type</th><th>Count</th><th>Baseline</th>'
+                '<th>p</th><th>Level</th><th></th></tr></thead>'
+                f'<tbody>{warn_rows or _none(8)}</tbody></table></section>')
+    below = "".join(
+        f'<tr><td>{escape(r["area_level"])} {escape(r["area_code"])}</td>'
+        f'<td>{escape(str(r["day_label"]))}</td><td>{float(r["index"]):.1f}</td>'
+        f'<td>{r["open_disputes"]}</td></tr>' for r in summary["below"])
+    index = ('<section><h2>平安指数 safety index</h2>'
+             + ('<img src="/plots/index.svg" alt="safety index per day">'
+                if summary["index"] else "")
+             + '<table id="below"><thead><tr><th>Area below</th><th>Day</th><th>Index</th>'
+             f'<th>Open disputes</th></tr></thead><tbody>{below or _none(4)}</tbody></table>'
+             '</section>')
+    head = (f'<h1>Area analytics · {escape(d.level)} {escape(d.code)}</h1>'
+            '<p class="meta">docs/analytics.md defines every figure; `hub analytics --live` '
+            'publishes them.</p>')
+    return _layout("Analytics", head + funnel + warnings + index, account)
+
+
+def _pct(rate: object) -> str:
+    return "—" if rate is None else f"{100 * float(str(rate)):.1f} %"
+
+
+def _none(cols: int) -> str:
+    return f'<tr><td colspan="{cols}">none yet</td></tr>'

@@ -94,3 +94,43 @@ def time_to_acknowledge(minutes: Sequence[float]) -> str:
                     f'font-size="10">{escape(label)}</text>')
     title = f"Time to acknowledge, minutes ({len(minutes)} cases)"
     return _frame(title, body, top)
+
+
+def funnel(rows: Sequence[Mapping[str, object]]) -> str:
+    """Grouped bars per month: reported, accepted (受理), resolved (调处成功), unresolved."""
+    series = (("reported", "#8d99ae"), ("accepted", "#4a6fa5"), ("resolved", "#6a994e"),
+              ("unresolved", "#bc4749"))
+    top = max((int(str(r[name])) for r in rows for name, _ in series), default=0)
+    k = _scale(top)
+    gw = (W - PAD_L - 10) / max(1, len(rows))
+    bw = gw / (len(series) + 1)
+    body: list[str] = []
+    for i, r in enumerate(rows):
+        for j, (name, colour) in enumerate(series):
+            n = int(str(r[name]))
+            h = n * k
+            x = PAD_L + i * gw + (j + 0.5) * bw
+            body.append(f'<rect x="{x:.1f}" y="{H - PAD_B - h:.1f}" width="{bw - 1:.1f}" '
+                        f'height="{h:.1f}" fill="{colour}"><title>{escape(str(r["period_label"]))} '
+                        f'{name}: {n}</title></rect>')
+        body.append(f'<text x="{PAD_L + i * gw + gw / 2:.1f}" y="{H - 10}" text-anchor="middle" '
+                    f'font-size="10">{escape(str(r["period_label"]))}</text>')
+    for j, (name, colour) in enumerate(series):
+        body.append(f'<rect x="{W - 330 + j * 80}" y="20" width="10" height="10" '
+                    f'fill="{colour}"/><text x="{W - 316 + j * 80}" y="29" '
+                    f'font-size="10">{name}</text>')
+    return _frame("Disputes per month (矛盾纠纷)", body, top)
+
+
+def index_line(rows: Sequence[Mapping[str, object]]) -> str:
+    """The safety index (平安指数) per day, 0 to 100."""
+    k = _scale(100)
+    step = (W - PAD_L - 10) / max(1, len(rows) - 1)
+    points = " ".join(f"{PAD_L + i * step:.1f},{H - PAD_B - float(str(r['index'])) * k:.1f}"
+                      for i, r in enumerate(rows))
+    body = [f'<polyline points="{points}" fill="none" stroke="#1d3557" stroke-width="2"/>']
+    for i, r in enumerate(rows):
+        if i % max(1, len(rows) // 6) == 0:
+            body.append(f'<text x="{PAD_L + i * step:.1f}" y="{H - 10}" font-size="10">'
+                        f'{escape(str(r["day_label"]))[5:]}</text>')
+    return _frame("Safety index per day (平安指数)", body, 100)

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from hub.console import pages, plots
 from hub.console.accounts import Account, verify_password
+from hub.console.analytics import AnalyticsView
 from hub.console.board import Board, Filters
 from hub.console.feed import ActionNotStored, Feed, now_ms
 from hub.model.cases import ACTIONS, IncidentAction
@@ -39,6 +40,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Console:
     board: Board
     accounts: dict[str, Account]
+    analytics: AnalyticsView
     send: Callable[[IncidentAction], None]
     rules: list[str] = field(default_factory=list)
     sessions: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -207,7 +209,18 @@ async def plot(request: web.Request) -> web.Response:
         return _svg(plots.open_per_level(stats["open_per_level"]))
     if name == "ack":
         return _svg(plots.time_to_acknowledge(stats["to_ack_minutes"]))
+    if name in {"funnel", "index"}:
+        summary = _console(request).analytics.summary(_me(request).department)
+        if name == "funnel":
+            return _svg(plots.funnel(summary["funnels"]))
+        return _svg(plots.index_line(summary["index"]))
     raise web.HTTPNotFound()
+
+
+async def analytics_page(request: web.Request) -> web.Response:
+    me = _me(request)
+    summary = _console(request).analytics.summary(me.department)
+    return web.Response(text=pages.analytics(me, summary), content_type="text/html")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -224,6 +237,7 @@ def create_web_app(console: Console) -> web.Application:
         web.get("/incidents/{iid}", incident_page), web.get("/api/incidents/{iid}", incident_api),
         web.post("/incidents/{iid}/actions", act),
         web.get("/plots/{name}.svg", plot), web.get("/healthz", healthz),
+        web.get("/analytics", analytics_page),
         web.static("/static", STATIC),
     ])
     return app

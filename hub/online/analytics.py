@@ -35,6 +35,7 @@ from hub.core.analytics import (
     RiskWarningEngine,
     SafetyIndexEngine,
 )
+from hub.core.analytics.keys import record_key
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND
 from hub.model.incidents import CONFIRMED, Incident
@@ -50,15 +51,6 @@ log = logging.getLogger(__name__)
 
 REPORTS_TOPIC = SOURCE_TOPICS["grid_report"]
 INPUTS = (REGISTRY_TOPIC, REPORTS_TOPIC, INCIDENTS_TOPIC)
-
-
-def record_key(kind: str, record: dict[str, Any]) -> str:
-    """What identifies a record on its topic (a repeat after a restart has the same key)."""
-    if kind == "risk_warning":
-        return f"{record['warning_id']}|{'final' if record['final'] else 'early'}"
-    start = record.get("period_start", record.get("day_start"))
-    period = record.get("period", "DAY")
-    return f"{record['area_level']}|{record['area_code']}|{period}|{start}"
 
 
 @dataclass

@@ -94,8 +94,9 @@ def test_operators_see_act_and_escalate_in_the_browser(stack_settings: Settings,
         send_incident(s, incident(ack_me, risk="CRITICAL", emitted=t0))
         wait(browser, 2.0).until(lambda d: row(d, ack_me))
         print(f"incident on the board {time.monotonic() - sent:.2f}s after it was produced")
-        first = browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")[0]
-        assert first.get_attribute("data-incident") == ack_me  # CRITICAL sorts first
+        order = [tr.get_attribute("data-incident")
+                 for tr in browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")]
+        assert order.index(ack_me) < order.index(warm)  # CRITICAL above LOW
         send_incident(s, incident(ignore_me, risk="HIGH", emitted=t0))
         send_incident(s, incident(neighbour, risk="HIGH", township="T-CW-2", emitted=t0))
         wait(browser, 10).until(lambda d: row(d, ignore_me))
@@ -145,6 +146,9 @@ def test_operators_see_act_and_escalate_in_the_browser(stack_settings: Settings,
         wait(browser, 30).until(lambda d: row(d, ignore_me))
         assert "DISTRICT · D-CW-1" in row(browser, ignore_me).text
         assert "↑DISTRICT" in row(browser, ignore_me).text
+        browser.get(f"{url}/analytics")  # the area analytics page answers for the district
+        headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
+        assert [h.split()[0] for h in headings] == ["矛盾纠纷", "案件风险管理", "平安指数"]
 
     assert not actions.matching(incident_id=neighbour)  # nothing was sent for it
     actions.close()

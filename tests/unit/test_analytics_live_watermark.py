@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.core.analytics import load_analytics
-from hub.online.analytics import LiveAnalytics, record_key
+from hub.core.analytics.keys import record_key
+from hub.online.analytics import LiveAnalytics
 
 REPO = Path(__file__).resolve().parents[2]
 HOUR = 3_600_000
