@@ -11,9 +11,13 @@ from typing import Any
 from hub.replay.evaluate import (
     EvaluationInputError,
     evaluate,
+    evaluate_trends,
     format_report,
+    format_trend_report,
     read_incidents,
     read_labels,
+    read_trend_labels,
+    read_warnings,
 )
 
 
@@ -24,12 +28,15 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Match incidents (highest version of each incident_id) to labels: same rule_id and "
             "overlapping evidence event ids, one to one. Prints precision and recall per rule and "
-            "overall, what was missed and what was extra. Exit 1 below the thresholds, 2 on "
-            "unreadable input."
+            "overall, what was missed and what was extra. With --warnings, scores final risk "
+            "warnings against the planted trends (risk_trend labels): recall and precision. "
+            "Exit 1 below the thresholds, 2 on unreadable input."
         ),
     )
     p.add_argument("--expected", type=Path, required=True, help="labels .jsonl (hub simulate)")
-    p.add_argument("--actual", type=Path, required=True, help="incidents .jsonl (hub correlate)")
+    p.add_argument("--actual", type=Path, help="incidents .jsonl (hub correlate)")
+    p.add_argument("--warnings", type=Path,
+                   help="risk_warnings.jsonl (hub analytics): score the planted trends")
     p.add_argument("--min-recall", type=_fraction, help="fail (exit 1) below this overall recall")
     p.add_argument(
         "--min-precision", type=_fraction, help="fail (exit 1) below this overall precision"
@@ -51,28 +58,51 @@ def _fraction(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     from hub.commands.paths import first_problem, input_problem
 
-    problem = first_problem(input_problem(args.expected, "--expected"),
-                            input_problem(args.actual, "--actual"))
+    if args.actual is None and args.warnings is None:
+        print("hub evaluate: give --actual INCIDENTS.jsonl, --warnings RISK_WARNINGS.jsonl or "
+              "both", file=sys.stderr)
+        return 2
+    problem = first_problem(
+        input_problem(args.expected, "--expected"),
+        input_problem(args.actual, "--actual") if args.actual is not None else None,
+        input_problem(args.warnings, "--warnings") if args.warnings is not None else None)
     if problem:
         print(f"hub evaluate: {problem}", file=sys.stderr)
         return 2
     try:
         with open(args.expected, encoding="utf-8") as handle:
-            labels = read_labels(handle, str(args.expected))
-        with open(args.actual, encoding="utf-8") as handle:
-            incidents = read_incidents(handle, str(args.actual))
+            label_lines = handle.readlines()
+        ev = trends = None
+        if args.actual is not None:
+            labels = read_labels(label_lines, str(args.expected))
+            with open(args.actual, encoding="utf-8") as handle:
+                incidents = read_incidents(handle, str(args.actual))
+            ev = evaluate(labels, incidents)
+        if args.warnings is not None:
+            planted = read_trend_labels(label_lines, str(args.expected))
+            with open(args.warnings, encoding="utf-8") as handle:
+                warnings = read_warnings(handle, str(args.warnings))
+            trends = evaluate_trends(planted, warnings)
     except (OSError, EvaluationInputError) as exc:
         print(f"hub evaluate: {exc}", file=sys.stderr)
         return 2
-    ev = evaluate(labels, incidents)
-    failures = ev.failures(args.min_recall, args.min_precision)
+    failures = []
+    if ev is not None:
+        failures += ev.failures(args.min_recall, args.min_precision)
+    if trends is not None:
+        failures += trends.failures(args.min_recall, args.min_precision)
     if args.json:
-        record = ev.to_record()
+        record = ev.to_record() if ev is not None else {}
+        if trends is not None:
+            record["trends"] = trends.to_record()
         record["passed"] = not failures
         record["failures"] = failures
         print(json.dumps(record, ensure_ascii=False, indent=2))
     else:
-        print(format_report(ev))
+        parts = [format_report(ev)] if ev is not None else []
+        if trends is not None:
+            parts.append(format_trend_report(trends))
+        print("\n\n".join(parts))
         for reason in failures:
             print(f"FAIL: {reason}")
         if not failures and (args.min_recall is not None or args.min_precision is not None):

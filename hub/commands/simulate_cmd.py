@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from hub.replay.simulate import DEFAULT_START_MS, SimConfig, Simulator
+from hub.replay.simulate import (
+    DEFAULT_START_MS,
+    PROFILES,
+    DisputeModel,
+    SimConfig,
+    Simulator,
+)
 
 _CST = timezone(timedelta(hours=8))
 
@@ -25,8 +32,10 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    p.add_argument("--buildings", type=int, required=True, help="number of buildings (>= 2)")
-    p.add_argument("--days", type=int, required=True, help="number of simulated days (>= 1)")
+    p.add_argument("--buildings", type=int,
+                   help="number of buildings (>= 2; required unless --profile)")
+    p.add_argument("--days", type=int,
+                   help="number of simulated days (>= 1; required unless --profile)")
     p.add_argument("--out", type=Path, required=True, help="events file (JSON lines); - = stdout")
     p.add_argument("--labels", type=Path, help="write the ground-truth labels here (JSON lines)")
     p.add_argument(
@@ -40,6 +49,24 @@ def add_parser(subparsers: Any) -> None:
         help="injected situations per rule (default: one per 40 building-days, 1-50)",
     )
     p.add_argument("--no-inject", action="store_true", help="background only, no situations")
+    p.add_argument("--no-background", action="store_true",
+                   help="no daily background traffic (one closing report on the last day)")
+    p.add_argument(
+        "--dispute-histories", action="store_true",
+        help="background disputes get full histories: REPORTED, ACCEPTED, MEDIATING, RESOLVED or "
+        "UNRESOLVED with delays of hours to weeks (docs/toolkit.md)")
+    for name, default, what in (("accept", 0.97, "accepted (受理)"),
+                                ("mediate", 0.8, "mediated before their outcome"),
+                                ("resolve", 0.9, "of the accepted, resolved (调处成功)")):
+        p.add_argument(f"--dispute-{name}-rate", type=float, metavar="R",
+                       help=f"share of disputes {what} (default {default}); implies "
+                       "--dispute-histories")
+    p.add_argument("--trends", type=int, default=0, metavar="N",
+                   help="plant N rising trends (a steady weekly baseline, then a week of 14-20 "
+                   "reports in one grid and category), labelled kind risk_trend in --labels")
+    p.add_argument("--profile", choices=sorted(PROFILES),
+                   help="a preset city: taian-year = a city-year whose YEAR dispute funnel is "
+                   "exactly 5,872 accepted and 5,797 resolved (98.7 %%), disputes only")
     p.set_defaults(func=run)
 
 
@@ -58,6 +85,52 @@ def parse_start(text: str | None) -> int:
     return int(when.timestamp() * 1000)
 
 
+def _dispute_model(args: argparse.Namespace) -> DisputeModel | None:
+    rates = {name: getattr(args, f"dispute_{name}_rate")
+             for name in ("accept", "mediate", "resolve")}
+    given = {f"{name}_rate": value for name, value in rates.items() if value is not None}
+    if not args.dispute_histories and not given:
+        return None
+    return DisputeModel(**given)
+
+
+def make_config(args: argparse.Namespace) -> SimConfig:
+    """The SimConfig the arguments ask for; ValueError says what is wrong."""
+    model = _dispute_model(args)
+    if args.profile is None:
+        if args.buildings is None or args.days is None:
+            raise ValueError("--buildings and --days are required (or give --profile NAME)")
+        return SimConfig(
+            seed=args.seed,
+            buildings=args.buildings,
+            days=args.days,
+            start_ms=parse_start(args.start),
+            situations_per_rule=args.situations_per_rule,
+            inject=not args.no_inject,
+            background=not args.no_background,
+            disputes=model,
+            trends=args.trends,
+        )
+    for flag, value in (("--days", args.days), ("--situations-per-rule", args.situations_per_rule),
+                        ("--no-inject", args.no_inject or None),
+                        ("--no-background", args.no_background or None)):
+        if value is not None:
+            raise ValueError(f"--profile {args.profile} sets {flag} itself; leave it out")
+    extra: dict[str, Any] = {}
+    if args.start is not None:
+        start = datetime.fromtimestamp(parse_start(args.start) / 1000, tz=_CST)
+        if (start.month, start.day, start.hour, start.minute, start.second) != (1, 1, 0, 0, 0):
+            raise ValueError(f"--profile {args.profile}: --start must be 1 January 00:00 "
+                             "(+08:00) of the year to simulate")
+        extra["year"] = start.year
+    if args.buildings is not None:
+        extra["buildings"] = args.buildings
+    cfg = PROFILES[args.profile](args.seed, trends=args.trends, **extra)
+    if model is not None:
+        cfg = replace(cfg, disputes=model)
+    return cfg
+
+
 def run(args: argparse.Namespace) -> int:
     from hub.commands.paths import first_problem, output_problem
     from hub.replay.progress import Progress
@@ -69,14 +142,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"hub simulate: {problem}", file=sys.stderr)
         return 2
     try:
-        cfg = SimConfig(
-            seed=args.seed,
-            buildings=args.buildings,
-            days=args.days,
-            start_ms=parse_start(args.start),
-            situations_per_rule=args.situations_per_rule,
-            inject=not args.no_inject,
-        )
+        cfg = make_config(args)
         began = time.perf_counter()
         sim = Simulator(cfg)
     except ValueError as exc:
@@ -103,8 +169,8 @@ def run(args: argparse.Namespace) -> int:
             out.close()
     if args.labels is not None:
         with open(args.labels, "w", encoding="utf-8") as handle:
-            for label in sim.labels:
-                handle.write(label.to_json() + "\n")
+            for text in sim.label_lines():
+                handle.write(text + "\n")
     elapsed = time.perf_counter() - began
     counts = sim.counts
     events = sum(v for k, v in counts.items() if k not in ("duplicates", "situations"))

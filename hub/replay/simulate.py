@@ -35,6 +35,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 SECOND_MS = 1_000
@@ -108,8 +109,87 @@ _FALSE_ALARM_TYPES: tuple[tuple[str, int], ...] = (
 
 
 @dataclass(frozen=True)
+class Delay:
+    """A log-normal delay: ``median_h · exp(sigma · N(0, 1))`` hours, clipped to [min_h, max_h]."""
+
+    median_h: float
+    sigma: float
+    min_h: float
+    max_h: float
+
+    def draw_ms(self, rng: random.Random) -> int:
+        hours = self.median_h * math.exp(self.sigma * rng.gauss(0.0, 1.0))
+        return int(min(self.max_h, max(self.min_h, hours)) * HOUR_MS)
+
+
+@dataclass(frozen=True)
+class DisputeModel:
+    """How a dispute's history unfolds: REPORTED → ACCEPTED → [MEDIATING →] RESOLVED | UNRESOLVED.
+
+    A dispute is accepted (受理) with ``accept_rate`` (else its history is REPORTED alone); an
+    accepted one ends RESOLVED (调处成功) with ``resolve_rate``, else UNRESOLVED; it passes through
+    MEDIATING with ``mediate_rate`` (always when it ends UNRESOLVED), else it is settled on the
+    spot. Each transition waits a log-normal :class:`Delay` (docs/toolkit.md lists them).
+    """
+
+    accept_rate: float = 0.97
+    mediate_rate: float = 0.8
+    resolve_rate: float = 0.9
+    to_accepted: Delay = Delay(4.0, 1.0, 1 / 6, 72.0)  # 10 min - 3 days, median 4 h
+    to_mediating: Delay = Delay(18.0, 0.9, 1.0, 7 * 24.0)  # 1 h - 7 days, median 18 h
+    to_resolved: Delay = Delay(48.0, 0.9, 2.0, 30 * 24.0)  # 2 h - 30 days, median 2 days
+    to_unresolved: Delay = Delay(8 * 24.0, 0.6, 24.0, 45 * 24.0)  # 1 - 45 days, median 8 days
+
+    def __post_init__(self) -> None:
+        for name in ("accept_rate", "mediate_rate", "resolve_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"dispute {name.replace('_', ' ')} {value} is not from 0 to 1")
+
+
+@dataclass(frozen=True)
+class DisputePlan:
+    """Exact dispute figures for a window: so many disputes first reported in
+    [window_start, window_end) that end RESOLVED, UNRESOLVED, or stay REPORTED (not accepted);
+    every history ends before ``window_end``. Accepted = resolved + unresolved."""
+
+    resolved: int
+    unresolved: int
+    window_start: int
+    window_end: int
+    not_accepted: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return self.resolved + self.unresolved
+
+    @property
+    def total(self) -> int:
+        return self.accepted + self.not_accepted
+
+
+#: The rising trends' shape (docs/toolkit.md, "Planted rising trends"): weeks of baseline
+#: (planted counts ~Poisson(2), at most 4 a week), then one week of 14-20 reports.
+TREND_BASELINE_WEEKS = 16
+TREND_BASELINE_MEAN = 2.0
+TREND_BASELINE_CAP = 4
+TREND_SPIKE_MIN, TREND_SPIKE_MAX = 14, 20
+#: Report categories a trend is planted in (DISPUTE is left to the dispute rules and funnel).
+TREND_CATEGORIES: tuple[str, ...] = (
+    "SAFETY_HAZARD", "FIRE_HAZARD", "SUSPICIOUS_PERSON", "PUBLIC_ORDER", "ENVIRONMENT", "OTHER",
+)
+_CST_OFFSET_MS = 8 * HOUR_MS  # Asia/Shanghai: +08:00 all year (no DST since 1991)
+
+
+@dataclass(frozen=True)
 class SimConfig:
-    """What to simulate. ``situations_per_rule`` None: about one per 40 building-days (1-50)."""
+    """What to simulate. ``situations_per_rule`` None: about one per 40 building-days (1-50).
+
+    The options after ``inject`` are off by default, and then the output is byte for byte what
+    it was before they existed: ``background`` False leaves out the daily background (a single
+    closing report on the last day remains), ``disputes`` gives background disputes full
+    histories, ``dispute_plan`` adds disputes with exact figures, ``trends`` plants rising trends.
+    """
 
     seed: int
     buildings: int
@@ -118,6 +198,10 @@ class SimConfig:
     situations_per_rule: int | None = None
     duplicate_rate: float = 0.004
     inject: bool = True
+    background: bool = True
+    disputes: DisputeModel | None = None
+    dispute_plan: DisputePlan | None = None
+    trends: int = 0
 
     def __post_init__(self) -> None:
         if self.buildings < 2:
@@ -126,6 +210,25 @@ class SimConfig:
             raise ValueError("--days must be at least 1")
         if self.situations_per_rule is not None and self.situations_per_rule < 0:
             raise ValueError("situations_per_rule must be >= 0")
+        if self.trends < 0:
+            raise ValueError("--trends must be >= 0")
+        plan = self.dispute_plan
+        if plan is not None:
+            if self.background or (self.inject and self.per_rule > 0):
+                raise ValueError("an exact dispute plan needs a city without other disputes: "
+                                 "no background and no injected situations")
+            if min(plan.resolved, plan.unresolved, plan.not_accepted) < 0:
+                raise ValueError("dispute plan counts must be >= 0")
+            end = self.start_ms + self.days * DAY_MS
+            if not self.start_ms <= plan.window_start < plan.window_end <= end:
+                raise ValueError("the dispute plan's window must lie within the simulated days")
+
+    @property
+    def dispute_model(self) -> DisputeModel | None:
+        """The model of dispute histories: ``disputes``, or the default one for a plan."""
+        if self.disputes is None and self.dispute_plan is not None:
+            return DisputeModel()
+        return self.disputes
 
     @property
     def per_rule(self) -> int:
@@ -157,6 +260,45 @@ class Label:
         return json.dumps(self.to_record(), ensure_ascii=False, separators=(",", ":"))
 
 
+TREND_LABEL_KIND = "risk_trend"
+
+
+@dataclass(frozen=True)
+class TrendLabel:
+    """A planted rising trend: what `hub evaluate --warnings` expects a final RiskWarning for.
+
+    ``areas`` names the areas that enclose ``area_code`` (level -> code): a warning there for the
+    same case type and week is explained by the trend.
+    """
+
+    area_level: str
+    area_code: str
+    case_source: str
+    case_type: str
+    week_start: int
+    week_label: str
+    count: int  # planted reports in the rising week (the background may add some)
+    baseline_counts: tuple[int, ...]  # planted reports in each baseline week, oldest first
+    areas: tuple[tuple[str, str], ...] = ()
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "kind": TREND_LABEL_KIND,
+            "area_level": self.area_level,
+            "area_code": self.area_code,
+            "case_source": self.case_source,
+            "case_type": self.case_type,
+            "week_start": self.week_start,
+            "week_label": self.week_label,
+            "count": self.count,
+            "baseline_counts": list(self.baseline_counts),
+            "areas": dict(self.areas),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_record(), ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Simulation:
     """The result: registry lines, event lines (arrival order), labels, and counts by kind."""
@@ -165,6 +307,14 @@ class Simulation:
     event_lines: tuple[str, ...]
     labels: tuple[Label, ...]
     counts: dict[str, int]
+    trends: tuple[TrendLabel, ...] = ()
+
+    def label_lines(self) -> Iterator[str]:
+        """The labels file: situations (by first event time), then the planted trends."""
+        for label in self.labels:
+            yield label.to_json()
+        for trend in self.trends:
+            yield trend.to_json()
 
     def lines(self) -> Iterator[str]:
         yield from self.registry_lines
@@ -453,8 +603,13 @@ class _Generator:
         self.reserved_buildings = _Zones()  # building -> dispute situation spans
         self.injected: dict[int, list[dict[str, Any]]] = {}  # day -> events
         self.labels: list[Label] = []
+        self.trend_labels: list[TrendLabel] = []
         if cfg.inject:
             self._plan_situations()
+        if cfg.dispute_plan is not None:
+            self._plan_disputes(cfg.dispute_plan)
+        if cfg.trends:
+            self._plan_trends(cfg.trends)
 
     # -- events ------------------------------------------------------------------------------
     def _swipe(
@@ -545,12 +700,19 @@ class _Generator:
         t: int,
         category: str,
         updates: bool = True,
+        history: list[tuple[str, int]] | None = None,
     ) -> list[dict[str, Any]]:
+        """One report's events: REPORTED at ``t`` and, with ``updates``, its status updates
+        (a DISPUTE's drawn from ``cfg.disputes`` when set); ``history`` gives them instead."""
         rng = self.rng
         report_id = f"RPT-{rng.getrandbits(48):012x}"
         desc = _DESCRIPTIONS[category][rng.randrange(len(_DESCRIPTIONS[category]))]
         statuses = [("REPORTED", t)]
-        if updates:
+        if history is not None:
+            statuses = list(history)
+        elif updates and category == "DISPUTE" and self.cfg.disputes is not None:
+            statuses = dispute_history(rng, self.cfg.disputes, t)
+        elif updates:
             t2 = t + rng.randint(10, 120) * MINUTE_MS
             statuses.append(("ACCEPTED", t2))
             if category == "DISPUTE":
@@ -596,7 +758,10 @@ class _Generator:
             day_start = self.start + day * DAY_MS
             for event in self.injected.get(day, ()):
                 self.sink.emit(event)
-            self._background_day(day_start)
+            if self.cfg.background:
+                self._background_day(day_start)
+            elif day == self.cfg.days - 1:
+                self._closing_report(day_start)
             yield from self.sink.drain_before(day_start + DAY_MS)
         yield from self.sink.drain_before(None)
 
@@ -972,6 +1137,102 @@ class _Generator:
         self.dispute_zones.add(b.building_id, t - _DISPUTE_MARGIN_MS, last + _DISPUTE_MARGIN_MS)
         self._add("dispute_hotspot", b.building_id, events, "MEDIUM" if n < 5 else "HIGH")
 
+    # -- planned disputes and trends -----------------------------------------------------------
+    def _schedule(self, events: list[dict[str, Any]]) -> None:
+        """Emit ``events`` with their day's generation (like an injected situation's)."""
+        for e in events:
+            day = (e["event_time"] - self.start) // DAY_MS
+            self.injected.setdefault(day, []).append(e)
+
+    def _dispute_fits(self, building_id: str, lo: int, hi: int) -> bool:
+        """The background's rule for disputes: never three in a building within 7 days."""
+        if self.dispute_zones.overlaps(building_id, lo, hi):
+            return False
+        spans = self.disputes.get(building_id, ())
+        margin = 7 * DAY_MS + HOUR_MS
+        return sum(1 for s, e in spans if s <= hi + margin and lo <= e + margin) <= 1
+
+    def _plan_disputes(self, plan: DisputePlan) -> None:
+        """Exactly ``plan``'s disputes, first reported and finished inside its window."""
+        rng = self.rng
+        model = self.cfg.dispute_model
+        assert model is not None
+        outcomes = (["RESOLVED"] * plan.resolved + ["UNRESOLVED"] * plan.unresolved
+                    + ["REPORTED"] * plan.not_accepted)
+        rng.shuffle(outcomes)
+        buildings = self.city.buildings
+        lo, hi = plan.window_start, plan.window_end
+        days = (hi - lo) // DAY_MS
+        for outcome in outcomes:
+            for _ in range(10_000):
+                offsets = dispute_history(rng, model, 0, outcome)
+                span = offsets[-1][1]
+                if days >= 1:  # the working day's rhythm: first reported 08:00-20:00
+                    t = lo + rng.randrange(days) * DAY_MS + int((8 + 12 * rng.random()) * HOUR_MS)
+                else:
+                    t = lo + rng.randrange(hi - lo)
+                b = buildings[rng.randrange(len(buildings))]
+                if t + span < hi and self._dispute_fits(b.building_id, t, t + span):
+                    break
+            else:
+                raise ValueError("the planned disputes do not fit: use more buildings or a "
+                                 "longer window")
+            self.disputes.setdefault(b.building_id, []).append((t, t + span))
+            history = [(status, t + dt) for status, dt in offsets]
+            self._schedule(self._report_chain(b.grid_id, b, b.site_id, t, "DISPUTE",
+                                              history=history))
+
+    def _plan_trends(self, n: int) -> None:
+        """``n`` rising trends in distinct (grid, category) pairs (docs/toolkit.md)."""
+        rng = self.rng
+        week = 7 * DAY_MS
+        first = _first_monday(self.start)
+        n_weeks = (self.end - DAY_MS - first) // week  # whole weeks before the last day
+        if n_weeks <= TREND_BASELINE_WEEKS:
+            need = -(-(first - self.start) // DAY_MS) + (TREND_BASELINE_WEEKS + 1) * 7 + 1
+            raise ValueError(f"--trends needs {TREND_BASELINE_WEEKS} whole weeks of baseline "
+                             f"and the rising week before the last day: use --days {need} or "
+                             "more")
+        grids = sorted(self.city.grids)
+        if n > len(grids) * len(TREND_CATEGORIES):
+            raise ValueError(f"--trends {n}: this city has only {len(grids)} grids of "
+                             f"{len(TREND_CATEGORIES)} categories; use more buildings")
+        # categories in turn (all different while n <= 6), each in grids not used for it yet
+        order = rng.sample(TREND_CATEGORIES, len(TREND_CATEGORIES))
+        free = {c: rng.sample(grids, len(grids)) for c in order}
+        chosen = []
+        for i in range(n):
+            category = order[i % len(order)]
+            chosen.append((free[category].pop(), category))
+        for grid_id, category in chosen:
+            members = self.city.grids[grid_id]
+            spike = rng.randrange(TREND_BASELINE_WEEKS, n_weeks)
+            counts = [min(TREND_BASELINE_CAP, _poisson(rng, TREND_BASELINE_MEAN))
+                      for _ in range(spike)]
+            counts.append(rng.randint(TREND_SPIKE_MIN, TREND_SPIKE_MAX))
+            for k, count in enumerate(counts):
+                for _ in range(count):
+                    t = (first + k * week + rng.randrange(7) * DAY_MS
+                         + int((8 + 10 * rng.random()) * HOUR_MS))
+                    b = members[rng.randrange(len(members))]
+                    self._schedule(self._report_chain(grid_id, b, b.site_id, t, category))
+            record = members[0].record
+            week_start = first + spike * week
+            self.trend_labels.append(TrendLabel(
+                "GRID", grid_id, "grid_report", category, week_start, _week_label(week_start),
+                counts[-1], tuple(counts[:-1]),
+                tuple((level, str(record[name])) for level, name in (
+                    ("TOWNSHIP", "township_code"), ("DISTRICT", "district_code"),
+                    ("CITY", "city_code")) if record[name])))
+
+    def _closing_report(self, day_start: int) -> None:
+        """Without background, one report on the last day: the analytics see time pass."""
+        grid_id = sorted(self.city.grids)[0]
+        b = self.city.grids[grid_id][0]
+        t = day_start + 9 * HOUR_MS
+        for event in self._report_chain(grid_id, b, b.site_id, t, "OTHER", updates=False):
+            self.sink.emit(event)
+
     def _inject_lookups(self, i: int) -> None:
         rng = self.rng
         (site,), t = self._slot(25 * MINUTE_MS)
@@ -999,6 +1260,46 @@ class _Generator:
         if i % 2 == 0:  # the sensor flaps: the repeat is suppressed, the incident stays one
             events.append(self._alarm(site, zone, device, t + 4 * SECOND_MS, "TAMPER", 3))
         self._add("device_tamper", device, events, "MEDIUM")
+
+
+def dispute_history(rng: random.Random, model: DisputeModel, t: int,
+                    outcome: str | None = None) -> list[tuple[str, int]]:
+    """A dispute's (status, event time) history from ``t``, by ``model``.
+
+    ``outcome`` forces how it ends: RESOLVED, UNRESOLVED or REPORTED (never accepted); None
+    draws it from the model's rates. Times strictly increase.
+    """
+    if outcome is None:
+        if rng.random() >= model.accept_rate:
+            outcome = "REPORTED"
+        else:
+            outcome = "RESOLVED" if rng.random() < model.resolve_rate else "UNRESOLVED"
+    history = [("REPORTED", t)]
+    if outcome == "REPORTED":
+        return history
+    t += max(MINUTE_MS, model.to_accepted.draw_ms(rng))
+    history.append(("ACCEPTED", t))
+    if outcome == "UNRESOLVED" or rng.random() < model.mediate_rate:
+        t += max(MINUTE_MS, model.to_mediating.draw_ms(rng))
+        history.append(("MEDIATING", t))
+    last = model.to_resolved if outcome == "RESOLVED" else model.to_unresolved
+    t += max(MINUTE_MS, last.draw_ms(rng))
+    history.append((outcome, t))
+    return history
+
+
+def _first_monday(t: int) -> int:
+    """The first Monday 00:00 Asia/Shanghai at or after ``t`` (epoch ms)."""
+    day = -(-(t + _CST_OFFSET_MS) // DAY_MS)  # local days since 1970-01-01, a Thursday
+    day += (4 - day) % 7
+    return day * DAY_MS - _CST_OFFSET_MS
+
+
+def _week_label(week_start: int) -> str:
+    """ISO week label (``2025-W14``) of a local week start."""
+    local = datetime.fromtimestamp(week_start / 1000, tz=timezone(timedelta(hours=8)))
+    year, number, _ = local.isocalendar()
+    return f"{year}-W{number:02d}"
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -1030,6 +1331,8 @@ class Simulator:
     def __init__(self, cfg: SimConfig) -> None:
         self._gen = _Generator(cfg)
         self.labels: tuple[Label, ...] = self._gen.sorted_labels()
+        self.trends: tuple[TrendLabel, ...] = tuple(sorted(
+            self._gen.trend_labels, key=lambda x: (x.week_start, x.area_code, x.case_type)))
 
     def lines(self) -> Iterator[str]:
         yield from self._gen.registry_lines()
@@ -1039,7 +1342,16 @@ class Simulator:
     def counts(self) -> dict[str, int]:
         counts = dict(sorted(self._gen.sink.counts.items()))
         counts["situations"] = len(self.labels)
+        if self.trends:
+            counts["trends"] = len(self.trends)
         return counts
+
+    def label_lines(self) -> Iterator[str]:
+        """The labels file: situations (by first event time), then the planted trends."""
+        for label in self.labels:
+            yield label.to_json()
+        for trend in self.trends:
+            yield trend.to_json()
 
 
 def simulate(cfg: SimConfig) -> Simulation:
@@ -1047,4 +1359,32 @@ def simulate(cfg: SimConfig) -> Simulation:
     sim = Simulator(cfg)
     registry = tuple(sim._gen.registry_lines())
     events = tuple(sim._gen.event_lines())
-    return Simulation(registry, events, sim.labels, sim.counts)
+    return Simulation(registry, events, sim.labels, sim.counts, sim.trends)
+
+
+# -- profiles ------------------------------------------------------------------------------------
+
+#: Tai'an's published dispute mediation figures: 5,872 accepted (受理), 5,797 resolved (调处成功).
+TAIAN_ACCEPTED = 5_872
+TAIAN_RESOLVED = 5_797
+
+
+def taian_year(seed: int = 1, *, year: int = 2025, buildings: int = 400,
+               trends: int = 0) -> SimConfig:
+    """A city-year whose YEAR dispute funnel is Tai'an's: exactly 5,872 disputes accepted and
+    5,797 resolved (98.7 %), the other 75 UNRESOLVED, every one first reported in ``year``
+    (Asia/Shanghai) and finished before it ends. No background and no situations: only the
+    disputes (the trends if asked), and on 1 January of the next year one closing report so
+    `hub analytics` sees the year end and publishes it."""
+    cst = timezone(timedelta(hours=8))
+    start = int(datetime(year, 1, 1, tzinfo=cst).timestamp() * 1000)
+    end = int(datetime(year + 1, 1, 1, tzinfo=cst).timestamp() * 1000)
+    plan = DisputePlan(resolved=TAIAN_RESOLVED, unresolved=TAIAN_ACCEPTED - TAIAN_RESOLVED,
+                       window_start=start, window_end=end)
+    return SimConfig(seed=seed, buildings=buildings, days=(end - start) // DAY_MS + 1,
+                     start_ms=start, inject=False, background=False, dispute_plan=plan,
+                     trends=trends)
+
+
+#: ``hub simulate --profile NAME``.
+PROFILES = {"taian-year": taian_year}
