@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from hub.model.errors import RecordError
@@ -82,8 +83,12 @@ def _label(first: date, kind: str) -> str:
     return str(first.year)
 
 
+@lru_cache(maxsize=1 << 16)
 def period_of(t: int, kind: str, zone: ZoneInfo) -> Period:
-    """The ``kind`` period (DAY, WEEK, MONTH, YEAR) holding epoch ms ``t``, in ``zone``."""
+    """The ``kind`` period (DAY, WEEK, MONTH, YEAR) holding epoch ms ``t``, in ``zone``.
+
+    Cached: the engines ask for the periods of the same first-event times at every day boundary
+    (a city-year of disputes: 4.5 million calls, 67 s of 80 without the cache)."""
     first = _first_day(local_date(t, zone), kind)
     nxt = _next_first_day(first, kind)
     return Period(start_of(first, zone), start_of(nxt, zone), kind, _label(first, kind))
