@@ -38,13 +38,17 @@ def run(args: argparse.Namespace) -> int:
     path = args.file or settings.topics_file
     try:
         specs = load_topic_specs(path)
+    except ConfigError as exc:  # a missing or wrong topics file: usage (README "Exit status")
+        print(f"hub topics {args.action}: {exc}", file=sys.stderr)
+        return 2
+    try:
         admin = kafka_admin.admin_client(settings.bootstrap)
         if args.action == "list":
             return _list(admin, specs)
         changes = kafka_admin.apply_topics(admin, specs, dry_run=args.dry_run)
-    except (ConfigError, kafka_admin.KafkaAdminError) as exc:
+    except kafka_admin.KafkaAdminError as exc:  # Kafka not there or refusing: not ready
         print(f"hub topics {args.action}: {exc}", file=sys.stderr)
-        return 1
+        return 3
     verb = "would change" if args.dry_run else "changed"
     for change in changes:
         print(f"{change.action:<15} {change.topic}: {change.detail}")

@@ -65,7 +65,8 @@ def load_accounts(path: Path) -> dict[str, Account]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the console accounts: {exc}") from exc
+        raise ConfigError(f"{path}: cannot read the console accounts: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from exc
     items = raw.get("accounts") if isinstance(raw, Mapping) else None
     if not isinstance(items, list):
         raise ConfigError(f"{path}: field 'accounts': expected a list of accounts "

@@ -58,7 +58,7 @@ def load_dispatch(path: Path | str) -> DispatchPolicy:
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
     spec = (raw or {}).get("acknowledge_within") if isinstance(raw, Mapping) else None
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{path}: field 'acknowledge_within': expected a mapping of risk level "

@@ -125,7 +125,7 @@ def load_analytics(path: Path | str) -> AnalyticsConfig:
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):

@@ -87,3 +87,13 @@ def test_the_worker_takes_its_name_from_hub_worker_id() -> None:
     assert resolve_worker_id(None, settings) == "hub-worker-1"
     assert resolve_worker_id("w9", settings) == "w9"
     assert resolve_worker_id(None, Settings.from_env({})).count("-") >= 1
+
+
+def test_config_files_that_are_missing_are_status_2(tmp_path: Path) -> None:
+    missing = tmp_path / "none.yaml"
+    for args, prefix in ((["topics", "apply", "--file", str(missing)], "hub topics apply"),
+                         (["casework", "--dispatch", str(missing)], "hub casework")):
+        result = hub(*args)
+        assert result.returncode == 2, result.stderr
+        assert last_line(result) == f"{prefix}: {missing}: cannot read" + (
+            " topics file" if args[0] == "topics" else "") + ": No such file or directory"
