@@ -125,6 +125,16 @@ def stable_id(prefix: str, *parts: object) -> str:
     return f"{prefix}-{digest[:20]}"
 
 
+def perimeter_alarm(*, event_id: str, vendor: str, device_id: str, site: Site, event_time: int,
+                    zone_id: str, alarm_type: str, severity: int,
+                    description: str | None) -> dict[str, Any]:
+    """A perimeter_alarm interchange record: every vendor's alarm ends in the same shape."""
+    return {"event_id": event_id, "vendor": vendor, "device_id": device_id,
+            "site_id": site.site_id, "event_time": event_time, "zone_id": zone_id,
+            "building_id": site.building_id, "alarm_type": alarm_type, "severity": severity,
+            "description": description}
+
+
 def hash_personal(value: Any, key: bytes | str, vendor_field: str) -> str | None:
     """The pseudonym of a raw personal value (card number, face or person id); None when absent.
     The raw value never leaves this function."""

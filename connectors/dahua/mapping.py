@@ -27,6 +27,7 @@ from connectors.common import (
     epoch_ms,
     integer,
     parse_time,
+    perimeter_alarm,
     stable_id,
     text,
 )
@@ -152,19 +153,11 @@ def map_event(event: DahuaEvent, *, device_id: str, site: Site,
     direction = text(event.data, "Direction", "data.Direction", required=False)
     if direction:
         description += f" ({direction})"
-    return Mapped("perimeter_alarm", {
-        "event_id": stable_id("dh", device_id, event.code, event.index,
-                              vendor_event if vendor_event is not None else "", event_time),
-        "vendor": VENDOR,
-        "device_id": device_id,
-        "site_id": site.site_id,
-        "event_time": event_time,
-        "zone_id": zone_id,
-        "building_id": site.building_id,
-        "alarm_type": alarm_type,
-        "severity": severity,
-        "description": description,
-    })
+    return Mapped("perimeter_alarm", perimeter_alarm(
+        event_id=stable_id("dh", device_id, event.code, event.index,
+                           vendor_event if vendor_event is not None else "", event_time),
+        vendor=VENDOR, device_id=device_id, site=site, event_time=event_time, zone_id=zone_id,
+        alarm_type=alarm_type, severity=severity, description=description))
 
 
 def map_stream(body: str, *, device_id: str, site: Site, open_events: OpenEvents = frozenset(),

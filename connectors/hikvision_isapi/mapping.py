@@ -21,6 +21,7 @@ from connectors.common import (
     need,
     parse_time,
     parse_xml,
+    perimeter_alarm,
     stable_id,
     text,
 )
@@ -153,19 +154,11 @@ def _perimeter_alarm(alert: Mapping[str, Any], event_type: str, site: Site) -> d
     alarm_type, severity = ALARM_TYPES.get(event_type.lower(), UNKNOWN_ALARM)
     zone_id = f"{device_id}:ch{channel}:{event_type.lower()}" + (f":r{region}" if region else "")
     description = text(alert, "eventDescription", f"{ROOT}.eventDescription", required=False)
-    return {
-        "event_id": stable_id("hik", device_id, channel, event_type.lower(), region or "",
-                              event_time),
-        "vendor": VENDOR,
-        "device_id": device_id,
-        "site_id": site.site_id,
-        "event_time": event_time,
-        "zone_id": zone_id,
-        "building_id": site.building_id,
-        "alarm_type": alarm_type,
-        "severity": severity,
-        "description": description,
-    }
+    return perimeter_alarm(
+        event_id=stable_id("hik", device_id, channel, event_type.lower(), region or "",
+                           event_time),
+        vendor=VENDOR, device_id=device_id, site=site, event_time=event_time, zone_id=zone_id,
+        alarm_type=alarm_type, severity=severity, description=description)
 
 
 def _region_id(alert: Mapping[str, Any]) -> str | None:
