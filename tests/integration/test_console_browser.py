@@ -94,8 +94,9 @@ def test_operators_see_act_and_escalate_in_the_browser(stack_settings: Settings,
         send_incident(s, incident(ack_me, risk="CRITICAL", emitted=t0))
         wait(browser, 2.0).until(lambda d: row(d, ack_me))
         print(f"incident on the board {time.monotonic() - sent:.2f}s after it was produced")
-        order = [tr.get_attribute("data-incident")
-                 for tr in browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")]
+        order = browser.execute_script(  # one read: the board re-renders on every change
+            "return Array.from(document.querySelectorAll('#board tbody tr'), "
+            "tr => tr.dataset.incident)")
         assert order.index(ack_me) < order.index(warm)  # CRITICAL above LOW
         send_incident(s, incident(ignore_me, risk="HIGH", emitted=t0))
         send_incident(s, incident(neighbour, risk="HIGH", township="T-CW-2", emitted=t0))
