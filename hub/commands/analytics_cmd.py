@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from hub.codec import load_codec, read_jsonl, record_to_json
     from hub.commands.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE
-    from hub.commands.paths import first_problem, input_problem
+    from hub.commands.paths import directory_problem, first_problem, input_problem
     from hub.core.analytics import load_analytics
     from hub.model.errors import ConfigError
     from hub.model.events import REGISTRY_KIND
@@ -59,10 +59,7 @@ def run(args: argparse.Namespace) -> int:
     problem = first_problem(
         input_problem(args.input, "--in"),
         input_problem(args.incidents, "--incidents") if args.incidents else None,
-        input_problem(config_path, "--config"),
-        f"--out {args.out}: is a file; give a directory" if args.out.is_file() else None,
-        f"--out {args.out}: directory {args.out.parent} does not exist; create it first"
-        if not args.out.exists() and not args.out.parent.is_dir() else None)
+        input_problem(config_path, "--config"), directory_problem(args.out, "--out"))
     if problem:
         print(f"hub analytics: {problem}", file=sys.stderr)
         return EXIT_USAGE

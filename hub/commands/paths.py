@@ -28,6 +28,16 @@ def output_problem(path: Path | str, flag: str) -> str | None:
     return None
 
 
+def directory_problem(path: Path | str, flag: str) -> str | None:
+    """Why ``path`` cannot be (or be made) an output directory (None: it can)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        return f"{flag} {p}: is a file; give a directory"
+    if not p.exists() and not p.parent.is_dir():
+        return f"{flag} {p}: directory {p.parent} does not exist; create it first"
+    return None
+
+
 def input_problem(path: Path | str, flag: str) -> str | None:
     """Why ``path`` cannot be read as a file (None: it can). '-' (stdin) is always fine."""
     if str(path) == "-":

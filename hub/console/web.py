@@ -24,7 +24,7 @@ from aiohttp import web
 from hub.console import pages, plots
 from hub.console.accounts import Account, verify_password
 from hub.console.analytics import AnalyticsView
-from hub.console.board import Board, Filters
+from hub.console.board import Board, Entry, Filters
 from hub.console.feed import ActionNotStored, Feed, now_ms
 from hub.model.cases import ACTIONS, IncidentAction
 
@@ -150,34 +150,32 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _entry(request: web.Request) -> tuple[Console, Account, str]:
+def _entry(request: web.Request) -> tuple[Console, Account, str, Entry]:
+    """The incident the path names, as the signed-in department may see it (one copy)."""
     console, me = _console(request), _me(request)
     iid = request.match_info["iid"]
-    if console.board.visible(me.department, iid) is None:
+    entry = console.board.visible(me.department, iid)
+    if entry is None:
         # A neighbour's incident looks exactly like one that does not exist.
         raise web.HTTPNotFound(text=f"no incident {iid} in your jurisdiction")
-    return console, me, iid
+    return console, me, iid, entry
 
 
 async def incident_page(request: web.Request) -> web.Response:
-    console, me, iid = _entry(request)
-    entry = console.board.visible(me.department, iid)
-    assert entry is not None
+    _, me, _, entry = _entry(request)
     return web.Response(text=pages.incident(me, entry.case, entry.history, entry.incident,
                                             notice=request.query.get("notice")),
                         content_type="text/html")
 
 
 async def incident_api(request: web.Request) -> web.Response:
-    console, me, iid = _entry(request)
-    entry = console.board.visible(me.department, iid)
-    assert entry is not None
+    entry = _entry(request)[3]
     return web.json_response({"case": entry.case, "history": entry.history,
                               "incident": entry.incident})
 
 
 async def act(request: web.Request) -> web.Response:
-    console, me, iid = _entry(request)
+    console, me, iid, _ = _entry(request)
     form = await request.post()
     what = str(form.get("action", ""))
     if what not in ACTIONS:
