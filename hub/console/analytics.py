@@ -29,6 +29,10 @@ class AnalyticsView:
         self._records: dict[str, dict[str, dict[str, Any]]] = {
             "dispute_funnel": {}, "risk_warning": {}, "safety_index": {}}
         self._parents: Parents = {}
+        #: bumped on every change; a summary is computed once per department and version (the
+        #: analytics page and its two plots each ask for it on one load)
+        self._version = 0
+        self._summaries: dict[Department, tuple[int, dict[str, Any]]] = {}
 
     def put_building(self, b: Building) -> None:
         chain = {"GRID": b.grid_id, "TOWNSHIP": b.township_code, "DISTRICT": b.district_code,
@@ -38,11 +42,13 @@ class AnalyticsView:
                 if chain[level]:
                     above = {lv: chain[lv] for lv in ROUTE_LEVELS[i:] if chain[lv]}
                     self._parents[(level, chain[level])] = above
+            self._version += 1
 
     def put(self, kind: str, record: Mapping[str, Any]) -> None:
         if kind in self._records:
             with self._lock:
                 self._records[kind][record_key(kind, dict(record))] = dict(record)
+                self._version += 1
 
     def sees(self, dept: Department, level: str, code: str) -> bool:
         if level == dept.level:
@@ -60,7 +66,16 @@ class AnalyticsView:
                     and self.sees(dept, r["area_level"], r["area_code"])]
 
     def summary(self, dept: Department) -> dict[str, Any]:
-        """What the analytics page draws for ``dept``."""
+        """What the analytics page draws for ``dept`` (computed again only after a change)."""
+        version = self._version
+        cached = self._summaries.get(dept)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        summary = self._summary(dept)
+        self._summaries[dept] = (version, summary)
+        return summary
+
+    def _summary(self, dept: Department) -> dict[str, Any]:
         own = {"area_level": dept.level, "area_code": dept.code}
         funnels = sorted((r for r in self.records(dept, "dispute_funnel", level=dept.level)
                           if r["period"] == "MONTH" and r["area_code"] == dept.code),

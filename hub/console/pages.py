@@ -4,15 +4,15 @@ under hub/console/static (the command centre's network is closed: no CDN)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from hub.console.accounts import Account
+from hub.console.plots import CST
 from hub.core.cases import TRANSITIONS
 from hub.model.incidents import RISK_LEVELS, ROUTE_LEVELS
 
-CST = timezone(timedelta(hours=8))
 PERSONAL_HINT = "pseudonymized at the edge (keyed hash); the raw value never reaches the hub"
 
 

@@ -61,3 +61,15 @@ def test_the_page_shows_the_own_area_and_the_weakest_areas_below() -> None:
     for svg in (plots.funnel(summary["funnels"]), plots.index_line(summary["index"]),
                 plots.funnel([]), plots.index_line([])):
         xml.dom.minidom.parseString(svg)
+
+
+def test_a_summary_is_computed_once_per_change() -> None:
+    """The page and its two plots ask for it on one load: one computation, until data changes."""
+    v = view()
+    first = v.summary(T1)
+    assert v.summary(T1) is first
+    v.put("safety_index", index("TOWNSHIP", "T-CW-1", 2, 70.0))
+    second = v.summary(T1)
+    assert second is not first
+    assert [r["index"] for r in second["index"]] == [87.0, 70.0]
+    assert v.summary(T2) is not second
