@@ -115,6 +115,7 @@ class RegistryReader:
         if value is None:  # tombstone: the building left the registry
             if key:
                 self.registry.remove(key.decode())
+                self._mirror_removal(key.decode())
             return
         try:
             kind, record = self.codec.decode(value)
@@ -125,9 +126,20 @@ class RegistryReader:
             self.rejected += 1
             log.warning("registry record rejected: %s", exc)
             return
-        if self.registry.put(building) and self._on_change:
+        if not self.registry.put(building):
+            return  # an older record than the one held: Redis keeps the newer card too
+        if self._on_change:
             self._on_change(len(self.registry))
         self._mirror(building)
+
+    def _mirror_removal(self, building_id: str) -> None:
+        if self._redis is None or time.monotonic() < self._redis_down_until:
+            return
+        try:
+            self._redis.delete(f"hub:building:{building_id}")
+        except Exception as exc:  # best effort, like the mirror itself
+            self._redis_down_until = time.monotonic() + MIRROR_BREAKER_S
+            log.debug("registry mirror to redis failed: %s", exc)
 
     def _mirror(self, building: Building) -> None:
         if self._redis is None or time.monotonic() < self._redis_down_until:

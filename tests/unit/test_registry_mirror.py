@@ -1,0 +1,43 @@
+"""The worker's Redis mirror of the registry follows the registry, not the topic's last word:
+an older card read after a newer one does not replace it, and a tombstone removes the card (the
+楼宇身份证 lookup answers from this mirror)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from hub.codec import load_codec
+from hub.core.registry import MemoryBuildingRegistry
+from hub.runtime.registry_reader import RegistryReader
+from tests.case_builders import building
+
+
+class FakeRedis:
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+
+    def set(self, key: str, value: str) -> None:
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+
+def test_the_mirror_keeps_the_newest_card_and_drops_a_removed_one() -> None:
+    codec = load_codec()
+    reader = RegistryReader("127.0.0.1:1", "hub.registry.building", codec,
+                            MemoryBuildingRegistry())
+    fake = FakeRedis()
+    reader._redis = fake  # the Redis client, replaced by its twin
+    new = building("B-M1", "T-1")
+    old = dataclasses.replace(new, name="旧名字", updated_time=new.updated_time - 1)
+    try:
+        reader._apply(b"B-M1", codec.encode("building_identity", new.to_record()))
+        reader._apply(b"B-M1", codec.encode("building_identity", old.to_record()))
+        assert json.loads(fake.data["hub:building:B-M1"])["name"] == new.name
+        reader._apply(b"B-M1", None)
+        assert "hub:building:B-M1" not in fake.data
+        assert len(reader.registry) == 0
+    finally:
+        reader.close()
