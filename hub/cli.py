@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "console": "console_cmd",
     "analytics": "analytics_cmd",
     "report": "report_cmd",
+    "gateway": "gateway_cmd",
+    "buildings": "buildings_cmd",
 }
 
 

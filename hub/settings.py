@@ -76,6 +76,12 @@ class Settings:
     console_host: str = "127.0.0.1"
     console_port: int = 8090
     console_accounts: str = ""
+    #: ``hub gateway``: where it listens, its API key file (hub/edge/api_keys.py) and the largest
+    #: request body it reads (413 beyond; pictures in multipart uploads count).
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8088
+    gateway_keys: str = ""
+    gateway_max_bytes: int = 1 << 20
     app_id: str = "tianluo-hub"
     idle_seconds: float = 10.0
     tick_seconds: float = 1.0
