@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "report": "report_cmd",
     "gateway": "gateway_cmd",
     "buildings": "buildings_cmd",
+    "mqtt-bridge": "mqtt_bridge_cmd",
 }
 
 

@@ -82,6 +82,14 @@ class Settings:
     gateway_port: int = 8088
     gateway_keys: str = ""
     gateway_max_bytes: int = 1 << 20
+    #: ``hub mqtt-bridge`` (docs/mqtt.md): the port of the stack's own Mosquitto (``hub stack
+    #: up``), the broker the bridge subscribes at (``mqtt://[user:pass@]host:port``, ``mqtts://``
+    #: for TLS), its fixed client id (the broker keeps that session's unacknowledged QoS 1
+    #: messages) and its subscriptions file.
+    mqtt_port: int = 1883
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_client_id: str = "hub-mqtt-bridge"
+    mqtt_file: Path = field(default_factory=lambda: _project_root() / "topology" / "mqtt.yaml")
     app_id: str = "tianluo-hub"
     idle_seconds: float = 10.0
     tick_seconds: float = 1.0

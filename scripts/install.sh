@@ -3,6 +3,8 @@
 #   - the hub itself and its dev tools:  python3 -m pip install -e '.[dev]'
 #   - Java 17+ and Maven (apt) if missing: Kafka runs on Java, its jars come from Maven Central
 #   - redis-server (apt) if missing
+#   - mosquitto (apt) if missing: the MQTT broker of `hub mqtt-bridge`; its system service is not
+#     used (`hub stack up` runs its own on 127.0.0.1:HUB_MQTT_PORT)
 #   - chromium and chromium-driver (apt) if missing: the console's browser test
 #   - the Kafka broker jars, cached under .hub/kafka/libs/<version> (python3 -m hub stack install)
 # Prints what it did. Nothing is started here; `hub stack up` does that.
@@ -41,6 +43,15 @@ python3 -m pip install "${PIP_FLAGS[@]}" -e '.[dev]'
 command -v java >/dev/null || apt_install openjdk-17-jre-headless
 command -v mvn >/dev/null || apt_install maven
 command -v redis-server >/dev/null || apt_install redis-server
+# Debian puts the broker in /usr/sbin. policy-rc.d usually keeps the package's service from starting
+# in containers; if it did start, it holds 1883 where `hub stack up` runs ours: stop it.
+if ! { command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; }; then
+    apt_install mosquitto
+    if command -v service >/dev/null && service mosquitto status >/dev/null 2>&1; then
+        say "stopping the distribution's mosquitto service (hub stack up runs its own)"
+        service mosquitto stop >/dev/null 2>&1 || true
+    fi
+fi
 # The console's browser test drives Debian's Chromium with its matching chromedriver.
 { command -v chromium >/dev/null && command -v chromedriver >/dev/null; } \
     || apt_install chromium chromium-driver

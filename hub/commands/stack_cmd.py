@@ -1,4 +1,5 @@
-"""``hub stack up | down | status | install``: the local Kafka + Redis without Docker."""
+"""``hub stack up | down | status | install``: the local Kafka + Redis + Mosquitto without
+Docker."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ EXIT_NOT_READY = 3
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "stack", help="start/stop/inspect the local Kafka (KRaft) + Redis on 127.0.0.1"
+        "stack", help="start/stop/inspect the local Kafka (KRaft) + Redis + Mosquitto on "
+        "127.0.0.1"
     )
     parser.add_argument(
         "action",

@@ -1,6 +1,7 @@
 """``up`` / ``down`` / ``status`` of the whole local stack, callable from the CLI and from tests.
 
-Start order: Redis first (instant), then Kafka (slowest, so its readiness wait is last).
+Start order: Redis and Mosquitto first (instant), then Kafka (slowest, so its readiness wait is
+last).
 Stop order is the reverse. Every step is idempotent: running services are left alone and
 reported as such.
 """
@@ -13,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from hub.settings import Settings
-from hub.stack import kafka, redis
+from hub.stack import kafka, mosquitto, redis
 from hub.stack.status import StackStatus
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def install(settings: Settings, say: Say | None = None) -> None:
     libs = kafka.KafkaPaths.of(settings).libs
     out(f"kafka: jars cached in {libs}" if fetched else f"kafka: jars already cached in {libs}")
     out(f"redis: using {redis.redis_binary(out)}")
+    out(f"mosquitto: using {mosquitto.mosquitto_binary(out)}")
 
 
 def up(
@@ -68,6 +70,7 @@ def _up(settings: Settings, out: Say, timeout: float) -> None:
     kafka.java_binary()
     kafka.ensure_jars(settings, out)
     redis.redis_binary(out)
+    mosquitto.mosquitto_binary(out)
     rpid = redis.running_pid(settings)
     if rpid is not None and redis.pings(settings):
         out(f"redis: already running (pid {rpid}, 127.0.0.1:{settings.redis_port})")
@@ -76,6 +79,14 @@ def _up(settings: Settings, out: Say, timeout: float) -> None:
             redis.stop(settings)
         rpid = redis.start(settings, out)
         out(f"redis: started (pid {rpid}, 127.0.0.1:{settings.redis_port})")
+    mpid = mosquitto.running_pid(settings)
+    if mpid is not None and mosquitto.accepts(settings):
+        out(f"mosquitto: already running (pid {mpid}, 127.0.0.1:{settings.mqtt_port})")
+    else:
+        if mpid is not None:
+            mosquitto.stop(settings)
+        mpid = mosquitto.start(settings, out)
+        out(f"mosquitto: started (pid {mpid}, 127.0.0.1:{settings.mqtt_port})")
     kpid = kafka.running_pid(settings)
     if kpid is not None:
         kafka.wait_ready(settings, kpid, timeout)
@@ -93,6 +104,8 @@ def _warn_mismatch(settings: Settings, out: Say) -> None:
         out(f"warning: HUB_BOOTSTRAP={settings.bootstrap} does not point at kafka_port")
     if f":{settings.redis_port}" not in settings.redis_url:
         out(f"warning: HUB_REDIS_URL={settings.redis_url} does not point at redis_port")
+    if f":{settings.mqtt_port}" not in settings.mqtt_url:
+        out(f"warning: HUB_MQTT_URL={settings.mqtt_url} does not point at mqtt_port")
 
 
 def down(settings: Settings, *, say: Say | None = None) -> None:
@@ -101,13 +114,16 @@ def down(settings: Settings, *, say: Say | None = None) -> None:
     with _locked(settings):
         pid = kafka.stop(settings)
         out(f"kafka: stopped pid {pid}" if pid else "kafka: not running (nothing to stop)")
+        pid = mosquitto.stop(settings)
+        out(f"mosquitto: stopped pid {pid}" if pid else "mosquitto: not running (nothing to stop)")
         pid = redis.stop(settings)
         out(f"redis: stopped pid {pid}" if pid else "redis: not running (nothing to stop)")
 
 
 def status(settings: Settings) -> StackStatus:
     """What runs where right now, with a live readiness probe of each service."""
-    return StackStatus(kafka=kafka.status(settings), redis=redis.status(settings))
+    return StackStatus(kafka=kafka.status(settings), redis=redis.status(settings),
+                       mqtt=mosquitto.status(settings))
 
 
 def restart_kafka(

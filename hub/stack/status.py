@@ -32,14 +32,18 @@ class ServiceStatus:
 
 @dataclass(frozen=True)
 class StackStatus:
-    """Kafka and Redis together; ``ready`` only when both answer."""
+    """Kafka, Redis and Mosquitto together; ``ready`` only when all answer.
+
+    ``mqtt`` is None only where a caller builds a status without the broker (older callers)."""
 
     kafka: ServiceStatus
     redis: ServiceStatus
+    mqtt: ServiceStatus | None = None
 
     @property
     def ready(self) -> bool:
-        return self.kafka.ready and self.redis.ready
+        return self.kafka.ready and self.redis.ready and (self.mqtt is None or self.mqtt.ready)
 
     def lines(self) -> list[str]:
-        return [self.kafka.line(), self.redis.line()]
+        return [self.kafka.line(), self.redis.line(),
+                *([self.mqtt.line()] if self.mqtt is not None else [])]

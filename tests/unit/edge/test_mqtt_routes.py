@@ -1,0 +1,285 @@
+"""The pure half of ``hub mqtt-bridge``: subscriptions (topic placeholders -> Site), the format
+dispatch from payload bytes to records and dead letters, and the acknowledgement order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.codec import load_codec, parse_object
+from hub.edge.mqtt_routes import (
+    AckOrder,
+    Subscription,
+    json_pieces,
+    load_subscriptions,
+    parse_subscriptions,
+    plan_message,
+    route,
+    site_of,
+)
+from hub.model.errors import ConfigError
+from hub.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[3]
+HIK = ROOT / "connectors" / "hikvision_isapi" / "fixtures"
+DAHUA = ROOT / "connectors" / "dahua" / "fixtures"
+GAT = ROOT / "connectors" / "gat1400" / "fixtures"
+KEY = "unit-pseudonym-key"
+CODEC = load_codec()
+RECEIVED_MS = 1_714_574_500_000
+
+
+def validate(obj: Mapping[str, Any], *, accept: Collection[str] | None = None
+             ) -> tuple[str, dict[str, Any]]:
+    return parse_object(obj, pseudonym_key=KEY, codec=CODEC, accept=accept)
+
+
+def subs(*entries: dict[str, Any]) -> list[Subscription]:
+    return parse_subscriptions({"subscriptions": list(entries)}, "test.yaml")
+
+
+def plan(sub: Subscription, topic: str, payload: bytes, **kw: Any) -> Any:
+    captured = sub.match(topic)
+    assert captured is not None, (sub.topic_filter, topic)
+    return plan_message(sub, captured, payload, validate=validate, pseudonym_key=KEY,
+                        received_ms=RECEIVED_MS, topic=topic, **kw)
+
+
+# -- subscriptions ---------------------------------------------------------------------------------
+
+
+def test_placeholders_become_single_level_wildcards() -> None:
+    (sub,) = subs({"topic": "hub/hikvision/{site_id}/{device_id}", "format": "hikvision",
+                   "building_id": "B-7"})
+    assert sub.topic_filter == "hub/hikvision/+/+"
+    assert sub.qos == 1
+    assert sub.match("hub/hikvision/S-01/cam-3") == {"site_id": "S-01", "device_id": "cam-3"}
+    assert sub.match("hub/hikvision/S-01") is None
+    assert sub.match("hub/hikvision/S-01/cam-3/extra") is None
+    assert sub.match("hub/dahua/S-01/cam-3") is None
+    assert sub.match("hub/hikvision//cam-3") is None  # an empty level names no site
+    site = site_of(sub.values({"site_id": "S-01"}))
+    assert (site.site_id, site.building_id, site.zone) == ("S-01", "B-7", "Asia/Shanghai")
+
+
+def test_multi_level_wildcard_and_dollar_topics() -> None:
+    (sub,) = subs({"topic": "+/{site_id}/#", "format": "interchange"})
+    assert sub.topic_filter == "+/+/#"
+    assert sub.match("x/S-1") == {"site_id": "S-1"}
+    assert sub.match("x/S-1/a/b") == {"site_id": "S-1"}
+    assert sub.match("$SYS/S-1/a") is None
+    assert sub.match("x") is None
+
+
+def test_route_takes_the_first_matching_subscription() -> None:
+    found = subs({"topic": "a/{site_id}", "format": "interchange"},
+                 {"topic": "a/#", "format": "interchange", "site_id": "S-9"})
+    hit = route(found, "a/S-1")
+    assert hit is not None and hit[0] is found[0] and hit[1] == {"site_id": "S-1"}
+    hit = route(found, "a/S-1/x")
+    assert hit is not None and hit[0] is found[1] and hit[0].values(hit[1])["site_id"] == "S-9"
+    assert route(found, "b/S-1") is None
+
+
+def test_the_repository_config_loads() -> None:
+    loaded = load_subscriptions(Settings().mqtt_file)
+    assert {s.format for s in loaded} == {"interchange", "hikvision", "dahua", "gat1400"}
+
+
+@pytest.mark.parametrize(("entry", "says"), [
+    ({"topic": "a/{site}", "format": "interchange"}, "{site} is not a placeholder"),
+    ({"topic": "a/{site_id}", "format": "json"}, "format: 'json'"),
+    ({"topic": "a/{site_id}", "format": "interchange", "qos": 2}, "qos: 2"),
+    ({"topic": "a/b", "format": "hikvision"}, "do not say their site"),
+    ({"topic": "a/{site_id}", "format": "dahua"}, "do not name the device"),
+    ({"topic": "a/{site_id}", "format": "hikvision", "site_id": "S"}, "both a topic"),
+    ({"topic": "a/#/{site_id}", "format": "interchange"}, "'#' must be the last level"),
+    ({"topic": "a/x+/{site_id}", "format": "interchange"}, "a whole level"),
+    ({"topic": "a/{site_id}", "format": "interchange", "kind": "incident"}, "kind: 'incident'"),
+    ({"topic": "a/{site_id}", "format": "hikvision", "kind": "perimeter_alarm"},
+     "only for interchange"),
+    ({"topic": "a/{site_id}", "format": "gat1400", "zone": "Mars/Base"}, "IANA"),
+    ({"topic": "a/{site_id}", "format": "gat1400", "zome": "UTC"}, "unknown field(s) zome"),
+    ({"format": "gat1400"}, "topic: missing"),
+])
+def test_config_errors_name_the_entry_field_and_fix(entry: dict[str, Any], says: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        subs(entry)
+    assert "test.yaml: subscriptions[0]" in str(err.value)
+    assert says in str(err.value)
+
+
+def test_a_filter_subscribed_twice_is_refused() -> None:
+    with pytest.raises(ConfigError, match="subscribed twice"):
+        subs({"topic": "a/{site_id}", "format": "interchange"},
+             {"topic": "a/+", "format": "interchange", "site_id": "S"})
+
+
+def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="HUB_MQTT_FILE"):
+        load_subscriptions(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("subscriptions: [\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
+        load_subscriptions(bad)
+
+
+# -- format dispatch -------------------------------------------------------------------------------
+
+HIK_SUB = subs({"topic": "hub/hikvision/{site_id}/{device_id}", "format": "hikvision",
+                "building_id": "B-1"})[0]
+EVT_SUB = subs({"topic": "hub/events/{kind}/{site_id}", "format": "interchange"})[0]
+ANY_SUB = subs({"topic": "hub/any", "format": "interchange"})[0]
+DAHUA_SUB = subs({"topic": "hub/dahua/{site_id}/{device_id}", "format": "dahua"})[0]
+GAT_SUB = subs({"topic": "hub/gat1400/{site_id}", "format": "gat1400"})[0]
+
+
+def test_hikvision_line_crossing_gets_its_site_from_the_topic() -> None:
+    p, _ = plan(HIK_SUB, "hub/hikvision/S-01/cam-1", (HIK / "linedetection.xml").read_bytes())
+    assert (p.vendor, p.received, p.skipped, p.dead) == ("hikvision", 1, 0, [])
+    ((kind, record),) = p.records
+    assert kind == "perimeter_alarm"
+    assert record["site_id"] == "S-01" and record["building_id"] == "B-1"
+    assert record["alarm_type"] == "LINE_CROSSING"
+
+
+def test_hikvision_access_event_never_carries_the_raw_card_number() -> None:
+    payload = (HIK / "access_granted_card.xml").read_bytes()
+    p, _ = plan(HIK_SUB, "hub/hikvision/S-01/door-1", payload)
+    ((kind, record),) = p.records
+    assert kind == "access_swipe"
+    assert "3908412345" not in json.dumps(record)
+    assert record["credential_hash"]
+
+
+def test_hikvision_heartbeat_is_skipped_and_garbage_dead_lettered() -> None:
+    p, _ = plan(HIK_SUB, "hub/hikvision/S-01/cam-1",
+                (HIK / "videoloss_heartbeat.xml").read_bytes())
+    assert (p.received, p.skipped, p.records, p.dead) == (1, 1, [], [])
+    payload = (HIK / "wrong_root.xml").read_bytes()
+    p, _ = plan(HIK_SUB, "hub/hikvision/S-01/cam-1", payload)
+    ((raw, error, _),) = p.dead
+    assert raw == payload and error.reason == "DECODE_ERROR" and p.records == []
+
+
+def _alarm(event_id: str, **extra: Any) -> dict[str, Any]:
+    return {"event_id": event_id, "vendor": "acme", "device_id": "cam-9",
+            "event_time": 1_714_574_412_000, "zone_id": "z1", "alarm_type": "INTRUSION",
+            "severity": 3, **extra}
+
+
+def test_interchange_kind_and_site_come_from_the_topic() -> None:
+    payload = json.dumps(_alarm("e-1")).encode()
+    p, _ = plan(EVT_SUB, "hub/events/perimeter_alarm/S-02", payload)
+    ((kind, record),) = p.records
+    assert (kind, record["site_id"], record["event_id"]) == ("perimeter_alarm", "S-02", "e-1")
+
+
+def test_interchange_array_dead_letters_only_the_bad_element_with_its_own_bytes() -> None:
+    bad = '{"event_id": "e-2",  "kind": "perimeter_alarm", "severity": "high"}'
+    text = ("[ " + json.dumps(_alarm("e-1", kind="perimeter_alarm", site_id="S-1")) + " ,\n "
+            + bad + ", 7 ]")
+    p, _ = plan(ANY_SUB, "hub/any", text.encode())
+    assert p.received == 3
+    assert [r["event_id"] for _, r in p.records] == ["e-1"]
+    (raw1, err1, kind1), (raw2, err2, _) = p.dead
+    assert raw1 == bad.encode() and kind1 == "perimeter_alarm"
+    assert err1.field and err1.reason == "VALIDATION_ERROR"
+    assert raw2 == b"7" and err2.reason == "DECODE_ERROR"
+
+
+@pytest.mark.parametrize(("topic", "event", "field"), [
+    ("hub/events/perimeter_alarm/S-1", _alarm("e", kind="face_match"), "kind"),
+    ("hub/events/perimeter_alarm/S-1", _alarm("e", site_id="S-2"), "site_id"),
+    ("hub/events/incident/S-1", _alarm("e"), "kind"),
+])
+def test_interchange_disagreeing_with_the_topic_is_rejected(topic: str, event: dict[str, Any],
+                                                             field: str) -> None:
+    p, _ = plan(EVT_SUB, topic, json.dumps(event).encode())
+    assert p.records == []
+    ((_, error, _),) = p.dead
+    assert error.field == field
+
+
+@pytest.mark.parametrize("payload", [b"{not json", b"\xff\xfe", b"[]", b"[1,]", b"{} {}"])
+def test_unreadable_interchange_is_one_dead_letter(payload: bytes) -> None:
+    p, _ = plan(ANY_SUB, "hub/any", payload)
+    assert p.received == 1 and p.records == []
+    ((raw, error, _),) = p.dead
+    assert raw == payload and error.reason == "DECODE_ERROR" and error.field == "payload"
+
+
+def test_dahua_pairs_start_and_stop_per_device() -> None:
+    stream = (DAHUA / "stream.txt").read_bytes()
+    p, state = plan(DAHUA_SUB, "hub/dahua/S-3/nvr-1", stream)
+    assert p.records and all(k == "perimeter_alarm" for k, _ in p.records)
+    assert p.received == len(p.records) + p.skipped + len(p.dead)
+    assert all(r["device_id"] == "nvr-1" and r["site_id"] == "S-3" for _, r in p.records)
+    start = b"Code=CrossRegionDetection;action=Start;index=1;data={\"UTC\": 1714574412}"
+    p1, open1 = plan(DAHUA_SUB, "hub/dahua/S-3/nvr-1", start, dahua_open=state)
+    p2, open2 = plan(DAHUA_SUB, "hub/dahua/S-3/nvr-1", start, dahua_open=open1)
+    stop = b"Code=CrossRegionDetection;action=Stop;index=1"
+    p3, open3 = plan(DAHUA_SUB, "hub/dahua/S-3/nvr-1", stop, dahua_open=open2)
+    assert (len(p1.records), len(p2.records), p2.skipped, len(p3.records)) == (1, 0, 1, 0)
+    assert ("nvr-1", "CrossRegionDetection", 1) in open2
+    assert ("nvr-1", "CrossRegionDetection", 1) not in open3
+
+
+def test_dahua_bad_block_is_dead_lettered_alone() -> None:
+    payload = (b"Code=CrossLineDetection;action=Pulse;index=0;data={\"UTC\": 1714574412}\n"
+               b"Code=Broken;action=Sometimes;index=0\n")
+    p, _ = plan(DAHUA_SUB, "hub/dahua/S-3/nvr-1", payload)
+    assert (p.received, len(p.records)) == (2, 1)
+    ((raw, error, _),) = p.dead
+    assert raw == b"Code=Broken;action=Sometimes;index=0" and error.field == "action"
+
+
+def test_gat1400_items_are_mapped_or_dead_lettered_one_by_one() -> None:
+    payload = (GAT / "disposition_bad_items.json").read_bytes()
+    p, _ = plan(GAT_SUB, "hub/gat1400/S-4", payload)
+    assert p.received == len(p.records) + len(p.dead) and p.records and p.dead
+    assert all(k == "face_match" and r["site_id"] == "S-4" for k, r in p.records)
+    for raw, _, _ in p.dead:
+        assert json.loads(raw)  # each the bytes of its own notification
+
+
+def test_unrouted_topic_and_oversized_payload_are_dead_letters() -> None:
+    p, _ = plan_message(None, {}, b"x", validate=validate, pseudonym_key=KEY,
+                        received_ms=RECEIVED_MS, topic="old/topic")
+    ((_, error, _),) = p.dead
+    assert p.vendor == "unrouted" and error.reason == "UNKNOWN_SCHEMA" and "old/topic" in str(error)
+    big = b"<" + b"x" * (1 << 20)
+    p, _ = plan(HIK_SUB, "hub/hikvision/S-01/cam-1", big)
+    ((raw, error, _),) = p.dead
+    assert len(raw) == 64 * 1024 and "over the" in error.detail and "cut" in error.detail
+
+
+def test_json_pieces_keep_each_element_s_bytes() -> None:
+    text = ' [ {"a": "é"} ,[1, 2],"s"\n] '
+    assert json_pieces(text) == [({"a": "é"}, '{"a": "é"}'.encode()), ([1, 2], b"[1, 2]"),
+                                 ("s", b'"s"')]
+    assert json_pieces(' {"a":1} ') == [({"a": 1}, b'{"a":1}')]
+    assert json_pieces("[ ]") == []
+    for bad in ("[1 2]", "[1,", "[1]x", ""):
+        with pytest.raises(ValueError):
+            json_pieces(bad)
+
+
+# -- acknowledgement order -------------------------------------------------------------------------
+
+
+def test_acks_leave_in_arrival_order_and_not_after_a_reset() -> None:
+    order = AckOrder()
+    t1, t2 = order.received(11, 1), order.received(12, 1)
+    t0 = order.received(99, 0)  # QoS 0: nothing to answer, never waits
+    t3 = order.received(13, 1)
+    assert order.settle(t0) == []
+    assert order.settle(t2) == []  # waits for 11
+    assert order.settle(t1) == [(11, 1), (12, 1)]
+    assert len(order) == 1
+    assert order.reset() == 1
+    assert order.settle(t3) == []  # its connection is gone: the broker sends it again
