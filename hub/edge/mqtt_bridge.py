@@ -268,6 +268,7 @@ class MqttBridge:
             log.error("mqtt-bridge: the broker refused the subscription %s (%s); check the "
                       "broker's ACL for this client", topic_filter, rc)
         if not refused:
+            log.info("mqtt-bridge: subscribed to %d topic filter(s)", len(self.subscriptions))
             self._subscribed.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any,
