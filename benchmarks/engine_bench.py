@@ -15,7 +15,7 @@ again under CPython's default thresholds ("engine-default-gc"), so the policy's 
 Baselines in the same run, over the same ``Event`` list, interleaved with the engine runs:
   dict-loop:    ``for e in events: table[e.site_id] = e.event_time`` (one dict update per event)
   asyncio-loop: the same dict update in a consumer coroutine fed through an ``asyncio.Queue``
-                (the "bare asyncio loop with a dict update" of FAUST-NOTES' Speed section)
+                (the "bare asyncio loop with a dict update" of docs/faust.md's Speed section)
 Each is run ``--repeat`` times (default 3); best and median are printed, and the ratios.
 """
 

@@ -5,7 +5,7 @@
 It consumes the same source topics as `hub worker`, with a plain ``async for`` over the stream
 (no batching, no decoding) and ``table[key] = value`` for every event: a changelog-backed Table,
 memory store, the same broker, offset-reset and commit settings as the hub's app. It is the
-shape FAUST-NOTES' Speed section warns about, the floor of what Faust costs per event plus one
+shape docs/faust.md's Speed section warns about, the floor of what Faust costs per event plus one
 table write. Its own app id (``HUB_APP_ID``) gives it its own consumer group and changelog.
 """
 

@@ -1,7 +1,7 @@
 """The 综治中心's casework as a Faust agent: cases in a changelog-backed table, changes out.
 
 Low volume (one message per incident version, operator action or clock tick) and keyed by
-incident id: the natural home for a Faust agent and table (FAUST-NOTES "Trust"). The decisions
+incident id: the natural home for a Faust agent and table (docs/faust.md, "Trusted"). The decisions
 are the pure CaseBook's (hub/core/cases.py); this module only moves bytes:
 
 - hub.incidents opens, updates and (RETRACTED) closes cases; a case's deadline runs from the

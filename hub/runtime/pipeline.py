@@ -8,7 +8,7 @@ worker killed at any moment leaves nothing half-done, and its successor resumes 
 committed offsets with the committed state (docs/adr/0005-transactional-batches.md).
 
 Why not Faust's stream path: measured at ~2,900 events/s for an agent doing one table write
-(FAUST-NOTES.md), it drops fetched messages at recovery and rebalances (faust-streaming/faust#596)
+(docs/faust.md), it drops fetched messages at recovery and rebalances (faust-streaming/faust#596)
 and needed a guard and a watchdog to be safe; here batches are plain lists and nothing is queued
 outside librdkafka.
 

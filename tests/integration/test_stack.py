@@ -59,7 +59,7 @@ def test_produce_consume_round_trip(stack_settings: Settings, fresh_topics) -> N
     producer = Producer(
         {
             "bootstrap.servers": stack_settings.bootstrap,
-            "partitioner": "murmur2_random",  # the partitioner Faust/aiokafka use (FAUST-NOTES)
+            "partitioner": "murmur2_random",  # the partitioner Faust/aiokafka use (docs/faust.md)
             "enable.idempotence": True,
         }
     )
