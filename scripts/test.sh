@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # The one command that runs the whole test suite on a fresh machine:
 #   bash scripts/test.sh [extra pytest args, e.g. -k dedup -x]
-# Installs what is missing, starts the local Kafka + Redis (`hub stack up`) unless they already run,
-# applies topology/topics.yaml, runs ruff, mypy and pytest. Exit status: pytest's (5 "no tests" counts
-# as a failure), else 1 if ruff/mypy failed. A stack this script started is stopped at the end
+# Installs what is missing, runs ruff and mypy (no stack needed), starts the local Kafka + Redis +
+# Mosquitto (`hub stack up`) unless they already run, applies topology/topics.yaml, runs pytest.
+# Exit status: pytest's (5 "no tests" counts as a failure), else 1 if ruff/mypy failed. A stack this script started is stopped at the end
 # (set KEEP_STACK=1 to leave it running); a stack that was already running is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install.sh
+
+# Lint first: it needs no stack, and says in seconds what a broken import would say in minutes.
+lint_rc=0
+echo "test: ruff check"
+python3 -m ruff check . || lint_rc=1
+echo "test: mypy"
+python3 -m mypy || lint_rc=1
 
 if python3 -m hub stack status >/dev/null 2>&1; then
     echo "test: stack already running; leaving it running afterwards"
@@ -19,12 +26,6 @@ else
 fi
 python3 -m hub stack up
 python3 -m hub topics apply
-
-lint_rc=0
-echo "test: ruff check"
-python3 -m ruff check . || lint_rc=1
-echo "test: mypy"
-python3 -m mypy || lint_rc=1
 
 echo "test: pytest $*"
 set +e
