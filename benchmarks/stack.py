@@ -114,20 +114,23 @@ def free_port() -> int:
 
 
 def private_settings(shared: Settings, root: Path) -> Settings:
-    """Settings of a broker and Redis of our own: free loopback ports, state under ``root``."""
-    kafka, controller, redis = free_port(), free_port(), free_port()
+    """Settings of a broker, Redis and Mosquitto of our own: free loopback ports, state under
+    ``root`` (every port of the stack is private, or `hub stack up` meets the shared one's)."""
+    kafka, controller, redis, mqtt = free_port(), free_port(), free_port(), free_port()
     return dataclasses.replace(
         shared, state_dir=root, bootstrap=f"127.0.0.1:{kafka}",
         redis_url=f"redis://127.0.0.1:{redis}/0", kafka_port=kafka, controller_port=controller,
-        redis_port=redis)
+        redis_port=redis, mqtt_port=mqtt, mqtt_url=f"mqtt://127.0.0.1:{mqtt}")
 
 
 def stack_env(settings: Settings) -> dict[str, str]:
-    """The HUB_* variables that point a `hub` subprocess at ``settings``' broker and Redis."""
+    """The HUB_* variables that point a `hub` subprocess at ``settings``' broker, Redis and
+    Mosquitto."""
     return {"HUB_BOOTSTRAP": settings.bootstrap, "HUB_REDIS_URL": settings.redis_url,
             "HUB_STATE_DIR": str(settings.state_dir), "HUB_KAFKA_PORT": str(settings.kafka_port),
             "HUB_CONTROLLER_PORT": str(settings.controller_port),
-            "HUB_REDIS_PORT": str(settings.redis_port)}
+            "HUB_REDIS_PORT": str(settings.redis_port), "HUB_MQTT_PORT": str(settings.mqtt_port),
+            "HUB_MQTT_URL": settings.mqtt_url}
 
 
 def private_stack_up(shared: Settings, root: Path) -> Settings:
