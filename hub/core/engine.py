@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 import json
 from bisect import insort
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from hub.core.dedup import DedupLogic
@@ -27,6 +27,7 @@ from hub.core.rules import REGISTRY_JOIN_FIELDS, Matcher, Rule, RulePack, Suppre
 from hub.core.snapshot import (
     Snapshot,
     key_state_from_dict,
+    key_state_json_parts,
     key_state_to_dict,
     key_state_to_json,
     suppress_state_from_dict,
@@ -798,6 +799,17 @@ class CorrelationEngine:
         if state is None:
             return None
         return json.dumps(suppress_state_to_dict(state), separators=(",", ":"))
+
+    def export_state_parts(self, ref: StateRef) -> Iterator[str] | None:
+        """``export_state_json``'s text in pieces (hub.core.snapshot.key_state_json_parts): a
+        flooded key's state need not exist as one string. None when the state no longer
+        exists."""
+        state = self._live_state(ref)
+        if isinstance(state, KeyState):
+            return key_state_json_parts(state)
+        if state is None:
+            return None
+        return iter((json.dumps(suppress_state_to_dict(state), separators=(",", ":")),))
 
     def load_state(self, ref: StateRef, data: Snapshot) -> bool:
         """Restore one exported state; False when its rule is no longer in the pack."""

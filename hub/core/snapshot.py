@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from hub.core.state import KeyState, OpenIncident, OrderKey, SuppressState
@@ -77,26 +78,46 @@ def _bounds_of(inc: OpenIncident) -> Snapshot:
 def key_state_to_json(state: KeyState) -> str:
     """``json.dumps(key_state_to_dict(state))``, compactly, built from each event's cached JSON:
     the text that key_state_from_dict(json.loads(...)) reads back."""
-    parts: list[str] = []
+    return "".join(key_state_json_parts(state))
+
+
+def key_state_json_parts(state: KeyState) -> Iterator[str]:
+    """``key_state_to_json``'s text in pieces (about one per event), so a writer can encode and
+    compress a flooded key's multi-megabyte state as it goes instead of holding it whole."""
+    yield "{"
     if state.pending:
         items = sorted(state.pending.values(), key=lambda x: x[1].order_key)
-        parts.append('"p":[' + ",".join(f"[{m},{event_json(e)}]" for m, e in items) + "]")
+        yield from _listed('"p":[', ((m, e) for m, e in items))
+        yield ","
     if state.window:
-        parts.append('"w":[' + ",".join(f"[{m},{event_json(e)}]" for m, e in state.window)
-                     + "]")
+        yield from _listed('"w":[', state.window)
+        yield ","
     if state.timers:
         timers = sorted(state.timers.values(), key=lambda x: (x[0], x[1].order_key))
-        parts.append('"t":[' + ",".join(f"[{d},{event_json(e)}]" for d, e in timers) + "]")
-    parts.append(f'"u":{int(state.touched)}')
+        yield from _listed('"t":[', timers)
+        yield ","
+    yield f'"u":{int(state.touched)}'
     inc = state.incident
     if inc is not None:
         head = json.dumps({"id": inc.incident_id, "v": inc.version, "ft": inc.first_event_time,
                            "lt": inc.last_event_time, "r": inc.risk_level,
                            "vals": sorted(inc.values, key=repr), **_bounds_of(inc)},
                           separators=(",", ":"))
-        evidence = ",".join(event_json(e) for e in inc.evidence)
-        parts.append(f'"i":{head[:-1]},"e":[{evidence}]}}')
-    return "{" + ",".join(parts) + "}"
+        yield f',"i":{head[:-1]},"e":['
+        for i, e in enumerate(inc.evidence):
+            yield ("," if i else "") + event_json(e)
+        yield "]}"
+    yield "}"
+
+
+def _listed(head: str, pairs: Iterable[tuple[int, Event]]) -> Iterator[str]:
+    """``head`` then ``[n,<event JSON>]`` per pair, comma-separated, then ``]``."""
+    yield head
+    sep = ""
+    for n, e in pairs:
+        yield f"{sep}[{n},{event_json(e)}]"
+        sep = ","
+    yield "]"
 
 
 def _order(raw: list[Any]) -> OrderKey:

@@ -36,7 +36,7 @@ from hub.offline.correlate import describe_late
 from hub.runtime.frames import FRAME_HEADER, Entry, FrameError, read_frame
 from hub.runtime.ingest import KIND_OF_TOPIC
 from hub.runtime.outbox import Outbox, headers_of
-from hub.runtime.state_store import ChangelogStore
+from hub.runtime.state_store import ChangelogStore, encode_state
 from hub.settings import INCIDENTS_TOPIC, LEVEL_TOPICS
 
 log = logging.getLogger(__name__)
@@ -363,9 +363,9 @@ class Correlator:
         for lane in sorted(lanes):
             engine = part.engines[lane]
             for ref in engine.take_dirty():
-                data = engine.export_state_json(ref)
+                parts = engine.export_state_parts(ref)
                 key = f"{p}|{lane}|{ref[0]}|{ref[1]}|{ref[2]}".encode()
-                value = None if data is None else data.encode()
+                value = None if parts is None else encode_state(parts)
                 self.store.put(p, key, value, outbox)
             meta = json.dumps(engine.export_meta(), separators=(",", ":")).encode()
             self.store.put(p, f"{p}|{lane}|meta".encode(), meta, outbox)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hub.runtime.state_store import CHUNK_BYTES, ChangelogStore
+from hub.runtime.state_store import (
+    CHUNK_BYTES,
+    COMPRESS_AT,
+    COMPRESSED,
+    ChangelogStore,
+    decode_value,
+    encode_state,
+)
 
 
 class Log(ChangelogStore):
@@ -67,3 +74,32 @@ def test_after_a_restore_the_store_knows_the_chunks_it_must_replace() -> None:
     second.take(0)
     second.put(0, key, b"{}", second)  # a successor writes a small state
     assert second.log[0] == {key: b"{}"}
+
+
+def test_a_large_state_is_written_compressed_and_read_back_as_its_json() -> None:
+    pieces = ['{"p":['] + [f'{"," if i else ""}[1,["access_swipe",{{"event_id":"f-{i}"}}]]'
+                           for i in range(20_000)] + ["]}"]
+    text = "".join(pieces).encode()
+    value = encode_state(iter(pieces))
+    assert value.startswith(COMPRESSED) and len(value) < len(text) // 10
+    assert decode_value(value) == text
+    store: Any = Log()
+    store.put(3, b"3|site|R|rule|k", value, store)
+    store.put(3, b"3|site|R|rule|small", encode_state(['{"u":', "1}"]), store)
+    assert restored(store, 3) == {b"3|site|R|rule|k": text, b"3|site|R|rule|small": b'{"u":1}'}
+
+
+def test_small_states_stay_plain_json_and_old_values_read_as_they_are() -> None:
+    assert encode_state(['{"u":', "1}"]) == b'{"u":1}'
+    assert encode_state(["x" * (COMPRESS_AT - 1)]) == b"x" * (COMPRESS_AT - 1)
+    assert decode_value(b'{"p":[]}') == b'{"p":[]}'  # written before compression existed
+
+
+def test_a_compressed_value_larger_than_a_chunk_is_chunked_and_joined() -> None:
+    big = os.urandom(CHUNK_BYTES + 5_000).hex()  # random text: compresses ~2x only
+    value = encode_state([big[i:i + 1000] for i in range(0, len(big), 1000)])
+    assert value.startswith(COMPRESSED) and len(value) > CHUNK_BYTES
+    store: Any = Log()
+    store.put(0, b"0|site|R|rule|k", value, store)
+    assert max(size or 0 for _, size in store.records) <= CHUNK_BYTES
+    assert restored(store, 0) == {b"0|site|R|rule|k": big.encode()}

@@ -88,3 +88,21 @@ def test_state_json_text_reads_back_as_the_state_dict() -> None:
                 assert json.loads(as_text) == json.loads(json.dumps(as_dict)), ref
                 compared += 1
     assert compared > 100
+
+
+def test_state_json_parts_join_to_the_state_json_text() -> None:
+    """The worker streams ``export_state_parts`` into the changelog's encoder."""
+    engine = _engine()
+    compared = 0
+    for i, event in enumerate(EVENTS):
+        engine.process(event)
+        if i % 50:
+            continue
+        for ref in engine.take_dirty():
+            parts = engine.export_state_parts(ref)
+            text = engine.export_state_json(ref)
+            assert (parts is None) == (text is None)
+            if parts is not None:
+                assert "".join(parts) == text, ref
+                compared += 1
+    assert compared > 100
