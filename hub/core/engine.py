@@ -871,6 +871,15 @@ class CorrelationEngine:
         rr = self._by_id.get(rule_id)
         return rr.released if rr is not None else NEG_INF
 
+    def pending_events(self) -> int:
+        """Events buffered until their rule's release (summed over rules and suppressions: an
+        event two rules wait for counts twice), the engine's part of memory that a source read
+        faster than the watermark moves (a flood replayed at full speed) drives. O(states)."""
+        n = sum(len(state.pending) for rr in self.rules for state in rr.states.values())
+        n += sum(len(st.pending) for entries in self._suppress.values() for _, states in entries
+                 for st in states.values())
+        return n
+
     def state_size(self) -> int:
         """Number of live (rule, key) states plus suppression states: memory's main driver."""
         n = sum(len(rr.states) for rr in self.rules)

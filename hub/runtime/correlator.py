@@ -241,6 +241,12 @@ class Correlator:
             else:
                 self._event(part, msg, headers, outbox, lanes)
 
+    def pending_events(self) -> int:
+        """Events the engines of every partition hold until their release (see
+        CorrelationEngine.pending_events); the eager engines hold none for long."""
+        return sum(engine.pending_events() for part in self.partitions.values()
+                   for engine in part.engines.values())
+
     def persist(self, outbox: Outbox, partitions: Iterable[int] | None = None) -> list[int]:
         """Write every state changed since the last call (of ``partitions``, else all) to the
         changelog; the partitions written."""

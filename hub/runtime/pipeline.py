@@ -69,6 +69,22 @@ HUNG_CALL_S = 45.0
 CHECKPOINT_S = 5.0
 #: A batch slower than this is logged with where its time went.
 SLOW_BATCH_S = 1.0
+#: Back-pressure on a source read faster than the watermark releases it (a flood replayed at full
+#: speed while the lane waits out its idle origins' quiet time): with this many events buffered
+#: in the engines, waiting for their release, the worker pauses its source partitions, so that
+#: its memory follows the watermark, not the backlog. Measured with benchmarks/flood_bench.py
+#: (BENCHMARKS.md §6): 200,000 swipes read at ~9,000 events/s had ~130,000 events pending per
+#: rule before the first release, ~1.1 KB each in Python objects, and checkpoints of 34 MB.
+HOLD_PENDING = 40_000
+#: Resume below this many, or once half of what was pending at the pause has been released.
+RESUME_PENDING = 20_000
+#: Resume after this long in any case (more than the default idle time of a source, 10 s, plus
+#: tick gaps): the release may be waiting for events of a paused partition (one origin drained
+#: ahead of another), and nothing may wait forever. Not paused again before the backlog has
+#: dropped below RESUME_PENDING.
+MAX_HOLD_S = 15.0
+#: How often the engines' pending events are counted (O(states)).
+HOLD_CHECK_S = 0.2
 
 
 class Abandon(Exception):
@@ -192,6 +208,13 @@ class Pipeline:
         #: Producers replaced while a call of theirs may still hang: kept, never destroyed
         #: (destroying a librdkafka handle with a request in flight can block).
         self._retired: list[Producer] = []
+        #: Source partitions paused by back-pressure (``_hold_sources``), when, and the pending
+        #: count then; ``_hold_armed`` False: a pause timed out, none again until it drains.
+        self._held: list[TopicPartition] = []
+        self._held_at = 0.0
+        self._held_pending = 0
+        self._hold_armed = True
+        self._next_hold_check = 0.0
         for config in (clients.consumer_config, clients.producer_config):
             config["error_cb"] = self._on_kafka_error
 
@@ -304,6 +327,8 @@ class Pipeline:
         self.correlator.forget(tp.partition for tp in partitions if tp.topic == CORRELATE_TOPIC)
         self.ingestor.forget(f"{tp.topic}/{tp.partition}" for tp in partitions
                              if tp.topic in KIND_OF_TOPIC)
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._held = [tp for tp in self._held if (tp.topic, tp.partition) not in gone]
         for tp in partitions:
             self._starts.pop((tp.topic, tp.partition), None)
             if tp.topic == CORRELATE_TOPIC:
@@ -336,8 +361,50 @@ class Pipeline:
             except Abandon:
                 log.warning("stopping: the current batch was left uncommitted")
                 return
+            self._hold_sources(consumer)
         self.checkpoint_before_stop()
         log.info("stopping: the last batch was committed")
+
+    def _hold_sources(self, consumer: Consumer) -> None:
+        """Pause the source partitions while the engines hold more than HOLD_PENDING events
+        waiting for their release; resume once they are released (or after MAX_HOLD_S).
+
+        Pausing changes no result: events are handled in event-time order whenever they are
+        read, offsets are committed only for what was handled, and ticks go on (a paused
+        partition with a backlog is not vouched quiet; idle ones still are).
+        """
+        now = time.monotonic()
+        if now < self._next_hold_check:
+            return
+        self._next_hold_check = now + HOLD_CHECK_S
+        pending = self.correlator.pending_events()
+        if not self._held:
+            if pending < RESUME_PENDING:
+                self._hold_armed = True
+            if pending <= HOLD_PENDING or not self._hold_armed:
+                return
+            held = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()
+                    if tp.topic in KIND_OF_TOPIC]
+            if held:
+                consumer.pause(held)
+                self._held, self._held_at, self._held_pending = held, now, pending
+                log.info("%d events wait for their release: source partitions paused", pending)
+            return
+        timed_out = now - self._held_at >= MAX_HOLD_S
+        if pending < RESUME_PENDING or pending <= self._held_pending // 2 or timed_out:
+            if timed_out and pending >= RESUME_PENDING:
+                self._hold_armed = False
+                log.warning("%d events still wait for their release after %.0fs: source "
+                            "partitions resumed", pending, MAX_HOLD_S)
+            self._resume_held(consumer)
+
+    def _resume_held(self, consumer: Consumer) -> None:
+        held, self._held = self._held, []
+        mine = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        held = [tp for tp in held if (tp.topic, tp.partition) in mine]
+        if held:
+            consumer.resume(held)
+        log.info("source partitions resumed after %.1fs", time.monotonic() - self._held_at)
 
     def _correlate_positions(self, applied: dict[int, int],
                              partitions: Iterable[int] | None = None) -> list[TopicPartition]:

@@ -6,12 +6,26 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any, cast
 
 import pytest
+from confluent_kafka import TopicPartition
 
+import hub.runtime.pipeline as pipeline_module
 from hub.observability.kafka_log import OncePer
 from hub.runtime.correlator import progress_of
-from hub.runtime.pipeline import Throttled, _first_offsets, _next_offsets
+from hub.runtime.ingest import KIND_OF_TOPIC
+from hub.runtime.pipeline import (
+    HOLD_PENDING,
+    MAX_HOLD_S,
+    RESUME_PENDING,
+    Clients,
+    Pipeline,
+    Throttled,
+    _first_offsets,
+    _next_offsets,
+)
+from hub.settings import CORRELATE_TOPIC
 
 
 class FakeMessage:
@@ -79,3 +93,77 @@ def test_librdkafka_lines_differing_only_in_numbers_are_one_kind() -> None:
     again = record("Connect to ipv4#127.0.0.1:9092 failed (after 3ms)")
     assert once.filter(again)
     assert "repeated 1 times" in again.getMessage()
+
+
+class FakeConsumer:
+    def __init__(self, assigned: list[tuple[str, int]]) -> None:
+        self.assigned = [TopicPartition(t, p) for t, p in assigned]
+        self.paused: set[tuple[str, int]] = set()
+
+    def assignment(self) -> list[TopicPartition]:
+        return self.assigned
+
+    def pause(self, tps: list[TopicPartition]) -> None:
+        self.paused |= {(tp.topic, tp.partition) for tp in tps}
+
+    def resume(self, tps: list[TopicPartition]) -> None:
+        self.paused -= {(tp.topic, tp.partition) for tp in tps}
+
+
+class Pending:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def pending_events(self) -> int:
+        return self.n
+
+
+def held_pipeline(
+        monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeConsumer, Pending, list[float]]:
+    clock = [1000.0]
+    monkeypatch.setattr(pipeline_module.time, "monotonic", lambda: clock[0])
+    pending = Pending()
+    pipe: Any = Pipeline(clients=Clients({}, {}), ingestor=cast(Any, None),
+                         correlator=cast(Any, pending), registry=cast(Any, None),
+                         codec=cast(Any, None), metrics=cast(Any, None), worker_id="w",
+                         tick_seconds=1.0, correlate_partitions=4)
+    source = next(iter(KIND_OF_TOPIC))
+    consumer = FakeConsumer([(source, 0), (source, 1), (CORRELATE_TOPIC, 0)])
+    return pipe, consumer, pending, clock
+
+
+def test_sources_pause_while_too_many_events_wait_for_release(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe, consumer, pending, clock = held_pipeline(monkeypatch)
+    source = next(iter(KIND_OF_TOPIC))
+
+    def step(n: int, dt: float = 1.0) -> set[tuple[str, int]]:
+        pending.n = n
+        clock[0] += dt
+        pipe._hold_sources(consumer)
+        return consumer.paused
+
+    assert step(HOLD_PENDING) == set()
+    assert step(HOLD_PENDING + 1) == {(source, 0), (source, 1)}  # never the correlation topic
+    assert step(HOLD_PENDING + 5_000) == {(source, 0), (source, 1)}
+    assert step((HOLD_PENDING + 1) // 2) == set()  # half of it released: read on
+    assert step(HOLD_PENDING + 1) == {(source, 0), (source, 1)}
+    assert step(RESUME_PENDING - 1) == set()
+
+
+def test_a_pause_that_releases_nothing_ends_and_is_not_repeated_until_drained(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe, consumer, pending, clock = held_pipeline(monkeypatch)
+
+    def step(n: int, dt: float = 1.0) -> set[tuple[str, int]]:
+        pending.n = n
+        clock[0] += dt
+        pipe._hold_sources(consumer)
+        return consumer.paused
+
+    assert step(HOLD_PENDING + 1)
+    assert step(HOLD_PENDING + 1, MAX_HOLD_S - 1)
+    assert not step(HOLD_PENDING + 1, 1.0)  # waited long enough: the release needs more input
+    assert not step(HOLD_PENDING * 2)  # disarmed
+    assert not step(RESUME_PENDING - 1)  # drained: armed again
+    assert step(HOLD_PENDING + 1)
