@@ -19,7 +19,8 @@ from hub.codec import load_codec, parse_line, to_building, to_event
 from hub.core.registry import MemoryBuildingRegistry
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND, Event
-from hub.replay.simulate import SimConfig, Simulator
+from hub.replay.simulate.config import SimConfig
+from hub.replay.simulate.simulator import Simulator
 from hub.settings import Settings
 
 

@@ -40,7 +40,8 @@ from benchmarks.common import best_median, load_scenario, loadavg1, machine_note
 from hub.core.dedup import DedupLogic
 from hub.core.engine import CorrelationEngine
 from hub.core.registry import MemoryBuildingRegistry
-from hub.core.rules import RulePack, load_rules
+from hub.core.rule_loading import load_rules
+from hub.core.rules import RulePack
 from hub.gc_policy import THROUGHPUT_THRESHOLDS
 from hub.model.events import Event
 from hub.settings import Settings

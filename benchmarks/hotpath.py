@@ -35,7 +35,7 @@ from hub.codec import load_codec
 from hub.codec.interchange import read_jsonl, to_building
 from hub.core.lanes import lanes_of
 from hub.core.registry import MemoryBuildingRegistry
-from hub.core.rules import load_rules
+from hub.core.rule_loading import load_rules
 from hub.observability.metrics import create
 from hub.runtime.correlator import Correlator
 from hub.runtime.ingest import Ingestor

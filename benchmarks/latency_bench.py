@@ -34,10 +34,11 @@ from hub.core.dedup import DedupLogic
 from hub.core.early import early_engines
 from hub.core.engine import CorrelationEngine
 from hub.core.registry import MemoryBuildingRegistry
-from hub.core.rules import load_rules
+from hub.core.rule_loading import load_rules
 from hub.model.events import REGISTRY_KIND
 from hub.model.incidents import CONFIRMED, PROVISIONAL, RETRACTED
-from hub.replay.simulate import SimConfig, simulate
+from hub.replay.simulate.config import SimConfig
+from hub.replay.simulate.simulator import simulate
 from hub.settings import Settings
 
 

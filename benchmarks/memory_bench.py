@@ -40,8 +40,8 @@ from benchmarks.common import decode_lines, machine_note
 from hub.core.dedup import DedupLogic
 from hub.core.engine import CorrelationEngine
 from hub.core.registry import MemoryBuildingRegistry
-from hub.core.rules import load_rules
-from hub.replay.simulate import DEFAULT_START_MS
+from hub.core.rule_loading import load_rules
+from hub.replay.simulate.config import DEFAULT_START_MS
 from hub.settings import Settings
 
 DAY_MS = 86_400_000

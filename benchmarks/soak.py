@@ -107,7 +107,7 @@ from hub.codec import (
     record_to_json,
     topic_key,
 )
-from hub.core.rules import load_rules
+from hub.core.rule_loading import load_rules
 from hub.runtime.control import group_lag
 from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS, Settings
 

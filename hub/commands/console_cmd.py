@@ -76,7 +76,7 @@ def _serve(args: argparse.Namespace, settings: Any, path: Path) -> int:
     from hub.console.board import Board
     from hub.console.feed import Feed
     from hub.console.web import Console, serve
-    from hub.core.rules import load_rules
+    from hub.core.rule_loading import load_rules
     from hub.model.errors import ConfigError
     from hub.observability.kafka_log import kafka_logger
 

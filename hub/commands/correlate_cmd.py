@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from hub.codec import event_enums, event_fields, incident_to_json, load_codec
     from hub.commands.paths import first_problem, input_problem, output_problem, rules_problem
     from hub.core.rule_checks import lateness_warnings
-    from hub.core.rules import load_rules
+    from hub.core.rule_loading import load_rules
     from hub.gc_policy import tune_for_throughput
     from hub.model.incidents import STATUSES
     from hub.offline.correlate import CorrelateSummary, correlate_file, final_versions

@@ -11,11 +11,13 @@ from typing import Any
 from hub.replay.evaluate import (
     EvaluationInputError,
     evaluate,
-    evaluate_trends,
     format_report,
-    format_trend_report,
     read_incidents,
     read_labels,
+)
+from hub.replay.evaluate_trends import (
+    evaluate_trends,
+    format_trend_report,
     read_trend_labels,
     read_warnings,
 )

@@ -40,7 +40,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hub.edge.mqtt_bridge import BrokerAddress
-    from hub.edge.mqtt_routes import load_subscriptions
+    from hub.edge.mqtt_subscriptions import load_subscriptions
     from hub.model.errors import ConfigError
     from hub.settings import Settings
 

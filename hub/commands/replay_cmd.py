@@ -11,7 +11,8 @@ from typing import Any
 from hub.model.events import ALL_KINDS, INCIDENT_KIND
 from hub.replay.progress import Progress
 from hub.replay.record import RecordingError
-from hub.replay.replay import parse_topic_map, replay_file
+from hub.replay.replay import replay_file
+from hub.replay.replay_plan import parse_topic_map
 from hub.settings import Settings
 
 

@@ -10,13 +10,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from hub.replay.simulate import (
-    DEFAULT_START_MS,
-    PROFILES,
-    DisputeModel,
-    SimConfig,
-    Simulator,
-)
+from hub.replay.simulate.config import DEFAULT_START_MS, DisputeModel, SimConfig
+from hub.replay.simulate.profile import PROFILES
+from hub.replay.simulate.simulator import Simulator
 
 _CST = timezone(timedelta(hours=8))
 

@@ -72,7 +72,7 @@ def _run_worker(args: argparse.Namespace, worker_id: str) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
     from hub.codec import event_enums, event_fields, load_codec
-    from hub.core.rules import load_rules
+    from hub.core.rule_loading import load_rules
     from hub.gc_policy import tune_for_throughput
     from hub.model.errors import ConfigError
     from hub.observability.metrics import create

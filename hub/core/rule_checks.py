@@ -1,6 +1,6 @@
 """Advice on a loaded rule pack: rules that load and run, but not as their author may expect.
 
-Unlike load errors (hub.core.rules), these are warnings: the pack is valid and runs.
+Unlike load errors (hub.core.rule_loading), these are warnings: the pack is valid and runs.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ deduplication drops the repeat.
 
 Threads: paho's network thread maps a message (``hub.edge.mqtt_routes``, pure) and hands the
 records to :class:`hub.edge.sink.EdgeSink`, never waiting for Kafka; the sink's delivery callback
-acknowledges, in the order the messages came (:class:`~hub.edge.mqtt_routes.AckOrder`). What
+acknowledges, in the order the messages came (:class:`~hub.edge.mqtt_acks.AckOrder`). What
 Kafka does not take is retried from a timer with a growing delay while the bridge runs.
 paho's ``ack()`` only queues a packet for its network thread (a deque append and a wake-up
 byte), which is safe from another thread.
@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
-from hub.edge.mqtt_routes import AckOrder, Plan, Subscription, plan_message, route
+from hub.edge.mqtt_acks import AckOrder
+from hub.edge.mqtt_routes import Plan, plan_message
+from hub.edge.mqtt_subscriptions import Subscription, route
 from hub.edge.sink import Delivery
 from hub.model.errors import ConfigError, RecordError
 from hub.observability.mqtt_metrics import MqttMetrics, create_mqtt

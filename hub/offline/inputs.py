@@ -19,7 +19,7 @@ from hub.core.pseudonym import pseudonymize_fields, raw_fields
 from hub.model.errors import RecordError, ValidationError
 from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
 from hub.replay.record import is_recording, read_recording
-from hub.replay.replay import merge_partitions
+from hub.replay.replay_plan import merge_partitions
 from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS
 
 _INPUT_TOPICS = frozenset((*SOURCE_TOPICS.values(), REGISTRY_TOPIC))

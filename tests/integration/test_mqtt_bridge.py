@@ -22,7 +22,7 @@ from connectors.common import Site
 from connectors.hikvision_isapi import mapping as hikvision
 from hub.codec import load_codec
 from hub.edge.mqtt_bridge import BrokerAddress, MqttBridge, make_client
-from hub.edge.mqtt_routes import parse_subscriptions
+from hub.edge.mqtt_subscriptions import parse_subscriptions
 from hub.edge.sink import EdgeSink
 from hub.observability.edge_metrics import create_edge
 from hub.observability.mqtt_metrics import create_mqtt

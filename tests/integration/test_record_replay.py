@@ -14,7 +14,8 @@ from hub.adapters.kafka_io import make_producer
 from hub.codec import load_codec
 from hub.replay.record import RecordedMessage, read_recording, record
 from hub.replay.replay import replay_file
-from hub.replay.simulate import SimConfig, simulate
+from hub.replay.simulate.config import SimConfig
+from hub.replay.simulate.simulator import simulate
 from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS, Settings
 
 pytestmark = pytest.mark.integration

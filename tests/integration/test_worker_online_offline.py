@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.core.rules import load_rules
+from hub.core.rule_loading import load_rules
 from hub.settings import Settings
 from tests.integration.worker_harness import (
     Scenario,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from benchmarks.hotpath import MemoryStore, Message
 from hub.codec import load_codec
 from hub.core.registry import MemoryBuildingRegistry
-from hub.core.rules import load_rules
+from hub.core.rule_loading import load_rules
 from hub.core.snapshot import event_json
 from hub.model.events import Event
 from hub.observability.metrics import create

@@ -11,7 +11,7 @@ import pytest
 from benchmarks.hotpath import MemoryStore, Message, Producer
 from hub.codec import load_codec
 from hub.core.registry import MemoryBuildingRegistry
-from hub.core.rules import load_rules
+from hub.core.rule_loading import load_rules
 from hub.core.snapshot import event_json
 from hub.observability.metrics import create
 from hub.runtime.correlator import Correlator

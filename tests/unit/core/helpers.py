@@ -9,7 +9,8 @@ from typing import Any
 from hub.core.dedup import DedupLogic
 from hub.core.engine import CorrelationEngine
 from hub.core.registry import MemoryBuildingRegistry
-from hub.core.rules import RulePack, load_rules, parse_documents
+from hub.core.rule_loading import load_rules, parse_documents
+from hub.core.rules import RulePack
 from hub.model.events import Building, Event
 from hub.model.incidents import Incident
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hub.core.engine import CorrelationEngine
-from hub.core.rules import load_rules
+from hub.core.rule_loading import load_rules
 from tests.unit.core.helpers import T0, swipe
 
 SEC = 1000

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from hub.codec import event_enums, event_fields, load_codec
-from hub.core.rules import EnumType, RulePack, load_rules
+from hub.core.rule_loading import load_rules
+from hub.core.rules import EnumType, RulePack
 from hub.model.errors import ConfigError
 
 RULES = Path(__file__).resolve().parents[3] / "topology" / "rules"

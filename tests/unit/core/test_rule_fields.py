@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hub.codec import event_fields, load_codec
-from hub.core.rules import load_rules
+from hub.core.rule_loading import load_rules
 from hub.model.errors import ConfigError
 
 RULES = Path(__file__).resolve().parents[3] / "topology" / "rules"

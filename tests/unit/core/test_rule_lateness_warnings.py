@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from hub.core.rule_checks import LATENESS_GAP_MS, LATENESS_RATIO, lateness_warnings
-from hub.core.rules import RulePack, parse_documents
+from hub.core.rule_loading import parse_documents
+from hub.core.rules import RulePack
 from tests.unit.core.helpers import default_pack
 
 SOURCES = {"default": {"lateness": "30s"}, "grid_report": {"lateness": "24h"}}

@@ -16,7 +16,7 @@ import pytest
 
 from hub.codec import load_codec, parse_object
 from hub.edge.mqtt_bridge import BrokerAddress, MqttBridge
-from hub.edge.mqtt_routes import parse_subscriptions
+from hub.edge.mqtt_subscriptions import parse_subscriptions
 from hub.edge.sink import Delivery
 from hub.model.errors import ConfigError, RecordError
 from hub.settings import Settings

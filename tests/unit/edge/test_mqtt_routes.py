@@ -1,5 +1,5 @@
-"""The pure half of ``hub mqtt-bridge``: subscriptions (topic placeholders -> Site), the format
-dispatch from payload bytes to records and dead letters, and the acknowledgement order."""
+"""The pure half of ``hub mqtt-bridge`` (hub.edge.mqtt_routes): the format dispatch from
+payload bytes to records and dead letters."""
 
 from __future__ import annotations
 
@@ -11,18 +11,8 @@ from typing import Any
 import pytest
 
 from hub.codec import load_codec, parse_object
-from hub.edge.mqtt_routes import (
-    AckOrder,
-    Subscription,
-    json_pieces,
-    load_subscriptions,
-    parse_subscriptions,
-    plan_message,
-    route,
-    site_of,
-)
-from hub.model.errors import ConfigError
-from hub.settings import Settings
+from hub.edge.mqtt_routes import json_pieces, plan_message
+from hub.edge.mqtt_subscriptions import Subscription, parse_subscriptions
 
 ROOT = Path(__file__).resolve().parents[3]
 HIK = ROOT / "connectors" / "hikvision_isapi" / "fixtures"
@@ -48,87 +38,6 @@ def plan(sub: Subscription, topic: str, payload: bytes, **kw: Any) -> Any:
     return plan_message(sub, captured, payload, validate=validate, pseudonym_key=KEY,
                         received_ms=RECEIVED_MS, topic=topic, **kw)
 
-
-# -- subscriptions ---------------------------------------------------------------------------------
-
-
-def test_placeholders_become_single_level_wildcards() -> None:
-    (sub,) = subs({"topic": "hub/hikvision/{site_id}/{device_id}", "format": "hikvision",
-                   "building_id": "B-7"})
-    assert sub.topic_filter == "hub/hikvision/+/+"
-    assert sub.qos == 1
-    assert sub.match("hub/hikvision/S-01/cam-3") == {"site_id": "S-01", "device_id": "cam-3"}
-    assert sub.match("hub/hikvision/S-01") is None
-    assert sub.match("hub/hikvision/S-01/cam-3/extra") is None
-    assert sub.match("hub/dahua/S-01/cam-3") is None
-    assert sub.match("hub/hikvision//cam-3") is None  # an empty level names no site
-    site = site_of(sub.values({"site_id": "S-01"}))
-    assert (site.site_id, site.building_id, site.zone) == ("S-01", "B-7", "Asia/Shanghai")
-
-
-def test_multi_level_wildcard_and_dollar_topics() -> None:
-    (sub,) = subs({"topic": "+/{site_id}/#", "format": "interchange"})
-    assert sub.topic_filter == "+/+/#"
-    assert sub.match("x/S-1") == {"site_id": "S-1"}
-    assert sub.match("x/S-1/a/b") == {"site_id": "S-1"}
-    assert sub.match("$SYS/S-1/a") is None
-    assert sub.match("x") is None
-
-
-def test_route_takes_the_first_matching_subscription() -> None:
-    found = subs({"topic": "a/{site_id}", "format": "interchange"},
-                 {"topic": "a/#", "format": "interchange", "site_id": "S-9"})
-    hit = route(found, "a/S-1")
-    assert hit is not None and hit[0] is found[0] and hit[1] == {"site_id": "S-1"}
-    hit = route(found, "a/S-1/x")
-    assert hit is not None and hit[0] is found[1] and hit[0].values(hit[1])["site_id"] == "S-9"
-    assert route(found, "b/S-1") is None
-
-
-def test_the_repository_config_loads() -> None:
-    loaded = load_subscriptions(Settings().mqtt_file)
-    assert {s.format for s in loaded} == {"interchange", "hikvision", "dahua", "gat1400"}
-
-
-@pytest.mark.parametrize(("entry", "says"), [
-    ({"topic": "a/{site}", "format": "interchange"}, "{site} is not a placeholder"),
-    ({"topic": "a/{site_id}", "format": "json"}, "format: 'json'"),
-    ({"topic": "a/{site_id}", "format": "interchange", "qos": 2}, "qos: 2"),
-    ({"topic": "a/b", "format": "hikvision"}, "do not say their site"),
-    ({"topic": "a/{site_id}", "format": "dahua"}, "do not name the device"),
-    ({"topic": "a/{site_id}", "format": "hikvision", "site_id": "S"}, "both a topic"),
-    ({"topic": "a/#/{site_id}", "format": "interchange"}, "'#' must be the last level"),
-    ({"topic": "a/x+/{site_id}", "format": "interchange"}, "a whole level"),
-    ({"topic": "a/{site_id}", "format": "interchange", "kind": "incident"}, "kind: 'incident'"),
-    ({"topic": "a/{site_id}", "format": "hikvision", "kind": "perimeter_alarm"},
-     "only for interchange"),
-    ({"topic": "a/{site_id}", "format": "gat1400", "zone": "Mars/Base"}, "IANA"),
-    ({"topic": "a/{site_id}", "format": "gat1400", "zome": "UTC"}, "unknown field(s) zome"),
-    ({"format": "gat1400"}, "topic: missing"),
-])
-def test_config_errors_name_the_entry_field_and_fix(entry: dict[str, Any], says: str) -> None:
-    with pytest.raises(ConfigError) as err:
-        subs(entry)
-    assert "test.yaml: subscriptions[0]" in str(err.value)
-    assert says in str(err.value)
-
-
-def test_a_filter_subscribed_twice_is_refused() -> None:
-    with pytest.raises(ConfigError, match="subscribed twice"):
-        subs({"topic": "a/{site_id}", "format": "interchange"},
-             {"topic": "a/+", "format": "interchange", "site_id": "S"})
-
-
-def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="HUB_MQTT_FILE"):
-        load_subscriptions(tmp_path / "missing.yaml")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("subscriptions: [\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
-        load_subscriptions(bad)
-
-
-# -- format dispatch -------------------------------------------------------------------------------
 
 HIK_SUB = subs({"topic": "hub/hikvision/{site_id}/{device_id}", "format": "hikvision",
                 "building_id": "B-1"})[0]
@@ -267,19 +176,3 @@ def test_json_pieces_keep_each_element_s_bytes() -> None:
     for bad in ("[1 2]", "[1,", "[1]x", ""):
         with pytest.raises(ValueError):
             json_pieces(bad)
-
-
-# -- acknowledgement order -------------------------------------------------------------------------
-
-
-def test_acks_leave_in_arrival_order_and_not_after_a_reset() -> None:
-    order = AckOrder()
-    t1, t2 = order.received(11, 1), order.received(12, 1)
-    t0 = order.received(99, 0)  # QoS 0: nothing to answer, never waits
-    t3 = order.received(13, 1)
-    assert order.settle(t0) == []
-    assert order.settle(t2) == []  # waits for 11
-    assert order.settle(t1) == [(11, 1), (12, 1)]
-    assert len(order) == 1
-    assert order.reset() == 1
-    assert order.settle(t3) == []  # its connection is gone: the broker sends it again

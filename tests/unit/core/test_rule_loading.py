@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from hub.core.durations import format_duration, parse_duration
-from hub.core.rules import SITE_LANE, load_rules, parse_documents
+from hub.core.rule_loading import load_rules, parse_documents
+from hub.core.rules import SITE_LANE
 from hub.model.errors import ConfigError
 from tests.unit.core.helpers import RULES_DIR, default_pack
 

@@ -1,13 +1,11 @@
-"""Replay logic without a broker: pacing with an injected clock, order, shifting, failures."""
-
+"""Replay I/O without a broker (hub.replay.replay): loading inputs, the producer loop with fakes,
+shifting and filtering, failure accounting; and recordings round-tripping (hub.replay.record)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError
 
 from hub.codec import load_codec
 from hub.replay.record import (
@@ -18,114 +16,16 @@ from hub.replay.record import (
     recording_metadata,
     write_recording,
 )
-from hub.replay.replay import (
+from hub.replay.replay import load_messages, replay_file, replay_messages
+from hub.replay.replay_plan import (
     Pacer,
     ReplayMessage,
     ReplaySummary,
     kind_of_message,
-    load_messages,
-    merge_partitions,
     parse_topic_map,
-    replay_file,
-    replay_messages,
-    shift_offset,
-    shift_times,
 )
 from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS, Settings
-
-T0 = 1_740_960_000_000
-
-
-class FakeClock:
-    """Time that moves only when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-class FakeMsg:
-    def __init__(self, topic: str) -> None:
-        self._topic = topic
-
-    def topic(self) -> str:
-        return self._topic
-
-
-class FakeProducer:
-    """Records what was produced and when; fails the topics it is told to."""
-
-    def __init__(self, clock: FakeClock | None = None, fail: set[str] | None = None) -> None:
-        self.clock = clock
-        self.fail = fail or set()
-        self.sent: list[dict[str, Any]] = []
-        self._pending: list[tuple[Any, str]] = []
-
-    def produce(self, topic: str, **kw: Any) -> None:
-        self.sent.append({"topic": topic, "at": self.clock() if self.clock else 0.0, **kw})
-        self._pending.append((kw["on_delivery"], topic))
-
-    def poll(self, timeout: float = 0) -> int:
-        served = len(self._pending)
-        for callback, topic in self._pending:
-            err = KafkaError(KafkaError._MSG_TIMED_OUT) if topic in self.fail else None
-            callback(err, FakeMsg(topic))
-        self._pending.clear()
-        return served
-
-    def flush(self, timeout: float = 0) -> int:
-        self.poll()
-        return 0
-
-
-def msg(
-    ts: int, topic: str = "t", partition: int = 0, key: bytes = b"k", value: bytes = b"v"
-) -> RecordedMessage:
-    return RecordedMessage(topic, partition, ts - T0, ts, 1, key, value, ())
-
-
-# -- pacing --------------------------------------------------------------------------------------
-
-
-def test_pacer_spaces_messages_by_recorded_time_over_speed() -> None:
-    clock = FakeClock()
-    pacer = Pacer(4.0, clock=clock, sleep=clock.sleep)
-    sent_at = []
-    for ts in (T0, T0 + 4_000, T0 + 4_000, T0 + 12_000):
-        pacer.wait_for(ts)
-        sent_at.append(clock.now - 100.0)
-    assert sent_at == [0.0, 1.0, 1.0, 3.0]
-
-
-def test_pacer_never_goes_back_in_time_for_late_stamps() -> None:
-    clock = FakeClock()
-    pacer = Pacer(1.0, clock=clock, sleep=clock.sleep)
-    for ts in (T0, T0 + 10_000, T0 + 2_000, T0 + 11_000):  # out-of-order arrival
-        pacer.wait_for(ts)
-    assert clock.now - 100.0 == 11.0
-    assert clock.sleeps == [10.0, 1.0]  # the late one went straight after its predecessor
-
-
-def test_pacer_does_not_wait_when_behind_schedule_or_at_max() -> None:
-    clock = FakeClock()
-    pacer = Pacer(1.0, clock=clock, sleep=clock.sleep)
-    pacer.wait_for(T0)
-    clock.now += 5.0  # the producer was slow
-    pacer.wait_for(T0 + 2_000)
-    assert clock.sleeps == []
-    fast = Pacer(None, clock=clock, sleep=clock.sleep)
-    for ts in (T0, T0 + 86_400_000):
-        fast.wait_for(ts)
-    assert clock.sleeps == []
-    with pytest.raises(ValueError, match="speed"):
-        Pacer(0, clock=clock, sleep=clock.sleep)
+from tests.unit.replay.support import T0, FakeClock, FakeProducer
 
 
 def test_replay_at_speed_sends_on_schedule_with_an_injected_clock() -> None:
@@ -142,62 +42,6 @@ def test_replay_at_speed_sends_on_schedule_with_an_injected_clock() -> None:
     assert [round(s["at"] - 100.0, 6) for s in producer.sent] == [0.0, 3.0, 6.0]
     assert [s["timestamp"] for s in producer.sent] == [T0, T0 + 30_000, T0 + 60_000]
     assert summary.ok and summary.delivered == 3
-
-
-# -- order ---------------------------------------------------------------------------------------
-
-
-def test_merge_keeps_partition_order_and_interleaves_by_timestamp() -> None:
-    p0 = [msg(T0 + 5, partition=0), msg(T0 + 1, partition=0), msg(T0 + 9, partition=0)]
-    p1 = [msg(T0 + 2, partition=1), msg(T0 + 3, partition=1)]
-    merged = merge_partitions([*p0, *p1])  # recorded in fetch batches, partition by partition
-    assert [m.partition for m in merged] == [1, 1, 0, 0, 0]
-    assert [m for m in merged if m.partition == 0] == p0  # offset order, though ts not monotone
-
-
-# -- shifting ------------------------------------------------------------------------------------
-
-
-def test_shift_offset_never_stamps_ahead_of_the_wall_clock() -> None:
-    first, last, now = T0, T0 + 3_600_000, T0 + 10**9
-    assert shift_offset(first, last, now, None) == now - last  # --max: ends at now
-    assert shift_offset(first, last, now, 1.0) == now - first  # real time: starts at now
-    assert shift_offset(first, last, now, 0.5) == now - first
-    off = shift_offset(first, last, now, 4.0)
-    assert last + off == now + 900_000  # the last one is sent 15 min from now, stamped so
-    for ts in (first, first + 1_000_000, last):  # stamped <= when it is sent
-        assert ts + off <= now + (ts - first) / 4.0
-
-
-def test_shift_times_moves_every_timestamp_field_including_nested() -> None:
-    codec = load_codec()
-    swipe = {"event_id": "e", "event_time": T0, "site_id": "s", "door_id": "d"}
-    assert shift_times(codec.schema("access_swipe"), swipe, 1000)["event_time"] == T0 + 1000
-    assert swipe["event_time"] == T0  # not mutated
-    building = {"building_id": "b", "updated_time": T0, "households": 3}
-    assert shift_times(codec.schema("building_identity"), building, -5)["updated_time"] == T0 - 5
-    incident = {
-        "incident_id": "i",
-        "first_event_time": T0,
-        "last_event_time": T0 + 1,
-        "emitted_time": T0 + 2,
-        "version": 1,
-        "evidence": [{"kind": "access_swipe", "event_id": "e", "event_time": T0 + 1}],
-        "building": {"building_id": "b", "updated_time": T0 - 9, "households": 1},
-    }
-    out = shift_times(codec.schema("incident"), incident, 10)
-    assert (out["first_event_time"], out["last_event_time"], out["emitted_time"]) == (
-        T0 + 10,
-        T0 + 11,
-        T0 + 12,
-    )
-    assert out["evidence"][0]["event_time"] == T0 + 11
-    assert out["building"]["updated_time"] == T0 + 1
-    assert out["version"] == 1
-    assert (
-        shift_times(codec.schema("incident"), {**incident, "building": None}, 10)["building"]
-        is None
-    )
 
 
 def _jsonl(tmp_path: Path) -> Path:
@@ -292,9 +136,6 @@ def test_replay_file_shifts_filters_maps_and_reports_failures(tmp_path: Path) ->
         record = codec.decode(sent["value"])[1]
         assert record["event_time"] == original + summary.shift_ms == sent["timestamp"]
     assert "failed 1" in summary.describe()
-
-
-# -- recordings and arguments --------------------------------------------------------------------
 
 
 def test_recording_round_trips_bytes_and_headers(tmp_path: Path) -> None:
