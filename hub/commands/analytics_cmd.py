@@ -21,9 +21,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--in", dest="input", help="events .jsonl (hub simulate, hub record's "
                    "interchange lines); not with --live")
     p.add_argument("--live", action="store_true",
-                   help="run live instead: read the registry, hub.src.grid_report and "
-                   "hub.incidents from the beginning and publish on hub.analytics.* until "
-                   "stopped (SIGTERM/Ctrl-C)")
+                   help="run live instead (a Faust agent): read the registry, "
+                   "hub.src.grid_report and hub.incidents from the beginning and publish on "
+                   "hub.analytics.* until stopped (SIGTERM/Ctrl-C)")
     p.add_argument("--incidents", default=None, help="incidents .jsonl (hub correlate --out); "
                    "CONFIRMED versions count")
     p.add_argument("--out", type=Path, help="directory for the three files (created if "
@@ -101,31 +101,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _live(args: argparse.Namespace, settings: Any, config_path: Path) -> int:
-    import logging
-    import signal
-    import threading
-
     from hub.codec import load_codec
     from hub.commands.exits import EXIT_NOT_READY, EXIT_OK, EXIT_USAGE
     from hub.core.analytics import load_analytics
     from hub.model.errors import ConfigError
-    from hub.observability.kafka_log import kafka_logger
-    from hub.online.analytics import run_live
+    from hub.online.analytics_app import (
+        LiveAnalyticsApp,
+        check_inputs,
+        ensure_clock_topic,
+        run_live,
+    )
 
     try:
         config = load_analytics(config_path)
     except ConfigError as exc:
         print(f"hub analytics: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     try:
-        n = run_live(settings, load_codec(settings.schemas_dir), config, stop,
-                     logger=kafka_logger(verbose=args.verbose, level=logging.ERROR))
+        check_inputs(settings)
+        ensure_clock_topic(settings)
+        live = LiveAnalyticsApp(settings, config, load_codec(settings.schemas_dir))
+        n = run_live(settings, live, loglevel="debug" if args.verbose else "info")
     except Exception as exc:
         print(f"hub analytics --live: {exc}; is Kafka at {settings.bootstrap} with the hub's "
               "topics (`hub topics apply`)?", file=sys.stderr)
         return EXIT_NOT_READY
-    print(f"hub analytics --live: stopped after publishing {n} records", file=sys.stderr)
+    print(f"hub analytics --live: stopped after publishing {n} records "
+          f"({live.feed.live.late} inputs behind the watermark, {live.skipped} skipped)",
+          file=sys.stderr)
     return EXIT_OK

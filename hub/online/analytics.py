@@ -1,32 +1,40 @@
 """The area analytics live (``hub analytics --live``): the engines of hub/core/analytics over Kafka.
 
-One loop reads every partition of the building registry, hub.src.grid_report and hub.incidents
-from the beginning (no consumer group, nothing committed, like the console), runs the same three
-engines as ``hub analytics`` over files, and publishes their records on hub.analytics.disputes,
-hub.analytics.risk and hub.analytics.safety_index. A restart reads everything again: the
-engines' state is rebuilt from the topics (the inputs' retention bounds the history it sees),
-and the records it publishes again are identical, under the same key.
+This module is the driver's logic, free of any Kafka client: what a message does, when a
+partition is at its end, what the watermark is. hub/online/analytics_app.py is the Faust app
+that moves the bytes (docs/adr/0008-faust-for-live-analytics.md).
 
-Watermark: each input partition's newest time; partitions at their end (caught up) do not hold
-it back. The watermark is the oldest of the others (the newest of all when every partition is
-caught up), less the configured lateness, so reading a backlog whose partitions run at different
-speeds loses nothing. Why not Faust: the aggregation is per area across all partitions, so one
-reader must see every input anyway, and a reader that starts from the beginning has no state to
-lose (docs/analytics.md, "Live").
+The driver reads every partition of the building registry, hub.src.grid_report and hub.incidents
+from the beginning, runs the same three engines as ``hub analytics`` over files, and publishes
+their records on hub.analytics.disputes, hub.analytics.risk and hub.analytics.safety_index. A
+restart reads everything again: the engines' state is rebuilt from the topics (the inputs'
+retention bounds the history it sees), and the records it publishes again are identical, under
+the same key.
+
+- **Registry first.** A report counts in the areas of its building as the registry stands when
+  the report is accepted, so reports and incidents are held (in memory, in arrival order) until
+  every registry partition has been read to the end it had when a barrier was taken; later
+  registry records are applied as they come.
+- **Watermark:** each input partition's newest time; partitions at their end (caught up) do not
+  hold it back. The watermark is the oldest of the others (the newest of all when every
+  partition is caught up), less the configured lateness, so reading a backlog whose partitions
+  run at different speeds loses nothing.
+- **At its end**, exactly: a *barrier* is each input partition's consumer position and high-water
+  mark taken at one moment, delivered to the driver behind every message fetched before that
+  moment (:meth:`LiveFeed.barrier`). A partition whose position had reached its high-water mark,
+  and of which no later message has been taken since, is at its end, like librdkafka's
+  partition EOF. Offsets alone cannot say it: a transactional producer's commit marker takes the
+  last offset of a partition and is never delivered.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
-
-from hub.adapters.kafka_io import flush, make_consumer, make_producer, produce
-from hub.codec import Codec, to_building, to_event
+from hub.codec import to_building, to_event
 from hub.core.analytics import (
     AnalyticsConfig,
     AreaDirectory,
@@ -35,22 +43,19 @@ from hub.core.analytics import (
     RiskWarningEngine,
     SafetyIndexEngine,
 )
-from hub.core.analytics.keys import record_key
-from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND
 from hub.model.incidents import CONFIRMED, Incident
-from hub.settings import (
-    ANALYTICS_TOPICS,
-    INCIDENTS_TOPIC,
-    REGISTRY_TOPIC,
-    SOURCE_TOPICS,
-    Settings,
-)
+from hub.settings import INCIDENTS_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS
 
 log = logging.getLogger(__name__)
 
 REPORTS_TOPIC = SOURCE_TOPICS["grid_report"]
 INPUTS = (REGISTRY_TOPIC, REPORTS_TOPIC, INCIDENTS_TOPIC)
+
+#: (topic, partition)
+Where = tuple[str, int]
+#: (kind, record object with ``to_record()``): what to publish
+Output = tuple[str, Any]
 
 
 @dataclass
@@ -59,8 +64,11 @@ class LiveAnalytics:
 
     config: AnalyticsConfig
     directory: AreaDirectory = field(default_factory=AreaDirectory)
-    newest: dict[tuple[str, int], int] = field(default_factory=dict)
-    at_end: set[tuple[str, int]] = field(default_factory=set)
+    newest: dict[Where, int] = field(default_factory=dict)
+    at_end: set[Where] = field(default_factory=set)
+    #: every input partition the driver reads (registry aside), once it knows them: one that has
+    #: given no time yet and is not at its end holds the watermark back entirely
+    partitions: set[Where] = field(default_factory=set)
     late: int = 0
 
     def __post_init__(self) -> None:
@@ -69,11 +77,10 @@ class LiveAnalytics:
         self.safety = SafetyIndexEngine(self.config, self.directory)
         self.watermark: int | None = None
 
-    def take(self, where: tuple[str, int], kind: str, record: dict[str, Any]
-             ) -> list[tuple[str, Any]]:
+    def take(self, where: Where, kind: str, record: dict[str, Any]) -> list[Output]:
         """One decoded input; the (kind, record) pairs it publishes at once (early warnings)."""
         self.at_end.discard(where)
-        out: list[tuple[str, Any]] = []
+        out: list[Output] = []
         try:
             if kind == REGISTRY_KIND:
                 self.directory.put(to_building(record))
@@ -96,13 +103,14 @@ class LiveAnalytics:
             log.info("analytics: %s behind the watermark: %s", kind, exc)
         return out
 
-    def _saw(self, where: tuple[str, int], time: int) -> None:
+    def _saw(self, where: Where, time: int) -> None:
         if time > self.newest.get(where, time - 1):
             self.newest[where] = time
 
-    def advance(self) -> list[tuple[str, Any]]:
+    def advance(self) -> list[Output]:
         """Close what the watermark passed; the records to publish."""
-        if not self.newest:
+        if not self.newest or any(w not in self.newest and w not in self.at_end
+                                  for w in self.partitions):
             return []
         running = [t for w, t in self.newest.items() if w not in self.at_end]
         front = min(running) if running else max(self.newest.values())
@@ -115,72 +123,68 @@ class LiveAnalytics:
                 + [("safety_index", r) for r in self.safety.close_until(watermark)])
 
 
-def run_live(settings: Settings, codec: Codec, config: AnalyticsConfig, stop: threading.Event,
-             *, logger: Any = None, on_publish: Callable[[int], None] | None = None) -> int:
-    """Read, compute and publish until ``stop`` is set; how many records were published."""
-    extra: dict[str, Any] = {"logger": logger} if logger is not None else {}
-    consumer = make_consumer(settings, from_beginning=True, **{"client.id": "hub-analytics",
-                             "enable.partition.eof": True, **extra})
-    producer = make_producer(settings, **{"client.id": "hub-analytics"}, **extra)
-    live = LiveAnalytics(config)
-    published = 0
-    try:
-        meta = consumer.list_topics(timeout=10)
-        registry = [TopicPartition(REGISTRY_TOPIC, p, OFFSET_BEGINNING)
-                    for p in meta.topics[REGISTRY_TOPIC].partitions]
-        # Buildings first, to the end: a report's areas come from its building.
-        consumer.assign(registry)
-        left = {tp.partition for tp in registry}
-        while left and not stop.is_set():
-            for msg in consumer.consume(1000, timeout=0.5):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        left.discard(int(msg.partition() or 0))
-                    continue
-                if msg.value():
-                    try:
-                        kind, record = codec.decode(msg.value() or b"")
-                        live.take((REGISTRY_TOPIC, int(msg.partition() or 0)), kind, record)
-                    except RecordError as exc:
-                        log.info("analytics: registry record skipped: %s", exc)
-        log.info("analytics: %d buildings read; reading reports and incidents",
-                 len(live.directory.households_by_area()))
-        consumer.assign(consumer.position(registry) + [
-            TopicPartition(t, p, OFFSET_BEGINNING) for t in (REPORTS_TOPIC, INCIDENTS_TOPIC)
-            for p in meta.topics[t].partitions])
-        while not stop.is_set():
-            out: list[tuple[str, Any]] = []
-            for msg in consumer.consume(1000, timeout=0.5):
-                where = (str(msg.topic()), int(msg.partition() or 0))
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        live.at_end.add(where)
-                    elif err.fatal():
-                        raise KafkaException(err)
-                    continue
-                value = msg.value()
-                if not value:
-                    continue
-                try:
-                    kind, record = codec.decode(value)
-                except RecordError as exc:  # the worker dead-letters such bytes on its inputs
-                    log.info("analytics: %s[%d]@%d: %s", *where, msg.offset(), exc)
-                    continue
-                out += live.take(where, kind, record)
-            out += live.advance()
-            for kind, rec in out:
-                record = rec.to_record()
-                produce(producer, ANALYTICS_TOPICS[kind], codec.encode(kind, record),
-                        key=record_key(kind, record))
-            if out:
-                if flush(producer, 30):
-                    log.warning("analytics: Kafka did not take every record in 30 s")
-                published += len(out)
-                if on_publish is not None:
-                    on_publish(published)
-    finally:
-        consumer.close()
-        flush(producer, 10)
-    return published
+@dataclass(frozen=True)
+class Barrier:
+    """Each assigned input partition's consumer position and high-water mark at one moment.
+
+    ``positions[where]`` is the offset of the next message the consumer will hand over (every
+    message before it has been handed over); ``ends[where]`` the partition's high-water mark as
+    the consumer last heard it, None when not yet known. Read the position first, then the
+    high-water mark: the mark only grows, so ``position >= end`` then means the partition was
+    read to its end.
+    """
+
+    positions: Mapping[Where, int]
+    ends: Mapping[Where, int | None]
+
+    def read_to_end(self) -> set[Where]:
+        out = set()
+        for where, position in self.positions.items():
+            end = self.ends.get(where)
+            if end is not None and position >= end:
+                out.add(where)
+        return out
+
+
+class LiveFeed:
+    """Messages and barriers in delivery order; the records to publish (see the module's doc).
+
+    ``message`` takes one decoded input message; ``barrier`` one :class:`Barrier`, which must be
+    delivered after every message the consumer had handed over when the barrier was taken.
+    """
+
+    def __init__(self, config: AnalyticsConfig) -> None:
+        self.live = LiveAnalytics(config)
+        #: the offset of the last message taken, per partition
+        self.taken: dict[Where, int] = {}
+        self.registry_read = False
+        self.held: list[tuple[Where, str, dict[str, Any]]] = []
+
+    def message(self, where: Where, offset: int, kind: str, record: dict[str, Any]
+                ) -> list[Output]:
+        self.taken[where] = max(offset, self.taken.get(where, offset))
+        if where[0] == REGISTRY_TOPIC or kind == REGISTRY_KIND:
+            return self.live.take(where, kind, record)
+        if not self.registry_read:
+            self.held.append((where, kind, record))
+            return []
+        return self.live.take(where, kind, record) + self.live.advance()
+
+    def barrier(self, barrier: Barrier) -> list[Output]:
+        # the partitions are known from now on: one not heard from holds the watermark back
+        self.live.partitions |= {w for w in barrier.positions if w[0] != REGISTRY_TOPIC}
+        at_end = {where for where in barrier.read_to_end()
+                  if self.taken.get(where, -1) < barrier.positions[where]}
+        out: list[Output] = []
+        if not self.registry_read:
+            registry = [w for w in barrier.positions if w[0] == REGISTRY_TOPIC]
+            if not registry or not at_end.issuperset(registry):
+                return []
+            self.registry_read = True
+            log.info("analytics: registry read (%d areas); taking %d held reports and incidents",
+                     len(self.live.directory.households_by_area()), len(self.held))
+            held, self.held = self.held, []
+            for where, kind, record in held:
+                out += self.live.take(where, kind, record) + self.live.advance()
+        self.live.at_end |= at_end
+        return out + self.live.advance()

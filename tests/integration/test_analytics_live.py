@@ -1,9 +1,9 @@
 """`hub analytics --live` publishes the records `hub analytics` computes over files.
 
 A simulated city's building records and grid reports go to their topics, `hub correlate`'s
-incidents to hub.incidents; the live reader publishes on hub.analytics.*; every period, week and
-day its watermark closed equals the offline driver's record for it (final warnings only: early
-ones depend on arrival order by design).
+incidents to hub.incidents; the live driver (a Faust agent, hub/online/analytics_app.py) publishes
+on hub.analytics.*; every period, week and day its watermark closed equals the offline driver's
+record for it (final warnings only: early ones depend on arrival order by design).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from hub.offline.analytics import analyse
 from hub.offline.inputs import read_input
 from hub.settings import ANALYTICS_TOPICS, INCIDENTS_TOPIC, Settings
 from tests.integration.casework_harness import TopicReader, producer
-from tests.integration.worker_harness import REPO, reset_topics, wait_until
+from tests.integration.worker_harness import REPO, exclusive_topics, reset_topics, wait_until
 
 pytestmark = pytest.mark.timeout(420)
 CODEC = load_codec()
@@ -45,18 +46,25 @@ def comparable(rec: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(sorted((k, str(v)) for k, v in rec.items()))
 
 
-def test_live_equals_offline_on_a_simulated_city(stack_settings: Settings,
-                                                 tmp_path: Path) -> None:
-    s = stack_settings
-    reset_topics(s)
+@pytest.fixture
+def own_topics(stack_settings: Settings) -> Iterator[Settings]:
+    """reset_topics deletes every hub.* topic: one test at a time on them (worker_harness)."""
+    with exclusive_topics(stack_settings):
+        reset_topics(stack_settings)
+        yield stack_settings
+
+
+def test_live_equals_offline_on_a_simulated_city(own_topics: Settings, tmp_path: Path) -> None:
+    s = own_topics
     env = {**os.environ, "HUB_BOOTSTRAP": s.bootstrap}
     events, incidents = tmp_path / "events.jsonl", tmp_path / "incidents.jsonl"
     assert hub("simulate", "--buildings", "12", "--days", "40", "--seed", "4", "--out",
                str(events)).returncode == 0
     assert hub("correlate", "--in", str(events), "--out", str(incidents)).returncode == 0
     inputs = tmp_path / "inputs.jsonl"  # only what the analytics read, so producing is quick
-    inputs.write_text("".join(line for line in events.open(encoding="utf-8")
-                              if '"grid_report"' in line or f'"{REGISTRY_KIND}"' in line))
+    with events.open(encoding="utf-8") as fh:
+        inputs.write_text("".join(line for line in fh
+                                  if '"grid_report"' in line or f'"{REGISTRY_KIND}"' in line))
     done = hub("produce", str(inputs), env=env)
     assert done.returncode == 0, done.stderr
     found = [Incident.from_record(x.record) for x in read_jsonl(
@@ -81,6 +89,7 @@ def test_live_equals_offline_on_a_simulated_city(stack_settings: Settings,
         live.send_signal(signal.SIGTERM)
         out, _ = live.communicate(timeout=30)
     assert live.returncode == 0, out
+    assert b"hub analytics --live: stopped after publishing" in out, out
 
     config = load_analytics(REPO / "topology" / "analytics.yaml")
     offline = analyse(read_input(inputs, pseudonym_key="k", codec=CODEC), found, config)

@@ -44,13 +44,26 @@ def test_pure_layers_do_not_reach_outwards(folder: str) -> None:
         assert not bad, f"{path.relative_to(HUB)} imports {bad}: dependencies point inwards"
 
 
-def test_faust_only_in_the_casework_service() -> None:
-    """Faust runs the low-volume casework (hub/casework), nothing else (docs/adr/0007)."""
+#: The only modules outside hub/casework that may import Faust: the live analytics' agent
+#: (docs/adr/0008). Its logic stays in hub/online/analytics.py, which imports no Kafka client.
+FAUST_MODULES = (HUB / "online" / "analytics_app.py",)
+
+
+def test_faust_only_in_the_casework_service_and_the_live_analytics_app() -> None:
+    """Faust runs the low-volume casework (hub/casework, docs/adr/0007) and the live area
+    analytics (hub/online/analytics_app.py, docs/adr/0008), nothing else."""
     for path in sorted(HUB.rglob("*.py")):
-        if path.is_relative_to(HUB / "casework"):
+        if path.is_relative_to(HUB / "casework") or path in FAUST_MODULES:
             continue
         found = _imports(path) & {"faust", "mode"}
-        assert not found, f"{path.relative_to(HUB)} imports {sorted(found)} outside hub/casework"
+        assert not found, (f"{path.relative_to(HUB)} imports {sorted(found)} outside hub/casework "
+                           "and hub/online/analytics_app.py")
+
+
+def test_the_live_analytics_logic_imports_no_kafka_client() -> None:
+    """One logic, two drivers: what the live driver does is pure; only its app touches Kafka."""
+    found = _imports(HUB / "online" / "analytics.py") & IO_LIBRARIES
+    assert not found, f"online/analytics.py imports {sorted(found)}"
 
 
 def test_environment_read_only_in_settings() -> None:
