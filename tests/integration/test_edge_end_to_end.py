@@ -139,8 +139,9 @@ def scrape(url: str) -> dict[str, float]:
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "hub", *args], env=env, cwd=REPO,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, "-m", "hub", *args], env=env, cwd=REPO,
+                                stdout=out, stderr=subprocess.STDOUT)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -318,6 +319,22 @@ def test_raw_personal_values_reach_no_topic_by_any_path(edge: Edge) -> None:
 
 
 def test_edge_counts_reconcile_per_vendor_and_status(edge: Edge) -> None:
+    # its own traffic, so that it does not lean on the tests before it: a stored alarm, a
+    # heartbeat (nothing to store) and an unreadable alert, over HTTP and over MQTT
+    alarm = isapi("linedetection.xml", datetime.now(UTC) - timedelta(hours=1))
+    heartbeat = (HIK / "videoloss_heartbeat.xml").read_bytes()
+    broken = alarm[:-40]
+    query = f"?site_id={SITE_HTTP}"
+    answers = [edge.post("/v1/vendors/hikvision/isapi" + query, body, "application/xml")[0]
+               for body in (alarm, heartbeat, broken)]
+    assert answers == [202, 200, 400], answers
+    for body in (alarm, heartbeat, broken):
+        edge.publish(f"{edge.prefix}/hikvision/{SITE_MQTT}/B-{SITE_MQTT}", body)
+
+    def bridge_saw_them() -> bool:
+        return scrape(edge.bridge_metrics).get(
+            'hub_edge_received_total{channel="mqtt",vendor="hikvision"}', 0) >= 3
+    wait_until(bridge_saw_them, timeout=30, what="the bridge counting the three alerts")
     gateway = scrape(edge.gateway_url + "/metrics")
     bridge = scrape(edge.bridge_metrics)
     for samples, channel in ((gateway, "http"), (bridge, "mqtt")):

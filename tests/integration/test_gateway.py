@@ -335,7 +335,8 @@ def test_hub_gateway_command_serves(stack_settings: Settings,
         assert 'hub_gateway_responses_total{status="202",vendor="interchange"} 1.0' in text
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        proc.communicate(timeout=20)  # waits, and closes both pipes
+        assert proc.returncode == 0
 
 
 # -- the contract, property-based ------------------------------------------------------------------
