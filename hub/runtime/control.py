@@ -10,6 +10,7 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 
 from hub.adapters.kafka_io import make_producer
+from hub.codec.internal import CONTROL_HEADER, FLUSH
 from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
 
 
@@ -52,7 +53,7 @@ def send_flush(settings: Settings) -> int:
     partitions = len(meta.partitions)
     for p in range(partitions):
         producer.produce(CORRELATE_TOPIC, value=b"", partition=p,
-                         headers=[("hub-control", b"flush")])
+                         headers=[(CONTROL_HEADER, FLUSH)])
     remaining = producer.flush(30)
     if remaining:
         raise RuntimeError(f"{remaining} flush messages not delivered; is the broker up?")

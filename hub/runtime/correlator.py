@@ -23,6 +23,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.codec import Codec
+from hub.codec.internal import (
+    CONTROL_HEADER,
+    EVENT_HEADER,
+    FLUSH,
+    FRAME_HEADER,
+    HUB_HEADER_PREFIX,
+    INCIDENT_HEADER,
+    KIND_HEADER,
+    LANE_HEADER,
+    RISK_HEADER,
+    RULE_HEADER,
+    SOURCE_HEADER,
+    STATUS_HEADER,
+    TICK_HEADER,
+    TICK_ORIGINS_HEADER,
+    TICK_PROGRESS_HEADER,
+    VERSION_HEADER,
+    early_key,
+    meta_key,
+    parse_state_key,
+    state_key,
+)
 from hub.core.clock_skew import DEFAULT_FUTURE_MS, corrected
 from hub.core.early import EagerEngine, EarlyCorrelation
 from hub.core.engine import CorrelationEngine, StepResult
@@ -33,7 +55,7 @@ from hub.model.events import Event
 from hub.model.incidents import RETRACTED, Incident
 from hub.observability.metrics import HubMetrics
 from hub.offline.correlate import describe_late
-from hub.runtime.frames import FRAME_HEADER, Entry, FrameError, read_frame
+from hub.runtime.frames import Entry, FrameError, read_frame
 from hub.runtime.ingest import KIND_OF_TOPIC
 from hub.runtime.outbox import Outbox, headers_of
 from hub.runtime.state_store import ChangelogStore, encode_state
@@ -45,7 +67,7 @@ log = logging.getLogger(__name__)
 def source_of(headers: dict[str, bytes]) -> tuple[str, int] | None:
     """The source message a forward carries (``hub-src``): its origin "topic/partition" and
     offset; None on a message without one (ticks, control)."""
-    origin, _, offset = headers.get("hub-src", b"").decode().rpartition("/")
+    origin, _, offset = headers.get(SOURCE_HEADER, b"").decode().rpartition("/")
     return (origin, int(offset)) if origin and offset.isdigit() else None
 
 
@@ -91,8 +113,9 @@ class Where:
                 topic, partition, offset = src_topic, int(src_partition), source[1]
                 origin = source[0]
         return cls(topic, partition, offset, msg.key(), msg.value(),
-                   headers.get("hub-kind", b"").decode() or None,
-                   [(k, v) for k, v in headers.items() if not k.startswith("hub-")], origin)
+                   headers.get(KIND_HEADER, b"").decode() or None,
+                   [(k, v) for k, v in headers.items() if not k.startswith(HUB_HEADER_PREFIX)],
+                   origin)
 
     @classmethod
     def of_entry(cls, entry: Entry, msg: Any) -> Where:
@@ -181,7 +204,7 @@ class Correlator:
         loaded = 0
         pending: dict[str, list[dict[str, Any]]] = {}
         for raw_key, raw_value in self.store.take(p).items():
-            parts = raw_key.decode().split("|", 4)
+            parts = parse_state_key(raw_key)
             if len(parts) not in (3, 5) or parts[0] != str(p) or parts[1] not in self.pack.lanes:
                 continue  # another layout's entry, or a lane of rules this worker does not run
             lane = parts[1]
@@ -221,17 +244,17 @@ class Correlator:
             part = self.partition(p)
             lanes = touched.setdefault(p, set())
             headers = headers_of(msg)
-            if "hub-tick" in headers:
+            if TICK_HEADER in headers:
                 here = Where.of(msg, headers)
-                wall = int(headers["hub-tick"])
-                listed = headers.get("hub-tick-origins", b"").decode().split(",")
+                wall = int(headers[TICK_HEADER])
+                listed = headers.get(TICK_ORIGINS_HEADER, b"").decode().split(",")
                 vouched = {origin for origin in listed if origin}
-                progress = progress_of(headers.get("hub-tick-progress"))
+                progress = progress_of(headers.get(TICK_PROGRESS_HEADER))
                 for lane in part.engines:
                     self._emit(self._stepper(part, lane).tick(wall, vouched, progress), here,
                                outbox)
                     lanes.add(lane)
-            elif headers.get("hub-control") == b"flush":
+            elif headers.get(CONTROL_HEADER) == FLUSH:
                 here = Where.of(msg, headers)
                 for lane in part.engines:
                     self._emit(self._stepper(part, lane).flush(), here, outbox)
@@ -294,10 +317,10 @@ class Correlator:
     def _event(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
                outbox: Outbox, lanes: set[str]) -> None:
         """A forward of one event (written by workers from before frames)."""
-        lane = headers.get("hub-lane", b"").decode()
+        lane = headers.get(LANE_HEADER, b"").decode()
         where = Where.of(msg, headers)
         try:
-            event = self.event_of(msg.value(), headers.get("hub-event"))
+            event = self.event_of(msg.value(), headers.get(EVENT_HEADER))
             engine = self._engine(part, lane)
         except Exception as exc:
             self._dead_letter(exc, where, outbox)
@@ -309,7 +332,7 @@ class Correlator:
         if lane not in part.engines:
             if lane not in self.pack.lanes:
                 raise RecordError(f"no rule of this worker uses lane {lane!r}",
-                                  field="hub-lane", reason="PROCESSING_ERROR")
+                                  field=LANE_HEADER, reason="PROCESSING_ERROR")
             part.engines[lane] = self._new_engine(lane)
         return self._stepper(part, lane)
 
@@ -343,10 +366,10 @@ class Correlator:
         """All incidents on hub.incidents; routed ones also on their level's topic (三级联动)."""
         body = self.codec.encode("incident", incident.to_record())
         headers = [
-            ("hub-rule", incident.rule_id.encode()),
-            ("hub-risk", incident.risk_level.encode()),
-            ("hub-version", str(incident.version).encode()),
-            ("hub-status", incident.status.encode()),
+            (RULE_HEADER, incident.rule_id.encode()),
+            (RISK_HEADER, incident.risk_level.encode()),
+            (VERSION_HEADER, str(incident.version).encode()),
+            (STATUS_HEADER, incident.status.encode()),
         ]
         outbox.send(INCIDENTS_TOPIC, incident.incident_id.encode(), body, headers)
         self.metrics.incident_versions.labels(incident.rule_id, incident.risk_level).inc()
@@ -360,7 +383,7 @@ class Correlator:
             return
         outbox.send(
             LEVEL_TOPICS[incident.route.level], incident.route.department_id.encode(), body,
-            [*headers, ("hub-incident", incident.incident_id.encode())],
+            [*headers, (INCIDENT_HEADER, incident.incident_id.encode())],
         )
 
     def _persist(self, p: int, lanes: set[str], outbox: Outbox) -> None:
@@ -370,17 +393,17 @@ class Correlator:
             engine = part.engines[lane]
             for ref in engine.take_dirty():
                 parts = engine.export_state_parts(ref)
-                key = f"{p}|{lane}|{ref[0]}|{ref[1]}|{ref[2]}".encode()
+                key = state_key(p, lane, ref)
                 value = None if parts is None else encode_state(parts)
                 self.store.put(p, key, value, outbox)
             meta = json.dumps(engine.export_meta(), separators=(",", ":")).encode()
-            self.store.put(p, f"{p}|{lane}|meta".encode(), meta, outbox)
+            self.store.put(p, meta_key(p, lane), meta, outbox)
             both = part.early.get(lane)
             if both is not None and (both.pending or (p, lane) in self._early_kept):
                 # the provisional incidents awaiting their verdict, so a successor still
                 # retracts them; a tombstone once none are left
                 pending = both.export_pending()
-                self.store.put(p, f"{p}|{lane}|early".encode(),
+                self.store.put(p, early_key(p, lane),
                                json.dumps(pending, separators=(",", ":")).encode()
                                if pending else None, outbox)
                 if pending:

@@ -7,7 +7,8 @@ own headers, Python objects and broker work: the largest share of its CPU after 
 large), and the correlator reads the entries back in the order they were written: per key the
 order is the same as with one message each, since a key's entries all go to one partition.
 
-Layout (``hub-frame: 1`` header, no key; the producer is told the partition)::
+Layout (``hub-frame: 1`` header, ``FRAME_HEADER`` in hub/codec/internal.py; no key; the producer
+is told the partition)::
 
     b"HF1" | u32 big-endian n | n bytes of UTF-8 JSON: [[lane, key, "topic/partition/offset",
     body length, [kind, fields], arrived], ...] | the entries' bodies (original Avro bytes),
@@ -31,7 +32,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-FRAME_HEADER = "hub-frame"
 MAGIC = b"HF1"
 #: A frame is closed once its entries reach this many bytes (one entry larger than this goes
 #: alone): well under the correlation topic's max.message.bytes (16 MiB, topology/topics.yaml).

@@ -18,6 +18,7 @@ from hub.adapters.dedup_store import DedupStore
 from hub.adapters.kafka_io import KafkaIOError, topic_for_kind
 from hub.codec import Codec, check_rules
 from hub.codec.interchange import pii_fields
+from hub.codec.internal import FRAME_HEADER
 from hub.codec.seal import seal
 from hub.core.clock_skew import DEFAULT_FUTURE_MS, ahead_by, arrived_at
 from hub.core.lanes import Lane, lane_targets
@@ -27,7 +28,7 @@ from hub.core.snapshot import event_json
 from hub.model.errors import RecordError, ValidationError
 from hub.model.events import Event
 from hub.observability.metrics import HubMetrics
-from hub.runtime.frames import FRAME_HEADER, FrameWriter
+from hub.runtime.frames import FrameWriter
 from hub.runtime.outbox import Outbox, headers_of
 from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hub.codec import Codec, dead_letter_record
+from hub.codec.internal import PSEUDONYMIZED_HEADER, REASON_HEADER, SEALED_HEADER
 from hub.settings import DEADLETTER_TOPIC
 
 Headers = Sequence[tuple[str, bytes]]
@@ -87,17 +88,17 @@ class Outbox:
             worker_id=self.worker_id,
             sealed=sealed,
         )
-        headers_out = [("hub-reason", str(record["reason"]).encode())]
+        headers_out = [(REASON_HEADER, str(record["reason"]).encode())]
         if pseudonymized:
             fields = ",".join(pseudonymized)
             record["detail"] = (f"{record['detail']} (original_value re-encoded with raw personal "
                                 f"values pseudonymized: {fields})")
-            headers_out.append(("hub-pseudonymized", fields.encode()))
+            headers_out.append((PSEUDONYMIZED_HEADER, fields.encode()))
         if sealed:
             record["detail"] = (f"{record['detail']} (original_value sealed with the dead-letter "
                                 "key: bytes that do not decode could hide a raw personal value; "
                                 "`hub consume hub.deadletter --unseal` with HUB_DEADLETTER_KEY)")
-            headers_out.append(("hub-sealed", b"1"))
+            headers_out.append((SEALED_HEADER, b"1"))
         body = self.codec.encode("dead_letter", record)
         self.send(DEADLETTER_TOPIC, key, body, headers_out)
         return str(record["reason"])

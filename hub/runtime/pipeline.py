@@ -38,6 +38,7 @@ from confluent_kafka import (
 )
 
 from hub.codec import Codec
+from hub.codec.internal import TICK_HEADER, TICK_ORIGINS_HEADER, TICK_PROGRESS_HEADER
 from hub.observability.metrics import HubMetrics
 from hub.runtime.correlator import Correlator
 from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
@@ -592,9 +593,9 @@ class Pipeline:
                     if (newest := self.ingestor.progress.get(f"{tp.topic}/{tp.partition}"))
                     is not None}
         headers = [
-            ("hub-tick", str(int(time.time() * 1000)).encode()),
-            ("hub-tick-origins", ",".join(sorted(vouched)).encode()),
-            ("hub-tick-progress", json.dumps(progress, separators=(",", ":")).encode()),
+            (TICK_HEADER, str(int(time.time() * 1000)).encode()),
+            (TICK_ORIGINS_HEADER, ",".join(sorted(vouched)).encode()),
+            (TICK_PROGRESS_HEADER, json.dumps(progress, separators=(",", ":")).encode()),
         ]
         for p in range(self.correlate_partitions):
             outbox.send(CORRELATE_TOPIC, None, b"", headers, partition=p)

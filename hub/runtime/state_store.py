@@ -32,20 +32,13 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from hub.codec.internal import COMPRESSED, MANIFEST, chunk_key
 from hub.runtime.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 #: Largest changelog value written as one record; larger ones are chunked.
 CHUNK_BYTES = 4 * 1024 * 1024
-#: A manifest's value: this prefix, then the number of chunks (ASCII). State values are JSON and
-#: keys never hold a NUL (hub/codec/limits.py), so neither can be mistaken for these.
-MANIFEST = b"\x00hub-chunks:"
-
-
-#: A compressed value's prefix, then a zlib stream of the JSON text (never mistaken for JSON or a
-#: manifest, as above).
-COMPRESSED = b"\x00hub-zlib:"
 #: JSON text up to this many characters is written plain; larger text is compressed.
 COMPRESS_AT = 64 * 1024
 #: How much text is encoded and handed to the compressor at a time.
@@ -84,10 +77,6 @@ def decode_value(value: bytes) -> bytes:
     if value.startswith(COMPRESSED):
         return zlib.decompress(memoryview(value)[len(COMPRESSED):])
     return value
-
-
-def chunk_key(key: bytes, i: int) -> bytes:
-    return key + b"\x00" + str(i).encode()
 
 
 #: How long a restore waits for a transaction left open on the changelog partition (a worker

@@ -28,7 +28,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hub.runtime.frames import FRAME_HEADER, read_frame
+from hub.codec.internal import FRAME_HEADER
+from hub.runtime.frames import read_frame
 from hub.settings import CORRELATE_TOPIC, INCIDENTS_TOPIC, Settings
 from tests.integration.worker_harness import (
     REPO,

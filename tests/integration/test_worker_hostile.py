@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from hub.codec import load_codec
+from hub.codec.internal import FRAME_HEADER
 from hub.codec.seal import unseal
 from hub.core.pseudonym import pseudonymize
-from hub.runtime.frames import FRAME_HEADER, Entry, read_frame
+from hub.runtime.frames import Entry, read_frame
 from hub.settings import CORRELATE_TOPIC, DEADLETTER_TOPIC, INCIDENTS_TOPIC, SOURCE_TOPICS, Settings
 from tests.integration.worker_harness import (
     Received,

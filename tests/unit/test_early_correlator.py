@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from benchmarks.hotpath import MemoryStore, Message
 from hub.codec import load_codec
+from hub.codec.internal import FRAME_HEADER
 from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rule_loading import load_rules
 from hub.core.snapshot import event_json
 from hub.model.events import Event
 from hub.observability.metrics import create
 from hub.runtime.correlator import Correlator
-from hub.runtime.frames import FRAME_HEADER, FrameWriter
+from hub.runtime.frames import FrameWriter
 from hub.runtime.outbox import Outbox
 from hub.settings import CORRELATE_TOPIC, INCIDENTS_TOPIC, Settings
 from tests.unit.core.helpers import alarm, building, swipe

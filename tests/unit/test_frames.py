@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.hotpath import MemoryStore, Message, Producer
 from hub.codec import load_codec
+from hub.codec.internal import FRAME_HEADER
 from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rule_loading import load_rules
 from hub.core.snapshot import event_json
@@ -17,7 +18,6 @@ from hub.observability.metrics import create
 from hub.runtime.correlator import Correlator
 from hub.runtime.frames import (
     FRAME_BYTES,
-    FRAME_HEADER,
     FrameError,
     FrameWriter,
     partition_for,
