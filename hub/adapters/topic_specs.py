@@ -7,7 +7,7 @@ names the file, the topic and the field, so whoever edits YAML sees where withou
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,3 +144,13 @@ def load_topic_specs(path: Path) -> list[TopicSpec]:
             raise _fail(path, f"topic {spec.name!r}", "name", "declared twice")
         seen.add(spec.name)
     return specs
+
+
+def partitions_of(specs: Iterable[TopicSpec], name: str) -> int:
+    """How many partitions topics.yaml declares for ``name``: the count a code path without a
+    broker at hand (the worker before it connects, the offline tools) uses, instead of a number
+    of its own. A topic the file does not declare is a ConfigError."""
+    for spec in specs:
+        if spec.name == name:
+            return spec.partitions
+    raise ConfigError(f"topic {name!r} is not declared in the topics file (topology/topics.yaml)")

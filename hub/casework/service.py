@@ -34,7 +34,7 @@ from typing import Any
 import faust
 
 from hub.adapters.kafka_admin import admin_client, ensure_topic
-from hub.adapters.topic_specs import load_topic_specs
+from hub.adapters.topic_specs import load_topic_specs, partitions_of
 from hub.codec import Codec
 from hub.codec.deadletter import dead_letter_record
 from hub.core.cases import CaseBook, DispatchPolicy, escalated
@@ -63,8 +63,9 @@ def clock_topic(app_id: str) -> str:
 
 def case_partitions(settings: Settings) -> int:
     """hub.incidents and hub.incident.actions must agree (co-partitioned by incident id)."""
-    specs = {s.name: s.partitions for s in load_topic_specs(settings.topics_file)}
-    n = specs.get(INCIDENTS_TOPIC, 4)
+    declared = load_topic_specs(settings.topics_file)
+    specs = {s.name: s.partitions for s in declared}
+    n = partitions_of(declared, INCIDENTS_TOPIC)
     if specs.get(ACTIONS_TOPIC, n) != n:
         raise ConfigError(f"{settings.topics_file}: {ACTIONS_TOPIC} has {specs[ACTIONS_TOPIC]} "
                           f"partitions and {INCIDENTS_TOPIC} {n}; give both the same count "

@@ -20,7 +20,7 @@ from confluent_kafka import KafkaException
 
 from hub.adapters.dedup_store import RedisDedupStore
 from hub.adapters.kafka_admin import KafkaAdminError, admin_client, ensure_topic, partition_count
-from hub.adapters.topic_specs import load_topic_specs
+from hub.adapters.topic_specs import load_topic_specs, partitions_of
 from hub.codec import load_codec
 from hub.core.dedup import DEFAULT_RETENTION_MS
 from hub.core.lanes import lanes_of
@@ -97,9 +97,9 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
                         metrics=metrics, pseudonym_key=settings.pseudonym_key,
                         deadletter_key=settings.deadletter_key,
                         future=pack.future_ms)
-    partitions = {s.name: s.partitions for s in load_topic_specs(settings.topics_file)}
+    specs = load_topic_specs(settings.topics_file)
     origins = {
-        kind: [f"{topic}/{p}" for p in range(partitions.get(topic, 4))]
+        kind: [f"{topic}/{p}" for p in range(partitions_of(specs, topic))]
         for kind, topic in SOURCE_TOPICS.items()
     }
     store = ChangelogStore(settings.bootstrap, changelog_topic(settings.app_id), logger=kafka_log)
@@ -110,7 +110,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     pipeline = Pipeline(clients=clients, ingestor=ingestor, correlator=correlator,
                         registry=reader, codec=codec, metrics=metrics, worker_id=worker_id,
                         tick_seconds=settings.tick_seconds,
-                        correlate_partitions=partitions.get(CORRELATE_TOPIC, 4))
+                        correlate_partitions=partitions_of(specs, CORRELATE_TOPIC))
     return HubApp(settings, pipeline, metrics, correlator, ingestor, reader)
 
 
