@@ -32,8 +32,6 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
 from benchmarks.common import machine_note
 from benchmarks.incidents import correlate_offline
 from benchmarks.stack import (
@@ -45,6 +43,7 @@ from benchmarks.stack import (
     topic_ends,
 )
 from benchmarks.worker_bench import SOURCE_LIST, Result, make_preload, run_contender
+from hub.adapters.kafka import Consumer, TopicPartition
 from hub.settings import INCIDENTS_TOPIC, Settings
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z

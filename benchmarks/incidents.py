@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
+from hub.adapters.kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from hub.codec import load_codec
 from hub.settings import INCIDENTS_TOPIC, Settings
 

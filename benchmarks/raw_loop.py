@@ -18,9 +18,8 @@ import signal
 import sys
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException
-
-from hub.adapters.kafka_io import make_producer, produce
+from hub.adapters.kafka import Consumer, KafkaException
+from hub.adapters.kafka.io import make_producer, produce
 from hub.codec import load_codec
 from hub.model.errors import RecordError
 from hub.settings import SOURCE_TOPICS, Settings

@@ -97,7 +97,7 @@ from benchmarks.stack import (
     take_topics_lock,
     wait_exclusive,
 )
-from hub.adapters.kafka_io import DeliveryReport, make_producer, produce, topic_for_kind
+from hub.adapters.kafka.io import DeliveryReport, make_producer, produce, topic_for_kind
 from hub.adapters.topic_specs import load_topic_specs
 from hub.codec import (
     event_enums,

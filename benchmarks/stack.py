@@ -26,10 +26,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from hub.adapters.kafka_admin import admin_client, apply_topics
+from hub.adapters.kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from hub.adapters.kafka.admin import admin_client, apply_topics
 from hub.adapters.topic_specs import load_topic_specs
 from hub.settings import Settings
 

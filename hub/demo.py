@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from confluent_kafka import Consumer
-
 from hub import stack
-from hub.adapters.kafka_admin import admin_client, apply_topics
+from hub.adapters.kafka import make_viewer_consumer
+from hub.adapters.kafka.admin import admin_client, apply_topics
 from hub.adapters.topic_specs import load_topic_specs
 from hub.codec import incident_to_json, load_codec
 from hub.model.incidents import CONFIRMED, Incident
@@ -79,8 +78,7 @@ def run_demo(settings: Settings, scenario: Path, labels: Path | None, *,
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     codec = load_codec(settings.schemas_dir)
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"{app_id}-viewer",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = make_viewer_consumer(settings, f"{app_id}-viewer")
     consumer.subscribe([INCIDENTS_TOPIC])
     latest: dict[str, Incident] = {}
     try:

@@ -33,7 +33,7 @@ from typing import Any
 
 import faust
 
-from hub.adapters.kafka_admin import admin_client, ensure_topic
+from hub.adapters.kafka.admin import admin_client, ensure_topic
 from hub.adapters.topic_specs import load_topic_specs, partitions_of
 from hub.codec import Codec
 from hub.codec.deadletter import dead_letter_record

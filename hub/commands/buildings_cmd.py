@@ -133,9 +133,8 @@ def _publish(settings: Settings, codec: Any, good: list[tuple[int, Any]], timeou
              verbose: bool) -> tuple[list[dict[str, Any]], list[tuple[int, str]]] | str:
     """Produce every card keyed by building_id; (delivered records in file order, failed
     (line, why)), or why Kafka cannot take them (nothing was queued then)."""
-    from confluent_kafka import KafkaError, Message
-
-    from hub.adapters.kafka_io import KafkaIOError, flush, kafka_problem, make_producer, produce
+    from hub.adapters.kafka import KafkaError, Message
+    from hub.adapters.kafka.io import KafkaIOError, flush, kafka_problem, make_producer, produce
     from hub.observability.kafka_log import kafka_logger
 
     producer = make_producer(settings, **{"message.timeout.ms": int(timeout * 1000)},

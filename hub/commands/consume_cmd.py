@@ -15,9 +15,8 @@ import sys
 import time
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
-
-from hub.adapters.kafka_io import kafka_problem, make_consumer
+from hub.adapters.kafka import KafkaError, KafkaException
+from hub.adapters.kafka.io import kafka_problem, make_consumer
 from hub.codec import load_codec, record_to_json
 from hub.codec.seal import SealError, unseal
 from hub.commands.exits import EXIT_NOT_READY

@@ -18,9 +18,8 @@ import logging
 import sys
 from typing import Any
 
-from confluent_kafka import KafkaError
-
-from hub.adapters.kafka_io import (
+from hub.adapters.kafka import KafkaError
+from hub.adapters.kafka.io import (
     DELIVERY_TIMEOUT_MS,
     DeliveryReport,
     KafkaIOError,

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"hub record: {problem}", file=sys.stderr)
         return 2
-    from hub.adapters.kafka_io import kafka_problem, make_consumer
+    from hub.adapters.kafka.io import kafka_problem, make_consumer
     from hub.commands.exits import EXIT_NOT_READY
     from hub.observability.kafka_log import kafka_logger
 

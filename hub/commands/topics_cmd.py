@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 from hub.settings import Settings
 
 if TYPE_CHECKING:
-    from confluent_kafka.admin import AdminClient
-
+    from hub.adapters.kafka.admin import AdminClient
     from hub.adapters.topic_specs import TopicSpec
 
 
@@ -30,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from hub.adapters import kafka_admin
+    from hub.adapters.kafka import admin as kafka_admin
     from hub.adapters.topic_specs import load_topic_specs
     from hub.model.errors import ConfigError
 
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(admin: AdminClient, specs: list[TopicSpec]) -> int:
     """Cluster topics beside declared ones: ok, DRIFT (apply would change it), MISSING, ..."""
-    from hub.adapters import kafka_admin
+    from hub.adapters.kafka import admin as kafka_admin
 
     states = kafka_admin.describe_topics(admin)
     declared = {s.name: s for s in specs}

@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
-
-from hub.adapters.kafka_io import flush, make_consumer, make_producer, produce
+from hub.adapters.kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+from hub.adapters.kafka.io import flush, make_consumer, make_producer, produce
 from hub.codec import Codec
 from hub.console.analytics import AnalyticsView
 from hub.console.board import Board

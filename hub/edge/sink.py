@@ -18,9 +18,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
-
-from hub.adapters.kafka_io import make_producer, topic_for_kind
+from hub.adapters.kafka import KafkaError, Message, Producer
+from hub.adapters.kafka.io import make_producer, topic_for_kind
 from hub.codec import Codec, dead_letter_record, load_codec, parse_object, topic_key
 from hub.codec.seal import seal
 from hub.model.errors import RecordError

@@ -35,7 +35,7 @@ from typing import Any
 import faust
 from faust.exceptions import ConsumerNotStarted
 
-from hub.adapters.kafka_admin import admin_client, ensure_topic
+from hub.adapters.kafka.admin import admin_client, ensure_topic
 from hub.codec import Codec
 from hub.core.analytics import AnalyticsConfig
 from hub.core.analytics.keys import record_key

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from confluent_kafka import Consumer, KafkaError, TopicPartition
 from fastavro.write import Writer
 
-from hub.adapters.kafka_io import make_consumer
+from hub.adapters.kafka import Consumer, KafkaError, TopicPartition
+from hub.adapters.kafka.io import make_consumer
 from hub.core.durations import parse_duration
 from hub.model.errors import HubError
 from hub.replay.progress import Progress

@@ -18,9 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
-
-from hub.adapters.kafka_io import DELIVERY_TIMEOUT_MS, make_producer, topic_for_kind
+from hub.adapters.kafka import KafkaError, Message, Producer
+from hub.adapters.kafka.io import DELIVERY_TIMEOUT_MS, make_producer, topic_for_kind
 from hub.codec import Codec, format_error, load_codec, read_jsonl, topic_key
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND

@@ -16,10 +16,9 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
-from confluent_kafka import KafkaException
-
 from hub.adapters.dedup_store import RedisDedupStore
-from hub.adapters.kafka_admin import KafkaAdminError, admin_client, ensure_topic, partition_count
+from hub.adapters.kafka import KafkaException, worker_clients
+from hub.adapters.kafka.admin import KafkaAdminError, admin_client, ensure_topic, partition_count
 from hub.adapters.topic_specs import load_topic_specs, partitions_of
 from hub.codec import load_codec
 from hub.core.dedup import DEFAULT_RETENTION_MS
@@ -30,7 +29,7 @@ from hub.observability.kafka_log import kafka_logger
 from hub.observability.metrics import HubMetrics, create
 from hub.runtime.correlator import Correlator
 from hub.runtime.ingest import Ingestor
-from hub.runtime.pipeline import Abandon, FatalKafkaError, Pipeline, Throttled, worker_clients
+from hub.runtime.pipeline import Abandon, FatalKafkaError, Pipeline, Throttled
 from hub.runtime.registry_reader import RegistryReader
 from hub.runtime.state_store import ChangelogStore, changelog_topic
 from hub.runtime.supervise import EXIT_RESTARTABLE

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import Consumer, TopicPartition
-
-from hub.adapters.kafka_io import make_producer
+from hub.adapters.kafka import TopicPartition, make_offsets_consumer, make_producer
 from hub.codec.internal import CONTROL_HEADER, FLUSH
 from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
 
 
 def group_lag(settings: Settings, topics: list[str]) -> int:
     """Messages on ``topics`` not yet committed by the worker group (end offset − committed)."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": settings.app_id,
-                         "enable.auto.commit": False})
+    consumer = make_offsets_consumer(settings)
     try:
         lag = 0
         for topic in topics:

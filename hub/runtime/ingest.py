@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hub.adapters.dedup_store import DedupStore
-from hub.adapters.kafka_io import KafkaIOError, topic_for_kind
+from hub.adapters.kafka.io import KafkaIOError, topic_for_kind
 from hub.codec import Codec, check_rules
 from hub.codec.interchange import pii_fields
 from hub.codec.internal import FRAME_HEADER

@@ -28,15 +28,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import (
+from hub.adapters.kafka import (
     OFFSET_BEGINNING,
+    Clients,
     Consumer,
     KafkaError,
     KafkaException,
     Producer,
     TopicPartition,
+    make_worker_consumer,
+    make_worker_producer,
 )
-
 from hub.codec import Codec
 from hub.codec.internal import TICK_HEADER, TICK_ORIGINS_HEADER, TICK_PROGRESS_HEADER
 from hub.observability.metrics import HubMetrics
@@ -117,58 +119,6 @@ class Throttled:
         self._last.pop(key, None)
 
 
-@dataclass
-class Clients:
-    """The worker's Kafka clients and how to build them (tests pass their own configs)."""
-
-    consumer_config: dict[str, Any]
-    producer_config: dict[str, Any]
-
-
-def worker_clients(bootstrap: str, app_id: str, worker_id: str, *, max_record_bytes: int,
-                   logger: Any = None) -> Clients:
-    common: dict[str, Any] = {"bootstrap.servers": bootstrap, "log.connection.close": False}
-    if logger is not None:
-        common["logger"] = logger
-    consumer = {
-        **common,
-        "client.id": f"{app_id}-{worker_id}",
-        "group.id": app_id,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "isolation.level": "read_committed",
-        "auto.offset.reset": "earliest",
-        # A killed worker's partitions move to the survivors within ~10 s.
-        "session.timeout.ms": 10_000,
-        "heartbeat.interval.ms": 3_000,
-        # Sticky: a member joining or leaving moves only the partitions it must, so the others
-        # keep their correlation state in memory instead of reading it again.
-        "partition.assignment.strategy": "cooperative-sticky",
-        "fetch.wait.max.ms": 50,
-        "queued.max.messages.kbytes": 32 * 1024,
-        # librdkafka prefetches up to 100,000 messages per partition by default: a flood on one
-        # key (one partition) then sat in the client's queue as ~100k small messages beside the
-        # engine's state. The loop takes batches of at most BATCH_MAX (5,000).
-        "queued.min.messages": 10_000,
-    }
-    producer = {
-        **common,
-        "client.id": f"{app_id}-{worker_id}",
-        # One transactional id per worker process name: a restarted worker of the same name
-        # fences its predecessor's open transaction at once; zombies of other names are fenced
-        # by the group generation (KIP-447) when they try to commit offsets.
-        "transactional.id": f"{app_id}-{worker_id}",
-        "transaction.timeout.ms": 15_000,
-        "acks": "all",
-        "enable.idempotence": True,
-        # Same partition as the Java client (and Faust) for the same key.
-        "partitioner": "murmur2_random",
-        "linger.ms": 2,
-        "batch.size": 512 * 1024,
-        "message.max.bytes": max_record_bytes,
-        "compression.type": "lz4",
-    }
-    return Clients(consumer, producer)
 
 
 class Pipeline:
@@ -260,7 +210,7 @@ class Pipeline:
             self._retired.append(self.producer)
             self.producer = None
         self._connection_lost = False
-        producer = Producer(self.clients.producer_config)
+        producer = make_worker_producer(self.clients)
         self._retry("initialising transactions",
                     lambda: _bounded("init_transactions",
                                      lambda: producer.init_transactions(TXN_CALL_S)))
@@ -270,7 +220,7 @@ class Pipeline:
         """Registry loaded, producer's transactions ready, consumer subscribed."""
         self._retry("loading the building registry", self._registry_ready)
         self._new_producer()
-        consumer = Consumer(self.clients.consumer_config)
+        consumer = make_worker_consumer(self.clients)
         consumer.subscribe([*SOURCE_TOPICS.values(), CORRELATE_TOPIC], on_assign=self._assigned,
                            on_revoke=self._revoked, on_lost=self._lost)
         self.consumer = consumer

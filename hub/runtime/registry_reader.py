@@ -16,8 +16,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
-
+from hub.adapters.kafka import (
+    OFFSET_BEGINNING,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+    make_registry_consumer,
+)
 from hub.codec import Codec
 from hub.core.registry import MemoryBuildingRegistry
 from hub.model.errors import RecordError
@@ -44,17 +49,7 @@ class RegistryReader:
         self.topic, self.codec, self.registry = topic, codec, registry
         self._on_change = on_change
         self.rejected = 0
-        config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
-            "group.id": "hub-registry-reader",  # never joined: partitions are assigned
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "fetch.wait.max.ms": 10,
-            "log.connection.close": False,
-        }
-        if logger is not None:
-            config["logger"] = logger
-        self._consumer = Consumer(config)
+        self._consumer = make_registry_consumer(bootstrap, logger=logger)
         self._tps: list[TopicPartition] = []
         #: partition -> the offset read up to (end-of-partition events say where the end is,
         #: past offsets that compaction removed)

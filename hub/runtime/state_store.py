@@ -30,8 +30,12 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
+from hub.adapters.kafka import (
+    OFFSET_BEGINNING,
+    KafkaError,
+    TopicPartition,
+    make_restore_consumer,
+)
 from hub.codec.internal import COMPRESSED, MANIFEST, chunk_key
 from hub.runtime.outbox import Outbox
 
@@ -168,19 +172,7 @@ class ChangelogStore:
         the open transaction within its timeout).
         """
         started = time.monotonic()
-        config: dict[str, Any] = {
-            "bootstrap.servers": self.bootstrap,
-            "group.id": f"restore-{self.topic}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-            "fetch.max.bytes": 64 * 1024 * 1024,
-            "fetch.wait.max.ms": 10,
-            "log.connection.close": False,
-        }
-        if self._logger is not None:
-            config["logger"] = self._logger
-        consumer = Consumer(config)
+        consumer = make_restore_consumer(self.bootstrap, self.topic, logger=self._logger)
         data: dict[int, dict[bytes, bytes]] = {p: {} for p in partitions}
         reached = dict.fromkeys(partitions, -1)  # offset read up to (an EOF: the readable end)
         pending = set(partitions)

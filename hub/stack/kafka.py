@@ -236,10 +236,10 @@ def metadata_answers(settings: Settings, timeout: float = 3.0) -> bool:
     """Real readiness: the broker answers a metadata request on 127.0.0.1:kafka_port."""
     if not procs.port_open(settings.kafka_port):
         return False
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
+    from hub.adapters.kafka import KafkaException
+    from hub.adapters.kafka.admin import admin_client
 
-    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{settings.kafka_port}", "log_level": 2})
+    admin = admin_client(f"127.0.0.1:{settings.kafka_port}", log_level=2)
     try:
         md = admin.list_topics(timeout=timeout)
     except KafkaException:

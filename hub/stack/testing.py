@@ -9,9 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 
-from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # no __all__ upstream
-
-from hub.adapters.kafka_admin import KafkaAdminError, admin_client, wait_for_leaders
+from hub.adapters.kafka.admin import admin_client, wait_for_leaders
+from hub.adapters.kafka.admin import create_topics as create_new_topics
 from hub.settings import Settings
 
 TEST_PREFIX = "test."
@@ -33,13 +32,8 @@ def create_topics(
     """Create one uniquely named topic per base name; return the names once all have leaders."""
     names = [unique_topic_name(b) for b in bases]
     admin = admin_client(settings.bootstrap)
-    new = [NewTopic(n, num_partitions=partitions, replication_factor=1, config=dict(config or {}))
-           for n in names]  # fmt: skip
-    for name, fut in admin.create_topics(new, request_timeout=timeout).items():
-        try:
-            fut.result(timeout=timeout)
-        except Exception as exc:
-            raise KafkaAdminError(f"create test topic {name}: {exc}") from exc
+    create_new_topics(admin, names, partitions=partitions, configs=config, timeout=timeout,
+                      what="create test topic")
     wait_for_leaders(admin, names, timeout=timeout)
     return names
 

@@ -19,8 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-
+from hub.adapters.kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from hub.casework.service import clock_topic, ensure_clock_topic
 from hub.codec import load_codec
 from hub.model.cases import IncidentAction

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hub import stack
-from hub.adapters.kafka_admin import admin_client, apply_topics
+from hub.adapters.kafka.admin import admin_client, apply_topics
 from hub.adapters.topic_specs import load_topic_specs
 from hub.settings import Settings
 from hub.stack.testing import create_topics, delete_topics

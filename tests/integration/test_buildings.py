@@ -22,8 +22,8 @@ import pytest
 import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from confluent_kafka import Consumer, Producer, TopicPartition
 
+from hub.adapters.kafka import Consumer, Producer, TopicPartition
 from hub.buildings.mirror import card_json, card_key
 from hub.cli import main
 from hub.codec import load_codec

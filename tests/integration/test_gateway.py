@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from confluent_kafka import Consumer, TopicPartition
 from hypothesis import HealthCheck, given, settings
 from prometheus_client import CollectorRegistry
 from schemathesis import GenerationMode
@@ -36,6 +35,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from hub.adapters.kafka import Consumer, TopicPartition
 from hub.codec import load_codec
 from hub.codec.seal import unseal
 from hub.edge.api_keys import add_key, load_keys

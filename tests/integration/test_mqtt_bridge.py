@@ -14,12 +14,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry
 
 from connectors.common import Site
 from connectors.hikvision_isapi import mapping as hikvision
+from hub.adapters.kafka import Consumer, TopicPartition
 from hub.codec import load_codec
 from hub.edge.mqtt_bridge import BrokerAddress, MqttBridge, make_client
 from hub.edge.mqtt_subscriptions import parse_subscriptions

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
-from confluent_kafka import Consumer, Producer
 
+from hub.adapters.kafka import Consumer, Producer
 from hub.codec import dead_letter_record, load_codec, read_jsonl
 from hub.model.errors import DecodeError
 from hub.settings import Settings

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 
-from hub.adapters.kafka_io import make_producer
+from hub.adapters.kafka import Producer
+from hub.adapters.kafka.io import make_producer
 from hub.codec import load_codec
 from hub.replay.record import RecordedMessage, read_recording, record
 from hub.replay.replay import replay_file

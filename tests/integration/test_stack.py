@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer
 
 from hub import stack
+from hub.adapters.kafka import Consumer, Producer
 from hub.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from hub.adapters.kafka_admin import admin_client, apply_topics, describe_topics
+from hub.adapters.kafka.admin import admin_client, apply_topics, describe_topics
 from hub.adapters.topic_specs import TopicSpec, load_topic_specs
 from hub.settings import DEADLETTER_TOPIC, REGISTRY_TOPIC, Settings
 from hub.stack.testing import delete_topics, unique_topic_name

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hub.adapters.kafka_io import make_producer
+from hub.adapters.kafka.io import make_producer
 from hub.settings import DEADLETTER_TOPIC, INCIDENTS_TOPIC, LEVEL_TOPICS, Settings
 from tests.integration.worker_harness import (
     WorkerGroup,

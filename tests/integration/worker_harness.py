@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
-
-from hub.adapters.kafka_admin import admin_client, apply_topics
+from hub.adapters.kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from hub.adapters.kafka.admin import admin_client, apply_topics
 from hub.adapters.topic_specs import load_topic_specs
 from hub.codec import load_codec
 from hub.settings import SOURCE_TOPICS, Settings
@@ -604,7 +603,7 @@ class Sent:
 def produce_raw(settings: Settings, topic: str, value: bytes | None, *, key: bytes | None = None,
                 headers: Iterable[tuple[str, bytes]] = (), **config: Any) -> Sent:
     """Produce one message exactly as given (murmur2 like the hub's tools); its coordinates."""
-    from hub.adapters.kafka_io import make_producer
+    from hub.adapters.kafka.io import make_producer
 
     delivered: list[tuple[Any, Any]] = []
     producer = make_producer(settings, **config)

@@ -97,3 +97,38 @@ def test_the_worker_does_not_import_faust_or_aiokafka() -> None:
     for path in sorted((HUB / "runtime").rglob("*.py")):
         found = _imports(path) & {"faust", "aiokafka"}
         assert not found, f"{path.relative_to(HUB)} imports {sorted(found)}"
+
+
+#: Where Kafka is touched: the one package that imports a Kafka client library and makes clients.
+KAFKA_BOUNDARY = HUB / "adapters" / "kafka"
+CONNECTORS = HUB.parent / "connectors"
+KAFKA_LIBRARIES = {"confluent_kafka", "aiokafka"}
+CLIENT_CLASSES = {"Producer", "Consumer", "AdminClient", "AIOKafkaProducer", "AIOKafkaConsumer"}
+
+
+def _product_modules() -> list[Path]:
+    return sorted([*HUB.rglob("*.py"), *CONNECTORS.rglob("*.py")])
+
+
+def test_kafka_libraries_are_imported_only_in_the_kafka_boundary() -> None:
+    """hub/adapters/kafka/ makes every client and re-exports the names others need; Faust (in
+    hub/casework and hub/online/analytics_app.py) brings its own aiokafka, never imported here."""
+    for path in _product_modules():
+        if path.is_relative_to(KAFKA_BOUNDARY):
+            continue
+        found = _imports(path) & KAFKA_LIBRARIES
+        assert not found, (f"{path.relative_to(HUB.parent)} imports {sorted(found)}: import the "
+                           "names from hub.adapters.kafka (add a factory there if need be)")
+
+
+def test_kafka_clients_are_made_only_in_the_kafka_boundary() -> None:
+    """A client is built by a factory of hub/adapters/kafka from Settings, not ad hoc."""
+    for path in _product_modules():
+        if path.is_relative_to(KAFKA_BOUNDARY):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        made = sorted({name for node in ast.walk(tree) if isinstance(node, ast.Call)
+                       for name in [getattr(node.func, "id", getattr(node.func, "attr", ""))]
+                       if name in CLIENT_CLASSES})
+        assert not made, (f"{path.relative_to(HUB.parent)} constructs {made}: use a factory of "
+                          "hub.adapters.kafka")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.adapters.kafka_io import (
+from hub.adapters.kafka.io import (
     DeliveryReport,
     KafkaIOError,
     consumer_config,

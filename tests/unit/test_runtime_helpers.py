@@ -9,9 +9,9 @@ import logging
 from typing import Any, cast
 
 import pytest
-from confluent_kafka import TopicPartition
 
 import hub.runtime.pipeline as pipeline_module
+from hub.adapters.kafka import TopicPartition
 from hub.observability.kafka_log import OncePer
 from hub.runtime.correlator import progress_of
 from hub.runtime.ingest import KIND_OF_TOPIC

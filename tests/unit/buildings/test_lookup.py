@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from confluent_kafka import KafkaError
 
+from hub.adapters.kafka import KafkaError
 from hub.buildings.mirror import card_json
 from hub.codec import load_codec
 from hub.core.pseudonym import pseudonymize

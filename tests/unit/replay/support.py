@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka import KafkaError
-
+from hub.adapters.kafka import KafkaError
 from hub.replay.record import (
     RecordedMessage,
 )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.adapters.kafka_admin import TopicState, plan_changes
+from hub.adapters.kafka.admin import TopicState, plan_changes
 from hub.adapters.topic_specs import FOREVER, TopicSpec, load_topic_specs, parse_retention
 from hub.model.errors import ConfigError
 from hub.settings import (

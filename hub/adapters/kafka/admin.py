@@ -30,6 +30,22 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from hub.adapters.topic_specs import TopicSpec
 from hub.model.errors import HubError
 
+__all__ = [
+    "Action",
+    "AdminClient",
+    "KafkaAdminError",
+    "TopicChange",
+    "TopicState",
+    "admin_client",
+    "apply_topics",
+    "create_topics",
+    "describe_topics",
+    "ensure_topic",
+    "partition_count",
+    "plan_changes",
+    "wait_for_leaders",
+]
+
 Action = Literal["create", "add_partitions", "alter_configs", "warn"]
 
 
@@ -58,9 +74,23 @@ class TopicChange:
     configs: Mapping[str, tuple[str | None, str]] = field(default_factory=dict)
 
 
-def admin_client(bootstrap: str) -> AdminClient:
-    """An AdminClient for ``bootstrap``; quiet (librdkafka logs only errors)."""
-    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+def admin_client(bootstrap: str, *, log_level: int = 3) -> AdminClient:
+    """An AdminClient for ``bootstrap``; quiet (librdkafka logs only errors, syslog level 3)."""
+    return AdminClient({"bootstrap.servers": bootstrap, "log_level": log_level})
+
+
+def create_topics(admin: AdminClient, names: Iterable[str], *, partitions: int,
+                  replication: int = 1, configs: Mapping[str, str] | None = None,
+                  timeout: float = 30.0, what: str = "create topic") -> None:
+    """Create ``names`` (all new) with the same shape; KafkaAdminError ("<what> <name>: ...")
+    for the first that fails. Does not wait for leaders (see :func:`wait_for_leaders`)."""
+    new = [NewTopic(n, num_partitions=partitions, replication_factor=replication,
+                    config=dict(configs or {})) for n in names]
+    for name, fut in admin.create_topics(new, request_timeout=timeout).items():
+        try:
+            fut.result(timeout=timeout)
+        except Exception as exc:
+            raise KafkaAdminError(f"{what} {name}: {exc}") from exc
 
 
 def _norm(name: str, value: str | None) -> str | None:
