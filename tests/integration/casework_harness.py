@@ -168,6 +168,7 @@ def console_process(settings: Settings, tmp: Path, accounts: dict[str, tuple[str
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(10)  # reaped, or "still running" is a ResourceWarning (an error here)
         log.close()
 
 

@@ -65,6 +65,21 @@ def row(driver: Any, iid: str) -> Any:
     return found[0] if found else None
 
 
+def open_row(driver: Any, iid: str) -> bool:
+    """Click the row's link; False (try again) when the board re-rendered under the click."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        found = row(driver, iid)
+        if found is None:
+            return False
+        found.find_element(By.TAG_NAME, "a").click()
+    except StaleElementReferenceException:
+        return False
+    return True
+
+
 def shot(driver: Any, name: str) -> None:
     target = os.environ.get("HUB_SCREENSHOTS")
     if target:
@@ -105,7 +120,7 @@ def test_operators_see_act_and_escalate_in_the_browser(stack_settings: Settings,
         shot(browser, "console-board.png")
 
         # 2. Acknowledge in the page: an ACKNOWLEDGE action on the topic, the new state shown.
-        row(browser, ack_me).find_element(By.TAG_NAME, "a").click()
+        wait(browser, 10).until(lambda d: open_row(d, ack_me))  # the board re-renders live
         wait(browser, 10).until(lambda d: d.find_elements(By.ID, "act-ACKNOWLEDGE"))
         card = browser.find_element(By.ID, "card").text
         assert "T-CW-1" in card and "pseudo:" in card  # the 楼宇身份证, personal ids pseudonymized
