@@ -61,6 +61,9 @@ class Console:
 
 
 APP_KEY = web.AppKey("console", Console)
+#: Put on every live stream's queue at shutdown: the streams end, so a browser that keeps its
+#: board open does not hold up SIGTERM (aiohttp waits for open handlers when it shuts down).
+CLOSE_STREAM = -1
 
 
 def _console(request: web.Request) -> Console:
@@ -140,6 +143,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
         while True:
             try:
                 version = await asyncio.wait_for(queue.get(), timeout=15)
+                if version == CLOSE_STREAM:
+                    break
                 await response.write(f"event: change\ndata: {version}\n\n".encode())
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
@@ -225,9 +230,18 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"cases": len(_console(request).board)})
 
 
+async def close_streams(app: web.Application) -> None:
+    """At shutdown: end every live stream (its queue gets CLOSE_STREAM in place of a version)."""
+    for queue in list(app[APP_KEY].listeners):
+        while not queue.empty():
+            queue.get_nowait()
+        queue.put_nowait(CLOSE_STREAM)
+
+
 def create_web_app(console: Console) -> web.Application:
     app = web.Application(middlewares=[guard])
     app[APP_KEY] = console
+    app.on_shutdown.append(close_streams)
     app.add_routes([
         web.get("/login", login_page), web.post("/login", login), web.post("/logout", logout),
         web.get("/", board_page), web.get("/api/board", board_api),
