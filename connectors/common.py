@@ -53,6 +53,9 @@ class Site:
     building_id: str | None = None
 
     def tzinfo(self) -> ZoneInfo:
+        """The site's zone as a ``ZoneInfo``; raises MappingError (field ``site.zone``) when it is
+        not an IANA name, so a misconfigured site dead-letters its events instead of guessing a
+        zone."""
         try:
             return ZoneInfo(self.zone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -85,6 +88,7 @@ _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{3})?$")
 
 
 def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch (UTC) of an aware ``moment``: the hub's only time unit."""
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
@@ -197,6 +201,8 @@ def integer(obj: Mapping[str, Any], name: str, path: str) -> int | None:
 
 
 def as_mapping(value: Any, path: str) -> Mapping[str, Any]:
+    """``value`` itself when it is a JSON object; raises MappingError at ``path`` otherwise, so
+    mappings can index it without type checks."""
     if not isinstance(value, Mapping):
         raise MappingError(path, f"expected an object, got {type(value).__name__}")
     return value
@@ -206,6 +212,8 @@ def as_mapping(value: Any, path: str) -> Mapping[str, Any]:
 
 
 def check_size(payload: bytes | str, path: str) -> None:
+    """Raise MappingError (DECODE_ERROR) when ``payload`` exceeds MAX_PAYLOAD_BYTES, before any
+    parsing: vendors embed pictures, and an oversized body must not reach Kafka."""
     size = len(payload.encode("utf-8") if isinstance(payload, str) else payload)
     if size > MAX_PAYLOAD_BYTES:
         raise MappingError(path, f"payload of {size} bytes is over the {MAX_PAYLOAD_BYTES}-byte "
@@ -241,10 +249,17 @@ def parse_xml(payload: bytes | str, root: str) -> dict[str, Any]:
 
 
 def local_name(tag: str) -> str:
+    """``tag`` without its ``{namespace}`` prefix: vendors disagree on ISAPI/GA/T namespaces, so
+    mappings match local names only."""
     return tag.rsplit("}", 1)[-1]
 
 
 def element_to_dict(element: Element) -> dict[str, Any] | str:
+    """An XML element as JSON-like data, so XML and JSON bodies share one mapping path.
+
+    Leaves become their stripped text; repeated child names become lists; namespaces and attributes
+    are dropped.
+    """
     children = list(element)
     if not children:
         return (element.text or "").strip()

@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``hub`` parser; with ``only`` set, just that command's module is imported and the others
+    get stub subparsers, so a command does not pay for every other command's imports."""
     parser = argparse.ArgumentParser(prog="hub", description="天罗地网 event hub")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -55,6 +57,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``hub``: configures logging (the only place that does) and returns the chosen
+    command's exit status."""
     args_list = sys.argv[1:] if argv is None else argv
     # Import only the chosen command's module: `hub correlate` must not pay for Faust's import.
     chosen = next((a for a in args_list if not a.startswith("-")), None)

@@ -1,0 +1,1 @@
+"""Dahua event-manager lines → perimeter_alarm records (pure mapping; see README.md)."""

@@ -1,0 +1,1 @@
+"""GA/T 1400 face disposition notifications (布控告警) → face_match records (see README.md)."""

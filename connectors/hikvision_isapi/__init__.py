@@ -1,0 +1,1 @@
+"""Hikvision ISAPI ``EventNotificationAlert`` → perimeter_alarm / access_swipe (see README.md)."""

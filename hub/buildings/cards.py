@@ -57,6 +57,7 @@ class Row:
 
     @property
     def ok(self) -> bool:
+        """True when the row validated; then ``record`` is set and ``error`` is None."""
         return self.error is None
 
 

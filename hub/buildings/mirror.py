@@ -18,6 +18,7 @@ CARD_KEY_PREFIX = "hub:building:"
 
 
 def card_key(building_id: str) -> str:
+    """The Redis key of a building's card: the one place the key layout is spelled."""
     return f"{CARD_KEY_PREFIX}{building_id}"
 
 

@@ -103,6 +103,8 @@ class Casework:
         self.incidents.clear()
 
     def book(self, partition: int) -> CaseBook:
+        """The case book of ``partition``, rebuilt lazily from the table after a rebalance
+        (``forget``)."""
         book = self.books.get(partition)
         if book is None:
             book = self.books[partition] = CaseBook(self.policy)
@@ -114,6 +116,9 @@ class Casework:
         return book
 
     def save(self, partition: int, book: CaseBook, incident_ids: Iterable[str]) -> None:
+        """Write the named cases of ``book`` back to the changelogged table, with their partition
+        and latest incident bytes, so a restart or rebalance can rebuild them; ids the book no
+        longer exports are skipped."""
         for iid in set(incident_ids):
             data = book.export_case(iid)
             if data is None:
@@ -123,6 +128,7 @@ class Casework:
             self.table[iid.encode()] = json.dumps(data, separators=(",", ":")).encode()
 
     def on_incident(self, partition: int, value: bytes) -> list[CaseChange]:
+        """Apply one encoded incident to its partition's book and persist what changed."""
         _kind, record = self.codec.decode(value)
         incident = Incident.from_record(record)
         book = self.book(partition)
@@ -133,6 +139,8 @@ class Casework:
         return changes
 
     def on_action(self, partition: int, value: bytes) -> list[CaseChange]:
+        """Apply one encoded operator action (acknowledge, resolve, ...) and persist what
+        changed."""
         _kind, record = self.codec.decode(value)
         book = self.book(partition)
         changes = book.on_action(IncidentAction.from_record(record))
@@ -140,6 +148,8 @@ class Casework:
         return changes
 
     def on_tick(self, partition: int, value: bytes) -> list[CaseChange]:
+        """Advance the partition's book to a clock tick (epoch ms as ASCII) so deadlines fire
+        without new events; a malformed tick is logged and ignored."""
         try:
             now = int(value)
         except ValueError:

@@ -93,6 +93,8 @@ class Codec:
         return name
 
     def kind_of(self, name: str) -> str:
+        """The hub kind (e.g. ``perimeter_alarm``) of an Avro record name, full or short; unknown
+        names map to their short name."""
         short = name.rsplit(".", 1)[-1]
         return KIND_OF_RECORD.get(short, short)
 
@@ -101,6 +103,8 @@ class Codec:
         return self.schemas[self.record_name(kind_or_name)]
 
     def fingerprint(self, kind_or_name: str) -> bytes:
+        """The 8-byte Rabin fingerprint that prefixes single-object encoded values of this schema;
+        raises UnknownSchemaError for an unknown kind or name."""
         return self._fingerprints[self.record_name(kind_or_name)]
 
     # -- wire ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from hub.codec.schemas import freeze
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m hub.codec.freeze``; exit status 2 on usage errors."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) > 1 or (args and args[0].startswith("-")):
         print("usage: python -m hub.codec.freeze [SCHEMAS_DIR]", file=sys.stderr)

@@ -137,6 +137,8 @@ class Line:
 
     @property
     def ok(self) -> bool:
+        """True when the line decoded; then ``kind`` and ``record`` are set and ``error`` is
+        None."""
         return self.error is None
 
 
@@ -197,6 +199,8 @@ def to_event(kind: str, record: Mapping[str, Any], arrived: int | None = None) -
 
 
 def to_building(record: Mapping[str, Any]) -> Building:
+    """A building registry record as the model type; kept beside the event readers so callers decode
+    every interchange kind from one module."""
     return Building.from_record(record)
 
 

@@ -33,6 +33,7 @@ Schema = Any  # a JSON schema: str, list or dict
 
 
 def fullname(name: str, namespace: str | None) -> str:
+    """The Avro full name of ``name`` in ``namespace``; names already dotted are full."""
     return name if "." in name or not namespace else f"{namespace}.{name}"
 
 
@@ -154,6 +155,9 @@ def strip_logical_types(schema: Schema) -> Schema:
 
 @dataclass(frozen=True)
 class HistoricalSchema:
+    """One released schema version under ``history/``, kept so new schemas can be checked for
+    compatibility with what producers already wrote."""
+
     name: str  # full name, e.g. hub.PerimeterAlarm
     version: int
     path: Path

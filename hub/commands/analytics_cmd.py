@@ -12,6 +12,7 @@ OUTPUTS = {"disputes.jsonl": "dispute_funnel", "risk_warnings.jsonl": "risk_warn
 
 
 def add_parser(sub: Any) -> None:
+    """Register ``hub analytics`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser(
         "analytics", help="area analytics over files: 矛盾纠纷 funnel, 案件风险管理, 平安指数",
         description="Compute the dispute funnel, the rising-case warnings and the safety index "
@@ -34,6 +35,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when every input was used, 1 (EXIT_BAD_INPUT) when records or incidents were rejected, 2 on
+    usage errors; ``--live`` serves instead."""
     from hub.codec import load_codec, read_jsonl, record_to_json
     from hub.commands.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE
     from hub.commands.paths import directory_problem, first_problem, input_problem

@@ -9,6 +9,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
+    """Register ``hub casework`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser(
         "casework", help="run the casework: cases, deadlines and escalation",
         description="Open a case for every incident, apply operators' actions from "
@@ -26,6 +27,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Runs the Faust casework worker until stopped; 2 when the settings or flags are unusable."""
     from hub.casework.service import create_casework_app, run_casework
     from hub.codec import load_codec
     from hub.core.cases import load_dispatch

@@ -10,6 +10,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
+    """Register ``hub console`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser(
         "console", help="serve the 综治中心 console (board, incidents, actions)",
         description="Serve the operators' console on 127.0.0.1:8090: sign in per department, "
@@ -31,6 +32,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serves the console, or with ``--add-account`` adds one account and exits; 2 on usage
+    errors."""
     from hub.settings import Settings
 
     settings = Settings.from_env()

@@ -13,6 +13,7 @@ from hub.model.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:
+    """Register ``hub correlate`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser(
         "correlate",
         help="run the correlation rules over an events file",
@@ -40,6 +41,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when only LATE events were rejected, 1 when any other record was rejected, 2 on usage
+    errors."""
     import json
 
     from hub.codec import event_enums, event_fields, incident_to_json, load_codec

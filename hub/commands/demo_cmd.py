@@ -10,6 +10,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 
 def add_parser(sub: Any) -> None:
+    """Register ``hub demo`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser("demo", help="run the whole hub locally on a bundled scenario",
                        description="Start the local stack, recreate the topics, start a worker, "
                        "replay a scenario and print incidents as they arrive.")
@@ -19,6 +20,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The demo's own exit status (see hub.demo.run_demo)."""
     from hub.demo import run_demo
     from hub.settings import Settings
 

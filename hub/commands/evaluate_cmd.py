@@ -24,6 +24,7 @@ from hub.replay.evaluate_trends import (
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``hub evaluate`` and its flags; the flags' help texts are its reference."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "evaluate",
         help="score incidents against ground-truth labels (precision/recall per rule)",
@@ -58,6 +59,7 @@ def _fraction(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when every gate passes, 1 when any precision/recall gate fails (CI), 2 on usage errors."""
     from hub.commands.paths import first_problem, input_problem
 
     if args.actual is None and args.warnings is None:

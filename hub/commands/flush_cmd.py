@@ -14,6 +14,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
+    """Register ``hub flush`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser("flush", help="end of input for replays/tests: close every window",
                        description=__doc__)
     p.add_argument("--wait", type=float, default=60.0,
@@ -23,6 +24,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 once the flush was sent, 1 when workers are still behind after ``--wait`` (nothing
+    sent)."""
     from hub.runtime.control import send_flush, wait_caught_up
     from hub.settings import Settings
 

@@ -10,6 +10,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
+    """Register ``hub gateway`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser(
         "gateway", help="serve the HTTP edge: interchange events and vendor payloads to Kafka",
         description="Serve the HTTP gateway on 127.0.0.1:8088: POST /v1/events/{kind} "
@@ -35,6 +36,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serves the gateway, or with ``--add-key`` adds one API key and exits; 2 on usage errors."""
     from hub.codec import load_codec
     from hub.settings import Settings
 

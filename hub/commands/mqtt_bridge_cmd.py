@@ -12,6 +12,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
+    """Register ``hub mqtt-bridge`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser(
         "mqtt-bridge", help="subscribe at the MQTT broker and produce devices' events to Kafka",
         description="Subscribe to the topic filters of topology/mqtt.yaml (HUB_MQTT_FILE) at "
@@ -39,6 +40,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serves the bridge until stopped; 2 on usage errors (bad subscriptions or broker settings)."""
     from hub.edge.mqtt_bridge import BrokerAddress
     from hub.edge.mqtt_subscriptions import load_subscriptions
     from hub.model.errors import ConfigError

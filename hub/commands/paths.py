@@ -64,4 +64,5 @@ def rules_problem(path: Path | str, flag: str = "--rules") -> str | None:
 
 
 def first_problem(*problems: str | None) -> str | None:
+    """The first non-None problem message, so a command reports one actionable error at a time."""
     return next((p for p in problems if p), None)

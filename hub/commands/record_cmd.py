@@ -16,6 +16,7 @@ from hub.settings import Settings
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``hub record`` and its flags; the flags' help texts are its reference."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "record",
         help="record topics into an Avro container file (keys, values, headers as on the wire)",
@@ -39,6 +40,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when recorded, 1 on a recording error, 2 on usage errors, 3 (EXIT_NOT_READY) when Kafka is
+    unreachable."""
     settings = Settings.from_env()
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)

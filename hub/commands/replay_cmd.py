@@ -17,6 +17,7 @@ from hub.settings import Settings
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``hub replay`` and its flags; the flags' help texts are its reference."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "replay",
         help="replay a recording (or interchange .jsonl) into Kafka, paced or at --max",
@@ -61,6 +62,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when every message was sent, 1 when any failed or the file is unreadable, 2 on usage
+    errors."""
     settings = Settings.from_env()
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)

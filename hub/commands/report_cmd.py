@@ -31,6 +31,7 @@ or without the report's file, --chart not writable (checked before anything is r
 
 
 def add_parser(sub: Any) -> None:
+    """Register ``hub report`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser(
         "report", help="tables and charts of the area analytics (hub analytics --out DIR)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,6 +87,8 @@ def _usage_problem(args: argparse.Namespace, file_name: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when written, 1 (EXIT_BAD_INPUT) when the analytics directory is unusable, 2 on usage
+    errors."""
     from hub.commands.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE
     from hub.reports.tables import REPORTS, TABLES, BadLine, levels_of, parse_records, select
 

@@ -18,6 +18,7 @@ _CST = timezone(timedelta(hours=8))
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``hub simulate`` and its flags; the flags' help texts are its reference."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "simulate",
         help="generate a synthetic city: registry, events, injected situations and their labels",
@@ -128,6 +129,7 @@ def make_config(args: argparse.Namespace) -> SimConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when the city was written, 2 on usage errors (bad config or constraints)."""
     from hub.commands.paths import first_problem, output_problem
     from hub.replay.progress import Progress
 

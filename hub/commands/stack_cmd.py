@@ -12,6 +12,7 @@ EXIT_NOT_READY = 3
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``hub stack`` and its flags; the flags' help texts are its reference."""
     parser = subparsers.add_parser(
         "stack", help="start/stop/inspect the local Kafka (KRaft) + Redis + Mosquitto on "
         "127.0.0.1"
@@ -29,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 on success, 1 when an action fails, 3 (EXIT_NOT_READY) when ``status`` finds it not
+    ready."""
     from hub import stack
 
     settings = Settings.from_env()

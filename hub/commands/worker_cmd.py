@@ -12,6 +12,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
+    """Register ``hub worker`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser("worker", help="run the stream worker",
                        description="Consume the source topics, correlate, publish incidents.")
     p.add_argument("--rules", type=Path, default=None, help="rules directory (topology/rules)")
@@ -49,6 +50,8 @@ def resolve_worker_id(flag: str | None, settings: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Runs the worker until stopped, under a supervisor that restarts it unless ``--no-supervise``;
+    2 on usage errors."""
     from hub.commands.paths import rules_problem
     from hub.settings import Settings
 

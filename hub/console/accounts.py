@@ -34,6 +34,9 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 16384, 8, 1
 
 @dataclass(frozen=True)
 class Account:
+    """One console operator: the department fixes which incidents and areas they may see and act on;
+    ``password`` is only ever the scrypt string of hash_password."""
+
     user: str
     name: str
     department: Department
@@ -41,6 +44,8 @@ class Account:
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """The storable scrypt form of ``password`` (``scrypt$N$r$p$salt$hash``), parameters included so
+    they can be raised later without invalidating existing accounts; ``salt`` is for tests only."""
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
                             dklen=32)
@@ -49,6 +54,8 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches a hash_password string, in constant time; a malformed or
+    non-scrypt ``stored`` value is a mismatch, never an exception."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":

@@ -35,6 +35,8 @@ class AnalyticsView:
         self._summaries: dict[Department, tuple[int, dict[str, Any]]] = {}
 
     def put_building(self, b: Building) -> None:
+        """Record the area chain of a registry building, so sees() can tell which department an area
+        belongs to."""
         chain = {"GRID": b.grid_id, "TOWNSHIP": b.township_code, "DISTRICT": b.district_code,
                  "CITY": b.city_code}
         with self._lock:
@@ -45,12 +47,16 @@ class AnalyticsView:
             self._version += 1
 
     def put(self, kind: str, record: Mapping[str, Any]) -> None:
+        """Keep the latest analytics record of ``kind`` per area and period; kinds the page does not
+        show are ignored."""
         if kind in self._records:
             with self._lock:
                 self._records[kind][record_key(kind, dict(record))] = dict(record)
                 self._version += 1
 
     def sees(self, dept: Department, level: str, code: str) -> bool:
+        """Whether ``dept`` may see the area (``level``, ``code``): its own area or one below it;
+        areas not yet in the registry are hidden."""
         if level == dept.level:
             return code == dept.code
         if ROUTE_LEVELS.index(level) > ROUTE_LEVELS.index(dept.level):
@@ -59,6 +65,8 @@ class AnalyticsView:
 
     def records(self, dept: Department, kind: str, *, level: str | None = None
                 ) -> list[dict[str, Any]]:
+        """The records of ``kind`` that ``dept`` may see, optionally of one area level; copies of
+        the current state taken under the lock."""
         with self._lock:
             items = list(self._records[kind].values())
             return [r for r in items

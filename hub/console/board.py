@@ -29,6 +29,9 @@ BOARD_LIMIT = 5000
 
 @dataclass
 class Entry:
+    """One case as the console keeps it: latest state, every version seen, the incident behind it
+    (None until it arrives) and its routing chain level -> department code."""
+
     case: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     incident: dict[str, Any] | None = None
@@ -37,6 +40,9 @@ class Entry:
 
 @dataclass(frozen=True)
 class Filters:
+    """The board's query filters; None means "any", and cases not in an active state are hidden
+    unless ``active_only`` is false."""
+
     level: str | None = None
     rule: str | None = None
     risk: str | None = None
@@ -45,6 +51,8 @@ class Filters:
 
     @classmethod
     def from_query(cls, q: Mapping[str, str]) -> Filters:
+        """Filters from the URL query; empty values mean "any" and ``all=1|true|on`` shows inactive
+        cases too."""
         def pick(name: str) -> str | None:
             return q.get(name) or None
         return cls(pick("level"), pick("rule"), pick("risk"), pick("state"),
@@ -63,6 +71,8 @@ class Board:
     # -- writes (the feed) ------------------------------------------------------------------
 
     def apply_case(self, record: Mapping[str, Any]) -> str:
+        """Apply one case-change record (idempotent: a version already seen changes nothing, since
+        the feed is at least once) and return its incident id."""
         iid = str(record["incident_id"])
         with self._lock:
             entry = self._entries.get(iid)
@@ -82,6 +92,8 @@ class Board:
         return iid
 
     def apply_incident(self, record: Mapping[str, Any]) -> str:
+        """Attach an incident record to its case, keeping the newest version; an incident arriving
+        before its case is held until the case comes. Returns the incident id."""
         iid = str(record["incident_id"])
         with self._lock:
             entry = self._entries.get(iid)
@@ -103,6 +115,8 @@ class Board:
     # -- reads (the web) --------------------------------------------------------------------
 
     def visible(self, dept: Department, iid: str) -> Entry | None:
+        """A copy of the case ``iid`` if ``dept`` may see it; None both when it does not exist and
+        when it belongs to another jurisdiction, so the two are indistinguishable."""
         with self._lock:
             entry = self._entries.get(iid)
             if entry is None or not self._sees(dept, entry):
@@ -111,6 +125,8 @@ class Board:
                          entry.incident and dict(entry.incident), dict(entry.chain))
 
     def known(self, iid: str) -> bool:
+        """Whether case ``iid`` is held, whatever its jurisdiction: never use it to answer a
+        department."""
         with self._lock:
             return iid in self._entries
 
@@ -127,6 +143,7 @@ class Board:
         return [_row(c) for c in out[:limit]]
 
     def count(self, dept: Department, filters: Filters = Filters()) -> int:
+        """How many cases ``dept`` would see under ``filters``, without the rows() limit."""
         with self._lock:
             return sum(1 for e in self._entries.values()
                        if self._sees(dept, e) and _matches(e.case, filters))

@@ -41,6 +41,7 @@ def _layout(title: str, body: str, account: Account | None = None, script: str =
 
 
 def login(error: str | None = None) -> str:
+    """The sign-in page; ``error`` is shown escaped."""
     msg = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     return _layout("Sign in", (
         '<section class="login"><h1>Sign in</h1>'
@@ -58,6 +59,7 @@ def _options(name: str, values: Sequence[str], label: str) -> str:
 
 
 def board(account: Account, rules: Sequence[str]) -> str:
+    """The board page's shell for ``account``; rows arrive from /api/board and the change stream."""
     states = ("OPEN", "ACKNOWLEDGED", "ASSIGNED", "RESOLVED", "FALSE_ALARM", "CLOSED")
     filters = (
         '<form id="filters" class="filters">'
@@ -78,6 +80,8 @@ def board(account: Account, rules: Sequence[str]) -> str:
 
 def incident(account: Account, case: Mapping[str, Any], history: Sequence[Mapping[str, Any]],
              incident: Mapping[str, Any] | None, *, notice: str | None = None) -> str:
+    """The incident page: case, history and the action form; ``incident`` is None until its record
+    has arrived, ``notice`` acknowledges a just-sent action."""
     iid = escape(str(case["incident_id"]))
     head = (f'<h1 data-incident="{iid}" data-version="{int(case["version"])}">'
             f'<span class="risk risk-{escape(case["risk_level"])}">{escape(case["risk_level"])}'

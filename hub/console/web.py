@@ -38,6 +38,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class Console:
+    """The console's shared state, one per web app: the board, accounts and analytics the feed
+    fills, ``send`` to store operator actions in Kafka, and the signed-in sessions."""
+
     board: Board
     accounts: dict[str, Account]
     analytics: AnalyticsView
@@ -47,6 +50,8 @@ class Console:
     listeners: set[asyncio.Queue[int]] = field(default_factory=set)
 
     def account(self, request: web.Request) -> Account | None:
+        """The signed-in account of ``request``, or None when there is no session or it has
+        expired."""
         token = request.cookies.get(COOKIE)
         session = self.sessions.get(token or "")
         if session is None or session[1] < time.time():
@@ -94,10 +99,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def login_page(request: web.Request) -> web.Response:
+    """GET /login."""
     return web.Response(text=pages.login(), content_type="text/html")
 
 
 async def login(request: web.Request) -> web.Response:
+    """POST /login: check the password and open a session cookie; a wrong user and a wrong password
+    get the same answer."""
     form = await request.post()
     console = _console(request)
     account = console.accounts.get(str(form.get("user", "")))
@@ -112,6 +120,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
+    """POST /logout: drop the session and redirect to /login."""
     _console(request).sessions.pop(request.cookies.get(COOKIE, ""), None)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(COOKIE)
@@ -119,11 +128,14 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def board_page(request: web.Request) -> web.Response:
+    """GET /: the board page shell."""
     return web.Response(text=pages.board(_me(request), _console(request).rules),
                         content_type="text/html")
 
 
 async def board_api(request: web.Request) -> web.Response:
+    """GET /api/board: the rows the department may see under the query's filters, with the board
+    version the page compares change events against."""
     console = _console(request)
     dept, filters = _me(request).department, Filters.from_query(request.query)
     rows = console.board.rows(dept, filters)
@@ -132,6 +144,8 @@ async def board_api(request: web.Request) -> web.Response:
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
+    """GET /api/stream: server-sent ``change`` events carrying the board version (keep-alives every
+    15 s), so pages refetch only when something changed."""
     console = _console(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache"})
@@ -167,6 +181,7 @@ def _entry(request: web.Request) -> tuple[Console, Account, str, Entry]:
 
 
 async def incident_page(request: web.Request) -> web.Response:
+    """GET /incidents/{iid}: 404 when the incident is outside the department's jurisdiction."""
     _, me, _, entry = _entry(request)
     return web.Response(text=pages.incident(me, entry.case, entry.history, entry.incident,
                                             notice=request.query.get("notice")),
@@ -174,12 +189,16 @@ async def incident_page(request: web.Request) -> web.Response:
 
 
 async def incident_api(request: web.Request) -> web.Response:
+    """GET /api/incidents/{iid}: the case, its history and incident as JSON; 404 as
+    incident_page."""
     entry = _entry(request)[3]
     return web.json_response({"case": entry.case, "history": entry.history,
                               "incident": entry.incident})
 
 
 async def act(request: web.Request) -> web.Response:
+    """POST /incidents/{iid}/actions: store an operator action in Kafka (the board changes only when
+    it comes back through the feed); 503 when it was not stored, 202 for JSON clients."""
     console, me, iid, _ = _entry(request)
     form = await request.post()
     what = str(form.get("action", ""))
@@ -204,6 +223,7 @@ def _svg(text: str) -> web.Response:
 
 
 async def plot(request: web.Request) -> web.Response:
+    """GET /plots/{name}.svg: a chart of the department's board, never cached."""
     stats = _console(request).board.stats(_me(request).department, now_ms())
     name = request.match_info["name"]
     if name == "hourly":
@@ -221,12 +241,14 @@ async def plot(request: web.Request) -> web.Response:
 
 
 async def analytics_page(request: web.Request) -> web.Response:
+    """GET /analytics: the area analytics page for the department."""
     me = _me(request)
     summary = _console(request).analytics.summary(me.department)
     return web.Response(text=pages.analytics(me, summary), content_type="text/html")
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: unauthenticated liveness with the number of cases held."""
     return web.json_response({"cases": len(_console(request).board)})
 
 
@@ -239,6 +261,8 @@ async def close_streams(app: web.Application) -> None:
 
 
 def create_web_app(console: Console) -> web.Application:
+    """The aiohttp app for ``console``: routes, the sign-in guard and closing streams at
+    shutdown."""
     app = web.Application(middlewares=[guard])
     app[APP_KEY] = console
     app.on_shutdown.append(close_streams)

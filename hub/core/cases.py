@@ -85,6 +85,9 @@ class ActionRejected(ValidationError):
 
 @dataclass
 class Case:
+    """One incident's case as the casework keeps it: mutable, owned by its CaseBook, and exported to
+    JSON for the changelogged table (``actions_seen`` makes actions idempotent)."""
+
     incident_id: str
     rule_id: str
     risk_level: str

@@ -77,6 +77,8 @@ class KindDispatch(Generic[R]):
         return list(self.masks(fields).items())
 
     def masks(self, fields: Mapping[str, Any]) -> dict[R, int]:
+        """Owner -> step mask for the event's fields, evaluating every step (the slow path pairs()
+        uses when the index was not merged); unhashable values match no indexed step."""
         out: dict[R, int] = {}
         if self.field is not None:
             value = fields.get(self.field)

@@ -24,6 +24,8 @@ def parse_duration(value: object) -> int:
 
 
 def format_duration(ms: int) -> str:
+    """The shortest exact text for ``ms`` (``90s`` -> ``90s``, 3600000 -> ``1h``), the inverse of
+    parse_duration, so configs and messages show durations as people write them."""
     for unit in ("d", "h", "m", "s"):
         size = _UNITS[unit]
         if ms and ms % size == 0:

@@ -51,6 +51,8 @@ class EagerEngine(CorrelationEngine):
         self._timed = [rr for rr in self.rules if not rr.per_key]  # rules that may set timers
 
     def process(self, event: Event, origin: str = "") -> StepResult:
+        """One event through the eager rules at once; duplicates and kinds no rule reads produce
+        nothing."""
         result = StepResult()
         kind, t = event.kind, event.event_time
         if kind not in self.clocks:
@@ -173,6 +175,7 @@ class EarlyCorrelation:
 
     @property
     def stats(self) -> EngineStats:
+        """The confirmed engine's counters: the eager engine's would double-count every event."""
         return self.confirmed.stats
 
     def process(self, event: Event, origin: str = "", *, eager: bool = True) -> StepResult:
@@ -192,6 +195,8 @@ class EarlyCorrelation:
 
     def tick(self, wall_ms: int, origins: Collection[str] | None = None,
              progress: Mapping[str, Mapping[str, int]] | None = None) -> StepResult:
+        """Tick the confirmed engine only (its confirmations and retractions come out): the eager
+        one fires its timers as newer events arrive, not on wall-clock ticks."""
         return self._merge(self.confirmed.tick(wall_ms, origins, progress), ())
 
     def flush(self) -> StepResult:
@@ -237,6 +242,7 @@ class EarlyCorrelation:
         return [self.pending[i].to_record() for i in sorted(self.pending)]
 
     def load_pending(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Restore provisional incidents saved with export_pending, after a restart or rebalance."""
         for record in records:
             inc = Incident.from_record(dict(record))
             self.pending[inc.incident_id] = inc

@@ -73,6 +73,8 @@ class StepResult:
 
 @dataclass(slots=True)
 class EngineStats:
+    """Counters of what the engine did, for metrics and run summaries; they only ever grow."""
+
     events: int = 0
     duplicates: int = 0
     late: int = 0

@@ -34,6 +34,9 @@ def key_for(by: tuple[str, ...], fields: Mapping[str, Any],
 
 @dataclass(frozen=True)
 class Lane:
+    """One online partitioning of the rules: events are keyed by ``by`` so that every rule of the
+    lane sees all the events of its keys on one worker."""
+
     name: str
     by: tuple[str, ...]  # partition key fields; the site lane partitions by site_id
     rules: tuple[Rule, ...]
@@ -41,6 +44,7 @@ class Lane:
 
 
 def lanes_of(pack: RulePack) -> list[Lane]:
+    """The pack's rules grouped by the partitioning they need (Rule.lane), one Lane each."""
     suppressed = frozenset(s.kind for s in pack.suppressions)
     grouped: dict[str, list[Rule]] = {}
     for rule in pack.rules:

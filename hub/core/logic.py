@@ -71,10 +71,13 @@ def _step_counts(state: KeyState, n_steps: int) -> dict[int, int]:
 
 
 def on_single(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    """A ``single`` rule: every matching event is a match on its own, at the first tier's risk."""
     return [([event], rule.tiers[0].risk_level)]
 
 
 def on_sequence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    """A ``sequence`` rule: the steps in order within ``within``; a match when the last step
+    completes one."""
     prune_window(state, event.event_time - rule.within)
     last = len(rule.steps) - 1
     matches: list[Match] = []
@@ -128,6 +131,7 @@ def _fill_other_steps(
 
 
 def on_all(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    """An ``all`` rule: every step seen within ``within``, in any order."""
     n_steps = len(rule.steps)
     counts = state.step_counts
     if counts is None:
@@ -186,6 +190,8 @@ def _in_window(state: KeyState, event: Event) -> bool:
 
 
 def on_threshold(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    """A ``threshold`` rule: a match for every event while the window holds at least the lowest
+    tier's count; a new incident gets the whole window as evidence, an open one just the event."""
     prune_window(state, event.event_time - rule.within)
     if _in_window(state, event):
         return []
@@ -200,6 +206,8 @@ def on_threshold(rule: Rule, state: KeyState, event: Event, mask: int) -> list[M
 
 
 def on_distinct(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    """A ``distinct`` rule: like a threshold, but counting distinct values of
+    ``rule.distinct_field``; events without the field are ignored."""
     fld = rule.distinct_field
     assert fld is not None
     value = event.fields.get(fld)
@@ -226,6 +234,8 @@ def on_distinct(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Ma
 
 
 def on_absence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    """An ``absence`` rule: arms a timer on the triggering event; the absent event cancels it, and a
+    timer that expires (see the engine) is the match."""
     t = event.event_time
     matches: list[Match] = []
     if mask & 2:  # the event that must be absent

@@ -12,7 +12,12 @@ from hub.model.events import Building
 
 
 class BuildingRegistry(Protocol):
-    def get(self, building_id: str) -> Building | None: ...
+    """What the engine needs of the building registry: a lookup by id, so the pure core never sees
+    Redis or Faust (the runtime and tests supply the implementations)."""
+
+    def get(self, building_id: str) -> Building | None:
+        """The latest known record of ``building_id``; None when unknown (the event then cannot be
+        joined or routed by building, never an error)."""
 
 
 class MemoryBuildingRegistry:
@@ -22,6 +27,7 @@ class MemoryBuildingRegistry:
         self._buildings: dict[str, Building] = {}
 
     def get(self, building_id: str) -> Building | None:
+        """The latest record held for ``building_id``; None when unknown."""
         return self._buildings.get(building_id)
 
     def put(self, building: Building) -> bool:
@@ -33,6 +39,7 @@ class MemoryBuildingRegistry:
         return True
 
     def remove(self, building_id: str) -> None:
+        """Forget ``building_id`` (a tombstone on the registry topic); unknown ids are ignored."""
         self._buildings.pop(building_id, None)
 
     def __len__(self) -> int:

@@ -56,6 +56,7 @@ class Matcher:
     pred: Predicate = field(compare=False, repr=False)
 
     def matches(self, event: Event) -> bool:
+        """Whether ``event`` is of this step's kind and passes its filter."""
         return event.kind == self.kind and self.pred(event.fields)
 
 
@@ -87,6 +88,7 @@ class Rule:
 
     @cached_property
     def sources(self) -> frozenset[str]:
+        """The event kinds the rule reads, absent one included: what its watermark waits for."""
         kinds = {m.kind for m in self.steps}
         if self.absent is not None:
             kinds.add(self.absent.kind)
@@ -113,6 +115,7 @@ class Rule:
         return "by:" + "+".join(self.by)
 
     def risk_for(self, count: int) -> str | None:
+        """The risk level of the highest tier ``count`` reaches; None below the lowest tier."""
         level = None
         for tier in self.tiers:
             if count >= tier.count:
@@ -166,12 +169,14 @@ class RulePack:
     limits: Limits = field(default_factory=Limits)
 
     def policy(self, kind: str) -> SourcePolicy:
+        """The lateness/idle policy of source ``kind``; kinds not configured get the defaults."""
         return self.sources.get(kind) or SourcePolicy(
             DEFAULT_LATENESS.get(kind, 30_000), DEFAULT_IDLE_MS
         )
 
     @property
     def lanes(self) -> frozenset[str]:
+        """The partitionings the pack's rules need online (one lane each)."""
         return frozenset(r.lane for r in self.rules)
 
     @cached_property

@@ -19,6 +19,7 @@ Snapshot = dict[str, Any]
 
 
 def event_to_dict(event: Event) -> list[Any]:
+    """An event as the compact ``[kind, fields]`` pair the snapshots store."""
     return [event.kind, dict(event.fields)]
 
 
@@ -32,10 +33,13 @@ def event_json(event: Event) -> str:
 
 
 def event_from_dict(data: list[Any]) -> Event:
+    """The inverse of event_to_dict."""
     return Event.from_record(data[0], data[1])
 
 
 def key_state_to_dict(state: KeyState) -> Snapshot:
+    """A key's state as JSON-able data with short field names and empty parts omitted (every changed
+    state is written after each batch, so size matters); key_state_from_dict inverts it."""
     out: Snapshot = {}
     if state.pending:
         items = sorted(state.pending.values(), key=lambda x: x[1].order_key)
@@ -125,6 +129,7 @@ def _order(raw: list[Any]) -> OrderKey:
 
 
 def key_state_from_dict(data: Snapshot) -> KeyState:
+    """The KeyState a key_state_to_dict snapshot describes."""
     state = KeyState(touched=int(data.get("u", NEG_INF)))
     for mask, raw in data.get("p", ()):
         e = event_from_dict(raw)
@@ -154,6 +159,7 @@ def key_state_from_dict(data: Snapshot) -> KeyState:
 
 
 def suppress_state_to_dict(state: SuppressState) -> Snapshot:
+    """A suppression's state as JSON-able data; suppress_state_from_dict inverts it."""
     out: Snapshot = {"last": state.last_time}
     if state.pending:
         out["p"] = [event_to_dict(e) for _, e in sorted(state.pending, key=lambda x: x[0])]
@@ -161,6 +167,7 @@ def suppress_state_to_dict(state: SuppressState) -> Snapshot:
 
 
 def suppress_state_from_dict(data: Snapshot) -> SuppressState:
+    """The SuppressState a suppress_state_to_dict snapshot describes."""
     state = SuppressState(last_time=data.get("last"))
     for raw in data.get("p", ()):
         e = event_from_dict(raw)

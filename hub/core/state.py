@@ -69,6 +69,8 @@ class OpenIncident:
 
 
 def order_of(event: Event) -> OrderKey:
+    """The sort key of ``event`` (event time, then a tie-breaker), as a function for
+    sorted/heapq."""
     return event.order_key
 
 
@@ -119,6 +121,8 @@ class KeyState:
             self.new_timers.append((deadline, event))
 
     def is_empty(self) -> bool:
+        """True when the state holds nothing, so the engine can drop the key (and its table
+        entry)."""
         return not (self.pending or self.timers or self.window or self.incident)
 
 

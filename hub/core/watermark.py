@@ -50,6 +50,8 @@ class SourceClock:
         return True
 
     def watermark(self) -> int:
+        """Event time (ms) below which this origin sends nothing more: newest seen minus lateness;
+        NEG_INF before its first event."""
         return NEG_INF if self.max_seen is None else self.max_seen - self.lateness
 
     def release_bound(self) -> int | None:
@@ -75,12 +77,15 @@ class SourceClocks:
 
     @classmethod
     def create(cls, lateness: int, idle: int, origins: Iterable[str] = ("",)) -> SourceClocks:
+        """Clocks for the given origins, known from the start so an origin that never sends still
+        holds the watermark back (until idle)."""
         clocks = cls(lateness, idle)
         for origin in origins:
             clocks.origin(origin)
         return clocks
 
     def origin(self, name: str) -> SourceClock:
+        """The clock of origin ``name``, created on first use."""
         clock = self.origins.get(name)
         if clock is None:
             clock = self.origins[name] = SourceClock(self.lateness, self.idle)
@@ -103,5 +108,6 @@ class SourceClocks:
 
     @property
     def max_seen(self) -> int | None:
+        """The newest event time any origin has seen; None before the first event."""
         seen = [c.max_seen for c in self.origins.values() if c.max_seen is not None]
         return max(seen) if seen else None

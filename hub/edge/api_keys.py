@@ -46,14 +46,19 @@ class Caller:
     vendors: frozenset[str]
 
     def may_send(self, kind: str) -> bool:
+        """Whether the key may send events of ``kind`` (``*`` allows all)."""
         return ANY in self.kinds or kind in self.kinds
 
     def may_use(self, vendor: str) -> bool:
+        """Whether the key may post to the ``vendor`` routes (``*`` allows all)."""
         return ANY in self.vendors or vendor in self.vendors
 
 
 @dataclass(frozen=True)
 class KeyEntry:
+    """One line of the API key file: only a scrypt hash of the key is stored, looked up by the
+    ``key_id`` prefix so each request costs one scrypt."""
+
     key_id: str
     key_hash: str  # scrypt$N$r$p$salt$hash of the whole key
     caller: Caller

@@ -42,19 +42,29 @@ class Sink(Protocol):
     metrics: EdgeMetrics
 
     def validate(self, obj: Mapping[str, Any], *, accept: Collection[str] | None = None
-                 ) -> tuple[str, dict[str, Any]]: ...
+                 ) -> tuple[str, dict[str, Any]]:
+        """An interchange object -> (kind, record), personal fields pseudonymized; raises
+        RecordError naming the field and the fix."""
 
     def produce(self, records: Sequence[tuple[str, Mapping[str, Any]]]
-                ) -> Future[list[Delivery]]: ...
+                ) -> Future[list[Delivery]]:
+        """Queue records on their kinds' topics; the future completes when the broker has answered
+        for every one."""
 
     def dead_letter(self, payload: bytes, error: RecordError, *, channel: str, source: str,
-                    source_kind: str | None = None) -> Future[list[Delivery]]: ...
+                    source_kind: str | None = None) -> Future[list[Delivery]]:
+        """Keep a payload nothing could be made of on the dead-letter topic, sealed, with
+        ``error``'s reason; the future completes when the broker has answered."""
 
-    def kafka_problem(self, timeout: float = 2.0) -> str | None: ...
+    def kafka_problem(self, timeout: float = 2.0) -> str | None:
+        """Why Kafka cannot take messages now; None when it can (the gateway answers 503
+        otherwise)."""
 
-    def received(self, channel: str, vendor: str, n: int = 1) -> None: ...
+    def received(self, channel: str, vendor: str, n: int = 1) -> None:
+        """Count ``n`` events as they come in, before anything is decided."""
 
-    def outcome(self, channel: str, vendor: str, outcome: str, n: int = 1) -> None: ...
+    def outcome(self, channel: str, vendor: str, outcome: str, n: int = 1) -> None:
+        """Count what became of ``n`` received events; the two counters must reconcile."""
 
 
 @dataclass
@@ -77,10 +87,12 @@ GATEWAY_KEY = web.AppKey("gateway", Gateway)
 
 
 def gateway_of(request: web.Request) -> Gateway:
+    """The Gateway the app was built with, typed, for route handlers."""
     return request.app[GATEWAY_KEY]
 
 
 def caller_of(request: web.Request) -> Caller:
+    """The authenticated caller; only valid behind the API key middleware, which sets it."""
     caller: Caller = request["caller"]
     return caller
 
@@ -105,6 +117,9 @@ def request_rejected(gw: Gateway, vendor: str, field_name: str, message: str) ->
 
 @dataclass(frozen=True)
 class Rejected:
+    """One rejected event in a response; ``index`` is its position in the request, None when the
+    whole request was refused."""
+
     index: int | None  # None: the request as a whole
     field: str
     message: str
@@ -122,6 +137,7 @@ class Intake:
     skipped: int = 0
 
     def accept(self, index: int, kind: str, record: dict[str, Any]) -> None:
+        """Queue event ``index`` of the request, already validated, for producing."""
         self.pending.append((index, kind, record))
 
     def reject(self, index: int | None, error: RecordError, *, raw: bytes | None = None,
@@ -133,6 +149,7 @@ class Intake:
             self.dead.append((raw, error, kind))
 
     def kinds(self) -> set[str]:
+        """The kinds of the accepted events, for checking the caller may send them all."""
         return {kind for _, kind, _ in self.pending}
 
 
@@ -238,6 +255,7 @@ class BodyTooLarge(Exception):
 
 
 def too_large(gw: Gateway) -> web.Response:
+    """The 413 answer for a body over HUB_GATEWAY_MAX_BYTES, telling the sender how to fit."""
     return error_response(413, f"the body is over the gateway's limit of {gw.max_bytes} bytes "
                           "(HUB_GATEWAY_MAX_BYTES); send fewer events per request, or events "
                           "without pictures")

@@ -115,11 +115,15 @@ class BuildingLookupRoute:
         return self._redis
 
     async def close(self) -> None:
+        """Close the Redis client if this route created it; one passed in belongs to the caller."""
         if self._redis is not None and self._owns_redis:
             await self._redis.aclose()
             self._redis = None
 
     async def handle(self, request: web.Request) -> web.Response:
+        """GET a building's card: 401 without a caller, 403 unless its key may send the lookup kind
+        (every lookup is recorded as one), 400 for an unknown ``channel``; answers are never
+        cached."""
         caller = request.get(CALLER_KEY)
         name = getattr(caller, "name", None)
         if not isinstance(name, str) or not name.strip():

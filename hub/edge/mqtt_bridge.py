@@ -51,17 +51,25 @@ class Sink(Protocol):
     settings: Settings
 
     def validate(self, obj: Mapping[str, Any], *, accept: Collection[str] | None = None
-                 ) -> tuple[str, dict[str, Any]]: ...
+                 ) -> tuple[str, dict[str, Any]]:
+        """An interchange object -> (kind, record), personal fields pseudonymized; raises
+        RecordError naming the field and the fix."""
 
     def produce(self, records: Sequence[tuple[str, Mapping[str, Any]]]
-                ) -> Future[list[Delivery]]: ...
+                ) -> Future[list[Delivery]]:
+        """Queue records on their kinds' topics; the future completes when the broker has answered
+        for every one (only then is the MQTT message acknowledged)."""
 
     def dead_letter(self, payload: bytes, error: RecordError, *, channel: str, source: str,
-                    source_kind: str | None = None) -> Future[list[Delivery]]: ...
+                    source_kind: str | None = None) -> Future[list[Delivery]]:
+        """Keep a payload nothing could be made of on the dead-letter topic, sealed, with
+        ``error``'s reason; the future completes when the broker has answered."""
 
-    def received(self, channel: str, vendor: str, n: int = 1) -> None: ...
+    def received(self, channel: str, vendor: str, n: int = 1) -> None:
+        """Count ``n`` events as they come in, before anything is decided."""
 
-    def outcome(self, channel: str, vendor: str, outcome: str, n: int = 1) -> None: ...
+    def outcome(self, channel: str, vendor: str, outcome: str, n: int = 1) -> None:
+        """Count what became of ``n`` received events; the two counters must reconcile."""
 
 
 class Client(Protocol):
@@ -72,24 +80,31 @@ class Client(Protocol):
     on_message: Any
     on_subscribe: Any
 
-    def ack(self, mid: int, qos: int) -> Any: ...
+    def ack(self, mid: int, qos: int) -> Any:
+        """Acknowledge message ``mid`` to the broker (manual acks: only once Kafka has it)."""
 
-    def subscribe(self, topic: Any, qos: int = 0) -> Any: ...
+    def subscribe(self, topic: Any, qos: int = 0) -> Any:
+        """Subscribe to ``topic`` (a filter, or a list of (filter, qos))."""
 
-    def connect_async(self, host: str, port: int = 1883, keepalive: int = 60) -> Any: ...
+    def connect_async(self, host: str, port: int = 1883, keepalive: int = 60) -> Any:
+        """Start connecting in the background; the loop retries when the broker is down."""
 
-    def loop_start(self) -> Any: ...
+    def loop_start(self) -> Any:
+        """Run the network loop in its own thread."""
 
-    def loop_stop(self) -> Any: ...
+    def loop_stop(self) -> Any:
+        """Stop the network loop thread."""
 
-    def disconnect(self) -> Any: ...
+    def disconnect(self) -> Any:
+        """Disconnect cleanly from the broker."""
 
 
 class Message(Protocol):
     """paho's ``MQTTMessage`` as the bridge reads it."""
 
     @property
-    def topic(self) -> str: ...
+    def topic(self) -> str:
+        """The topic the message was published on."""
 
     payload: bytes
     mid: int
@@ -109,6 +124,8 @@ class BrokerAddress:
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
+        """Parse HUB_MQTT_URL; raises ConfigError with a corrected example for a bad scheme, port or
+        host."""
         parts = urlsplit(url.strip())
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
             raise ConfigError(f"HUB_MQTT_URL={url!r}: the scheme must be mqtt:// or mqtts://, "

@@ -46,6 +46,8 @@ class Plan:
     skipped: int = 0
 
     def reject(self, raw: bytes, error: RecordError, kind: str | None = None) -> None:
+        """Keep ``raw`` for the dead-letter topic, cut to DEAD_LETTER_HEAD bytes (said in the
+        error's detail) so one huge message cannot block the topic."""
         if len(raw) > DEAD_LETTER_HEAD:
             raw = raw[:DEAD_LETTER_HEAD]
             error = RecordError(f"{error.detail} (payload cut to its first {DEAD_LETTER_HEAD} "

@@ -260,6 +260,7 @@ def _items(body: bytes) -> list[Any]:
 
 
 def routes() -> list[web.RouteDef]:
+    """The vendor routes (Hikvision ISAPI, Dahua, GA/T 1400) to add to the gateway app."""
     out = [web.post(HIKVISION_PATH, hikvision_isapi), web.post(DAHUA_PATH, dahua_events)]
     out += [web.post(path, gat1400_notifications) for path in GAT1400_PATHS]
     return out

@@ -30,6 +30,9 @@ class Department:
 
 @dataclass(frozen=True, slots=True)
 class IncidentAction:
+    """An operator's action on an incident (acknowledge, assign, resolve, ...), as stored on the
+    actions topic: the console writes it, the casework applies it once per ``action_id``."""
+
     action_id: str  # unique per action: a repeat of one id is applied once
     incident_id: str
     action: str
@@ -40,6 +43,7 @@ class IncidentAction:
     note: str | None = None
 
     def to_record(self) -> dict[str, Any]:
+        """The action as an ``IncidentAction`` Avro record (department flattened to two fields)."""
         return {"action_id": self.action_id, "incident_id": self.incident_id,
                 "action": self.action, "actor": self.actor,
                 "department_level": self.department.level,
@@ -48,6 +52,7 @@ class IncidentAction:
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> IncidentAction:
+        """The inverse of to_record; raises KeyError when a required field is missing."""
         return cls(str(r["action_id"]), str(r["incident_id"]), str(r["action"]),
                    str(r["actor"]), Department(str(r["department_level"]),
                                                str(r["department_code"])),
@@ -75,6 +80,7 @@ class CaseChange:
     escalations: tuple[str, ...] = field(default=())  # levels it was escalated to, in order
 
     def to_record(self) -> dict[str, Any]:
+        """The change as a ``CaseChange`` Avro record, for the case changes topic."""
         return {"incident_id": self.incident_id, "version": self.version,
                 "change": self.change, "state": self.state, "level": self.level,
                 "department_code": self.department_code, "risk_level": self.risk_level,

@@ -80,6 +80,8 @@ class Event:
         object.__setattr__(self, "order_key", (self.event_time, rank, self.event_id))
 
     def get(self, name: str, default: Any = None) -> Any:
+        """Field ``name`` of the event, or ``default`` when absent: kind-specific fields live in
+        ``fields``, not as attributes."""
         return self.fields.get(name, default)
 
     @classmethod
@@ -125,6 +127,8 @@ class Building:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Building:
+        """A Building from a registry record; missing optional text fields become "", so readers of
+        older records need no None checks."""
         return cls(
             building_id=str(record["building_id"]),
             name=str(record.get("name") or ""),
@@ -143,6 +147,7 @@ class Building:
         )
 
     def to_record(self) -> dict[str, Any]:
+        """The building as a ``Building`` Avro record (the registry topic's value)."""
         return {
             "building_id": self.building_id,
             "name": self.name,

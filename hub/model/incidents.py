@@ -41,20 +41,27 @@ def incident_id(rule_id: str, key: str, first_event_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
+    """A reference to one event behind an incident: enough to find it again in its topic or file,
+    without copying its fields into the incident."""
+
     kind: str
     event_id: str
     event_time: int
 
     def to_record(self) -> dict[str, Any]:
+        """The reference as an ``Evidence`` Avro record."""
         return {"kind": self.kind, "event_id": self.event_id, "event_time": self.event_time}
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """Who must act on an incident: the level and the department's id there."""
+
     level: str
     department_id: str
 
     def to_record(self) -> dict[str, Any]:
+        """The route as a ``Route`` Avro record."""
         return {"level": self.level, "department_id": self.department_id}
 
 
@@ -96,6 +103,7 @@ class Incident:
             object.__setattr__(self, "evidence_count", len(self.evidence))
 
     def to_record(self) -> dict[str, Any]:
+        """This version of the incident as an ``Incident`` Avro record."""
         return {
             "incident_id": self.incident_id,
             "version": self.version,
@@ -122,6 +130,7 @@ class Incident:
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> Incident:
+        """The inverse of to_record; raises KeyError when a required field is missing."""
         return cls(
             incident_id=r["incident_id"],
             version=int(r["version"]),

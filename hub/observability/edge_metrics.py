@@ -21,6 +21,8 @@ OUTCOMES = ("produced", "rejected", "skipped", "failed")
 
 @dataclass(frozen=True)
 class EdgeMetrics:
+    """The edge's (gateway and lookup) Prometheus metrics, declared once; see create_edge."""
+
     received: Counter
     events: Counter
     responses: Counter
@@ -29,6 +31,8 @@ class EdgeMetrics:
 
 
 def create_edge(registry: CollectorRegistry | None = None, prefix: str = "hub") -> EdgeMetrics:
+    """Declare the edge metrics on ``registry`` (a fresh one when None, so tests never share
+    counters); names start with ``prefix``."""
     reg = registry if registry is not None else CollectorRegistry()
     p = prefix
     return EdgeMetrics(

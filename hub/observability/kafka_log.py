@@ -24,6 +24,9 @@ class OncePer(logging.Filter):
         self._seen: dict[str, tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """False for a repeat of the same message (digits ignored) within ``every`` seconds; the
+        next one let through says how many were dropped. librdkafka repeats its errors many times
+        a second."""
         kind = _DIGITS.sub("#", str(record.msg if not record.args else record.getMessage()))[:120]
         now = time.monotonic()
         said, repeats = self._seen.get(kind, (-1e18, 0))

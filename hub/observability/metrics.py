@@ -18,6 +18,9 @@ _DELAY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 35.0, 60.0, 120.0, 
 
 @dataclass(frozen=True)
 class HubMetrics:
+    """The worker's Prometheus metrics, declared once (see create) so names and buckets live in one
+    place."""
+
     ingest_events: Counter
     dead_letters: Counter
     future_events: Counter

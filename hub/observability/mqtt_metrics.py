@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 @dataclass(frozen=True)
 class MqttMetrics:
+    """The MQTT bridge's Prometheus metrics, declared once; see create_mqtt."""
+
     connected: Gauge
     pending: Gauge
     acked: Counter
@@ -22,6 +24,8 @@ class MqttMetrics:
 
 
 def create_mqtt(registry: CollectorRegistry | None = None, prefix: str = "hub") -> MqttMetrics:
+    """Declare the MQTT bridge metrics on ``registry`` (a fresh one when None, so tests never share
+    counters); names start with ``prefix``."""
     reg = registry if registry is not None else CollectorRegistry()
     p = prefix
     return MqttMetrics(

@@ -35,6 +35,9 @@ from hub.offline.correlate import Rejected
 
 @dataclass
 class AnalyticsResult:
+    """What ``hub analytics`` computed over files, and the lines it could not use (``rejected``):
+    the command exits 1 when there are any."""
+
     disputes: list[DisputeFunnel] = field(default_factory=list)
     warnings: list[RiskWarning] = field(default_factory=list)
     safety: list[SafetyIndex] = field(default_factory=list)

@@ -39,6 +39,8 @@ class Rejected:
 
 @dataclass
 class CorrelateSummary:
+    """What one ``hub correlate`` run read and produced, for its report and exit status."""
+
     lines: int = 0
     events: int = 0
     buildings: int = 0
@@ -112,6 +114,7 @@ def _supersedes(new: Incident, cur: Incident) -> bool:
 
 
 def describe_late(late: LateEvent) -> str:
+    """One line telling a person why ``late`` was rejected: which watermark it missed."""
     scope = f"rules {', '.join(late.rules)} had" if late.rules else "its source had"
     return (
         f"{late.event.kind} {late.event.event_id} at event_time {late.event.event_time} arrived "

@@ -138,6 +138,7 @@ class Barrier:
     ends: Mapping[Where, int | None]
 
     def read_to_end(self) -> set[Where]:
+        """The partitions whose every message had been handed over when the barrier was taken."""
         out = set()
         for where, position in self.positions.items():
             end = self.ends.get(where)
@@ -162,6 +163,8 @@ class LiveFeed:
 
     def message(self, where: Where, offset: int, kind: str, record: dict[str, Any]
                 ) -> list[Output]:
+        """Take one decoded message at ``offset``; the records to publish. Reports and incidents are
+        held until the registry has been read to its end, so every area is known."""
         self.taken[where] = max(offset, self.taken.get(where, offset))
         if where[0] == REGISTRY_TOPIC or kind == REGISTRY_KIND:
             return self.live.take(where, kind, record)
@@ -171,6 +174,8 @@ class LiveFeed:
         return self.live.take(where, kind, record) + self.live.advance()
 
     def barrier(self, barrier: Barrier) -> list[Output]:
+        """Take one Barrier: marks partitions read to their end (no longer holding the watermark
+        back), releases held messages once the registry is read; the records to publish."""
         # the partitions are known from now on: one not heard from holds the watermark back
         self.live.partitions |= {w for w in barrier.positions if w[0] != REGISTRY_TOPIC}
         at_end = {where for where in barrier.read_to_end()

@@ -50,6 +50,8 @@ class ExpectedLabel:
     lineno: int
 
     def sort_key(self) -> tuple[int, str, tuple[str, ...], int]:
+        """Order for reports: by first event time, then key, so missed labels read chronologically
+        and identically on every run."""
         return (self.first_event_time or 0, self.key, self.event_ids, self.lineno)
 
 
@@ -67,6 +69,8 @@ class ActualIncident:
     lineno: int
 
     def sort_key(self) -> tuple[int, str]:
+        """Order for reports: by first event time, then id, so extra incidents read chronologically
+        and identically on every run."""
         return (self.first_event_time or 0, self.incident_id)
 
 
@@ -80,13 +84,16 @@ class Score:
 
     @property
     def precision(self) -> float:
+        """matched / actual; 1.0 when there were no incidents (nothing claimed, nothing wrong)."""
         return self.matched / self.actual if self.actual else 1.0
 
     @property
     def recall(self) -> float:
+        """matched / expected; 1.0 when there were no labels (nothing to find, nothing missed)."""
         return self.matched / self.expected if self.expected else 1.0
 
     def to_record(self) -> dict[str, Any]:
+        """The score as JSON for ``--report``, precision and recall included."""
         return {
             "expected": self.expected,
             "actual": self.actual,
@@ -108,6 +115,8 @@ class Evaluation:
 
     @property
     def risk_mismatches(self) -> list[tuple[ExpectedLabel, ActualIncident]]:
+        """Matched pairs whose risk level differs from the label's (labels without one never
+        differ): reported, but not counted against precision or recall."""
         return [
             (lab, inc)
             for lab, inc in self.matches
@@ -124,6 +133,7 @@ class Evaluation:
         return out
 
     def to_record(self) -> dict[str, Any]:
+        """The evaluation as the JSON ``--report`` writes."""
         return {
             "overall": self.overall.to_record(),
             "rules": {rule: s.to_record() for rule, s in self.per_rule.items()},

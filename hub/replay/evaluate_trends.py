@@ -44,6 +44,8 @@ class ExpectedTrend:
     lineno: int
 
     def explains(self, w: ActualWarning) -> bool:
+        """Whether warning ``w`` is accounted for by this trend: same case type and week, in the
+        trend's area or one enclosing it (so it does not count as unexplained)."""
         if (w.case_source, w.case_type, w.week_start) != (
                 self.case_source, self.case_type, self.week_start):
             return False
@@ -51,6 +53,8 @@ class ExpectedTrend:
         return area == (self.area_level, self.area_code) or area in self.enclosing
 
     def recalled_by(self, w: ActualWarning) -> bool:
+        """Whether ``w`` recalls this trend: explains() in the trend's own area, not just an
+        enclosing one."""
         return self.explains(w) and (w.area_level, w.area_code) == (
             self.area_level, self.area_code)
 
@@ -71,6 +75,7 @@ class ActualWarning:
     lineno: int
 
     def to_record(self) -> dict[str, Any]:
+        """The warning as JSON for the ``--report``'s lists."""
         return {
             "warning_id": self.warning_id, "area_level": self.area_level,
             "area_code": self.area_code, "case_source": self.case_source,
@@ -164,13 +169,17 @@ class TrendEvaluation:
 
     @property
     def recall(self) -> float:
+        """The share of planted trends recalled by a warning in their own area; 1.0 with none
+        planted."""
         return self.overall.recall
 
     @property
     def precision(self) -> float:
+        """The share of final warnings some trend explains; 1.0 when there were none."""
         return self.explained / self.overall.actual if self.overall.actual else 1.0
 
     def failures(self, min_recall: float | None, min_precision: float | None) -> list[str]:
+        """Why the thresholds are not met (empty when they are): the CI gate for trends."""
         out = []
         if min_recall is not None and self.recall < min_recall:
             out.append(f"trend recall {self.recall:.4f} < --min-recall {min_recall}")
@@ -180,6 +189,7 @@ class TrendEvaluation:
         return out
 
     def to_record(self) -> dict[str, Any]:
+        """The trend evaluation as the JSON ``--report`` writes."""
         return {
             "overall": {"trends": self.overall.expected, "recalled": self.overall.matched,
                         "warnings": self.overall.actual, "explained": self.explained,

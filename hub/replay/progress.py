@@ -37,9 +37,12 @@ class Progress:
         self._shown = False
 
     def rate(self, count: int) -> float:
+        """``count`` per second since the start, by ``clock`` (never divides by zero)."""
         return count / max(self.clock() - self.started, 1e-9)
 
     def update(self, count: int, detail: str = "", *, force: bool = False) -> None:
+        """Show progress at ``count``, at most once per interval (5x less often when not a terminal,
+        to keep logs short); ``force`` shows it regardless."""
         now = self.clock()
         every = self.interval if self._tty else 5 * self.interval
         if self._silent or (not force and now - self._last < every):

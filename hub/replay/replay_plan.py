@@ -89,6 +89,8 @@ class Pacer:
         return due
 
     def wait_for(self, timestamp: int) -> None:
+        """Sleep until the message stamped ``timestamp`` is due at ``speed``; returns at once when
+        ``speed`` is None (as fast as possible). Time slept is added to ``waited``."""
         if self.speed is None:
             return
         due = self.due(timestamp)
@@ -229,6 +231,8 @@ def kind_of_message(m: RecordedMessage | ReplayMessage, codec: Codec) -> str | N
 
 @dataclass
 class ReplaySummary:
+    """What one replay did, for ``hub replay``'s summary line and its exit status (``ok``)."""
+
     source: str
     messages: int = 0  # queued for sending
     delivered: int = 0
@@ -244,13 +248,17 @@ class ReplaySummary:
 
     @property
     def ok(self) -> bool:
+        """True when nothing failed to send and every input line could be read: exit status 0."""
         return self.failed == 0 and self.rejected == 0
 
     @property
     def rate(self) -> float:
+        """Messages queued per second of elapsed time."""
         return self.messages / max(self.elapsed, 1e-9)
 
     def describe(self) -> str:
+        """The summary line ``hub replay`` prints: counts, rate, per-topic totals and the first
+        errors."""
         topics = ", ".join(f"{t} {n:,}" for t, n in sorted(self.by_topic.items())) or "none"
         text = (
             f"replayed {self.messages:,} messages from {self.source} in {self.elapsed:.1f} s "

@@ -29,6 +29,9 @@ NATURAL_PERIOD: dict[str, str] = {"risk": "WEEK", "safety": "DAY"}
 
 @dataclass(frozen=True)
 class ReportKind:
+    """One analytics output ``hub report`` can read: where it is, and the fields it needs from it
+    (checked first, so a wrong file fails with a clear message)."""
+
     name: str                  # the command's word: disputes, risk, safety
     file: str                  # the file hub analytics writes
     kind: str                  # the interchange lines' "kind"
@@ -217,6 +220,7 @@ class RiskSeries:
 
     @property
     def title(self) -> str:
+        """The chart title: area and case type."""
         return f"{self.area_level} {self.area_code} {self.case_source}:{self.case_type}"
 
     def band(self) -> tuple[list[float | None], list[float | None]]:

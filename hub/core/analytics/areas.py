@@ -31,6 +31,8 @@ class Area:
 
     @property
     def sort_key(self) -> tuple[int, str]:
+        """Smallest level first (GRID … CITY), then code; unknown levels last, so tables read in
+        order."""
         return _LEVEL_RANK.get(self.level, len(_LEVEL_RANK)), self.code
 
     def route(self) -> Route:
@@ -78,6 +80,7 @@ class AreaDirectory:
         return True
 
     def get(self, building_id: str) -> Building | None:
+        """The latest record held for ``building_id``; None when the registry has not sent it."""
         return self._buildings.get(building_id)
 
     def __len__(self) -> int:

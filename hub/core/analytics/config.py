@@ -61,6 +61,7 @@ class AnalyticsConfig:
 
     @property
     def zone(self) -> ZoneInfo:
+        """The zone that days, weeks and months are cut in (validated when the config is loaded)."""
         return ZoneInfo(self.time_zone)
 
 

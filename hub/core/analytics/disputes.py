@@ -56,14 +56,17 @@ class DisputeState:
 
     @property
     def resolved(self) -> bool:
+        """Latest status is RESOLVED (a later status reopens it)."""
         return self.latest_status == RESOLVED
 
     @property
     def unresolved(self) -> bool:
+        """Latest status is UNRESOLVED: closed without success, counted apart from resolved ones."""
         return self.latest_status == UNRESOLVED
 
     @property
     def open(self) -> bool:
+        """Not yet in a closed status: counted as in progress."""
         return self.latest_status not in CLOSED_STATUSES
 
 
@@ -88,10 +91,12 @@ class DisputeHistory:
 
     @property
     def first_time(self) -> int:
+        """Event time (ms) of the earliest status event: when the dispute was reported."""
         return self.entries[0][0]
 
     @property
     def last_time(self) -> int:
+        """Event time (ms) of the latest status event held."""
         return self.entries[-1][0]
 
     @property
@@ -112,6 +117,9 @@ class DisputeHistory:
 
 @dataclass(frozen=True, slots=True)
 class FunnelCounts:
+    """The dispute funnel of one set of disputes; rates and medians are None when nothing was
+    reported (or resolved), never zero. docs/analytics.md defines each count."""
+
     reported: int
     accepted: int
     resolved: int
@@ -161,6 +169,7 @@ class DisputeFunnel:
     as_of: int
 
     def to_record(self) -> dict[str, Any]:
+        """The row as a ``dispute_funnel`` Avro record."""
         return {
             "area_level": self.area_level, "area_code": self.area_code, "period": self.period,
             "period_start": self.period_start, "period_end": self.period_end,

@@ -92,6 +92,7 @@ class RiskWarning:
     emitted_time: int  # event time: the input that crossed the line, or the week's end
 
     def to_record(self) -> dict[str, Any]:
+        """The warning as a ``risk_warning`` Avro record."""
         return {
             "warning_id": self.warning_id, "area_level": self.area_level,
             "area_code": self.area_code, "case_source": self.case_source,

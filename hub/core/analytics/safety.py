@@ -62,6 +62,7 @@ class SafetyIndex:
     index: float
 
     def to_record(self) -> dict[str, Any]:
+        """The row as a ``safety_index`` Avro record."""
         return {
             "area_level": self.area_level, "area_code": self.area_code,
             "day_start": self.day_start, "day_end": self.day_end, "day_label": self.day_label,

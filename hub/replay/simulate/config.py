@@ -50,6 +50,7 @@ class Delay:
     max_h: float
 
     def draw_ms(self, rng: random.Random) -> int:
+        """One delay in ms, drawn from ``rng`` so a seed reproduces the city."""
         hours = self.median_h * math.exp(self.sigma * rng.gauss(0.0, 1.0))
         return int(min(self.max_h, max(self.min_h, hours)) * HOUR_MS)
 
@@ -93,10 +94,12 @@ class DisputePlan:
 
     @property
     def accepted(self) -> int:
+        """Disputes that end RESOLVED or UNRESOLVED: the funnel's accepted count."""
         return self.resolved + self.unresolved
 
     @property
     def total(self) -> int:
+        """Every dispute the plan places, accepted or not."""
         return self.accepted + self.not_accepted
 
 
@@ -151,6 +154,8 @@ class SimConfig:
 
     @property
     def per_rule(self) -> int:
+        """Situations to inject per rule: the configured number, else one per 40 building-days
+        (between 1 and 50), so the labels grow with the city."""
         if self.situations_per_rule is not None:
             return self.situations_per_rule
         return max(1, min(50, (self.buildings * self.days) // 40))

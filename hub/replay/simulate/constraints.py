@@ -29,6 +29,7 @@ class Index:
         return bisect.bisect_right(ts, hi) - bisect.bisect_left(ts, lo)
 
     def add(self, key: str, t: int) -> None:
+        """Record time ``t`` (ms) for ``key``, keeping the list sorted for count()."""
         bisect.insort(self.times.setdefault(key, []), t)
 
 
@@ -39,14 +40,20 @@ class Zones:
         self.by_key: dict[str, list[tuple[int, int, int]]] = {}
 
     def add(self, key: str, start: int, end: int, flags: int = 0) -> None:
+        """Forbid background events at ``key`` during [start, end]; ``flags`` (Z_*) narrow it to
+        some kinds of events, 0 forbids every kind."""
         self.by_key.setdefault(key, []).append((start, end, flags))
 
     def blocks(self, key: str, t: int, flag: int = 0) -> bool:
+        """Whether a background event at ``key`` and time ``t`` falls in a zone; with ``flag``, only
+        zones carrying that flag count."""
         zones = self.by_key.get(key)
         if not zones:
             return False
         return any(s <= t <= e and (flag == 0 or f & flag) for s, e, f in zones)
 
     def overlaps(self, key: str, start: int, end: int) -> bool:
+        """Whether [start, end] overlaps any zone of ``key``, so planted histories are kept
+        apart."""
         zones = self.by_key.get(key)
         return bool(zones) and any(s <= end and start <= e for s, e, _ in zones or ())

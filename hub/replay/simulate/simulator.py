@@ -39,6 +39,8 @@ class Simulation:
             yield trend.to_json()
 
     def lines(self) -> Iterator[str]:
+        """The interchange file: registry lines first (the engine needs buildings before events),
+        then events in arrival order."""
         yield from self.registry_lines
         yield from self.event_lines
 
@@ -92,11 +94,14 @@ class Simulator:
             self._gen.world.trend_labels, key=lambda x: (x.week_start, x.area_code, x.case_type)))
 
     def lines(self) -> Iterator[str]:
+        """The interchange file, generated while iterated: registry lines first, then events."""
         yield from self._gen.registry_lines()
         yield from self._gen.event_lines()
 
     @property
     def counts(self) -> dict[str, int]:
+        """Events by kind, duplicates, situations and trends; complete only once lines() is
+        exhausted."""
         counts = dict(sorted(self._gen.world.sink.counts.items()))
         counts["situations"] = len(self.labels)
         if self.trends:

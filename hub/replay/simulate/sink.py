@@ -32,6 +32,8 @@ class Sink:
         self.counts: dict[str, int] = {}
 
     def new_id(self, prefix: str) -> str:
+        """A fresh id ``prefix-<20 hex digits>`` from the seeded rng, so a seed reproduces every
+        id."""
         return f"{prefix}-{self.rng.getrandbits(80):020x}"
 
     def emit(self, event: dict[str, Any]) -> bool:

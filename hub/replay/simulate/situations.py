@@ -39,6 +39,7 @@ class Label:
     first_event_time: int
 
     def to_record(self) -> dict[str, Any]:
+        """The label as a labels-file record (what ``hub evaluate`` reads)."""
         return {
             "rule_id": self.rule_id,
             "key": self.key,
@@ -48,6 +49,7 @@ class Label:
         }
 
     def to_json(self) -> str:
+        """The label as one compact labels-file line."""
         return json.dumps(self.to_record(), ensure_ascii=False, separators=(",", ":"))
 
 

@@ -49,6 +49,7 @@ class TrendLabel:
     areas: tuple[tuple[str, str], ...] = ()
 
     def to_record(self) -> dict[str, Any]:
+        """The trend as a ``risk_trend`` labels-file record."""
         return {
             "kind": TREND_LABEL_KIND,
             "area_level": self.area_level,
@@ -63,6 +64,7 @@ class TrendLabel:
         }
 
     def to_json(self) -> str:
+        """The trend as one compact labels-file line."""
         return json.dumps(self.to_record(), ensure_ascii=False, separators=(",", ":"))
 
 
