@@ -18,9 +18,11 @@ from typing import Any
 
 from hub.adapters.kafka import (
     OFFSET_BEGINNING,
+    OFFSET_END,
     KafkaError,
     KafkaException,
     TopicPartition,
+    make_ends_probe,
     make_registry_consumer,
 )
 from hub.codec import Codec
@@ -50,6 +52,8 @@ class RegistryReader:
         self._on_change = on_change
         self.rejected = 0
         self._consumer = make_registry_consumer(bootstrap, logger=logger)
+        #: asks where the partitions end without queueing behind the reader's fetches
+        self._probe = make_ends_probe(bootstrap, logger=logger)
         self._tps: list[TopicPartition] = []
         #: partition -> the offset read up to (end-of-partition events say where the end is,
         #: past offsets that compaction removed)
@@ -81,9 +85,7 @@ class RegistryReader:
         try:
             if not self._assign(timeout):
                 return False
-            ends = {tp.partition: self._consumer.get_watermark_offsets(
-                        TopicPartition(tp.topic, tp.partition), timeout=timeout, cached=False)[1]
-                    for tp in self._tps}
+            ends = self._ends(timeout)
             reached = self._reached
             while True:
                 if all(reached.get(p, 0) >= end for p, end in ends.items()):
@@ -103,8 +105,19 @@ class RegistryReader:
             log.debug("registry sync failed: %s", exc)
             return False
 
+    def _ends(self, timeout: float) -> dict[int, int]:
+        """Where each partition ends now, in one request through the idle probe."""
+        asked = [TopicPartition(self.topic, tp.partition, OFFSET_END) for tp in self._tps]
+        ends = {}
+        for tp in self._probe.offsets_for_times(asked, timeout=timeout):
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+            ends[tp.partition] = tp.offset
+        return ends
+
     def close(self) -> None:
         self._consumer.close()
+        self._probe.close()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if value is None:  # tombstone: the building left the registry

@@ -11,6 +11,7 @@ its own aiokafka.
 
 from hub.adapters.kafka.clients import (
     OFFSET_BEGINNING,
+    OFFSET_END,
     Clients,
     Consumer,
     KafkaError,
@@ -18,6 +19,7 @@ from hub.adapters.kafka.clients import (
     Message,
     Producer,
     TopicPartition,
+    make_ends_probe,
     make_offsets_consumer,
     make_registry_consumer,
     make_restore_consumer,
@@ -41,6 +43,7 @@ from hub.adapters.kafka.io import (
 __all__ = [
     "DELIVERY_TIMEOUT_MS",
     "OFFSET_BEGINNING",
+    "OFFSET_END",
     "Clients",
     "Consumer",
     "DeliveryReport",
@@ -53,6 +56,7 @@ __all__ = [
     "flush",
     "kafka_problem",
     "make_consumer",
+    "make_ends_probe",
     "make_offsets_consumer",
     "make_producer",
     "make_registry_consumer",
