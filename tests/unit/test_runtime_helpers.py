@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
 
 import hub.runtime.pipeline as pipeline_module
 from hub.adapters.kafka import TopicPartition
+from hub.core.rules import RulePack
 from hub.observability.kafka_log import OncePer
 from hub.runtime.correlator import progress_of
 from hub.runtime.ingest import KIND_OF_TOPIC
@@ -96,12 +98,23 @@ def test_librdkafka_lines_differing_only_in_numbers_are_one_kind() -> None:
 
 
 class FakeConsumer:
+    """Assignment, positions and ends of source partitions; pause and resume recorded."""
+
     def __init__(self, assigned: list[tuple[str, int]]) -> None:
         self.assigned = [TopicPartition(t, p) for t, p in assigned]
         self.paused: set[tuple[str, int]] = set()
+        #: (topic, partition) -> (position, end); every partition starts with a backlog
+        self.offsets = {(t, p): (0, 100) for t, p in assigned}
 
     def assignment(self) -> list[TopicPartition]:
         return self.assigned
+
+    def position(self, tps: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, self.offsets[(tp.topic, tp.partition)][0])
+                for tp in tps]
+
+    def get_watermark_offsets(self, tp: TopicPartition, cached: bool = False) -> tuple[int, int]:
+        return 0, self.offsets[(tp.topic, tp.partition)][1]
 
     def pause(self, tps: list[TopicPartition]) -> None:
         self.paused |= {(tp.topic, tp.partition) for tp in tps}
@@ -111,58 +124,105 @@ class FakeConsumer:
 
 
 class Pending:
+    """The correlator's pending count and rule pack (default idle times: 10 s)."""
+
     def __init__(self) -> None:
         self.n = 0
+        self.pack = RulePack(rules=())
 
     def pending_events(self) -> int:
         return self.n
 
 
-def held_pipeline(
-        monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeConsumer, Pending, list[float]]:
+class Progress:
+    """The ingestor's newest event time per source partition."""
+
+    def __init__(self) -> None:
+        self.progress: dict[str, int] = {}
+
+
+def held_pipeline(monkeypatch: pytest.MonkeyPatch
+                  ) -> tuple[Any, FakeConsumer, Pending, Progress, list[float]]:
     clock = [1000.0]
     monkeypatch.setattr(pipeline_module.time, "monotonic", lambda: clock[0])
-    pending = Pending()
-    pipe: Any = Pipeline(clients=Clients({}, {}), ingestor=cast(Any, None),
+    pending, progress = Pending(), Progress()
+    pipe: Any = Pipeline(clients=Clients({}, {}), ingestor=cast(Any, progress),
                          correlator=cast(Any, pending), registry=cast(Any, None),
                          codec=cast(Any, None), metrics=cast(Any, None), worker_id="w",
                          tick_seconds=1.0, correlate_partitions=4)
     source = next(iter(KIND_OF_TOPIC))
-    consumer = FakeConsumer([(source, 0), (source, 1), (CORRELATE_TOPIC, 0)])
-    return pipe, consumer, pending, clock
+    consumer = FakeConsumer([(source, 0), (source, 1), (source, 2), (CORRELATE_TOPIC, 0)])
+    return pipe, consumer, pending, progress, clock
 
 
-def test_sources_pause_while_too_many_events_wait_for_release(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    pipe, consumer, pending, clock = held_pipeline(monkeypatch)
-    source = next(iter(KIND_OF_TOPIC))
-
+def stepper(pipe: Any, consumer: FakeConsumer, pending: Pending, clock: list[float]
+            ) -> Callable[..., set[tuple[str, int]]]:
     def step(n: int, dt: float = 1.0) -> set[tuple[str, int]]:
         pending.n = n
         clock[0] += dt
         pipe._hold_sources(consumer)
-        return consumer.paused
+        return set(consumer.paused)
+    return step
+
+
+SOURCE = next(iter(KIND_OF_TOPIC))
+
+
+def test_a_flood_pauses_while_an_idle_partition_becomes_quiet(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One partition floods, the others have nothing left: their quiet time releases it."""
+    pipe, consumer, pending, _, clock = held_pipeline(monkeypatch)
+    consumer.offsets[(SOURCE, 1)] = consumer.offsets[(SOURCE, 2)] = (50, 50)
+    step = stepper(pipe, consumer, pending, clock)
 
     assert step(HOLD_PENDING) == set()
-    assert step(HOLD_PENDING + 1) == {(source, 0), (source, 1)}  # never the correlation topic
-    assert step(HOLD_PENDING + 5_000) == {(source, 0), (source, 1)}
+    assert step(HOLD_PENDING + 1) == {(SOURCE, 0)}  # never the correlation topic
+    assert step(HOLD_PENDING + 5_000) == {(SOURCE, 0)}
     assert step((HOLD_PENDING + 1) // 2) == set()  # half of it released: read on
-    assert step(HOLD_PENDING + 1) == {(source, 0), (source, 1)}
+    assert step(HOLD_PENDING + 1) == {(SOURCE, 0)}
+    assert step(RESUME_PENDING - 1) == set()
+
+
+def test_once_the_idle_ones_are_quiet_a_lone_backlog_reads_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing becomes quiet any more: only reading the backlog moves its release."""
+    pipe, consumer, pending, _, clock = held_pipeline(monkeypatch)
+    consumer.offsets[(SOURCE, 1)] = consumer.offsets[(SOURCE, 2)] = (50, 50)
+    step = stepper(pipe, consumer, pending, clock)
+
+    assert step(HOLD_PENDING + 1) == {(SOURCE, 0)}
+    assert step(HOLD_PENDING + 1, 5.0) == {(SOURCE, 0)}
+    assert step(HOLD_PENDING + 1, 8.0) == set()  # 13 s caught up: vouched quiet by now
+    assert step(HOLD_PENDING + 1) == set()
+
+
+def test_a_replayed_backlog_reads_on_where_event_time_is_behind(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every partition has a backlog: the one furthest behind in event time goes on."""
+    pipe, consumer, pending, progress, clock = held_pipeline(monkeypatch)
+    progress.progress = {f"{SOURCE}/0": 5_000, f"{SOURCE}/1": 1_000, f"{SOURCE}/2": 9_000}
+    step = stepper(pipe, consumer, pending, clock)
+
+    assert step(HOLD_PENDING + 1) == {(SOURCE, 0), (SOURCE, 2)}
+    progress.progress[f"{SOURCE}/1"] = 7_000  # it caught up past partition 0
+    assert step(HOLD_PENDING + 1) == {(SOURCE, 1), (SOURCE, 2)}
+    consumer.offsets[(SOURCE, 0)] = (100, 100)  # partition 0 read to its end (it is quiet
+    consumer.offsets[(SOURCE, 1)] = (100, 100)  # soon): all the backlogged ones wait
+    assert step(HOLD_PENDING + 1) == {(SOURCE, 2)}
     assert step(RESUME_PENDING - 1) == set()
 
 
 def test_a_pause_that_releases_nothing_ends_and_is_not_repeated_until_drained(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    pipe, consumer, pending, clock = held_pipeline(monkeypatch)
-
-    def step(n: int, dt: float = 1.0) -> set[tuple[str, int]]:
-        pending.n = n
-        clock[0] += dt
-        pipe._hold_sources(consumer)
-        return consumer.paused
+    pipe, consumer, pending, _, clock = held_pipeline(monkeypatch)
+    consumer.offsets[(SOURCE, 1)] = (50, 50)
+    step = stepper(pipe, consumer, pending, clock)
 
     assert step(HOLD_PENDING + 1)
-    assert step(HOLD_PENDING + 1, MAX_HOLD_S - 1)
+    assert step(HOLD_PENDING + 1, 5.0)
+    consumer.offsets[(SOURCE, 1)] = (50, 60)  # new events: it is not becoming quiet now
+    consumer.offsets[(SOURCE, 2)] = (100, 100)
+    assert step(HOLD_PENDING + 1, MAX_HOLD_S - 6)
     assert not step(HOLD_PENDING + 1, 1.0)  # waited long enough: the release needs more input
     assert not step(HOLD_PENDING * 2)  # disarmed
     assert not step(RESUME_PENDING - 1)  # drained: armed again
