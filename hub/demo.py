@@ -63,6 +63,8 @@ def _line(inc: Incident) -> str:
 
 def run_demo(settings: Settings, scenario: Path, labels: Path | None, *,
              quiet_seconds: float = 8.0, say: Say = print) -> int:
+    """``hub demo`` (see the module doc); 0 when incidents came out, 1 when none did, the replay
+    failed or the worker stopped. The stack is left running."""
     say("demo: starting the local stack (Kafka in KRaft mode, Redis) on 127.0.0.1")
     stack.up(settings, say=say)
     reset_topics(settings, say)

@@ -20,7 +20,12 @@ Item = tuple[str, str, str]  # (kind, event_id, "topic/partition/offset")
 
 
 class DedupStore(Protocol):
-    def duplicates(self, items: Sequence[Item]) -> list[bool]: ...
+    """What ingest needs to drop exact duplicates; Redis in the worker, memory in tests."""
+
+    def duplicates(self, items: Sequence[Item]) -> list[bool]:
+        """Per item, in order: True when another message already claimed its (kind, event_id);
+        the same coordinates again (a redelivery) are not a duplicate."""
+        ...
 
 
 class MemoryDedupStore:
@@ -30,6 +35,7 @@ class MemoryDedupStore:
         self._seen: dict[tuple[str, str], str] = {}
 
     def duplicates(self, items: Sequence[Item]) -> list[bool]:
+        """As :meth:`DedupStore.duplicates`; keys are held for the store's lifetime."""
         out = []
         for kind, event_id, coords in items:
             held = self._seen.setdefault((kind, event_id), coords)
@@ -61,6 +67,8 @@ class RedisDedupStore:
         self._down_until = 0.0
 
     def duplicates(self, items: Sequence[Item]) -> list[bool]:
+        """As :meth:`DedupStore.duplicates`; all False (and ``on_error``) while Redis fails,
+        and for ``breaker_seconds`` after, so a Redis outage never stops the stream."""
         if not items:
             return []
         if time.monotonic() < self._down_until:
@@ -91,4 +99,5 @@ class RedisDedupStore:
         ]
 
     def close(self) -> None:
+        """Release the Redis connections."""
         self._redis.close()

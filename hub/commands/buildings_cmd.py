@@ -35,6 +35,7 @@ DELIVERY_TIMEOUT_S = 30.0
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``hub buildings`` and its actions; the flags' help texts are its reference."""
     p = subparsers.add_parser(
         "buildings", help="load building identity cards (楼宇身份证); door-plate QR codes",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,6 +74,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run_load(args: argparse.Namespace) -> int:
+    """Exit status as in the module doc: 0 all published, 1 a row rejected or not delivered,
+    2 the file or an option is unusable, 3 Kafka not ready (nothing sent)."""
     from hub.buildings.cards import CardFileError, file_format, format_row_error, read_cards
     from hub.codec import load_codec
 
@@ -200,6 +203,7 @@ def gateway_base_url(settings: Settings) -> str:
 
 
 def run_qr(args: argparse.Namespace) -> int:
+    """Write the door plate's PNG; 0 when written, 2 when an argument or the output is unusable."""
     from hub.buildings.qr import lookup_url, write_qr_png
 
     problem = output_problem(args.out, "--out")

@@ -26,6 +26,7 @@ from hub.settings import Settings
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``hub consume`` and its flags; the flags' help texts are its reference."""
     p = subparsers.add_parser(
         "consume",
         help="print a topic's records as JSON lines",
@@ -62,6 +63,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when every message printed, 1 when one could not be decoded or Kafka failed, 3 when
+    Kafka or the topic is not there."""
     settings = Settings.from_env()
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)

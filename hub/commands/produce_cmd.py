@@ -52,6 +52,7 @@ SHOW = 20
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register ``hub produce`` and its flags; the flags' help texts are its reference."""
     p = subparsers.add_parser(
         "produce",
         help="validate a JSON-lines file and produce its records",
@@ -73,6 +74,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when every line was delivered, 1 when a line was rejected or not delivered, 2 on usage
+    errors, 3 when Kafka does not answer (nothing sent)."""
     settings = Settings.from_env()
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``hub topics`` and its flags; the flags' help texts are its reference."""
     parser = subparsers.add_parser(
         "topics", help="apply or list the topics of topology/topics.yaml"
     )
@@ -29,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when applied or listed, 2 when the topics file is missing or wrong, 3 when Kafka does
+    not answer or refuses."""
     from hub.adapters.kafka import admin as kafka_admin
     from hub.adapters.topic_specs import load_topic_specs
     from hub.model.errors import ConfigError

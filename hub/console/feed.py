@@ -56,9 +56,11 @@ class Feed:
         self._thread = threading.Thread(target=self._run, name="console-feed", daemon=True)
 
     def start(self) -> None:
+        """Start reading in the background; ``caught_up`` is set once the topics are read."""
         self._thread.start()
 
     def close(self) -> None:
+        """Stop reading and deliver the actions still queued; waits at most 5 s for each."""
         self.stop.set()
         self._thread.join(5)
         flush(self._producer, 5)
@@ -125,4 +127,5 @@ class Feed:
 
 
 def now_ms() -> int:
+    """Wall-clock epoch ms: the board's "now", one place for the web handlers to read it."""
     return int(time.time() * 1000)

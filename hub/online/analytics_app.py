@@ -159,6 +159,8 @@ class LiveAnalyticsApp:
         return []
 
     def on_tick(self, value: bytes) -> list[Output]:
+        """A tick back from the clock topic: release the barrier it carries, unless the tick is
+        another run's or a rebalance came between (then nothing is published)."""
         run, _, seq = value.decode("ascii", "replace").partition(":")
         if run != self.run_id or not seq.isdigit():
             return []  # another run's, or an older one's

@@ -64,6 +64,9 @@ def _parsed_schema() -> Any:
 
 @dataclass(frozen=True, slots=True)
 class RecordedMessage:
+    """One Kafka message exactly as it was on the wire (``recording.avsc``): a replay sends
+    the same bytes, to the same partition when asked to keep partitions."""
+
     topic: str
     partition: int
     offset: int
@@ -74,6 +77,7 @@ class RecordedMessage:
     headers: tuple[tuple[str, bytes | None], ...] = ()
 
     def to_record(self) -> dict[str, Any]:
+        """The Avro record of ``recording.avsc`` for the container writer."""
         return {
             "topic": self.topic,
             "partition": self.partition,
@@ -87,6 +91,7 @@ class RecordedMessage:
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> RecordedMessage:
+        """Read back an Avro record; ``timestamp_type`` defaults to 1 (CreateTime) when absent."""
         return cls(
             topic=r["topic"],
             partition=int(r["partition"]),
@@ -119,6 +124,8 @@ def read_recording(path: Path | str) -> Iterator[RecordedMessage]:
 
 
 def recording_metadata(path: Path | str) -> dict[str, str]:
+    """The container's header metadata (e.g. ``hub.topics``, ``hub.start`` as ``record`` wrote
+    them)."""
     with open(path, "rb") as handle:
         return dict(fastavro.reader(handle).metadata)
 
@@ -135,10 +142,12 @@ class RecordingWriter:
         self.count = 0
 
     def write(self, message: RecordedMessage) -> None:
+        """Append one message; ``count`` says how many so far."""
         self._writer.write(message.to_record())
         self.count += 1
 
     def close(self) -> None:
+        """Flush the last block and close the file, so it is a valid container."""
         self._writer.flush()
         self._handle.close()
 
@@ -152,6 +161,7 @@ class RecordingWriter:
 def write_recording(
     path: Path | str, messages: list[RecordedMessage], metadata: dict[str, str] | None = None
 ) -> None:
+    """A whole recording from a list: for tests and tools that build one without Kafka."""
     with RecordingWriter(path, metadata) as writer:
         for m in messages:
             writer.write(m)
@@ -190,6 +200,8 @@ def parse_time(text: str, now_ms: int) -> int:
 
 @dataclass
 class RecordSummary:
+    """What a ``record`` run captured, and why it stopped; ``hub record`` prints it."""
+
     path: str
     messages: int = 0
     bytes: int = 0
@@ -200,6 +212,7 @@ class RecordSummary:
     stopped: str = ""
 
     def describe(self) -> str:
+        """One line for the operator: counts, rate, file, why it stopped, per-topic counts."""
         topics = ", ".join(f"{t} {n:,}" for t, n in sorted(self.by_topic.items())) or "none"
         rate = self.messages / max(self.elapsed, 1e-9)
         return (

@@ -47,6 +47,9 @@ STOP_DEADLINE_S = 4.5
 
 @dataclass
 class HubApp:
+    """The worker ``create_app`` built: what ``run_worker`` runs, with its stages and metrics
+    kept reachable for the CLI and tests."""
+
     settings: Settings
     pipeline: Pipeline
     metrics: HubMetrics
@@ -79,6 +82,8 @@ def _wait_for_topics(settings: Settings, stop: threading.Event, say: Throttled) 
 
 def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
                metrics: HubMetrics | None = None, verbose: bool = False) -> HubApp:
+    """Wire the worker for these settings and rules: codec, registry reader, Redis dedup,
+    ingest, correlation and the pipeline; ``run_worker`` waits for the topics and starts it."""
     metrics = metrics or create()
     codec = load_codec(settings.schemas_dir)
     registry = MemoryBuildingRegistry()

@@ -84,6 +84,8 @@ def progress_of(raw: bytes | None) -> dict[str, dict[str, int]]:
 
 
 class LateError(RecordError):
+    """An event that came after its watermark moved past it: dead-lettered with reason LATE."""
+
     reason = "LATE"
 
 
@@ -132,12 +134,17 @@ class Where:
 
 @dataclass
 class PartitionState:
+    """One correlation partition's engines, per lane; restored from the changelog on first use."""
+
     engines: dict[str, CorrelationEngine] = field(default_factory=dict)
     #: lane -> the engine with an eager one beside it (hub.core.early), when early alerts are on
     early: dict[str, EarlyCorrelation] = field(default_factory=dict)
 
 
 class Correlator:
+    """The correlation stage: applies a batch of correlation-topic messages to the engines and
+    puts incidents, dead letters and changed states in the batch's outbox."""
+
     def __init__(
         self,
         *,
@@ -194,6 +201,7 @@ class Correlator:
         return both
 
     def partition(self, p: int) -> PartitionState:
+        """The partition's engines, restored from the changelog on first use after an assignment."""
         state = self.partitions.get(p)
         if state is not None:
             return state

@@ -124,6 +124,9 @@ def _pack(frame: _Open) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One forward read back from a frame: its lane, key, source ``topic/partition/offset``, the
+    original bytes (kept for a dead letter) and the decoded event."""
+
     lane: str
     key: str
     src: str

@@ -44,6 +44,9 @@ def _topic_of(kind: str) -> str:
 
 
 class Ingestor:
+    """The ingest stage: turns a batch of source messages into frames on the correlation topic
+    and dead letters, all in the batch's outbox."""
+
     def __init__(
         self,
         *,

@@ -40,6 +40,8 @@ class Outbox:
         headers: Headers | None = None,
         partition: int | None = None,
     ) -> None:
+        """Queue one message in the open transaction; a full local queue is drained by
+        serving delivery reports, never by dropping the message."""
         kwargs: dict[str, Any] = {"key": key, "value": value}
         if headers:
             kwargs["headers"] = list(headers)

@@ -109,6 +109,7 @@ class Throttled:
     _last: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     def __call__(self, key: str, level: int, msg: str, *args: object) -> None:
+        """Log ``msg`` under ``key`` unless said within ``every`` seconds; then only count it."""
         now = time.monotonic()
         said, times = self._last.get(key, (-1e18, 0))
         if now - said >= self.every:
@@ -119,12 +120,16 @@ class Throttled:
             self._last[key] = (said, times + 1)
 
     def clear(self, key: str) -> None:
+        """The condition is over: the next occurrence is said at once."""
         self._last.pop(key, None)
 
 
 
 
 class Pipeline:
+    """The worker's batch loop (see the module doc): ``start``, then ``run`` until ``stop`` is
+    set, then ``close``."""
+
     def __init__(
         self,
         *,

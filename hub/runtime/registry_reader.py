@@ -37,6 +37,9 @@ MIRROR_BREAKER_S = 5.0
 
 
 class RegistryReader:
+    """Keeps a MemoryBuildingRegistry equal to the registry topic (see the module doc); ``sync``
+    before each batch."""
+
     def __init__(
         self,
         bootstrap: str,
@@ -116,6 +119,7 @@ class RegistryReader:
         return ends
 
     def close(self) -> None:
+        """Close the consumer (nothing to commit: it has no group)."""
         self._consumer.close()
         self._probe.close()
 

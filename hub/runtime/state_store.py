@@ -94,6 +94,9 @@ def changelog_topic(app_id: str) -> str:
 
 
 class ChangelogStore:
+    """The correlator's state store: reads a partition's changelog on first use, writes
+    entries (chunked when large) through the batch's outbox."""
+
     def __init__(self, bootstrap: str, topic: str, *, logger: Any = None) -> None:
         self.bootstrap, self.topic = bootstrap, topic
         self._logger = logger
@@ -111,6 +114,8 @@ class ChangelogStore:
         return data
 
     def put(self, partition: int, key: bytes, value: bytes | None, outbox: Outbox) -> None:
+        """Write one entry (None: a tombstone) in the batch's transaction; a value over
+        ``CHUNK_BYTES`` goes as chunks plus a manifest, and stale chunks are tombstoned."""
         before = self._chunks.get((partition, key), 0)
         n = 0 if value is None or len(value) <= CHUNK_BYTES else -(-len(value) // CHUNK_BYTES)
         if n:

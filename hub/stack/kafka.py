@@ -46,6 +46,7 @@ class KafkaPaths:
 
     @classmethod
     def of(cls, settings: Settings) -> KafkaPaths:
+        """The paths for these settings (``state_dir`` and ``kafka_version``)."""
         root = settings.state_dir / "kafka"
         return cls(
             root=root,

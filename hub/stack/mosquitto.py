@@ -39,6 +39,7 @@ class MosquittoPaths:
 
     @classmethod
     def of(cls, settings: Settings) -> MosquittoPaths:
+        """The paths for these settings' ``state_dir``."""
         root = settings.state_dir / "mosquitto"
         return cls(root, root / "data", root / "mosquitto.conf", root / "mosquitto.pid",
                    root / "mosquitto.log")

@@ -30,6 +30,7 @@ class RedisPaths:
 
     @classmethod
     def of(cls, settings: Settings) -> RedisPaths:
+        """The paths for these settings' ``state_dir``."""
         root = settings.state_dir / "redis"
         return cls(root, root / "data", root / "redis.conf", root / "redis.pid", root / "redis.log")
 

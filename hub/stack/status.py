@@ -19,9 +19,11 @@ class ServiceStatus:
 
     @property
     def running(self) -> bool:
+        """A process is there (a pid); it may not answer yet (see ``ready``)."""
         return self.pid is not None
 
     def line(self) -> str:
+        """The service's line of ``hub stack status``."""
         state = "ready" if self.ready else ("running, NOT ready" if self.running else "stopped")
         pid = f"pid {self.pid}" if self.pid is not None else "no pid"
         extra = f"  ({self.detail})" if self.detail else ""
@@ -42,8 +44,10 @@ class StackStatus:
 
     @property
     def ready(self) -> bool:
+        """True only when every service of the stack answers."""
         return self.kafka.ready and self.redis.ready and (self.mqtt is None or self.mqtt.ready)
 
     def lines(self) -> list[str]:
+        """One line per service, in the order ``hub stack status`` prints them."""
         return [self.kafka.line(), self.redis.line(),
                 *([self.mqtt.line()] if self.mqtt is not None else [])]
