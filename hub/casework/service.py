@@ -258,11 +258,14 @@ def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec
                 await asyncio.gather(*pending)
 
     if clock == "wall":
-        @app.timer(interval=settings.tick_seconds)
         async def _tick() -> None:
             now = tick_value(int(time.time() * 1000))
             for partition in range(clock_partitions):
                 await ticks.send(value=now, partition=partition)
+
+        # Registered by a call, not as a decorator: Faust's timer() is untyped (no_type_check,
+        # a bare Callable), so decorating would leave _tick untyped (as hub/online/analytics_app).
+        app.timer(interval=settings.tick_seconds)(_tick)
 
     return app
 

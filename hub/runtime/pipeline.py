@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from hub.adapters.kafka import (
@@ -534,8 +535,8 @@ class Pipeline:
                 if not sent:
                     group = consumer.consumer_group_metadata()
                     _bounded("send_offsets_to_transaction",
-                             lambda g=group: producer.send_offsets_to_transaction(  # type: ignore[misc]
-                                 offsets, g, TXN_CALL_S))
+                             partial(producer.send_offsets_to_transaction, offsets, group,
+                                     TXN_CALL_S))
                     sent = True
                 _bounded("commit_transaction", lambda: producer.commit_transaction(TXN_CALL_S))
                 self.say.clear("commit")

@@ -158,13 +158,14 @@ class ChangelogStore:
                 continue  # a chunk: read through its manifest
             if value.startswith(MANIFEST):
                 n = int(value[len(MANIFEST):])
-                parts = [entries.get(chunk_key(key, i)) for i in range(n)]
-                if any(part is None for part in parts):
+                found = [entries.get(chunk_key(key, i)) for i in range(n)]
+                parts = [part for part in found if part is not None]
+                if len(parts) != n:
                     log.error("%s/%d: state %r lost chunks of its value; starting it empty",
                               self.topic, partition, key)
                     continue
                 self._chunks[(partition, key)] = n
-                value = b"".join(parts)  # type: ignore[arg-type]
+                value = b"".join(parts)
             out[key] = decode_value(value)
         return out
 
