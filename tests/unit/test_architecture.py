@@ -1,4 +1,8 @@
-"""The folder tree is the architecture: these imports keep it so (see docs/architecture.md)."""
+"""The folder tree is the architecture: these imports keep it so (see docs/architecture.md).
+
+It sits at the top of tests/unit, not in a package's folder, because it checks all of hub/ (and
+connectors/) at once; every other unit test lives in the folder of the hub/ package it tests.
+"""
 
 from __future__ import annotations
 

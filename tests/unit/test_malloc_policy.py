@@ -1,4 +1,7 @@
-"""The worker's malloc settings take effect on glibc (the machines the hub runs on)."""
+"""The worker's malloc settings take effect on glibc (the machines the hub runs on).
+
+At the top of tests/unit because hub/malloc_policy.py is at the top of hub/.
+"""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 RULES = REPO / "topology" / "rules"
 SCENARIO = REPO / "samples" / "scenario.jsonl"
 ACCESS_RESULTS = "GRANTED, DENIED, FORCED_OPEN, HELD_OPEN, TAILGATE, ANTI_PASSBACK, UNKNOWN"

@@ -16,7 +16,7 @@ from hub.model.incidents import Incident
 from hub.offline.analytics import analyse
 from hub.offline.inputs import read_input
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CODEC = load_codec()
 
 

@@ -11,7 +11,7 @@ import pytest
 from hub.cli import main
 from hub.model.incidents import incident_id
 
-RULES = Path(__file__).resolve().parents[2] / "topology" / "rules"
+RULES = Path(__file__).resolve().parents[3] / "topology" / "rules"
 T = 1_714_521_600_000  # 2024-05-01T00:00:00Z
 MIN = 60_000
 
@@ -196,7 +196,7 @@ def test_missing_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_a_clean_file_exits_zero_and_late_lines_do_not_fail(tmp_path: Path) -> None:
-    sample = Path(__file__).resolve().parents[2] / "samples" / "scenario.jsonl"
+    sample = Path(__file__).resolve().parents[3] / "samples" / "scenario.jsonl"
     out = tmp_path / "out.jsonl"
     assert main(["correlate", "--rules", str(RULES), "--in", str(sample), "--out", str(out)]) == 0
     lines = sample.read_text(encoding="utf-8").splitlines()

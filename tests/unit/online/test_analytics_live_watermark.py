@@ -9,7 +9,7 @@ from hub.core.analytics import load_analytics
 from hub.core.analytics.keys import record_key
 from hub.online.analytics import Barrier, LiveAnalytics, LiveFeed
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HOUR = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01 08:00 Asia/Shanghai
 

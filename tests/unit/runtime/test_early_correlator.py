@@ -21,7 +21,7 @@ from hub.runtime.frames import FrameWriter
 from hub.runtime.outbox import Outbox
 from hub.settings import CORRELATE_TOPIC, INCIDENTS_TOPIC, Settings
 from tests.unit.core.helpers import alarm, building, swipe
-from tests.unit.test_frames import Recording
+from tests.unit.runtime.test_frames import Recording
 
 CHANGELOG = "changelog"
 

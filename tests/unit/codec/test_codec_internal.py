@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hub.codec import internal
 
-HUB = Path(__file__).resolve().parents[2] / "hub"
+HUB = Path(__file__).resolve().parents[3] / "hub"
 HEADERS = {name: value for name, value in vars(internal).items()
            if name.endswith("_HEADER") and isinstance(value, str)}
 
