@@ -1,4 +1,6 @@
-"""The correlation engine alone, on one core, over a ≥1,000,000-event mixed scenario (issue 3 §9).
+"""The correlation engine alone, on one core, over a ≥1,000,000-event mixed scenario.
+
+Figures and the goal (≥ 100,000 events/s on one core): BENCHMARKS.md §1.
 
     python -m benchmarks.engine_bench                      # simulate 400 buildings x 9 days
     python -m benchmarks.engine_bench --in sim.jsonl       # or any interchange file

@@ -3,7 +3,8 @@
     python -m benchmarks.flood_bench                      # 200,000 swipes at one door
     python -m benchmarks.flood_bench --flood 50000        # smaller, quicker
 
-Issue 10's flood goal, measured in one invocation on a private stack (benchmarks/stack.py):
+The flood goal (BENCHMARKS.md §6), measured in one invocation on a private stack
+(benchmarks/stack.py):
 
   normal   `hub worker` over a simulated city's first ``--events`` source events (preloaded):
            sustained events/s, the worker's peak RSS.

@@ -1,4 +1,4 @@
-"""Latency: alerts in seconds (issue 9 §6).
+"""Latency: alerts in seconds (BENCHMARKS.md §5).
 
     python -m benchmarks.latency_bench                 # 4 min live + the offline retraction count
     python -m benchmarks.latency_bench --minutes 10

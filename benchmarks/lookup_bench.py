@@ -1,4 +1,4 @@
-"""楼宇身份证 lookup latency: ``GET /v1/buildings/{id}`` on loopback (issue 13 §5; p99 <= 5 ms).
+"""楼宇身份证 lookup latency: ``GET /v1/buildings/{id}`` on loopback, goal p99 <= 5 ms.
 
     python -m benchmarks.lookup_bench                  # 5,000 lookups, on the local stack
     python -m benchmarks.lookup_bench --requests 20000 --json lookup.json
@@ -7,8 +7,8 @@ Needs `hub stack up` (the route reads the real Redis and queues each lookup even
 hub.src.building_lookup, site ``BENCH-LOOKUP``; the bench's card is deleted from Redis at the
 end). The route (hub/edge/lookup.py, mounted with ``setup``) runs in a server process of its
 own; this process is the client: one keep-alive HTTP connection, requests one after the other,
-after a warm-up. Baselines measured in the same run, interleaved in rounds with the lookups so a
-burst of load on this shared machine hits all alike:
+after a warm-up (figures: BENCHMARKS.md §8). Baselines measured in the same run, interleaved
+in rounds with the lookups so a burst of load on this shared machine hits all alike:
 
 - **constant** — a handler on the same server returning the same card bytes from memory: the
   floor of aiohttp + HTTP + this client; ``lookup / constant`` is what the route itself adds.

@@ -1,4 +1,4 @@
-"""Engine state is bounded: memory does not grow with the length of history (issue 3 §8).
+"""Engine state is bounded: memory does not grow with the length of history (BENCHMARKS.md §2).
 
     python -m benchmarks.memory_bench                  # 100 buildings: 36 days, then 72 days
     python -m benchmarks.memory_bench --days 30 --buildings 120 --tracemalloc

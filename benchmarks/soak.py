@@ -615,8 +615,9 @@ def wait_stable(settings: Settings, group: str, sup: subprocess.Popen[bytes],
 
 def latency_goals(rows: dict[str, RuleRow], max_first: float,
                   lateness_ms: dict[str, int]) -> list[tuple[str, bool | None, str]]:
-    """Issue 9 §6: p99 over every judged situation of the first publication (PROVISIONAL or
-    CONFIRMED) and, per rule, of the confirmed version against the rule's lateness + 3 s."""
+    """The latency goals (BENCHMARKS.md §5): p99 over every judged situation of the first
+    publication (PROVISIONAL or CONFIRMED) and, per rule, of the confirmed version against the
+    rule's lateness + 3 s."""
     first = [d for r in rows.values() for d in r.alert_delays]
     print(f"\nlatency over {len(first)} published situations (wall time from the completing "
           "event's production, event_time = now, to this reader getting the record)")

@@ -2,7 +2,7 @@
 
 A 50,000-character event_id, a 100 KB description or an id carrying NUL or U+202E (which makes
 an operator's screen show a different id than the one stored) used to pass validation and travel
-into incidents, state and every version of them (issue 10). Each limit is checked per record, so
+into incidents, state and every version of them. Each limit is checked per record, so
 a violation is that record's error (a dead letter, a rejected line) and costs no other record
 anything.
 """

@@ -2,8 +2,8 @@
 
 A truncated AccessSwipe still carries the raw card number a vendor forgot to hash; it does not
 decode, so the hub cannot find the number and pseudonymize it, and hub.deadletter is a topic that
-operators and downstream tools read (issue 10: a scan of every topic found 56 raw card numbers
-there). Such bytes are kept, so they can be re-driven after a fix, but sealed with a key of their
+operators and downstream tools read (a scan of every topic found 56 raw card numbers there).
+Such bytes are kept, so they can be re-driven after a fix, but sealed with a key of their
 own (``HUB_DEADLETTER_KEY``), separate from the pseudonym key: a Fernet token (AES-128-CBC with
 HMAC-SHA256, from the ``cryptography`` package; the standard library has no authenticated
 cipher). Whoever holds the key unseals (``hub consume hub.deadletter --unseal``).

@@ -1,7 +1,7 @@
 """Device clocks that run ahead: an event time is never trusted past the time the event arrived.
 
 A camera without NTP that runs four minutes fast, or one alarm stamped 2099, used to push its
-source's watermark forward and make every honest device's events LATE (issue 10). Two rules keep
+source's watermark forward and make every honest device's events LATE. Two rules keep
 one bad clock from blinding the hub (docs/adr/0006-future-event-time.md):
 
 - An event later than its arrival (the Kafka record timestamp) plus the source's tolerance

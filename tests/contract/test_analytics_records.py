@@ -1,5 +1,5 @@
-"""The analytics' records (issue 12) are exactly their Avro contracts: same fields, same order,
-and the samples are what the engines write."""
+"""The analytics' records (docs/analytics.md) are exactly their Avro contracts: same fields,
+same order, and the samples are what the engines write."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 - every schema file parses, is documented, and follows the conventions (namespace, times, enum
   defaults, personal fields marked);
-- the public field names of issue 2 are all there;
+- the public field names (``CONTRACT``) are all there;
 - every sample line round-trips: interchange -> Avro single-object -> decode -> equal;
 - every released version in schemas/avro/history and the current schema read each other's data,
   checked by the Avro resolution rules and by actually resolving data with fastavro;
@@ -42,7 +42,7 @@ CODEC = load_codec(SCHEMAS)
 TYPES = load_named_types(SCHEMAS)
 HISTORY = list(iter_history(SCHEMAS))
 
-#: Issue 2, point 4: these names are the public contract (more fields may be added).
+#: These names are the public contract (more fields may be added).
 CONTRACT: dict[str, tuple[str, ...]] = {
     "PerimeterAlarm": (*COMMON_FIELDS, "zone_id", "building_id", "alarm_type", "severity"),
     "AccessSwipe": (
@@ -71,7 +71,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
         "reason", "detail", "source_topic", "source_partition", "source_offset", "original_key",
         "original_value", "original_headers", "time",
     ),
-    # issue 12: the area analytics (docs/analytics.md)
+    # the area analytics (docs/analytics.md)
     "DisputeFunnel": (
         "area_level", "area_code", "period", "period_start", "period_end", "reported",
         "accepted", "resolved", "unresolved", "in_progress", "success_rate",

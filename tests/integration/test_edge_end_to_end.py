@@ -1,4 +1,4 @@
-"""Devices to incident, end to end (issue 13 §4 and §6), as a city would run it.
+"""Devices to incident, end to end, as a city would run it.
 
 `hub gateway`, `hub mqtt-bridge` and `hub worker` run as their commands, against the real broker,
 Redis and Mosquitto, on freshly reset hub.* topics. A Hikvision line-crossing alarm, then a denied

@@ -188,7 +188,7 @@ def test_delivery_failure_is_reported(stack_settings: Settings, tmp_path: Path) 
 def test_a_line_the_topic_refuses_costs_only_itself(
     stack_settings: Settings, fresh_topics: Any, tmp_path: Path
 ) -> None:
-    """Issue 10 §3: a delivery failure is reported by line number; every good line arrives."""
+    """A delivery failure is reported by line number; every good line arrives."""
     (topic,) = fresh_topics("small", partitions=1, config={"max.message.bytes": "600"})
     alarm = json.loads((SAMPLES / "perimeter_alarm.jsonl").read_text().splitlines()[0])
     run = uuid.uuid4().hex[:8]

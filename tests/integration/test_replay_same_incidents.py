@@ -1,4 +1,4 @@
-"""Issue 4 §5: replaying a recording at ``--max`` yields the same incidents as the original run.
+"""Replaying a recording at ``--max`` yields the same incidents as the original run.
 
 1. The original run: a simulated city (> 10,000 events, every default rule) is produced to the
    source topics and consumed by two ``hub worker`` processes; after ``hub flush`` its incidents

@@ -1,4 +1,4 @@
-"""The live worker under steady traffic (issue 8 §2): the CI-sized run of ``benchmarks.soak``.
+"""The live worker under steady traffic: the CI-sized run of ``benchmarks.soak`` (BENCHMARKS.md §4).
 
 `hub worker` (supervised, as users run it) on a private stack, fed all five sources at 200
 events/s with event time = now for 3 minutes plus a 60 s tail, situations of eight default rules

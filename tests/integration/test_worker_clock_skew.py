@@ -1,4 +1,4 @@
-"""A device clock that runs ahead, live: nothing goes LATE, nothing is lost (issue 10, point 1).
+"""A device clock that runs ahead, live: nothing goes LATE, nothing is lost (ADR 0006).
 
 A live worker (event time = now) gets, on one partition of each source, honest intrusion alarms
 and DENIED swipes at five sites, a camera whose clock is 4 minutes fast and one alarm stamped

@@ -1,4 +1,4 @@
-"""State is durable (issue 3 §8): SIGKILL a worker mid-stream, restart it, same final incidents.
+"""State is durable: SIGKILL a worker mid-stream, restart it, same final incidents.
 
 Two ``hub worker`` processes share the group; one is killed with SIGKILL as soon as incidents
 start to come out (its partitions move to the survivor, which rebuilds their engines from the

@@ -328,7 +328,7 @@ def test_a_message_as_large_as_the_source_topic_accepts_does_not_stop_the_worker
 
 def test_a_flood_on_one_door_stays_small_and_matches_offline(fresh_group: WorkerGroup,
                                                             tmp_path: Path) -> None:
-    """Issue 10 §2 live: 10,000 DENIED swipes at one door over 5 minutes of event time."""
+    """A flood on one key, live: 10,000 DENIED swipes at one door over 5 minutes of event time."""
     import json
     import time
 

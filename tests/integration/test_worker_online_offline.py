@@ -1,4 +1,4 @@
-"""One engine, two drivers, same answer (issue 3 §7), through the real broker.
+"""One engine, two drivers, same answer, through the real broker.
 
 A simulated city of more than 10,000 events that exercises every default rule is produced to the
 source topics (4 partitions each) and consumed by two ``hub worker`` processes in one group; after

@@ -1,4 +1,4 @@
-"""The walking skeleton against the real broker and Redis (issue 2 §8), with a real ``hub worker``.
+"""The walking skeleton against the real broker and Redis, with a real ``hub worker``.
 
 One worker per module, on freshly reset topics and a unique app id, with the default rules but a
 short lateness (1 s) and idle time (2 s) so results come in seconds. The tests run in file order:
@@ -92,7 +92,7 @@ def incidents_of(received: list[Any], site: str, status: str | None = "CONFIRMED
 
 def test_provisional_at_arrival_then_confirmed_without_flush(hub_worker: WorkerGroup,
                                                              tmp_path: Path) -> None:
-    """Issue 9: the completing swipe makes a PROVISIONAL version in its own batch; no flush:
+    """Early alerts: the completing swipe makes a PROVISIONAL version in its own batch; no flush:
     once both sources fall idle (2 s), ticks advance their watermarks and the CONFIRMED version
     follows, same id, same evidence."""
     site = SITES["A"]

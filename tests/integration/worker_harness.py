@@ -405,7 +405,7 @@ def write_jsonl(path: Path, lines: Iterable[Mapping[str, Any]]) -> Path:
 
 
 def incident_view(rec: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of an incident the online = offline property compares (issue 3 §7)."""
+    """The parts of an incident the online = offline property compares."""
     route = rec.get("route")
     return {
         "incident_id": rec["incident_id"],
@@ -563,7 +563,7 @@ def dead_letter_summary(dead: list[Received]) -> dict[tuple[str, str], int]:
 
 def assert_same_incidents(incidents: list[Received], scenario: Scenario,
                           dead: list[Received] | None = None) -> None:
-    """Last version per incident_id online == `hub correlate --final` offline (issue 3 §7)."""
+    """Last version per incident_id online == `hub correlate --final` offline."""
     undecoded = [(r.partition, r.offset) for r in incidents if r.record is None]
     assert not undecoded, f"undecodable incidents at {undecoded[:5]}"
     online = final_versions(r.record for r in incidents if r.record is not None)
@@ -867,9 +867,9 @@ def wait_lag_zero_or_explain(group: WorkerGroup, *, timeout: float) -> None:
 
 def assert_no_version_differs(incidents: list[Received]) -> int:
     """A version (incident id, version) published more than once must be the same each time
-    (issue 8 §4): a crash makes the successor apply up to one checkpoint interval of the
-    correlation topic again, which publishes those versions again, identical. How many were
-    published again."""
+    (docs/architecture.md, "restarts change nothing"): a crash makes the successor apply up to
+    one checkpoint interval of the correlation topic again, which publishes those versions again,
+    identical. How many were published again."""
     seen: dict[tuple[str, int], dict[str, Any]] = {}
     again = 0
     for r in incidents:

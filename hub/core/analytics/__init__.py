@@ -1,4 +1,4 @@
-"""Area analytics (issue 12), pure: dispute funnel, rising-case warnings, safety index.
+"""Area analytics, pure: dispute funnel, rising-case warnings, safety index.
 
 Low-volume, long-window aggregations over the hub's own values (grid report ``Event``s,
 ``Incident`` versions, ``Building`` records). Each engine is an event-time accumulator: inputs

@@ -1,6 +1,6 @@
 """Confluent Schema Registry framing (0 + 4-byte schema id + Avro body) is refused, and said so.
 
-Issue 14, point 7: a vendor using Confluent's serializer used to get a dead letter saying only
+A vendor using Confluent's serializer used to get a dead letter saying only
 "not Avro single-object encoding ... got 00 00 00 00 07". The reason stays DECODE_ERROR (the
 dead-letter counts by reason do not move); the detail names the framing, the schema id and the fix.
 """
@@ -56,7 +56,7 @@ def test_confluent_framing_is_named_with_its_schema_id_and_the_fix() -> None:
     assert "Vendors using Confluent's serializer" in detail and "`hub produce`" in detail
     # the id is 4 bytes big-endian
     assert "schema id 100007)" in reason_and_detail(confluent(100007))[1]
-    # the bare 5-byte prefix, as in the issue's report
+    # the bare 5-byte prefix, as in the report above (module doc)
     assert "schema id 7)" in reason_and_detail(b"\x00\x00\x00\x00\x07")[1]
 
 

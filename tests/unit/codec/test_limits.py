@@ -1,4 +1,4 @@
-"""Limits at the edge (issue 10, point 3): each violation is that record's error, naming the
+"""Limits at the edge (hub/codec/limits.py): each violation is that record's error, naming the
 field, and no other record pays for it."""
 
 from __future__ import annotations

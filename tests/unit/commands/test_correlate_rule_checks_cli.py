@@ -1,4 +1,4 @@
-"""`hub correlate` on a rules directory that loads but could not work as meant (issue 14).
+"""`hub correlate` on a rules directory that loads but could not work as meant.
 
 Runs the real command in a subprocess: a filter value no event can carry is a load error (one
 stderr line, exit status 2, no incidents written); a rule mixing a 24 h and a 30 s source is a

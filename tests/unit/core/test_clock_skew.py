@@ -1,4 +1,4 @@
-"""A device clock that runs ahead cannot make other devices' events LATE (issue 10, point 1).
+"""A device clock that runs ahead cannot make other devices' events LATE (ADR 0006).
 
 Each scenario is fed in arrival order with each event's arrival (its Kafka record timestamp) as
 the worker sees it, and compared with the honest devices alone: no LATE, no incident lost. The

@@ -1,4 +1,4 @@
-"""Provisional incidents at arrival, confirmed at the watermark, retracted when disproved (issue 9).
+"""Provisional incidents at arrival, confirmed at the watermark, retracted when disproved.
 
 Every rule type of the default pack fires PROVISIONAL in the step of the event that completes
 it; the CONFIRMED versions are exactly the plain engine's, whatever the arrival order within

@@ -1,4 +1,4 @@
-"""A flood on one key stays bounded (issue 10, point 2): evidence, versions and state.
+"""A flood on one key stays bounded (docs/rules.md "Floods"): evidence, versions and state.
 
 20,000 DENIED swipes at one door over 10 minutes of event time used to publish a version per
 swipe, each listing every swipe so far (output grew with the square of the flood). With the

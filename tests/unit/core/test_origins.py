@@ -80,7 +80,7 @@ def test_progress_from_a_busy_origin_releases_without_a_quiet_spell() -> None:
 
 
 def test_without_progress_a_busy_origin_holds_the_lane_back() -> None:
-    """The same stream without progress: what issue 8 found in the live worker."""
+    """The same stream without progress: what ADR 0005 found in the live worker (cause 1)."""
     engine = _engine()
     brute_force(engine, A, 0, "DA")
     engine.process(swipe("b0", 0, "GRANTED", door="DB"), B)

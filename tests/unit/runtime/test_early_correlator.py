@@ -1,4 +1,4 @@
-"""The correlation stage with early alerts on (issue 9): what the worker publishes and keeps.
+"""The correlation stage with early alerts on: what the worker publishes and keeps.
 
 The batch loop around it runs against the real broker in
 tests/integration/test_worker_skeleton.py; here a frame goes in and the produced records are
