@@ -179,9 +179,8 @@ class Pipeline:
         #: it stays so): its quiet time runs from about then (see _holdable)
         self._caught_up_since: dict[tuple[str, int], float] = {}
         #: the longest idle time of any source: how long a caught-up partition takes to be
-        #: vouched quiet
-        self._quiet_s = max(correlator.pack.policy(kind).idle
-                            for kind in KIND_OF_TOPIC.values()) / 1000 + QUIET_SLACK_S
+        #: vouched quiet (read from the rules at the first hold)
+        self._quiet_s: float | None = None
         for config in (clients.consumer_config, clients.producer_config):
             config["error_cb"] = self._on_kafka_error
 
@@ -393,6 +392,9 @@ class Pipeline:
 
     def _holdable(self, consumer: Consumer, now: float) -> list[TopicPartition]:
         """The source partitions that pausing helps release (see _hold_sources)."""
+        if self._quiet_s is None:
+            self._quiet_s = max(self.correlator.pack.policy(kind).idle
+                                for kind in KIND_OF_TOPIC.values()) / 1000 + QUIET_SLACK_S
         owned = [tp for tp in consumer.assignment() if tp.topic in KIND_OF_TOPIC]
         backlogged: list[TopicPartition] = []
         becoming_quiet = False
