@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 from hub.settings import Settings
 from hub.stack import kafka, mosquitto, redis
+from hub.stack.service import LocalService
 from hub.stack.status import StackStatus
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,11 @@ DEFAULT_TIMEOUT = 120.0
 
 def _say(say: Say | None) -> Say:
     return say if say is not None else log.info
+
+
+def _services(settings: Settings) -> tuple[LocalService, ...]:
+    """Redis and Mosquitto in start order (``down`` walks it backwards); Kafka is handled apart."""
+    return (redis.service(settings), mosquitto.service(settings))
 
 
 @contextlib.contextmanager
@@ -48,8 +54,8 @@ def install(settings: Settings, say: Say | None = None) -> None:
         fetched = kafka.ensure_jars(settings, out)
     libs = kafka.KafkaPaths.of(settings).libs
     out(f"kafka: jars cached in {libs}" if fetched else f"kafka: jars already cached in {libs}")
-    out(f"redis: using {redis.redis_binary(out)}")
-    out(f"mosquitto: using {mosquitto.mosquitto_binary(out)}")
+    for svc in _services(settings):
+        out(f"{svc.label}: using {svc.binary(out)}")
 
 
 def up(
@@ -69,24 +75,11 @@ def _up(settings: Settings, out: Say, timeout: float) -> None:
     # Preflight first: a missing Java/jar/redis-server fails before anything is half started.
     kafka.java_binary()
     kafka.ensure_jars(settings, out)
-    redis.redis_binary(out)
-    mosquitto.mosquitto_binary(out)
-    rpid = redis.running_pid(settings)
-    if rpid is not None and redis.pings(settings):
-        out(f"redis: already running (pid {rpid}, 127.0.0.1:{settings.redis_port})")
-    else:
-        if rpid is not None:
-            redis.stop(settings)
-        rpid = redis.start(settings, out)
-        out(f"redis: started (pid {rpid}, 127.0.0.1:{settings.redis_port})")
-    mpid = mosquitto.running_pid(settings)
-    if mpid is not None and mosquitto.accepts(settings):
-        out(f"mosquitto: already running (pid {mpid}, 127.0.0.1:{settings.mqtt_port})")
-    else:
-        if mpid is not None:
-            mosquitto.stop(settings)
-        mpid = mosquitto.start(settings, out)
-        out(f"mosquitto: started (pid {mpid}, 127.0.0.1:{settings.mqtt_port})")
+    services = _services(settings)
+    for svc in services:
+        svc.binary(out)
+    for svc in services:
+        svc.ensure_up(out)
     kpid = kafka.running_pid(settings)
     if kpid is not None:
         kafka.wait_ready(settings, kpid, timeout)
@@ -114,10 +107,10 @@ def down(settings: Settings, *, say: Say | None = None) -> None:
     with _locked(settings):
         pid = kafka.stop(settings)
         out(f"kafka: stopped pid {pid}" if pid else "kafka: not running (nothing to stop)")
-        pid = mosquitto.stop(settings)
-        out(f"mosquitto: stopped pid {pid}" if pid else "mosquitto: not running (nothing to stop)")
-        pid = redis.stop(settings)
-        out(f"redis: stopped pid {pid}" if pid else "redis: not running (nothing to stop)")
+        for svc in reversed(_services(settings)):
+            pid = svc.stop()
+            out(f"{svc.label}: stopped pid {pid}" if pid else
+                f"{svc.label}: not running (nothing to stop)")
 
 
 def status(settings: Settings) -> StackStatus:

@@ -21,6 +21,7 @@ from pathlib import Path
 from hub.settings import Settings
 from hub.stack import procs
 from hub.stack.errors import StackError
+from hub.stack.service import LocalService
 from hub.stack.status import ServiceStatus
 
 #: Debian installs the broker in /usr/sbin, which is not on every user's PATH.
@@ -113,13 +114,20 @@ def _is_ours(pid: int, paths: MosquittoPaths) -> bool:
     return bool(argv) and "mosquitto" in argv[0] and str(paths.config) in argv
 
 
+def service(settings: Settings) -> LocalService:
+    """Our broker as the stack's generic service (pidfile, stop, status, ``up``)."""
+    paths = MosquittoPaths.of(settings)
+    return LocalService(
+        name="mqtt", label="mosquitto", program="mosquitto", port=settings.mqtt_port,
+        data_dir=paths.data, pidfile=paths.pidfile, log=paths.log,
+        is_ours=lambda pid: _is_ours(pid, paths), answers=lambda: accepts(settings),
+        binary=mosquitto_binary, start=lambda say: start(settings, say),
+    )  # fmt: skip
+
+
 def running_pid(settings: Settings) -> int | None:
     """Pid of the mosquitto ``up`` started, if it still runs."""
-    paths = MosquittoPaths.of(settings)
-    pid = procs.read_pid(paths.pidfile)
-    if pid is not None and procs.alive(pid) and _is_ours(pid, paths):
-        return pid
-    return None
+    return service(settings).running_pid()
 
 
 _DISCONNECT = b"\xe0\x00"
@@ -185,22 +193,9 @@ def start(settings: Settings, say: Callable[[str], None], timeout: float = 20.0)
 
 def stop(settings: Settings) -> int | None:
     """Stop our broker (SIGTERM makes it save its persistence file); the pid stopped or None."""
-    paths = MosquittoPaths.of(settings)
-    pid = running_pid(settings)
-    if pid is not None and not procs.stop(pid, timeout=20.0):
-        raise StackError(f"mosquitto pid {pid} did not stop; kill it by hand")
-    paths.pidfile.unlink(missing_ok=True)
-    return pid
+    return service(settings).stop()
 
 
 def status(settings: Settings) -> ServiceStatus:
     """Where our broker runs and whether it accepts an MQTT connection now."""
-    paths = MosquittoPaths.of(settings)
-    pid = running_pid(settings)
-    detail = ""
-    if pid is None and procs.port_open(settings.mqtt_port):
-        detail = f"port taken by {procs.describe_owner(settings.mqtt_port)}, not by hub stack"
-    ready = pid is not None and accepts(settings)
-    if pid is not None and not ready:
-        detail = f"see {paths.log}"
-    return ServiceStatus("mqtt", settings.mqtt_port, paths.data, pid, ready, detail)
+    return service(settings).status()

@@ -15,6 +15,7 @@ from pathlib import Path
 from hub.settings import Settings
 from hub.stack import procs
 from hub.stack.errors import StackError
+from hub.stack.service import LocalService
 from hub.stack.status import ServiceStatus
 
 
@@ -91,13 +92,20 @@ def _is_ours(pid: int, paths: RedisPaths) -> bool:
     return bool(argv) and "redis-server" in argv[0] and procs.cwd(pid) == paths.data
 
 
+def service(settings: Settings) -> LocalService:
+    """Our Redis as the stack's generic service (pidfile, stop, status, ``up``)."""
+    paths = RedisPaths.of(settings)
+    return LocalService(
+        name="redis", label="redis", program="redis-server", port=settings.redis_port,
+        data_dir=paths.data, pidfile=paths.pidfile, log=paths.log,
+        is_ours=lambda pid: _is_ours(pid, paths), answers=lambda: pings(settings),
+        binary=redis_binary, start=lambda say: start(settings, say),
+    )  # fmt: skip
+
+
 def running_pid(settings: Settings) -> int | None:
     """Pid of the Redis ``up`` started, if it still runs."""
-    paths = RedisPaths.of(settings)
-    pid = procs.read_pid(paths.pidfile)
-    if pid is not None and procs.alive(pid) and _is_ours(pid, paths):
-        return pid
-    return None
+    return service(settings).running_pid()
 
 
 def pings(settings: Settings, timeout: float = 1.0) -> bool:
@@ -153,22 +161,9 @@ def start(settings: Settings, say: Callable[[str], None], timeout: float = 20.0)
 
 def stop(settings: Settings) -> int | None:
     """Stop our Redis (SIGTERM makes it save and exit); the pid stopped or None."""
-    paths = RedisPaths.of(settings)
-    pid = running_pid(settings)
-    if pid is not None and not procs.stop(pid, timeout=20.0):
-        raise StackError(f"redis-server pid {pid} did not stop; kill it by hand")
-    paths.pidfile.unlink(missing_ok=True)
-    return pid
+    return service(settings).stop()
 
 
 def status(settings: Settings) -> ServiceStatus:
     """Where our Redis runs and whether it PINGs now."""
-    paths = RedisPaths.of(settings)
-    pid = running_pid(settings)
-    detail = ""
-    if pid is None and procs.port_open(settings.redis_port):
-        detail = f"port taken by {procs.describe_owner(settings.redis_port)}, not by hub stack"
-    ready = pid is not None and pings(settings)
-    if pid is not None and not ready:
-        detail = f"see {paths.log}"
-    return ServiceStatus("redis", settings.redis_port, paths.data, pid, ready, detail)
+    return service(settings).status()
