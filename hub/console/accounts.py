@@ -14,10 +14,6 @@ A plain password in the file is refused: whoever reads the file must not be able
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,46 +21,21 @@ from typing import Any
 
 import yaml
 
+from hub.core.secret_hash import hash_secret, looks_hashed
 from hub.model.cases import Department
 from hub.model.errors import ConfigError
 from hub.model.incidents import ROUTE_LEVELS
-
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 16384, 8, 1
 
 
 @dataclass(frozen=True)
 class Account:
     """One console operator: the department fixes which incidents and areas they may see and act on;
-    ``password`` is only ever the scrypt string of hash_password."""
+    ``password`` is only ever the scrypt string of hub.core.secret_hash.hash_secret."""
 
     user: str
     name: str
     department: Department
     password: str  # scrypt$N$r$p$salt$hash
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """The storable scrypt form of ``password`` (``scrypt$N$r$p$salt$hash``), parameters included so
-    they can be raised later without invalidating existing accounts; ``salt`` is for tests only."""
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
-                            dklen=32)
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches a hash_password string, in constant time; a malformed or
-    non-scrypt ``stored`` value is a mismatch, never an exception."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
-                             r=int(r), p=int(p), dklen=32)
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, base64.b64decode(digest))
 
 
 def load_accounts(path: Path) -> dict[str, Account]:
@@ -99,7 +70,7 @@ def _account(where: str, item: Mapping[str, Any]) -> Account:
         raise ConfigError(f"{where}: field 'level': {level!r} is not a level; use one of "
                           f"{', '.join(ROUTE_LEVELS)}")
     password = str(item["password"])
-    if not password.startswith("scrypt$") or password.count("$") != 5:
+    if not looks_hashed(password):
         raise ConfigError(f"{where}: field 'password': not a scrypt hash; write it with "
                           "`hub console add-account` (plain passwords are refused)")
     return Account(str(item["user"]), str(item.get("name") or item["user"]),
@@ -114,7 +85,7 @@ def add_account(path: Path, user: str, name: str, level: str, code: str, passwor
         if isinstance(loaded, Mapping) and isinstance(loaded.get("accounts"), list):
             raw = dict(loaded)
     entry = {"user": user, "name": name, "level": level, "code": code,
-             "password": hash_password(password)}
+             "password": hash_secret(password)}
     _account(f"{path}: new account", entry)
     raw["accounts"] = [a for a in raw["accounts"] if a.get("user") != user] + [entry]
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")

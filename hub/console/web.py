@@ -22,10 +22,11 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.console import pages, plots
-from hub.console.accounts import Account, verify_password
+from hub.console.accounts import Account
 from hub.console.analytics import AnalyticsView
 from hub.console.board import Board, Entry, Filters
 from hub.console.feed import ActionNotStored, Feed, now_ms
+from hub.core.secret_hash import verify_secret
 from hub.model.cases import ACTIONS, IncidentAction
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     console = _console(request)
     account = console.accounts.get(str(form.get("user", "")))
-    if account is None or not verify_password(str(form.get("password", "")), account.password):
+    if account is None or not verify_secret(str(form.get("password", "")), account.password):
         return web.Response(text=pages.login("Unknown account or wrong password."),
                             content_type="text/html", status=401)
     token = secrets.token_urlsafe(32)

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from hub.console.accounts import hash_password, verify_password
+from hub.core.secret_hash import hash_secret, looks_hashed, verify_secret
 from hub.model.errors import ConfigError
 
 #: What ``kinds`` / ``vendors`` hold to allow everything.
@@ -88,7 +88,7 @@ class ApiKeys:
             return known
         key_id, dot, _ = key.partition(".")
         entry = self._by_id.get(key_id) if dot else None
-        if entry is None or not verify_password(key, entry.key_hash):
+        if entry is None or not verify_secret(key, entry.key_hash):
             return None
         if len(self._verified) < 10_000:
             self._verified[key] = entry.caller
@@ -148,7 +148,7 @@ def _entry(where: str, item: Mapping[str, Any], roles: Collection[str],
         raise ConfigError(f"{where}: field 'role': {role!r} is not a RequesterRole; use one of "
                           f"{', '.join(roles)}")
     key_hash = str(item["key"])
-    if not key_hash.startswith("scrypt$") or key_hash.count("$") != 5:
+    if not looks_hashed(key_hash):
         raise ConfigError(f"{where}: field 'key': not a scrypt hash; write it with "
                           "`hub gateway --add-key` (plain keys are refused)")
     key_id = str(item["id"])
@@ -173,7 +173,7 @@ def add_key(path: Path, name: str, *, role: str, kinds: Collection[str],
     key_id = secrets.token_hex(6)
     key = f"{key_id}.{secrets.token_urlsafe(32)}"
     entry = {"name": name, "id": key_id, "role": role, "kinds": sorted(kinds),
-             "vendors": sorted(vendors), "key": hash_password(key)}
+             "vendors": sorted(vendors), "key": hash_secret(key)}
     _entry(f"{path}: new key", entry, roles, known_kinds)
     raw["keys"] = [*raw["keys"], entry]
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
