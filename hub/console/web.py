@@ -9,10 +9,8 @@ board is Server-Sent Events: the feed thread bumps the board's version, every op
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
-import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub.adapters.http_server import serve_until_stopped
 from hub.console import pages, plots
 from hub.console.accounts import Account
 from hub.console.analytics import AnalyticsView
@@ -281,34 +280,16 @@ def create_web_app(console: Console) -> web.Application:
 
 
 def serve(console: Console, feed: Feed, host: str, port: int, *, verbose: bool = False) -> int:
-    """Run the console until SIGTERM/SIGINT; the feed thread runs beside the web server."""
+    """Run the console until SIGTERM/SIGINT; the feed thread runs beside the web server and is
+    closed once the server has stopped."""
 
-    access_log = logging.getLogger("aiohttp.access") if verbose else None
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
+    def start_feed(loop: asyncio.AbstractEventLoop) -> None:
         def changed() -> None:
             loop.call_soon_threadsafe(console.changed)
 
         feed.on_change = changed
         feed.start()
-        runner = web.AppRunner(create_web_app(console), access_log=access_log)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        log.info("console on http://%s:%d (%d accounts)", host, port, len(console.accounts))
-        print(json.dumps({"console": f"http://{host}:{port}"}), flush=True)
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        feed.close()
-    return 0
+    return serve_until_stopped(create_web_app(console), host, port, name="console",
+                               summary=f"{len(console.accounts)} accounts",
+                               on_start=start_feed, on_stop=feed.close, verbose=verbose)

@@ -20,7 +20,6 @@ import base64
 import binascii
 import json
 import logging
-import signal
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
@@ -29,6 +28,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from hub.adapters.http_server import serve_until_stopped
 from hub.codec import Codec, load_codec
 from hub.edge import openapi
 from hub.edge.api_keys import INTERCHANGE, ApiKeys, Caller
@@ -312,31 +312,9 @@ def serve(app: web.Application, host: str, port: int, *, on_stop: Callable[[], A
           verbose: bool = False) -> int:
     """Run the gateway until SIGTERM/SIGINT; ``on_stop`` (closing the sink: what is queued is
     delivered) runs after the last request was answered."""
-    access_log = logging.getLogger("aiohttp.access") if verbose else None
-
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=access_log)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        keys = app[GATEWAY_KEY].keys
-        log.info("gateway on http://%s:%d (%d API keys)", host, port, len(keys))
-        print(json.dumps({"gateway": f"http://{host}:{port}"}), flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        on_stop()
-    return 0
+    return serve_until_stopped(app, host, port, name="gateway",
+                               summary=f"{len(app[GATEWAY_KEY].keys)} API keys",
+                               on_stop=on_stop, verbose=verbose)
 
 
 __all__ = ["OPENAPI_KEY", "REGISTRY_KEY", "Caller", "Plugin", "make_app", "presented_key",

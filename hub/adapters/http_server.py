@@ -1,0 +1,68 @@
+"""Run an aiohttp application on host:port until SIGTERM/SIGINT: the one serve loop of the hub's
+web processes (``hub gateway``, ``hub console``).
+
+A stop runs aiohttp's shutdown (``runner.cleanup()``): the app's ``on_shutdown`` hooks run first,
+which is how the console ends its live event streams so SIGTERM does not wait on open browsers,
+then in-flight requests finish. ``on_stop`` runs last, once the loop is gone (the gateway closes
+its Kafka sink there, so what was accepted is delivered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+def serve_until_stopped(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    name: str,
+    summary: str,
+    on_start: Callable[[asyncio.AbstractEventLoop], Any] | None = None,
+    on_stop: Callable[[], Any] | None = None,
+    verbose: bool = False,
+) -> int:
+    """Serve ``app`` until SIGTERM/SIGINT; exit status 0.
+
+    Once listening it logs ``"<name> on http://host:port (<summary>)"`` and prints
+    ``{"<name>": "http://host:port"}`` on stdout (tests and scripts wait for that line).
+    ``on_start`` gets the running loop before the app is set up (the console hands it to its feed
+    thread); ``verbose`` turns aiohttp's access log on.
+    """
+    access_log = logging.getLogger("aiohttp.access") if verbose else None
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        if on_start is not None:
+            on_start(loop)
+        runner = web.AppRunner(app, access_log=access_log)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        log.info("%s on http://%s:%d (%s)", name, host, port, summary)
+        print(json.dumps({name: f"http://{host}:{port}"}), flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if on_stop is not None:
+            on_stop()
+    return 0
