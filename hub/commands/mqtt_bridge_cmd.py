@@ -72,17 +72,17 @@ def _serve(args: argparse.Namespace, settings: Any, subscriptions: Any, broker: 
     from hub.edge.mqtt_bridge import MqttBridge, make_client
     from hub.edge.sink import EdgeSink
     from hub.observability.edge_metrics import create_edge
-    from hub.observability.mqtt_metrics import create_mqtt
 
     log = logging.getLogger(__name__)
     registry = CollectorRegistry()
     if args.metrics_port is not None:
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
         log.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
-    sink = EdgeSink(settings, metrics=create_edge(registry))
+    metrics = create_edge(registry, mqtt=True)
+    sink = EdgeSink(settings, metrics=metrics)
     client_id = args.client_id or settings.mqtt_client_id
     bridge = MqttBridge(settings, subscriptions, sink, client=make_client(client_id, broker),
-                        metrics=create_mqtt(registry))
+                        metrics=metrics)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -33,7 +33,7 @@ from hub.edge.mqtt_routes import Plan, plan_message
 from hub.edge.mqtt_subscriptions import Subscription, route
 from hub.edge.sink import Delivery
 from hub.model.errors import ConfigError, RecordError
-from hub.observability.mqtt_metrics import MqttMetrics, create_mqtt
+from hub.observability.edge_metrics import EdgeMetrics, create_edge
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -193,14 +193,14 @@ class MqttBridge:
     """Subscribes, maps, produces, acknowledges once Kafka has it. ``start``/``stop``."""
 
     def __init__(self, settings: Settings, subscriptions: Sequence[Subscription], sink: Sink, *,
-                 client: Client, metrics: MqttMetrics | None = None,
+                 client: Client, metrics: EdgeMetrics | None = None,
                  clock: Callable[[], float] = time.time,
                  retry_first_s: float = RETRY_FIRST_S, retry_max_s: float = RETRY_MAX_S) -> None:
         self.settings = settings
         self.subscriptions = list(subscriptions)
         self.sink = sink
         self.client = client
-        self.metrics = metrics or create_mqtt()
+        self.metrics = metrics or create_edge(mqtt=True)
         self._clock = clock
         self._retry_first_s = retry_first_s
         self._retry_max_s = retry_max_s
@@ -243,7 +243,7 @@ class MqttBridge:
             left = list(self._jobs.values())
             self._jobs.clear()
             waiting = len(self._order)
-            self.metrics.pending.set(0)
+            self.metrics.mqtt_pending.set(0)
         unstored = 0
         for job in left:
             if job.timer is not None:
@@ -271,8 +271,8 @@ class MqttBridge:
                         "HUB_MQTT_URL's user and password, and the client id)", reason_code)
             return
         present = bool(getattr(flags, "session_present", False))
-        self.metrics.connected.set(1)
-        self.metrics.connects.labels("true" if present else "false").inc()
+        self.metrics.mqtt_connected.set(1)
+        self.metrics.mqtt_connects.labels("true" if present else "false").inc()
         log.info("mqtt-bridge: connected (session %s); subscribing to %s",
                  "resumed" if present else "new",
                  ", ".join(s.topic_filter for s in self.subscriptions))
@@ -292,7 +292,7 @@ class MqttBridge:
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any,
                        properties: Any) -> None:
-        self.metrics.connected.set(0)
+        self.metrics.mqtt_connected.set(0)
         with self._changed:
             # Packet ids of the old connection mean nothing on the next one: what is in
             # flight is stored all the same, and acknowledged when the broker sends it again.
@@ -344,7 +344,7 @@ class MqttBridge:
             job = _Job(ticket, self._generation, topic, plan.vendor, list(plan.records),
                        list(plan.dead))
             self._jobs[ticket] = job
-            self.metrics.pending.set(len(self._jobs))
+            self.metrics.mqtt_pending.set(len(self._jobs))
         self._attempt(job)
 
     # -- storing ------------------------------------------------------------------------------
@@ -418,7 +418,7 @@ class MqttBridge:
             if left_records or left_dead:
                 job.attempts += 1
                 delay = min(self._retry_max_s, self._retry_first_s * 2 ** (job.attempts - 1))
-                self.metrics.retries.inc()
+                self.metrics.mqtt_retries.inc()
                 log.warning("mqtt-bridge: Kafka did not store %d piece(s) of a message on %s "
                             "(%s); trying again in %.1f s, not acknowledged meanwhile",
                             len(left_records) + len(left_dead), job.topic, errors[0], delay)
@@ -427,11 +427,11 @@ class MqttBridge:
                 job.timer.start()
                 return
             del self._jobs[job.ticket]
-            self.metrics.pending.set(len(self._jobs))
+            self.metrics.mqtt_pending.set(len(self._jobs))
             acks = self._order.settle(job.ticket) if job.generation == self._generation else []
             for mid, qos in acks:
                 self.client.ack(mid, qos)
-            self.metrics.acked.inc(len(acks))
+            self.metrics.mqtt_acked.inc(len(acks))
             self._changed.notify_all()
         self.sink.outcome(CHANNEL, job.vendor, "produced", job.stored)
         self.sink.outcome(CHANNEL, job.vendor, "failed", job.lost)

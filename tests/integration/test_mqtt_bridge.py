@@ -25,7 +25,6 @@ from hub.edge.mqtt_bridge import BrokerAddress, MqttBridge, make_client
 from hub.edge.mqtt_subscriptions import parse_subscriptions
 from hub.edge.sink import EdgeSink
 from hub.observability.edge_metrics import create_edge
-from hub.observability.mqtt_metrics import create_mqtt
 from hub.settings import DEADLETTER_TOPIC, SOURCE_TOPICS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,10 +75,11 @@ def bridges(stack_settings: Settings, prefix: str, broker: BrokerAddress
         settings = stack_settings if bootstrap is None else replace(stack_settings,
                                                                     bootstrap=bootstrap)
         registry = CollectorRegistry()
-        sink = EdgeSink(settings, metrics=create_edge(registry),
+        metrics = create_edge(registry, mqtt=True)
+        sink = EdgeSink(settings, metrics=metrics,
                         delivery_timeout_ms=kw.pop("delivery_timeout_ms", 10_000))
         bridge = MqttBridge(settings, subs, sink, client=make_client(client_id, broker),
-                            metrics=create_mqtt(registry), **kw)
+                            metrics=metrics, **kw)
         bridge.start(broker)
         running = Running(bridge, sink, registry)
         started.append(running)

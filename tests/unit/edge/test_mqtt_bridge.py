@@ -162,7 +162,7 @@ def test_acknowledged_only_after_kafka_and_in_arrival_order() -> None:
     assert client.acks == []  # ... but its PUBACK waits for the first
     sink.answer(0)
     assert client.acks == [(1, 1), (2, 1)]
-    assert b.metrics.acked._value.get() == 2
+    assert b.metrics.mqtt_acked._value.get() == 2
     assert sink.counts == {"received": 2, "produced": 2}
 
 
@@ -171,7 +171,7 @@ def test_not_acknowledged_while_kafka_refuses_then_retried() -> None:
     sink.auto = "Local: Message timed out"
     b, client = bridge(sink, retry_first_s=0.01, retry_max_s=0.02)
     client.on_message(client, None, Msg("t/events/S-1", alarm("e-3"), mid=7))
-    assert wait_for(lambda: b.metrics.retries._value.get() >= 3)
+    assert wait_for(lambda: b.metrics.mqtt_retries._value.get() >= 3)
     assert client.acks == []
     sink.auto = None  # Kafka is back
     assert wait_for(lambda: client.acks == [(7, 1)])
