@@ -17,11 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.common import MAX_PAYLOAD_BYTES, Mapped, MappingError, Site
+from connectors.common import MAX_PAYLOAD_BYTES, Mapped, MappingError
 from connectors.dahua import mapping as dahua
-from connectors.gat1400 import mapping as gat1400
-from connectors.hikvision_isapi import mapping as hikvision
 from hub.edge.mqtt_subscriptions import Subscription, site_of
+from hub.edge.vendor_mapping import map_payload
 from hub.model.errors import DecodeError, RecordError
 from hub.model.events import SOURCE_KINDS
 
@@ -87,14 +86,18 @@ def plan_message(sub: Subscription | None, captured: Mapping[str, str], payload:
         plan.received = 1
         plan.reject(payload, exc)
         return plan, dahua_open
-    if sub.format == "hikvision":
-        _hikvision(plan, site, payload, validate, pseudonym_key)
-    elif sub.format == "gat1400":
-        _gat1400(plan, site, payload, validate, pseudonym_key)
-    else:
-        return _dahua(plan, site, values["device_id"], payload, validate, received_ms,
-                      dahua_open)
-    return plan, dahua_open
+    mapped = map_payload(sub.format, payload, site=site, pseudonym_key=pseudonym_key,
+                         device_id=values.get("device_id", ""), received_ms=received_ms,
+                         dahua_open=dahua_open)
+    plan.received = len(mapped.pieces)
+    for piece in mapped.pieces:
+        if piece.error is not None:
+            plan.reject(piece.raw, piece.error)
+        elif piece.mapped is None:
+            plan.skipped += 1  # heartbeat, an alarm's end, a Dahua Stop or repeated Start
+        else:
+            _accept(plan, piece.mapped, piece.raw, validate)
+    return plan, mapped.dahua_open
 
 
 def _accept(plan: Plan, mapped: Mapped, raw: bytes, validate: Validate) -> None:
@@ -190,82 +193,3 @@ def _skip_ws(text: str, pos: int) -> int:
     while pos < len(text) and text[pos] in " \t\r\n":
         pos += 1
     return pos
-
-
-def _hikvision(plan: Plan, site: Site, payload: bytes, validate: Validate,
-               key: str | bytes) -> None:
-    plan.received = 1
-    try:
-        mapped = hikvision.map_alert(payload, site=site, pseudonym_key=key)
-    except MappingError as exc:
-        plan.reject(payload, exc)
-        return
-    if mapped is None:
-        plan.skipped += 1  # heartbeat, inactive state, door state change
-    else:
-        _accept(plan, mapped, payload, validate)
-
-
-def _gat1400(plan: Plan, site: Site, payload: bytes, validate: Validate,
-             key: str | bytes) -> None:
-    try:
-        outcomes = gat1400.map_notifications(payload, site=site, pseudonym_key=key)
-    except MappingError as exc:
-        plan.received = 1
-        plan.reject(payload, exc)
-        return
-    plan.received = len(outcomes)
-    items = _gat1400_items(payload)
-    for index, outcome in enumerate(outcomes):
-        raw = json.dumps(items[index], ensure_ascii=False).encode("utf-8") \
-            if index < len(items) else payload
-        if isinstance(outcome, MappingError):
-            plan.reject(raw, outcome)
-        else:
-            _accept(plan, outcome, raw, validate)
-
-
-def _gat1400_items(payload: bytes) -> list[Any]:
-    """The raw notifications (map_notifications read them already: this cannot fail then)."""
-    envelope = json.loads(payload).get(gat1400.LIST, {})
-    items = envelope.get(gat1400.ITEM) if isinstance(envelope, Mapping) else None
-    if isinstance(items, Mapping):
-        return [items]
-    return items if isinstance(items, list) else []
-
-
-def _dahua(plan: Plan, site: Site, device_id: str, payload: bytes, validate: Validate,
-           received_ms: int, state: dahua.OpenEvents) -> tuple[Plan, dahua.OpenEvents]:
-    """Event blocks; a Start and its Stop are one event (pairing per device, state in and out).
-
-    The state moves on at once: the bridge keeps retrying what Kafka did not take, and a bridge
-    that stops before it is stored leaves the message unacknowledged, so the broker redelivers
-    it to a fresh state."""
-    try:
-        body = payload.decode("utf-8")
-    except UnicodeDecodeError:  # older Chinese firmware: GB18030 rule names
-        body = payload.decode("gb18030", errors="replace")
-    blocks = dahua.split_events(body)
-    if not blocks:
-        plan.received = 1
-        plan.reject(payload, MappingError("Code", "no event block; expected lines Code=<code>;"
-                                          "action=<Start|Stop|Pulse>;index=<n>[;data={...}]",
-                                          reason="DECODE_ERROR"))
-        return plan, state
-    plan.received = len(blocks)
-    for block in blocks:
-        raw = block.encode("utf-8")
-        try:
-            event = dahua.parse_event(block)
-            new_state, emit = dahua.pair(state, device_id, event)
-            mapped = dahua.map_event(event, device_id=device_id, site=site,
-                                     received_ms=received_ms) if emit else None
-        except MappingError as exc:
-            plan.reject(raw, exc)  # the state stays, as in map_stream
-            continue
-        state = new_state
-        if mapped is None:
-            plan.skipped += 1  # a Stop, a repeated Start, housekeeping
-        else:
-            _accept(plan, mapped, raw, validate)
-    return plan, state

@@ -9,17 +9,12 @@ cannot become a record is kept, sealed, on the dead-letter topic (never a pictur
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Mapping
-from typing import Any
 
 from aiohttp import BodyPartReader, hdrs, web
 
 from connectors.common import DEFAULT_ZONE, Mapped, MappingError, Site
 from connectors.dahua import mapping as dahua
-from connectors.gat1400 import mapping as gat1400
-from connectors.hikvision_isapi import mapping as hikvision
 from hub.edge.intake import (
     CHANNEL,
     BodyTooLarge,
@@ -33,6 +28,7 @@ from hub.edge.intake import (
     read_body,
     settle,
 )
+from hub.edge.vendor_mapping import MappedPayload, map_payload
 from hub.model.errors import RecordError
 
 HIKVISION_PATH = "/v1/vendors/hikvision/isapi"
@@ -74,6 +70,19 @@ def _forbidden(gw: Gateway, request: web.Request, intake: Intake) -> web.Respons
                           f"[{', '.join(denied)}]")
 
 
+def _take(gw: Gateway, intake: Intake, mapped: MappedPayload) -> None:
+    """Queue each piece of a mapped payload: rejected with its bytes, skipped, or validated for
+    producing. (Counting the pieces as received is the route's: Hikvision counts its one event
+    before it reads the body.)"""
+    for index, piece in enumerate(mapped.pieces):
+        if piece.error is not None:
+            intake.reject(index, piece.error, raw=piece.raw)
+        elif piece.mapped is None:
+            intake.skipped += 1  # heartbeat, an alarm's end, a Dahua Stop or repeated Start
+        else:
+            _accept(gw, intake, index, piece.mapped, piece.raw)
+
+
 def _accept(gw: Gateway, intake: Intake, index: int, mapped: Mapped, raw: bytes) -> None:
     """The hub's own validator has the last word on a mapped record too."""
     try:
@@ -98,16 +107,8 @@ async def hikvision_isapi(request: web.Request) -> web.Response:
     except MappingError as exc:  # no readable part: nothing to keep (never the picture)
         intake.reject(0, exc)
         return (await settle(gw, intake)).response
-    try:
-        mapped = hikvision.map_alert(payload, site=site,
-                                     pseudonym_key=gw.settings.pseudonym_key)
-    except MappingError as exc:
-        intake.reject(0, exc, raw=payload)
-    else:
-        if mapped is None:
-            intake.skipped += 1  # heartbeat, inactive state, door state change
-        else:
-            _accept(gw, intake, 0, mapped, payload)
+    _take(gw, intake, map_payload("hikvision", payload, site=site,
+                                  pseudonym_key=gw.settings.pseudonym_key))
     return _forbidden(gw, request, intake) or (await settle(gw, intake)).response
 
 
@@ -167,59 +168,31 @@ async def dahua_events(request: web.Request) -> web.Response:
     body = await read_body(gw, request)
     received_ms = int(time.time() * 1000)
     intake = Intake("dahua", request.path)
-    blocks = dahua.split_events(_text(body))
-    if not blocks:
-        gw.sink.received(CHANNEL, intake.vendor)
-        intake.reject(0, MappingError("Code", "no event block; expected lines "
-                                      "Code=<code>;action=<Start|Stop|Pulse>;index=<n>[;data="
-                                      "{...}]", reason="DECODE_ERROR"), raw=body)
-        return (await settle(gw, intake)).response
-    gw.sink.received(CHANNEL, intake.vendor, len(blocks))
     key = (site.site_id, device_id)
     lock = gw.dahua_locks.setdefault(key, asyncio.Lock())
     async with lock:
         before = gw.dahua_open.get(key, frozenset())
-        state = before
-        steps: list[tuple[int, dahua.DahuaEvent, bool]] = []  # (index, event, emitted)
-        for index, block in enumerate(blocks):
-            raw = block.encode("utf-8")
-            try:
-                event = dahua.parse_event(block)
-                new_state, emit = dahua.pair(state, device_id, event)
-                mapped = dahua.map_event(event, device_id=device_id, site=site,
-                                         received_ms=received_ms) if emit else None
-            except MappingError as exc:
-                intake.reject(index, exc, raw=raw)  # the state stays, as in map_stream
-                continue
-            state = new_state
-            steps.append((index, event, mapped is not None))
-            if mapped is None:
-                intake.skipped += 1  # a Stop, a repeated Start, housekeeping
-            else:
-                _accept(gw, intake, index, mapped, raw)
+        mapped = map_payload("dahua", body, site=site, pseudonym_key=gw.settings.pseudonym_key,
+                             device_id=device_id, received_ms=received_ms, dahua_open=before)
+        gw.sink.received(CHANNEL, intake.vendor, len(mapped.pieces))
+        _take(gw, intake, mapped)
         denied = _forbidden(gw, request, intake)
         if denied is not None:
             return denied
         settled = await settle(gw, intake)
         # Replay the pairing over what was stored: a Start Kafka did not take stays closed.
         state = before
-        for index, event, emitted in steps:
-            if emitted and index not in settled.delivered:
+        for index, piece in enumerate(mapped.pieces):
+            if piece.dahua_event is None:
+                continue  # not parsed: it never moved the state
+            if piece.mapped is not None and index not in settled.delivered:
                 continue
-            state, _ = dahua.pair(state, device_id, event)
+            state, _ = dahua.pair(state, device_id, piece.dahua_event)
         if state:
             gw.dahua_open[key] = state
         else:
             gw.dahua_open.pop(key, None)
     return settled.response
-
-
-def _text(body: bytes) -> str:
-    """Dahua firmware sends UTF-8; older Chinese firmware GB18030 (rule names)."""
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body.decode("gb18030", errors="replace")
 
 
 # -- GA/T 1400 -------------------------------------------------------------------------------------
@@ -231,32 +204,10 @@ async def gat1400_notifications(request: web.Request) -> web.Response:
     site = site_from_query(request)
     body = await read_body(gw, request)
     intake = Intake("gat1400", request.path)
-    try:
-        outcomes = gat1400.map_notifications(body, site=site,
-                                             pseudonym_key=gw.settings.pseudonym_key)
-    except MappingError as exc:
-        gw.sink.received(CHANNEL, intake.vendor)
-        intake.reject(0, exc, raw=body)
-        return (await settle(gw, intake)).response
-    gw.sink.received(CHANNEL, intake.vendor, len(outcomes))
-    items = _items(body)
-    for index, outcome in enumerate(outcomes):
-        raw = json.dumps(items[index], ensure_ascii=False).encode("utf-8") \
-            if index < len(items) else body
-        if isinstance(outcome, MappingError):
-            intake.reject(index, outcome, raw=raw)
-        else:
-            _accept(gw, intake, index, outcome, raw)
+    mapped = map_payload("gat1400", body, site=site, pseudonym_key=gw.settings.pseudonym_key)
+    gw.sink.received(CHANNEL, intake.vendor, len(mapped.pieces))
+    _take(gw, intake, mapped)
     return _forbidden(gw, request, intake) or (await settle(gw, intake)).response
-
-
-def _items(body: bytes) -> list[Any]:
-    """The raw notifications (map_notifications read them already: this cannot fail then)."""
-    envelope = json.loads(body).get(gat1400.LIST, {})
-    items = envelope.get(gat1400.ITEM) if isinstance(envelope, Mapping) else None
-    if isinstance(items, Mapping):
-        return [items]
-    return items if isinstance(items, list) else []
 
 
 def routes() -> list[web.RouteDef]:
