@@ -1,9 +1,14 @@
-"""The local stack really runs: status, a Kafka round trip, Redis PING, a broker restart."""
+"""The local stack really runs: status, idempotent up, the Redis the hub is pointed at, a broker
+restart. (A Kafka round trip through ``hub produce``/``hub consume``, keys on their murmur2
+partitions, is test_produce_consume.py::test_produce_then_consume.)"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -54,35 +59,24 @@ def _consume(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> l
     return got
 
 
-def test_produce_consume_round_trip(stack_settings: Settings, fresh_topics) -> None:
-    (topic,) = fresh_topics("roundtrip")
-    producer = Producer(
-        {
-            "bootstrap.servers": stack_settings.bootstrap,
-            "partitioner": "murmur2_random",  # the partitioner Faust/aiokafka use (docs/faust.md)
-            "enable.idempotence": True,
-        }
-    )
-    sent = {(f"site-{i % 3}".encode(), f"v{i}".encode()) for i in range(30)}
-    for key, value in sent:
-        producer.produce(topic, value=value, key=key)
-    assert producer.flush(15) == 0
-    got = _consume(stack_settings.bootstrap, topic, len(sent))
-    assert {(k, v) for k, v, _ in got} == sent
-    # Same key -> same partition: per-site ordering holds.
-    by_key: dict[bytes, set[int]] = {}
-    for k, _, p in got:
-        by_key.setdefault(k, set()).add(p)
-    assert all(len(ps) == 1 for ps in by_key.values())
-
-
-def test_redis_pings(stack_settings: Settings) -> None:
-    client = redis.Redis.from_url(stack_settings.redis_url)
+def test_the_redis_status_reports_is_the_one_the_hub_uses(stack_settings: Settings) -> None:
+    """``hub stack status`` names the Redis that HUB_REDIS_URL reaches: same pid, on redis_port,
+    loopback only, its data (AOF on) in the state dir, as ``hub stack up`` configured it."""
+    done = subprocess.run([sys.executable, "-m", "hub", "stack", "status"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("redis "))
+    name, state, _, pid, address, data_dir = line.split()
+    assert (name, state) == ("redis", "ready"), line
+    assert address == f"127.0.0.1:{stack_settings.redis_port}", line
+    assert Path(data_dir) == stack_settings.state_dir / "redis" / "data", line
+    client = redis.Redis.from_url(stack_settings.redis_url, decode_responses=True)
     try:
-        assert client.ping()
-        key = f"test:{uuid.uuid4().hex}"
-        client.set(key, "1", ex=30)
-        assert client.get(key) == b"1"
+        server = client.info("server")
+        assert (server["process_id"], server["tcp_port"]) == (int(pid), stack_settings.redis_port)
+        config = {**client.config_get("dir"), **client.config_get("bind"),
+                  **client.config_get("appendonly")}
+        assert config == {"dir": data_dir, "bind": "127.0.0.1", "appendonly": "yes"}
     finally:
         client.close()
 
