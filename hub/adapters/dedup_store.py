@@ -43,8 +43,32 @@ class MemoryDedupStore:
         return out
 
 
+#: One round trip claims a chunk of keys: SET NX, and for a key already held, whether it is held
+#: with the same coordinates (a redelivery). 0: not a duplicate, 1: a duplicate.
+_CLAIM = """
+local out = {}
+local ttl = ARGV[#ARGV]
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[i], 'NX', 'PX', ttl) or redis.call('GET', key) == ARGV[i] then
+    out[i] = 0
+  else
+    out[i] = 1
+  end
+end
+return out
+"""
+#: Keys per script call: a script holds Redis for its whole run (~2 ms per 1,000 keys here), so
+#: a batch is claimed in chunks and other clients get their turn between them.
+CLAIM_CHUNK = 1000
+
+
 class RedisDedupStore:
-    """``SET key coords NX PX retention`` per item, pipelined per batch."""
+    """``SET key coords NX PX retention`` per item, in a server-side script per chunk.
+
+    A pipeline of one SET per item (and a GET per held key) cost ~10 µs of the worker's CPU per
+    event in redis-py's command objects and reply parsing, most of ingest's Redis cost; the
+    script's one call per chunk costs ~2.5 µs (benchmarks/hotpath.py --redis, BENCHMARKS.md §3).
+    """
 
     def __init__(
         self,
@@ -60,6 +84,8 @@ class RedisDedupStore:
         self._redis = redis.Redis.from_url(
             url, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True
         )
+        # Sent by its SHA; loaded again by redis-py when a restarted Redis has forgotten it.
+        self._claim = self._redis.register_script(_CLAIM)
         self.retention_ms = retention_ms
         self.prefix = prefix
         self._on_error = on_error
@@ -73,30 +99,21 @@ class RedisDedupStore:
             return []
         if time.monotonic() < self._down_until:
             return [False] * len(items)
-        keys = [f"{self.prefix}{kind}:{event_id}" for kind, event_id, _ in items]
+        out: list[bool] = []
         try:
-            with self._redis.pipeline(transaction=False) as pipe:
-                for key, (_, _, coords) in zip(keys, items, strict=True):
-                    pipe.set(key, coords, nx=True, px=self.retention_ms)
-                created = pipe.execute()
-            held: list[str | None] = [None] * len(items)
-            missing = [i for i, ok in enumerate(created) if not ok]
-            if missing:
-                with self._redis.pipeline(transaction=False) as pipe:
-                    for i in missing:
-                        pipe.get(keys[i])
-                    for i, value in zip(missing, pipe.execute(), strict=True):
-                        held[i] = value
+            for start in range(0, len(items), CLAIM_CHUNK):
+                chunk = items[start:start + CLAIM_CHUNK]
+                flags = self._claim(
+                    keys=[f"{self.prefix}{kind}:{event_id}" for kind, event_id, _ in chunk],
+                    args=[*(coords for _, _, coords in chunk), self.retention_ms])
+                out.extend(flag == 1 for flag in flags)
         except Exception as exc:  # redis down, timeout, protocol error: never stop the stream
             self._down_until = time.monotonic() + self._breaker_seconds
             log.warning("redis dedup unavailable (%s); falling back to in-engine dedup", exc)
             if self._on_error:
                 self._on_error("dedup")
             return [False] * len(items)
-        return [
-            not ok and held[i] is not None and held[i] != items[i][2]
-            for i, ok in enumerate(created)
-        ]
+        return out
 
     def close(self) -> None:
         """Release the Redis connections."""
