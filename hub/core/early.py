@@ -24,7 +24,8 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from hub.core.dedup import DedupLogic
-from hub.core.engine import CorrelationEngine, EngineStats, StepResult, suppression_key
+from hub.core.engine import CorrelationEngine, EngineStats, StepResult
+from hub.core.flapping import suppression_key
 from hub.core.logic import cap_window
 from hub.core.registry import BuildingRegistry
 from hub.core.rules import Rule, RulePack

@@ -330,58 +330,6 @@ def test_device_tamper() -> None:
     assert fire("device_tamper", [alarm("t1", 0, "INTRUSION")]) == []
 
 
-# -- alarm flapping suppression (device_id + alarm_type, 10 s) -------------------------------
-
-
-def run_engine(events: list[Event]) -> tuple[list[Incident], int]:
-    from tests.unit.core.helpers import engine_for, feed
-
-    engine = engine_for(PACK, building())
-    out = feed(engine, events)
-    return out, engine.stats.suppressed
-
-
-def test_flapping_within_10s_is_suppressed_and_counted() -> None:
-    out, suppressed = run_engine([alarm("t1", 0, "TAMPER"), alarm("t2", 10 * SEC, "TAMPER")])
-    (inc,) = of_rule(out, "device_tamper")
-    assert ids(inc) == ["t1"] and suppressed == 1
-
-
-def test_flapping_10s_plus_1ms_is_a_new_alarm() -> None:
-    out, suppressed = run_engine([alarm("t1", 0, "TAMPER"), alarm("t2", 10 * SEC + 1, "TAMPER")])
-    incs = of_rule(out, "device_tamper")
-    assert [ids(i) for i in incs] == [["t1"], ["t1", "t2"]] and suppressed == 0
-
-
-def test_flapping_chain_measures_from_the_previous_alarm() -> None:
-    out, suppressed = run_engine(
-        [alarm("t1", 0, "TAMPER"), alarm("t2", 8 * SEC, "TAMPER"), alarm("t3", 16 * SEC, "TAMPER")]
-    )
-    assert suppressed == 2
-    assert [ids(i) for i in of_rule(out, "device_tamper")] == [["t1"]]
-
-
-def test_flapping_is_per_device_and_alarm_type() -> None:
-    out, suppressed = run_engine(
-        [
-            alarm("t1", 0, "TAMPER", device_id="pa-1"),
-            alarm("t2", SEC, "TAMPER", device_id="pa-2"),
-            alarm("i1", 2 * SEC, "INTRUSION", device_id="pa-1"),
-        ]
-    )
-    assert suppressed == 0
-    assert len(of_rule(out, "device_tamper")) == 2
-
-
-def test_suppressed_alarm_is_not_evidence_for_a_sequence() -> None:
-    # the flapping repeat at 10 s is suppressed, so the swipe 5 min after IT is too late
-    out, suppressed = run_engine(
-        [alarm("a1", 0), alarm("a2", 10 * SEC), swipe("s1", 5 * MIN + 5 * SEC, "DENIED")]
-    )
-    assert suppressed == 1
-    assert of_rule(out, "perimeter_breach_entry") == []
-
-
 def test_same_millisecond_ties_go_by_kind_order() -> None:
     # documented in docs/rules.md: event time, then kind (alarm before swipe), then event_id
     (inc,) = fire("perimeter_breach_entry", [swipe("s1", MIN, "DENIED"), alarm("a1", MIN)])

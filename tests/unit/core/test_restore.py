@@ -1,5 +1,6 @@
-"""A restart in mid-stream changes nothing: export the engine's state, load it into a new engine,
-go on, and the incidents are those of an uninterrupted run.
+"""Export and restore (hub.core.restore). A restart in mid-stream changes nothing: export the
+engine's state, load it into a new engine, go on, and the incidents are those of an
+uninterrupted run.
 
 The worker does exactly this through its changelog-backed table (tests/integration/
 test_worker_crash.py proves it against the broker); this is the same property on the pure engine,
@@ -17,7 +18,7 @@ from hub.core.engine import CorrelationEngine, StateRef
 from hub.core.registry import MemoryBuildingRegistry
 from hub.model.events import Event
 from hub.model.incidents import Incident
-from tests.unit.core.helpers import building, default_pack
+from tests.unit.core.helpers import building, default_pack, swipe
 from tests.unit.core.test_state_bounded import PER_DAY, history
 
 PACK = default_pack()
@@ -115,3 +116,37 @@ def test_the_forms_the_worker_writes_agree_with_the_state(
             if want is not None:
                 compared += 1
     assert compared > 100
+
+
+def test_take_dirty_lists_each_changed_state_once_in_order_then_starts_again() -> None:
+    engine = _engine()
+    engine.process(swipe("d2", 0, "DENIED", door="D2"))
+    engine.process(swipe("d1", 0, "DENIED", door="D1"))
+    engine.process(swipe("d3", 1, "DENIED", door="D1"))
+    assert engine.take_dirty() == [("R", "credential_brute_force", "D1"),
+                                   ("R", "credential_brute_force", "D2"),
+                                   ("R", "perimeter_breach_entry", "S1")]
+    assert engine.take_dirty() == []
+    assert CorrelationEngine(PACK).take_dirty() == []  # not tracked: nothing to write back
+
+
+def test_states_of_rules_no_longer_in_the_pack_are_not_loaded() -> None:
+    engine = _engine()
+    assert engine.export_state(("R", "credential_brute_force", "nobody")) is None
+    assert engine.export_state(("R", "retired_rule", "D1")) is None
+    assert not engine.load_state(("R", "retired_rule", "D1"), {"u": 0})
+    assert not engine.load_state(("S", "retired_suppression", "k"), {"last": 0})
+
+
+def test_meta_restores_each_origins_clock_and_reads_the_older_one_clock_form() -> None:
+    engine = _engine()
+    engine.load_meta({"clocks": {"access_swipe": {"": 5_000, "p1": 7_000},
+                                 "perimeter_alarm": 3_000, "not_read": {"": 1}},
+                      "released": {"credential_brute_force": 2_000}})
+    meta = engine.export_meta()
+    assert meta["clocks"]["access_swipe"] == {"": 5_000, "p1": 7_000}
+    assert meta["clocks"]["perimeter_alarm"] == {"": 3_000}
+    assert "not_read" not in meta["clocks"]
+    assert meta["released"]["credential_brute_force"] == 2_000
+    assert engine.released("credential_brute_force") == 2_000
+

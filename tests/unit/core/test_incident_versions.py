@@ -1,16 +1,21 @@
-"""Incidents are stable objects: one per rule and key while matches continue, deterministic ids."""
+"""Incident versions (hub.core.incident_versions): one incident per rule and key while matches
+continue, deterministic ids, versions that count up, small updates coalesced per version_every."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from hub.core.rules import Limits
 from hub.model.incidents import incident_id
 from tests.unit.core.helpers import (
     T0,
     alarm,
     building,
     default_pack,
+    engine_for,
     face,
+    feed,
     ids,
     of_rule,
     pack_of,
@@ -221,3 +226,31 @@ def test_all_rule_with_overlapping_steps_needs_distinct_events() -> None:
     )
     incs = run(pack_of(three), [swipe("g1", 0), swipe("d1", 1, "DENIED"), swipe("d2", 2, "DENIED")])
     assert [ids(i) for i in incs] == [["g1", "d1", "d2"]]
+
+
+HELD: dict[str, Any] = {
+    "id": "held", "type": "single", "title": "t", "by": "door_id", "within": "1m",
+    "risk_level": "LOW", "match": {"kind": "access_swipe", "where": {"result": "HELD_OPEN"}},
+}
+
+
+def test_small_updates_within_version_every_are_published_once_at_its_end() -> None:
+    pack = dataclasses.replace(pack_of(HELD, lateness=5 * SEC),
+                               limits=Limits(20, 20, 10 * SEC, 10_000))
+    engine = engine_for(pack)
+    held = [swipe(f"h{n}", n * 2 * SEC, "HELD_OPEN") for n in range(3)]  # 0, 2 s, 4 s
+    assert feed(engine, held, flush=False) == []
+    first, second = engine.process(swipe("x", 30 * SEC, "DENIED")).incidents
+    assert (first.version, ids(first), first.emitted_time) == (1, ["h0"], T0)
+    assert (second.version, ids(second), second.emitted_time) == (2, ["h0", "h1", "h2"],
+                                                                   T0 + 10 * SEC)
+    assert second.incident_id == first.incident_id
+    assert engine.flush().incidents == []
+
+
+def test_a_held_update_is_published_at_flush_as_it_stood() -> None:
+    pack = dataclasses.replace(pack_of(HELD, lateness=5 * SEC),
+                               limits=Limits(20, 20, 10 * SEC, 10_000))
+    out = feed(engine_for(pack), [swipe("h0", 0, "HELD_OPEN"), swipe("h1", SEC, "HELD_OPEN")])
+    assert [(i.version, ids(i), i.emitted_time) for i in out] == [
+        (1, ["h0"], T0), (2, ["h0", "h1"], T0 + 10 * SEC)]
