@@ -24,9 +24,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import Iterable
 from typing import Any
 
 from hub.adapters.kafka import (
@@ -38,15 +36,23 @@ from hub.adapters.kafka import (
     Producer,
     TopicPartition,
     make_worker_consumer,
-    make_worker_producer,
 )
 from hub.codec import Codec
 from hub.codec.internal import TICK_HEADER, TICK_ORIGINS_HEADER, TICK_PROGRESS_HEADER
 from hub.observability.metrics import HubMetrics
+from hub.runtime.back_pressure import HOLD_PENDING, MAX_HOLD_S, RESUME_PENDING, BackPressure
 from hub.runtime.correlator import Correlator
 from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
 from hub.runtime.outbox import Outbox
 from hub.runtime.registry_reader import RegistryReader
+from hub.runtime.transactions import (
+    BACKOFF_S,
+    TXN_CALL_S,
+    Abandon,
+    FatalKafkaError,
+    KafkaTransactions,
+    Throttled,
+)
 from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS
 
 log = logging.getLogger(__name__)
@@ -55,16 +61,6 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 5000
 #: How long ``consume`` waits for a batch to fill: the latency floor under light traffic.
 BATCH_WAIT_S = 0.05
-#: Timeout of one transactional call; a failing call is retried (broker away) until told to stop.
-TXN_CALL_S = 10.0
-#: Back-off between retries while Kafka is away, and how often the worker says so.
-BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
-SAY_EVERY_S = 30.0
-#: A transactional call that has not returned after this long never will: librdkafka's
-#: send_offsets_to_transaction can ignore its timeout and wait forever for a group coordinator
-#: (confluentinc/librdkafka#5456, #5511; seen here after a broker restart). Only a new process
-#: (same transactional id: the open transaction is fenced and aborted) can go on.
-HUNG_CALL_S = 45.0
 #: How often the correlation state is written and the correlation topic's offsets committed.
 #: A key's state is written whole, and a busy key (a site's 10-minute window) is touched by every
 #: batch: writing it per batch made the changelog grow by megabytes a second in the soak. After a
@@ -73,63 +69,14 @@ HUNG_CALL_S = 45.0
 CHECKPOINT_S = 5.0
 #: A batch slower than this is logged with where its time went.
 SLOW_BATCH_S = 1.0
-#: Back-pressure on a source read faster than the watermark releases it (a flood replayed at full
-#: speed while the lane waits out its idle origins' quiet time): with this many events buffered
-#: in the engines, waiting for their release, the worker pauses its source partitions, so that
-#: its memory follows the watermark, not the backlog. Measured with benchmarks/flood_bench.py
-#: (BENCHMARKS.md §6): 200,000 swipes read at ~9,000 events/s had ~130,000 events pending per
-#: rule before the first release, ~1.1 KB each in Python objects, and checkpoints of 34 MB.
-HOLD_PENDING = 40_000
-#: Resume below this many, or once half of what was pending at the pause has been released.
-RESUME_PENDING = 20_000
-#: Resume after this long in any case (more than the default idle time of a source, 10 s, plus
-#: tick gaps): the release may be waiting for events of a paused partition (one origin drained
-#: ahead of another), and nothing may wait forever. Not paused again before the backlog has
-#: dropped below RESUME_PENDING.
-MAX_HOLD_S = 15.0
-#: How often the engines' pending events are counted (O(states)).
-HOLD_CHECK_S = 0.2
-#: Beyond the sources' idle time, how long a caught-up partition counts as still becoming
-#: quiet (its vouching rides on the next ticks, one per HUB_TICK_SECONDS).
-QUIET_SLACK_S = 2.0
 
 
-class Abandon(Exception):
-    """Told to stop while waiting on Kafka: leave the batch uncommitted and return."""
-
-
-class FatalKafkaError(Exception):
-    """The producer was fenced or hit a fatal error: only a new process can go on."""
-
-
-@dataclass
-class Throttled:
-    """Says a repeated thing once per interval, with how often it happened meanwhile."""
-
-    every: float = SAY_EVERY_S
-    _last: dict[str, tuple[float, int]] = field(default_factory=dict)
-
-    def __call__(self, key: str, level: int, msg: str, *args: object) -> None:
-        """Log ``msg`` under ``key`` unless said within ``every`` seconds; then only count it."""
-        now = time.monotonic()
-        said, times = self._last.get(key, (-1e18, 0))
-        if now - said >= self.every:
-            suffix = f" (and {times} more times since)" if times else ""
-            log.log(level, msg + suffix, *args)
-            self._last[key] = (now, 0)
-        else:
-            self._last[key] = (said, times + 1)
-
-    def clear(self, key: str) -> None:
-        """The condition is over: the next occurrence is said at once."""
-        self._last.pop(key, None)
-
-
-
-
-class Pipeline:
+class Pipeline(KafkaTransactions, BackPressure):
     """The worker's batch loop (see the module doc): ``start``, then ``run`` until ``stop`` is
     set, then ``close``."""
+
+    """The worker's batch loop; Kafka transactions (hub/runtime/transactions.py) and
+    back-pressure (hub/runtime/back_pressure.py) are its mixins."""
 
     def __init__(
         self,
@@ -148,7 +95,7 @@ class Pipeline:
         self.registry, self.codec, self.metrics = registry, codec, metrics
         self.worker_id, self.tick_seconds = worker_id, tick_seconds
         self.correlate_partitions = correlate_partitions
-        self.say = Throttled()
+        self.say = Throttled(logger=log)
         self.stop = threading.Event()
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
@@ -176,7 +123,7 @@ class Pipeline:
         self._hold_armed = True
         self._next_hold_check = 0.0
         #: source (topic, partition) -> when it was last seen with nothing left to read (while
-        #: it stays so): its quiet time runs from about then (see _holdable)
+        #: it stays so): its quiet time runs from about then (see BackPressure._holdable)
         self._caught_up_since: dict[tuple[str, int], float] = {}
         #: the longest idle time of any source: how long a caught-up partition takes to be
         #: vouched quiet (read from the rules at the first hold)
@@ -185,51 +132,6 @@ class Pipeline:
             config["error_cb"] = self._on_kafka_error
 
     # -- start and stop ---------------------------------------------------------------------
-
-    def _retry(self, what: str, call: Callable[[], Any]) -> Any:
-        """Call until it succeeds, backing off and saying so once per interval; Abandon on
-        stop. For start-up steps that need the broker."""
-        attempt = 0
-        while True:
-            if self.stop.is_set():
-                raise Abandon(what)
-            try:
-                result = call()
-                if attempt:
-                    log.info("%s: done after %d attempts", what, attempt + 1)
-                self.say.clear(what)
-                return result
-            except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if isinstance(err, KafkaError) and err.fatal():
-                    raise FatalKafkaError(f"{what}: {err}") from exc
-                self.say(what, logging.WARNING, "%s: Kafka not available yet (%s); retrying",
-                         what, err)
-            self.stop.wait(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
-            attempt += 1
-
-    def _on_kafka_error(self, err: KafkaError) -> None:
-        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
-            self._connection_lost = True
-        self.say(f"kafka:{err.code()}", logging.WARNING, "kafka: %s", err)
-
-    def _new_producer(self) -> None:
-        """A fresh transactional producer under the same transactional id.
-
-        Its init_transactions fences the old one and aborts its open transaction, if any. Used
-        after a lost connection and after a failed commit instead of abort_transaction: after a
-        broker restart librdkafka can keep a stale group coordinator and wait forever inside
-        send_offsets_to_transaction (confluentinc/librdkafka#5511); a new client starts clean.
-        """
-        if self.producer is not None:
-            self._retired.append(self.producer)
-            self.producer = None
-        self._connection_lost = False
-        producer = make_worker_producer(self.clients)
-        self._retry("initialising transactions",
-                    lambda: _bounded("init_transactions",
-                                     lambda: producer.init_transactions(TXN_CALL_S)))
-        self.producer = producer
 
     def start(self) -> None:
         """Registry loaded, producer's transactions ready, consumer subscribed."""
@@ -331,97 +233,6 @@ class Pipeline:
             self._hold_sources(consumer)
         self.checkpoint_before_stop()
         log.info("stopping: the last batch was committed")
-
-    def _hold_sources(self, consumer: Consumer) -> None:
-        """Pause source partitions while the engines hold more than HOLD_PENDING events
-        waiting for their release; resume once they are released (or after MAX_HOLD_S).
-
-        Which ones (``_holdable``) depends on what the release waits for. While a caught-up
-        partition's quiet time runs (a flood read faster than its lane's idle origins are
-        vouched quiet), every partition with a backlog pauses: wall time releases them. Else
-        the release waits for event time, which only reading moves: the backlogged partition
-        furthest behind in event time goes on, the others pause until it has caught up (with
-        one partition left behind nothing pauses). Pausing all of them then, as before, held
-        a replayed backlog still for MAX_HOLD_S with nothing released (worker_bench, 200,000
-        events: 57,605 pending after 15 s).
-
-        Pausing changes no result: events are handled in event-time order whenever they are
-        read, offsets are committed only for what was handled, and ticks go on (a paused
-        partition with a backlog is not vouched quiet; idle ones still are).
-        """
-        now = time.monotonic()
-        if now < self._next_hold_check:
-            return
-        self._next_hold_check = now + HOLD_CHECK_S
-        pending = self.correlator.pending_events()
-        if not self._held:
-            if pending < RESUME_PENDING:
-                self._hold_armed = True
-            if pending <= HOLD_PENDING or not self._hold_armed:
-                return
-            held = self._holdable(consumer, now)
-            if held:
-                consumer.pause(held)
-                self._held, self._held_at, self._held_pending = held, now, pending
-                log.info("%d events wait for their release: %d source partition(s) paused",
-                         pending, len(held))
-            return
-        timed_out = now - self._held_at >= MAX_HOLD_S
-        if pending < RESUME_PENDING or pending <= self._held_pending // 2 or timed_out:
-            if timed_out and pending >= RESUME_PENDING:
-                self._hold_armed = False
-                log.warning("%d events still wait for their release after %.0fs: source "
-                            "partitions resumed", pending, MAX_HOLD_S)
-            self._resume_held(consumer)
-            return
-        # Still held: follow what the release waits for now (a quiet time ran out; the
-        # partition behind caught up with the others).
-        want = self._holdable(consumer, now)
-        key = {(tp.topic, tp.partition) for tp in want}
-        go_on = [tp for tp in self._held if (tp.topic, tp.partition) not in key]
-        paused = {(tp.topic, tp.partition) for tp in self._held}
-        stop = [tp for tp in want if (tp.topic, tp.partition) not in paused]
-        if go_on:
-            consumer.resume(go_on)
-        if stop:
-            consumer.pause(stop)
-        self._held = want
-        if not want:
-            log.info("source partitions resumed after %.1fs: nothing left to hold",
-                     now - self._held_at)
-
-    def _holdable(self, consumer: Consumer, now: float) -> list[TopicPartition]:
-        """The source partitions that pausing helps release (see _hold_sources)."""
-        if self._quiet_s is None:
-            self._quiet_s = max(self.correlator.pack.policy(kind).idle
-                                for kind in KIND_OF_TOPIC.values()) / 1000 + QUIET_SLACK_S
-        owned = [tp for tp in consumer.assignment() if tp.topic in KIND_OF_TOPIC]
-        backlogged: list[TopicPartition] = []
-        becoming_quiet = False
-        for tp in consumer.position(owned) if owned else []:
-            where = (tp.topic, tp.partition)
-            _, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
-            position = tp.offset if tp.offset >= 0 else self._starts.get(where)
-            if high >= 0 and position is not None and position >= high:
-                since = self._caught_up_since.setdefault(where, now)
-                becoming_quiet = becoming_quiet or now - since < self._quiet_s
-            else:
-                self._caught_up_since.pop(where, None)
-                backlogged.append(TopicPartition(*where))
-        if becoming_quiet or len(backlogged) < 2:
-            return backlogged if becoming_quiet else []
-        progress = self.ingestor.progress
-        behind = min(backlogged, key=lambda tp: (
-            progress.get(f"{tp.topic}/{tp.partition}", -1), tp.topic, tp.partition))
-        return [tp for tp in backlogged if tp is not behind]
-
-    def _resume_held(self, consumer: Consumer) -> None:
-        held, self._held = self._held, []
-        mine = {(tp.topic, tp.partition) for tp in consumer.assignment()}
-        held = [tp for tp in held if (tp.topic, tp.partition) in mine]
-        if held:
-            consumer.resume(held)
-        log.info("source partitions resumed after %.1fs", time.monotonic() - self._held_at)
 
     def _correlate_positions(self, applied: dict[int, int],
                              partitions: Iterable[int] | None = None) -> list[TopicPartition]:
@@ -526,62 +337,6 @@ class Pipeline:
         self.correlator.forget()
         self._applied.clear()
 
-    def _commit(self, consumer: Consumer, offsets: list[TopicPartition]) -> bool:
-        """Commit the open transaction with ``offsets``; False if it had to be aborted."""
-        producer = self.producer
-        assert producer is not None
-        sent = not offsets
-        attempt = 0
-        while True:
-            try:
-                if not sent:
-                    group = consumer.consumer_group_metadata()
-                    _bounded("send_offsets_to_transaction",
-                             partial(producer.send_offsets_to_transaction, offsets, group,
-                                     TXN_CALL_S))
-                    sent = True
-                _bounded("commit_transaction", lambda: producer.commit_transaction(TXN_CALL_S))
-                self.say.clear("commit")
-                return True
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.fatal():
-                    raise FatalKafkaError(f"commit: {err}") from exc
-                if err.txn_requires_abort() or not err.retriable():
-                    self.say("abort", logging.WARNING, "batch aborted, will be read again: %s",
-                             err)
-                    self._new_producer()  # aborts the open transaction
-                    return False
-                if self._connection_lost:  # start again with a new producer once it is back
-                    self.say("abort", logging.WARNING, "Kafka connection lost while committing "
-                             "(%s); the batch will be read again", err)
-                    self._new_producer()
-                    return False
-                self.say("commit", logging.WARNING, "cannot commit the batch yet (%s); "
-                         "retrying", err)
-            if self.stop.is_set():
-                raise Abandon("commit")
-            self.stop.wait(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
-            attempt += 1
-
-    def _abort(self) -> None:
-        producer = self.producer
-        assert producer is not None
-        attempt = 0
-        while True:
-            try:
-                _bounded("abort_transaction", lambda: producer.abort_transaction(TXN_CALL_S))
-                return
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.fatal():
-                    raise FatalKafkaError(f"abort: {err}") from exc
-                self.say("abort-retry", logging.WARNING, "cannot abort the batch yet (%s)", err)
-            if self.stop.is_set():
-                raise Abandon("abort")
-            self.stop.wait(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
-            attempt += 1
-
     # -- ticks ------------------------------------------------------------------------------
 
     def _send_ticks(self, consumer: Consumer, outbox: Outbox) -> None:
@@ -621,30 +376,6 @@ class Pipeline:
             outbox.send(CORRELATE_TOPIC, None, b"", headers, partition=p)
 
 
-def _bounded(what: str, call: Callable[[], object]) -> None:
-    """Run a blocking librdkafka call, but give up on it after HUNG_CALL_S (FatalKafkaError).
-
-    The call runs in a helper thread (the GIL is released inside librdkafka); its exception, if
-    any, is raised here as if it had been called directly.
-    """
-    outcome: list[BaseException | None] = []
-
-    def target() -> None:
-        try:
-            call()
-            outcome.append(None)
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=target, name=what, daemon=True)
-    thread.start()
-    thread.join(HUNG_CALL_S)
-    if not outcome:
-        raise FatalKafkaError(f"{what} has not returned after {HUNG_CALL_S:.0f}s "
-                              "(librdkafka#5456)")
-    if outcome[0] is not None:
-        raise outcome[0]
-
 
 def _next_offsets(batch: Iterable[Any]) -> list[TopicPartition]:
     last: dict[tuple[str, int], int] = {}
@@ -665,3 +396,7 @@ def _names(partitions: Iterable[TopicPartition]) -> str:
     for tp in partitions:
         by_topic.setdefault(tp.topic, []).append(tp.partition)
     return "; ".join(f"{t} {sorted(ps)}" for t, ps in sorted(by_topic.items())) or "nothing"
+
+
+__all__ = ["BATCH_MAX", "CHECKPOINT_S", "HOLD_PENDING", "MAX_HOLD_S", "RESUME_PENDING", "Abandon",
+           "Clients", "FatalKafkaError", "Pipeline", "Throttled"]
