@@ -29,17 +29,40 @@ class DedupStore(Protocol):
 
 
 class MemoryDedupStore:
-    """The twin used in tests and offline: same contract, no retention clock."""
+    """The twin of RedisDedupStore in a dict, for tests and benchmarks/hotpath.py: the same
+    contract (tests/contract/test_dedup_store_twins.py runs one suite against both).
 
-    def __init__(self) -> None:
+    ``retention_ms``: a key is forgotten that long after it was first set, as Redis's ``PX``
+    forgets it (None, the default: never); ``clock`` gives monotonic seconds, so tests advance
+    time instead of sleeping. An expired key is dropped when next looked up, not before.
+    """
+
+    def __init__(self, retention_ms: int | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._seen: dict[tuple[str, str], str] = {}
+        self._expires: dict[tuple[str, str], float] = {}
+        self._retention_s = None if retention_ms is None else retention_ms / 1000
+        self._clock = clock
 
     def duplicates(self, items: Sequence[Item]) -> list[bool]:
         """As :meth:`DedupStore.duplicates`; keys are held for the store's lifetime."""
         out = []
+        seen = self._seen
+        if self._retention_s is None:
+            for kind, event_id, coords in items:
+                held = seen.setdefault((kind, event_id), coords)
+                out.append(held != coords)
+            return out
+        now = self._clock()
+        expires = self._expires
         for kind, event_id, coords in items:
-            held = self._seen.setdefault((kind, event_id), coords)
-            out.append(held != coords)
+            key = (kind, event_id)
+            kept = seen.get(key)
+            if kept is None or expires[key] <= now:
+                seen[key], expires[key] = coords, now + self._retention_s
+                out.append(False)
+            else:
+                out.append(kept != coords)
         return out
 
 
