@@ -1,11 +1,13 @@
 """docker-compose.yml cannot run here (no Docker engine), so this checks that it agrees with the
-project: HUB_* names the hub actually reads, ports and topic file the defaults use, the Kafka
-version we test against, healthchecks, and the Prometheus scrape target."""
+project: every `hub` command line it runs is one the CLI accepts, HUB_* names the hub actually
+reads, ports and topic file the defaults use, the Kafka version we test against, healthchecks,
+and the Prometheus scrape target."""
 
 from __future__ import annotations
 
 import base64
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 import yaml
 
 from hub.adapters.topic_specs import load_topic_specs
+from hub.cli import build_parser
 from hub.settings import (
     ACTIONS_TOPIC,
     ANALYTICS_TOPICS,
@@ -55,9 +58,41 @@ def _published(service: dict[str, Any]) -> dict[int, tuple[str, int]]:
     return out
 
 
-def test_services_present(services: dict[str, Any]) -> None:
-    assert {"kafka", "redis", "topic-init", "worker", "casework", "console",
-            "prometheus"} <= set(services)
+def _hub_commands(services: dict[str, Any]) -> dict[str, list[str]]:
+    """service -> its ``hub ...`` command, and the image's default command."""
+    commands = {name: [str(a) for a in svc["command"]] for name, svc in services.items()
+                if isinstance(svc.get("command"), list) and svc["command"][:1] == ["hub"]}
+    cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "deploy" / "Dockerfile").read_text(), re.M)
+    assert cmd, "deploy/Dockerfile has no CMD in exec form"
+    commands["deploy/Dockerfile CMD"] = yaml.safe_load(cmd.group(1))
+    return commands
+
+
+def test_every_hub_command_is_one_the_cli_has_with_the_flags_used(
+        services: dict[str, Any]) -> None:
+    """A renamed command or flag fails here, not when the container starts (and restarts)."""
+    commands = _hub_commands(services)
+    assert {"topic-init", "worker", "casework", "console"} <= set(commands), commands
+    for where, argv in commands.items():
+        assert argv[0] == "hub", where
+        parser = build_parser(only=argv[1])
+        try:
+            args = parser.parse_args(argv[1:])
+        except SystemExit:  # argparse said why on stderr
+            pytest.fail(f"{where}: `{' '.join(argv)}` is not a valid hub command line")
+        assert args.command == argv[1], where
+
+
+def test_the_image_that_runs_hub_installs_the_hub_script(services: dict[str, Any]) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["hub"] == "hub.cli:main"
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "pip install -e ." in dockerfile and "COPY hub ./hub" in dockerfile
+    built = services["topic-init"]
+    assert built["build"]["dockerfile"] == "deploy/Dockerfile"
+    for name in _hub_commands(services):
+        if name in services:
+            assert services[name]["image"] == built["image"], f"{name} runs another image"
 
 
 def test_every_hub_variable_is_one_settings_reads(services: dict[str, Any]) -> None:
