@@ -117,6 +117,8 @@ class Received:
     headers: dict[str, bytes]
     kind: str | None = None
     record: dict[str, Any] | None = None
+    #: the record's Kafka timestamp (ms; the producer's clock, this machine's), None if unset
+    timestamp_ms: int | None = None
 
 
 class TopicReader:
@@ -151,8 +153,10 @@ class TopicReader:
             kind, record = self.codec.decode(msg.value() or b"")
         except Exception:
             pass
+        ts_type, ts = msg.timestamp()
         return Received(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(),
-                        {k: v for k, v in (msg.headers() or [])}, kind, record)
+                        {k: v for k, v in (msg.headers() or [])}, kind, record,
+                        ts if ts_type and ts >= 0 else None)
 
     def poll_new(self, seconds: float = 0.5) -> list[Received]:
         out: list[Received] = []
