@@ -29,7 +29,7 @@ from typing import Any
 from hub.model.errors import HubError
 from hub.model.incidents import CONFIRMED, STATUSES
 
-#: The ``kind`` of a planted-trend label line (hub.replay.simulate.trends.TREND_LABEL_KIND);
+#: The ``kind`` of a planted-trend label line (hub.replay.simulate.labels.TREND_LABEL_KIND);
 #: read_labels skips them, hub.replay.evaluate_trends reads them.
 TREND_KIND = "risk_trend"
 

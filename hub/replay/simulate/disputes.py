@@ -1,45 +1,18 @@
-"""Dispute histories: how a DISPUTE report unfolds over days, and exact dispute plans.
+"""Exact dispute plans: a plan with exact figures (the Tai'an profile) placed in the city.
 
-The area analytics count disputes accepted, mediated and resolved; this is where those
-histories are drawn (:func:`dispute_history`) and where a plan with exact figures (the Tai'an
-profile) is placed in the city without breaking the background's 7-day rule.
+The area analytics count disputes accepted, mediated and resolved; a plan's disputes get their
+histories from dispute_statuses.py and are placed without breaking the background's 7-day rule.
 """
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING
 
-from hub.replay.simulate.config import DAY_MS, HOUR_MS, MINUTE_MS, DisputeModel, DisputePlan
+from hub.replay.simulate.config import DAY_MS, HOUR_MS, DisputePlan
+from hub.replay.simulate.dispute_statuses import dispute_history
 
 if TYPE_CHECKING:
     from hub.replay.simulate.world import World
-
-
-def dispute_history(rng: random.Random, model: DisputeModel, t: int,
-                    outcome: str | None = None) -> list[tuple[str, int]]:
-    """A dispute's (status, event time) history from ``t``, by ``model``.
-
-    ``outcome`` forces how it ends: RESOLVED, UNRESOLVED or REPORTED (never accepted); None
-    draws it from the model's rates. Times strictly increase.
-    """
-    if outcome is None:
-        if rng.random() >= model.accept_rate:
-            outcome = "REPORTED"
-        else:
-            outcome = "RESOLVED" if rng.random() < model.resolve_rate else "UNRESOLVED"
-    history = [("REPORTED", t)]
-    if outcome == "REPORTED":
-        return history
-    t += max(MINUTE_MS, model.to_accepted.draw_ms(rng))
-    history.append(("ACCEPTED", t))
-    if outcome == "UNRESOLVED" or rng.random() < model.mediate_rate:
-        t += max(MINUTE_MS, model.to_mediating.draw_ms(rng))
-        history.append(("MEDIATING", t))
-    last = model.to_resolved if outcome == "RESOLVED" else model.to_unresolved
-    t += max(MINUTE_MS, last.draw_ms(rng))
-    history.append((outcome, t))
-    return history
 
 
 def dispute_fits(world: World, building_id: str, lo: int, hi: int) -> bool:

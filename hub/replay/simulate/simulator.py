@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from hub.replay.simulate.background import background_day, closing_report
 from hub.replay.simulate.config import DAY_MS, SimConfig
 from hub.replay.simulate.disputes import plan_disputes
+from hub.replay.simulate.labels import Label, TrendLabel
 from hub.replay.simulate.sink import dumps
-from hub.replay.simulate.situations import Label, plan_situations
-from hub.replay.simulate.trends import TrendLabel, plan_trends
+from hub.replay.simulate.situations import plan_situations
+from hub.replay.simulate.trends import plan_trends
 from hub.replay.simulate.world import World
 
 

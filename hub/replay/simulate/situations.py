@@ -7,8 +7,6 @@ incident per label.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
 
 from hub.replay.simulate.city import Building, Site
@@ -22,35 +20,11 @@ from hub.replay.simulate.config import (
 )
 from hub.replay.simulate.constraints import Z_BAD, Z_ENTRY, Z_INTRUSION
 from hub.replay.simulate.draws import pseudonym
+from hub.replay.simulate.labels import Label
 from hub.replay.simulate.world import World
 
 _RESERVE_MARGIN_MS = 45 * MINUTE_MS
 _DISPUTE_MARGIN_MS = 8 * DAY_MS
-
-
-@dataclass(frozen=True)
-class Label:
-    """One injected ground-truth situation: what `hub evaluate` expects an incident for."""
-
-    rule_id: str
-    key: str
-    event_ids: tuple[str, ...]
-    risk_level: str
-    first_event_time: int
-
-    def to_record(self) -> dict[str, Any]:
-        """The label as a labels-file record (what ``hub evaluate`` reads)."""
-        return {
-            "rule_id": self.rule_id,
-            "key": self.key,
-            "event_ids": list(self.event_ids),
-            "risk_level": self.risk_level,
-            "first_event_time": self.first_event_time,
-        }
-
-    def to_json(self) -> str:
-        """The label as one compact labels-file line."""
-        return json.dumps(self.to_record(), ensure_ascii=False, separators=(",", ":"))
 
 
 

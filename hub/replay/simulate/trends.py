@@ -6,13 +6,11 @@ to score it against (docs/toolkit.md, "Planted rising trends").
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from hub.replay.simulate.config import DAY_MS, HOUR_MS
 from hub.replay.simulate.draws import poisson
+from hub.replay.simulate.labels import TrendLabel
 from hub.replay.simulate.world import World
 
 #: The rising trends' shape (docs/toolkit.md, "Planted rising trends"): weeks of baseline
@@ -26,47 +24,6 @@ TREND_CATEGORIES: tuple[str, ...] = (
     "SAFETY_HAZARD", "FIRE_HAZARD", "SUSPICIOUS_PERSON", "PUBLIC_ORDER", "ENVIRONMENT", "OTHER",
 )
 _CST_OFFSET_MS = 8 * HOUR_MS  # Asia/Shanghai: +08:00 all year (no DST since 1991)
-
-TREND_LABEL_KIND = "risk_trend"
-
-
-@dataclass(frozen=True)
-class TrendLabel:
-    """A planted rising trend: what `hub evaluate --warnings` expects a final RiskWarning for.
-
-    ``areas`` names the areas that enclose ``area_code`` (level -> code): a warning there for the
-    same case type and week is explained by the trend.
-    """
-
-    area_level: str
-    area_code: str
-    case_source: str
-    case_type: str
-    week_start: int
-    week_label: str
-    count: int  # planted reports in the rising week (the background may add some)
-    baseline_counts: tuple[int, ...]  # planted reports in each baseline week, oldest first
-    areas: tuple[tuple[str, str], ...] = ()
-
-    def to_record(self) -> dict[str, Any]:
-        """The trend as a ``risk_trend`` labels-file record."""
-        return {
-            "kind": TREND_LABEL_KIND,
-            "area_level": self.area_level,
-            "area_code": self.area_code,
-            "case_source": self.case_source,
-            "case_type": self.case_type,
-            "week_start": self.week_start,
-            "week_label": self.week_label,
-            "count": self.count,
-            "baseline_counts": list(self.baseline_counts),
-            "areas": dict(self.areas),
-        }
-
-    def to_json(self) -> str:
-        """The trend as one compact labels-file line."""
-        return json.dumps(self.to_record(), ensure_ascii=False, separators=(",", ":"))
-
 
 def plan_trends(world: World, n: int) -> None:
     """``n`` rising trends in distinct (grid, category) pairs (docs/toolkit.md)."""

@@ -8,18 +8,14 @@ object is what lets the parts live in their own modules and still give the same 
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hub.replay.simulate.city import Building, Site, build_city
 from hub.replay.simulate.config import DAY_MS, MINUTE_MS, SimConfig
 from hub.replay.simulate.constraints import Index, Zones
-from hub.replay.simulate.disputes import dispute_history
+from hub.replay.simulate.dispute_statuses import dispute_history
+from hub.replay.simulate.labels import Label, TrendLabel
 from hub.replay.simulate.sink import Sink
-
-if TYPE_CHECKING:
-    from hub.replay.simulate.situations import Label
-    from hub.replay.simulate.trends import TrendLabel
-
 
 _WATCHLISTS = ("WL-WANTED", "WL-MISSING", "WL-KEY-PERSON", "WL-FRAUD")
 _DESCRIPTIONS: dict[str, tuple[str, ...]] = {
