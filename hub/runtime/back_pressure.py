@@ -55,14 +55,13 @@ class BackPressure:
         """Pause source partitions while the engines hold more than HOLD_PENDING events
         waiting for their release; resume once they are released (or after MAX_HOLD_S).
 
-        Which ones (``_holdable``) depends on what the release waits for. While a caught-up
-        partition's quiet time runs (a flood read faster than its lane's idle origins are
-        vouched quiet), every partition with a backlog pauses: wall time releases them. Else
-        the release waits for event time, which only reading moves: the backlogged partition
-        furthest behind in event time goes on, the others pause until it has caught up (with
-        one partition left behind nothing pauses). Pausing all of them then, as before, held
-        a replayed backlog still for MAX_HOLD_S with nothing released (worker_bench, 200,000
-        events: 57,605 pending after 15 s).
+        Which ones (``_holdable``) depends on what the release waits for. With a backlog on
+        several partitions the release waits for event time, which only reading moves: the
+        backlogged partition furthest behind in event time goes on, the others pause until it
+        has caught up. Pausing all of them, as before, held a replayed backlog still for
+        MAX_HOLD_S with nothing released (worker_bench, 200,000 events: 57,605 pending after
+        15 s). A lone backlog (a flood on one door) pauses only while a caught-up partition's
+        quiet time runs: then wall time releases it; afterwards its own reading does.
 
         Pausing changes no result: events are handled in event-time order whenever they are
         read, offsets are committed only for what was handled, and ticks go on (a paused
@@ -127,7 +126,7 @@ class BackPressure:
             else:
                 self._caught_up_since.pop(where, None)
                 backlogged.append(TopicPartition(*where))
-        if becoming_quiet or len(backlogged) < 2:
+        if len(backlogged) < 2:
             return backlogged if becoming_quiet else []
         progress = self.ingestor.progress
         behind = min(backlogged, key=lambda tp: (

@@ -227,3 +227,15 @@ def test_a_pause_that_releases_nothing_ends_and_is_not_repeated_until_drained(
     assert not step(HOLD_PENDING * 2)  # disarmed
     assert not step(RESUME_PENDING - 1)  # drained: armed again
     assert step(HOLD_PENDING + 1)
+
+
+def test_a_drained_partition_does_not_stop_a_backlog_on_several(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One partition read to its end while two still have a backlog (a replay): the one behind
+    in event time reads on, the quiet time of the drained one notwithstanding."""
+    pipe, consumer, pending, progress, clock = held_pipeline(monkeypatch)
+    consumer.offsets[(SOURCE, 1)] = (100, 100)
+    progress.progress = {f"{SOURCE}/0": 9_000, f"{SOURCE}/2": 3_000}
+    step = stepper(pipe, consumer, pending, clock)
+
+    assert step(HOLD_PENDING + 1) == {(SOURCE, 0)}
