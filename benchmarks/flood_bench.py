@@ -34,6 +34,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.common import machine_note
+from benchmarks.contenders import SOURCE_LIST, Result, make_preload, run_contender
 from benchmarks.incidents import correlate_offline
 from benchmarks.stack import (
     REPO,
@@ -43,7 +44,6 @@ from benchmarks.stack import (
     stack_env,
     topic_ends,
 )
-from benchmarks.worker_bench import SOURCE_LIST, Result, make_preload, run_contender
 from hub.adapters.kafka import Consumer, TopicPartition
 from hub.settings import INCIDENTS_TOPIC, Settings
 
