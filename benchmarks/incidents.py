@@ -1,6 +1,6 @@
 """Incidents online (hub.incidents, read_committed) against `hub correlate` offline.
 
-The comparison is the one the worker tests make (tests/integration/worker_harness.py:
+The comparison is the one the worker tests make (tests/integration/incident_compare.py:
 incident_view, final_versions, describe_diff), kept here so the benchmarks do not import test code:
 the highest version of each incident id, compared on id, version, rule, risk level, evidence and
 route.

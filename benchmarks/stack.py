@@ -67,7 +67,7 @@ def foreign_users(own: set[int]) -> list[str]:
 
 def take_topics_lock(settings: Settings, timeout: float, who: str = "benchmark") -> Any:
     """Hold ``<state dir>/hub-topics.lock``, the lock the worker integration tests take
-    (worker_harness.exclusive_topics) before they reset the hub.* topics; an open file."""
+    (topic_reset.exclusive_topics) before they reset the hub.* topics; an open file."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     fh = (settings.state_dir / "hub-topics.lock").open("w")
     deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ app, and other engineers' worker tests delete and re-create them at any moment o
 broker. ``--shared-stack`` uses the configured broker instead: it then takes
 ``<state dir>/hub-topics.lock`` (the lock the worker integration tests hold while they use the
 topics), also waits until no other `hub worker`, naive agent, raw loop or pytest run has been seen
-for 15 s, resets every hub.* topic (like worker_harness.reset_topics), and flags its figures if
+for 15 s, resets every hub.* topic (like topic_reset.reset_topics), and flags its figures if
 such a process appears or the source topics change during a run.
 
 Steps: simulate a scenario; keep the registry and the first ``--events`` source events; produce

@@ -25,7 +25,7 @@ from hub.codec import load_codec
 from hub.model.cases import IncidentAction
 from hub.model.incidents import Incident
 from hub.settings import Settings
-from tests.integration.worker_harness import REPO, free_port, new_app_id, wait_until
+from tests.integration.harness_common import REPO, free_port, new_app_id, wait_until
 
 CODEC = load_codec()
 

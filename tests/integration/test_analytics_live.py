@@ -26,7 +26,8 @@ from hub.offline.analytics import analyse
 from hub.offline.inputs import read_input
 from hub.settings import ANALYTICS_TOPICS, INCIDENTS_TOPIC, Settings
 from tests.integration.casework_harness import TopicReader, producer
-from tests.integration.worker_harness import REPO, exclusive_topics, reset_topics, wait_until
+from tests.integration.harness_common import REPO, wait_until
+from tests.integration.topic_reset import exclusive_topics, reset_topics
 
 pytestmark = pytest.mark.timeout(420)
 CODEC = load_codec()
@@ -48,7 +49,7 @@ def comparable(rec: dict[str, Any]) -> tuple[Any, ...]:
 
 @pytest.fixture
 def own_topics(stack_settings: Settings) -> Iterator[Settings]:
-    """reset_topics deletes every hub.* topic: one test at a time on them (worker_harness)."""
+    """reset_topics deletes every hub.* topic: one test at a time on them (topic_reset)."""
     with exclusive_topics(stack_settings):
         reset_topics(stack_settings)
         yield stack_settings

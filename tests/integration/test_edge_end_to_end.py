@@ -31,19 +31,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hub.codec.internal import FRAME_HEADER
 from hub.runtime.frames import read_frame
 from hub.settings import CORRELATE_TOPIC, INCIDENTS_TOPIC, Settings
-from tests.integration.worker_harness import (
-    REPO,
-    WorkerGroup,
-    exclusive_topics,
-    free_port,
-    new_app_id,
-    read_to_end,
-    reading,
-    single_worker,
-    topics_of,
-    wait_until,
-    write_jsonl,
-)
+from tests.integration.harness_common import REPO, free_port, new_app_id, wait_until
+from tests.integration.scenarios import write_jsonl
+from tests.integration.topic_io import read_to_end, reading
+from tests.integration.topic_reset import exclusive_topics, topics_of
+from tests.integration.worker_harness import WorkerGroup, single_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,22 +22,18 @@ from pathlib import Path
 import pytest
 
 from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS, Settings
-from tests.integration.worker_harness import (
-    Received,
-    Scenario,
-    WorkerGroup,
+from tests.integration.harness_common import new_app_id
+from tests.integration.incident_compare import (
     assert_same_incidents,
     dead_letter_summary,
     describe_diff,
-    exclusive_topics,
     final_versions,
-    flush_and_collect,
     incident_view,
-    make_scenario,
-    new_app_id,
-    produce_file,
-    reset_topics,
 )
+from tests.integration.scenarios import Scenario, make_scenario
+from tests.integration.topic_io import Received
+from tests.integration.topic_reset import exclusive_topics, reset_topics
+from tests.integration.worker_harness import WorkerGroup, flush_and_collect, produce_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

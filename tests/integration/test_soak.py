@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from tests.integration.worker_harness import REPO
+from tests.integration.harness_common import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -24,18 +24,12 @@ from hub.codec import load_codec
 from hub.replay.record import record
 from hub.runtime.frames import partition_for
 from hub.settings import REGISTRY_TOPIC, SOURCE_TOPICS, Settings
+from tests.integration.harness_common import REPO, new_app_id
+from tests.integration.incident_compare import describe_diff, final_versions
 from tests.integration.test_worker_hostile import alarm, swipe  # the same record builders
-from tests.integration.worker_harness import (
-    REPO,
-    WorkerGroup,
-    describe_diff,
-    exclusive_topics,
-    final_versions,
-    flush_and_collect,
-    new_app_id,
-    produce_raw,
-    single_worker,
-)
+from tests.integration.topic_io import produce_raw
+from tests.integration.topic_reset import exclusive_topics
+from tests.integration.worker_harness import WorkerGroup, flush_and_collect, single_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -25,24 +25,21 @@ import pytest
 
 from hub.runtime.pipeline import CHECKPOINT_S
 from hub.settings import INCIDENTS_TOPIC, Settings
-from tests.integration.worker_harness import (
-    REPO,
-    Received,
-    Scenario,
-    WorkerGroup,
+from tests.integration.harness_common import REPO, new_app_id, wait_until
+from tests.integration.incident_compare import (
     assert_no_version_differs,
     assert_same_incidents,
     dead_letter_summary,
+)
+from tests.integration.scenarios import Scenario, make_scenario, rules_without
+from tests.integration.topic_io import Received, reading
+from tests.integration.topic_reset import reset_topics
+from tests.integration.worker_harness import (
+    WorkerGroup,
     flush_and_collect,
     lag_by_partition,
-    make_scenario,
-    new_app_id,
     produce_file,
-    reading,
-    reset_topics,
-    rules_without,
     wait_lag_zero_or_explain,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

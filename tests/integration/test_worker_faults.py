@@ -22,25 +22,23 @@ import pytest
 
 from hub import stack
 from hub.settings import Settings
-from tests.integration.worker_harness import (
-    BackgroundProduce,
-    Scenario,
-    WorkerGroup,
+from tests.integration.harness_common import new_app_id, wait_until
+from tests.integration.incident_compare import (
     assert_no_version_differs,
     assert_same_incidents,
     dead_letter_summary,
-    exclusive_topics,
+)
+from tests.integration.scenarios import Scenario, make_scenario, write_jsonl
+from tests.integration.topic_reset import exclusive_topics, reset_topics
+from tests.integration.worker_harness import (
+    BackgroundProduce,
+    WorkerGroup,
     flush_and_collect,
-    make_scenario,
     metric_total,
-    new_app_id,
     produce_file,
     redis_down,
-    reset_topics,
     supervise_until_caught_up,
     wait_lag_zero_or_explain,
-    wait_until,
-    write_jsonl,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -26,21 +26,11 @@ from hub.codec.seal import unseal
 from hub.core.pseudonym import pseudonymize
 from hub.runtime.frames import Entry, read_frame
 from hub.settings import CORRELATE_TOPIC, DEADLETTER_TOPIC, INCIDENTS_TOPIC, SOURCE_TOPICS, Settings
-from tests.integration.worker_harness import (
-    Received,
-    Sent,
-    WorkerGroup,
-    describe_diff,
-    exclusive_topics,
-    final_versions,
-    flush_and_collect,
-    new_app_id,
-    produce_raw,
-    read_to_end,
-    reading,
-    single_worker,
-    topics_of,
-)
+from tests.integration.harness_common import new_app_id
+from tests.integration.incident_compare import describe_diff, final_versions
+from tests.integration.topic_io import Received, Sent, produce_raw, read_to_end, reading
+from tests.integration.topic_reset import exclusive_topics, topics_of
+from tests.integration.worker_harness import WorkerGroup, flush_and_collect, single_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,16 +15,14 @@ import pytest
 
 from hub.core.rule_loading import load_rules
 from hub.settings import Settings
+from tests.integration.harness_common import new_app_id
+from tests.integration.incident_compare import assert_same_incidents, dead_letter_summary
+from tests.integration.scenarios import Scenario, make_scenario
+from tests.integration.topic_reset import reset_topics
 from tests.integration.worker_harness import (
-    Scenario,
     WorkerGroup,
-    assert_same_incidents,
-    dead_letter_summary,
     flush_and_collect,
-    make_scenario,
-    new_app_id,
     produce_file,
-    reset_topics,
     wait_lag_zero_or_explain,
 )
 

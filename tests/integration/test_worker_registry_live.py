@@ -14,16 +14,11 @@ from pathlib import Path
 import pytest
 
 from hub.settings import Settings
-from tests.integration.worker_harness import (
-    WorkerGroup,
-    assert_same_incidents,
-    dead_letter_summary,
-    flush_and_collect,
-    make_scenario,
-    new_app_id,
-    produce_file,
-    reset_topics,
-)
+from tests.integration.harness_common import new_app_id
+from tests.integration.incident_compare import assert_same_incidents, dead_letter_summary
+from tests.integration.scenarios import make_scenario
+from tests.integration.topic_reset import reset_topics
+from tests.integration.worker_harness import WorkerGroup, flush_and_collect, produce_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

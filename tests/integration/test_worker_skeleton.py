@@ -17,14 +17,10 @@ import pytest
 
 from hub.adapters.kafka.io import make_producer
 from hub.settings import DEADLETTER_TOPIC, INCIDENTS_TOPIC, LEVEL_TOPICS, Settings
-from tests.integration.worker_harness import (
-    WorkerGroup,
-    new_app_id,
-    reading,
-    single_worker,
-    wait_until,
-    write_jsonl,
-)
+from tests.integration.harness_common import new_app_id, wait_until
+from tests.integration.scenarios import write_jsonl
+from tests.integration.topic_io import reading
+from tests.integration.worker_harness import WorkerGroup, single_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
