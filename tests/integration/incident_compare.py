@@ -2,46 +2,23 @@
 published, against `hub correlate --final` over the same events.
 
 The comparison most worker tests end with (the same incidents online as offline), in one place;
-benchmarks/incidents.py keeps its own copy so the benchmarks do not import test code.
+the view of an incident, the final versions and the diff are benchmarks/incidents.py's, which
+worker_bench and flood_bench use too (tests may import benchmarks, never the other way round).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.incidents import describe_diff as bench_diff
+from benchmarks.incidents import final_versions, incident_view
 from tests.integration.topic_io import Received
 
 if TYPE_CHECKING:
     from tests.integration.scenarios import Scenario
-
-
-def incident_view(rec: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of an incident the online = offline property compares."""
-    route = rec.get("route")
-    return {
-        "incident_id": rec["incident_id"],
-        "version": rec["version"],
-        "rule_id": rec["rule_id"],
-        "risk_level": rec["risk_level"],
-        "evidence": [(e["kind"], e["event_id"], e["event_time"]) for e in rec["evidence"]],
-        "route": None if route is None else (route["level"], route["department_id"]),
-    }
-
-
-def final_versions(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The highest CONFIRMED version of each incident_id (PROVISIONAL and RETRACTED versions are
-    the early alerts: online = offline holds for the confirmed ones, docs/contracts.md)."""
-    out: dict[str, dict[str, Any]] = {}
-    for rec in records:
-        if rec.get("status", "CONFIRMED") != "CONFIRMED":
-            continue
-        held = out.get(rec["incident_id"])
-        if held is None or rec["version"] > held["version"]:
-            out[rec["incident_id"]] = dict(rec)
-    return out
 
 
 def read_offline(path: Path) -> dict[str, dict[str, Any]]:
@@ -54,17 +31,7 @@ def read_offline(path: Path) -> dict[str, dict[str, Any]]:
 def describe_diff(online: Mapping[str, Mapping[str, Any]],
                   offline: Mapping[str, Mapping[str, Any]]) -> str:
     """A readable account of how two incident sets differ (for assertion messages)."""
-    lines = []
-    for iid in sorted(set(offline) - set(online)):
-        lines.append(f"MISSING online: {iid} {incident_view(offline[iid])}")
-    for iid in sorted(set(online) - set(offline)):
-        lines.append(f"EXTRA online:   {iid} {incident_view(online[iid])}")
-    for iid in sorted(set(online) & set(offline)):
-        a, b = incident_view(online[iid]), incident_view(offline[iid])
-        if a != b:
-            fields = [k for k in a if a[k] != b[k]]
-            lines.append(f"DIFFERS {iid} in {fields}: online={a} offline={b}")
-    return "\n".join(lines[:40]) + (f"\n... {len(lines) - 40} more" if len(lines) > 40 else "")
+    return bench_diff(online, offline, limit=40)
 
 
 def dead_letter_summary(dead: list[Received]) -> dict[tuple[str, str], int]:
