@@ -108,37 +108,23 @@ class BackPressure:
             log.info("source partitions resumed after %.1fs: nothing left to hold",
                      now - self._held_at)
 
-    def _source_offsets(self, consumer: Consumer, now: float
-                        ) -> list[tuple[tuple[str, int], int | None, int]]:
-        """Each owned source partition's (topic, partition), position (None while unknown: no
-        delivery and no committed start yet) and end (-1: unknown), for the ticks (lag, vouching)
-        and for back-pressure; notes since when each one has had nothing left to read (its quiet
-        time runs from about then)."""
-        owned = [tp for tp in consumer.assignment() if tp.topic in KIND_OF_TOPIC]
-        out = []
-        for tp in consumer.position(owned) if owned else []:
-            where = (tp.topic, tp.partition)
-            _, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
-            position = tp.offset if tp.offset >= 0 else self._starts.get(where)
-            if high >= 0 and position is not None and position >= high:
-                self._caught_up_since.setdefault(where, now)
-            else:
-                self._caught_up_since.pop(where, None)
-            out.append((where, position, high))
-        return out
-
     def _holdable(self, consumer: Consumer, now: float) -> list[TopicPartition]:
         """The source partitions that pausing helps release (see _hold_sources)."""
         if self._quiet_s is None:
             self._quiet_s = max(self.correlator.pack.policy(kind).idle
                                 for kind in KIND_OF_TOPIC.values()) / 1000 + QUIET_SLACK_S
+        owned = [tp for tp in consumer.assignment() if tp.topic in KIND_OF_TOPIC]
         backlogged: list[TopicPartition] = []
         becoming_quiet = False
-        for where, position, high in self._source_offsets(consumer, now):
+        for tp in consumer.position(owned) if owned else []:
+            where = (tp.topic, tp.partition)
+            _, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
+            position = tp.offset if tp.offset >= 0 else self._starts.get(where)
             if high >= 0 and position is not None and position >= high:
-                quiet_for = now - self._caught_up_since[where]
-                becoming_quiet = becoming_quiet or quiet_for < self._quiet_s
+                since = self._caught_up_since.setdefault(where, now)
+                becoming_quiet = becoming_quiet or now - since < self._quiet_s
             else:
+                self._caught_up_since.pop(where, None)
                 backlogged.append(TopicPartition(*where))
         if len(backlogged) < 2:
             return backlogged if becoming_quiet else []
