@@ -15,6 +15,8 @@ from hub.core.state import KeyState
 from hub.model.events import Event
 
 Match = tuple[list[Event], str]
+#: An ``all`` rule's window is pruned when its oldest event is ``within >> 5`` past the span.
+PRUNE_SLACK_SHIFT = 5
 Handler = Callable[[Rule, KeyState, Event, int], list[Match]]
 
 
@@ -139,7 +141,7 @@ def on_all(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
     window = state.window
     # Which steps have no candidate at all (counting events that may be past the window: they
     # are pruned before any search). If more than the one this event could fill are empty, no
-    # match is possible, and the window is only pruned once it has grown (amortized).
+    # match is possible, and the window is only pruned once its oldest event is well past it.
     have = 0
     for bit, count in counts.items():
         if count:
@@ -157,12 +159,13 @@ def on_all(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
             if others is not None:
                 chosen = [event, *others]
                 break
-    elif len(window) >= state.prune_at:
+    elif window and window[0][1].event_time < event.event_time - rule.within - (
+            rule.within >> PRUNE_SLACK_SHIFT):
+        # Pruned once its oldest event is a 32nd of the span past it: a busy site's window holds
+        # at most ~3 % more than its span, and each prune drops ~3 % of it at once (amortized).
+        # Pruning by length (a quarter more each time) let the window hold up to 1.25x its span,
+        # and the soak's RSS kept growing for minutes after the window was full (BENCHMARKS §4).
         prune_window(state, event.event_time - rule.within)
-        # Prune again once a quarter more has come (amortized: each prune walks what it drops
-        # and shifts the rest). Doubling here let a busy site's window hold twice its span: the
-        # soak's RSS grew for 20 minutes with a 10-minute rule (BENCHMARKS.md §4, run 3).
-        state.prune_at = len(window) + max(16, len(window) // 4)
     window.append((mask, event))
     for bit in counts:
         if mask & bit:

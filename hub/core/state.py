@@ -89,7 +89,7 @@ class KeyState:
     rule (a credential seen for the first time in its window), so construction cost counts.
     """
 
-    __slots__ = ("incident", "new_timers", "pending", "pq", "prune_at", "scheduled",
+    __slots__ = ("incident", "new_timers", "pending", "pq", "scheduled",
                  "step_counts", "timers", "touched", "window")
 
     def __init__(self, touched: int = NEG_INF) -> None:
@@ -100,8 +100,6 @@ class KeyState:
         self.incident: OpenIncident | None = None
         self.step_counts: dict[int, int] | None = None  # 'all' rules: window events per step bit
         self.touched = touched  # newest event time this state has seen (for the sweep)
-        # 'all' rules prune lazily, before any search and when the window reaches this length
-        self.prune_at = 0
         # Rules without timers queue a key, not each event: the event time of the key's live
         # entry in the rule's heap (its earliest pending event), None when nothing is pending.
         self.scheduled: int | None = None
