@@ -17,6 +17,10 @@ from hub.model.events import Event
 
 Snapshot = dict[str, Any]
 
+#: Compact JSON, one encoder for all: ``json.dumps`` with ``separators`` builds a new encoder on
+#: every call, a third of the cost of encoding an event (ingest encodes every one it forwards).
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
 
 def event_to_dict(event: Event) -> list[Any]:
     """An event as the compact ``[kind, fields]`` pair the snapshots store."""
@@ -27,7 +31,7 @@ def event_json(event: Event) -> str:
     """``event_to_dict`` as JSON text, computed once per event."""
     text = event.json_cache
     if text is None:
-        text = json.dumps([event.kind, event.fields], separators=(",", ":"))
+        text = _ENCODE([event.kind, event.fields])
         object.__setattr__(event, "json_cache", text)
     return text
 
@@ -103,10 +107,9 @@ def key_state_json_parts(state: KeyState) -> Iterator[str]:
     yield f'"u":{int(state.touched)}'
     inc = state.incident
     if inc is not None:
-        head = json.dumps({"id": inc.incident_id, "v": inc.version, "ft": inc.first_event_time,
-                           "lt": inc.last_event_time, "r": inc.risk_level,
-                           "vals": sorted(inc.values, key=repr), **_bounds_of(inc)},
-                          separators=(",", ":"))
+        head = _ENCODE({"id": inc.incident_id, "v": inc.version, "ft": inc.first_event_time,
+                        "lt": inc.last_event_time, "r": inc.risk_level,
+                        "vals": sorted(inc.values, key=repr), **_bounds_of(inc)})
         yield f',"i":{head[:-1]},"e":['
         for i, e in enumerate(inc.evidence):
             yield ("," if i else "") + event_json(e)
