@@ -38,6 +38,7 @@ from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rule_loading import load_rules
 from hub.observability.metrics import create
 from hub.runtime.correlator import Correlator
+from hub.runtime.handoff import EventHandoff
 from hub.runtime.ingest import Ingestor
 from hub.runtime.outbox import Outbox
 from hub.runtime.state_store import ChangelogStore
@@ -146,18 +147,20 @@ def source_messages(path: Path, key: str) -> tuple[list[Message], MemoryBuilding
 
 
 def run(messages: list[Message], registry: MemoryBuildingRegistry, dedup: DedupStore,
-        batch: int, checkpoint_every: int, early: bool = True) -> dict[str, Any]:
+        batch: int, checkpoint_every: int, early: bool = True,
+        handoff: bool = True) -> dict[str, Any]:
     settings = Settings.from_env()
     codec = load_codec()
     pack = load_rules(settings.rules_dir)
     metrics = create()
+    handed = EventHandoff() if handoff else None
     ingestor = Ingestor(codec=codec, lanes=lanes_of(pack), registry=registry, dedup=dedup,
-                        metrics=metrics, pseudonym_key=settings.pseudonym_key)
+                        metrics=metrics, pseudonym_key=settings.pseudonym_key, handoff=handed)
     origins = {kind: [f"{topic}/{p}" for p in range(PARTITIONS)]
                for kind, topic in SOURCE_TOPICS.items()}
     correlator = Correlator(pack=pack, codec=codec, registry=registry,
                             store=MemoryStore("", "changelog"), metrics=metrics,
-                            origins=origins, early=early)
+                            origins=origins, early=early, handoff=handed)
     producer = Producer()
     ingest_s = correlate_s = 0.0
     n = 0
@@ -193,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-early", dest="early", action="store_false",
                    help="without the eager engine (HUB_EARLY_ALERTS=false); default: as the "
                    "worker runs, with it")
+    p.add_argument("--no-handoff", dest="handoff", action="store_false",
+                   help="the correlator decodes every frame entry (no events handed over by "
+                   "ingest, hub/runtime/handoff.py); default: as the worker runs, with it")
     args = p.parse_args(argv)
     settings = Settings.from_env()
     messages, registry = source_messages(args.path, settings.pseudonym_key)
@@ -205,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         prof = cProfile.Profile() if args.profile and i == args.repeat - 1 else None
         if prof:
             prof.enable()
-        got = run(messages, registry, dedup, args.batch, args.checkpoint_every, args.early)
+        got = run(messages, registry, dedup, args.batch, args.checkpoint_every, args.early,
+                  args.handoff)
         if prof:
             prof.disable()
         ingest, correlate = (got["ingest_s"] * 1e6 / len(messages),

@@ -28,6 +28,7 @@ from hub.core.rules import RulePack
 from hub.observability.kafka_log import kafka_logger
 from hub.observability.metrics import HubMetrics, create
 from hub.runtime.correlator import Correlator
+from hub.runtime.handoff import EventHandoff
 from hub.runtime.ingest import Ingestor
 from hub.runtime.pipeline import Abandon, FatalKafkaError, Pipeline, Throttled
 from hub.runtime.registry_reader import RegistryReader
@@ -97,10 +98,11 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
         on_error=lambda op: metrics.redis_errors.labels(op).inc(),
         prefix=f"hub:dedup:{settings.app_id}:",
     )
+    handoff = EventHandoff()
     ingestor = Ingestor(codec=codec, lanes=lanes_of(pack), registry=registry, dedup=dedup,
                         metrics=metrics, pseudonym_key=settings.pseudonym_key,
                         deadletter_key=settings.deadletter_key,
-                        future=pack.future_ms)
+                        future=pack.future_ms, handoff=handoff)
     specs = load_topic_specs(settings.topics_file)
     origins = {
         kind: [f"{topic}/{p}" for p in range(partitions_of(specs, topic))]
@@ -108,7 +110,8 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     }
     store = ChangelogStore(settings.bootstrap, changelog_topic(settings.app_id), logger=kafka_log)
     correlator = Correlator(pack=pack, codec=codec, registry=registry, store=store,
-                            metrics=metrics, origins=origins, early=settings.early_alerts)
+                            metrics=metrics, origins=origins, early=settings.early_alerts,
+                            handoff=handoff)
     clients = worker_clients(settings.bootstrap, settings.app_id, worker_id,
                              max_record_bytes=MAX_RECORD_BYTES, logger=kafka_log)
     pipeline = Pipeline(clients=clients, ingestor=ingestor, correlator=correlator,

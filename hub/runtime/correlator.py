@@ -56,6 +56,7 @@ from hub.model.incidents import RETRACTED, Incident
 from hub.observability.metrics import HubMetrics
 from hub.offline.correlate import describe_late
 from hub.runtime.frames import Entry, FrameError, read_frame
+from hub.runtime.handoff import EventHandoff
 from hub.runtime.ingest import KIND_OF_TOPIC
 from hub.runtime.outbox import Outbox, headers_of
 from hub.runtime.state_store import ChangelogStore, encode_state
@@ -155,8 +156,11 @@ class Correlator:
         metrics: HubMetrics,
         origins: dict[str, list[str]] | None = None,
         early: bool = False,
+        handoff: EventHandoff | None = None,
     ) -> None:
         self.pack, self.codec, self.registry, self.store = pack, codec, registry, store
+        #: events this worker's ingest already decoded (hub/runtime/handoff.py)
+        self.handoff = handoff
         #: publish PROVISIONAL incidents at arrival (and RETRACTED ones), not only CONFIRMED
         self.early = early
         #: kind -> the source partitions ("topic/partition") whose events may reach an engine
@@ -300,10 +304,13 @@ class Correlator:
             return
         # lane -> (both engines, the frame's events), for the eager engine after the loop
         arrived: dict[str, tuple[EarlyCorrelation, list[Event]]] = {}
+        handoff = self.handoff
         for entry in entries:
             try:
+                handed = handoff.take(entry.src) if handoff is not None else None
                 event, _ = corrected(
-                    Event.from_record(entry.kind, entry.fields, arrived=entry.arrived),
+                    handed if handed is not None
+                    else Event.from_record(entry.kind, entry.fields, arrived=entry.arrived),
                     self.pack.future_ms.get(entry.kind, DEFAULT_FUTURE_MS))
                 engine = self._engine(part, entry.lane)
             except Exception as exc:

@@ -29,6 +29,7 @@ from hub.model.errors import RecordError, ValidationError
 from hub.model.events import Event
 from hub.observability.metrics import HubMetrics
 from hub.runtime.frames import FrameWriter
+from hub.runtime.handoff import EventHandoff
 from hub.runtime.outbox import Outbox, headers_of
 from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
 
@@ -58,8 +59,11 @@ class Ingestor:
         pseudonym_key: str,
         future: Mapping[str, int] | None = None,
         deadletter_key: str = Settings.deadletter_key,
+        handoff: EventHandoff | None = None,
     ) -> None:
         self.codec, self.lanes, self.registry = codec, lanes, registry
+        #: the events forwarded, for this worker's correlator (hub/runtime/handoff.py)
+        self.handoff = handoff
         self.dedup, self.metrics, self.pseudonym_key = dedup, metrics, pseudonym_key
         self.deadletter_key = deadletter_key
         #: kind -> how far (ms) an event time may run past its record timestamp (sources.yaml)
@@ -97,9 +101,10 @@ class Ingestor:
             # A producer skipped the edge: never forward the raw value.
             record = pseudonymize_fields(record, self.pseudonym_key, pii)
             value = self.codec.encode(kind, record)
-        # The event lives for this batch only: the correlator makes the one it keeps, and
-        # corrects a time too far ahead of ``arrived`` (hub.core.clock_skew); here it is counted.
-        event = Event.from_record(kind, record, shared=False, arrived=arrived)
+        # The correlator keeps this event (handed over, hub/runtime/handoff.py), so its short
+        # strings are shared; it corrects a time too far ahead of ``arrived``
+        # (hub.core.clock_skew): here that is only counted.
+        event = Event.from_record(kind, record, arrived=arrived)
         ahead = ahead_by(event.event_time, arrived, self.future[kind])
         if ahead:
             object.__setattr__(event, "trusted_time", False)
@@ -154,6 +159,9 @@ class Ingestor:
         in frames to the ``partitions`` partitions of the correlation topic."""
         accepted: list[tuple[Event, bytes, Any, str]] = []
         outcomes: Counter[tuple[str, str]] = Counter()
+        handoff = self.handoff
+        if handoff is not None:
+            handoff.new_batch()
         for msg in messages:
             topic, value = msg.topic(), msg.value()
             try:
@@ -204,6 +212,10 @@ class Ingestor:
             as_json = event_json(event)
             for lane, key in targets:
                 frames.add(lane, key, src, body, as_json, event.arrived)
+            if handoff is not None and event.trusted_time:
+                # As the correlator would decode it from the frame; an event whose time it
+                # will correct is decoded there, as before.
+                handoff.put(src, event, len(targets))
         for p, value in frames.close():
             outbox.send(CORRELATE_TOPIC, None, value, [(FRAME_HEADER, b"1")], partition=p)
         self._count(outcomes)
