@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.adapters.kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from hub.adapters.kafka import OFFSET_BEGINNING, TopicPartition, make_consumer
 from hub.codec import load_codec
 from hub.settings import INCIDENTS_TOPIC, Settings
 
@@ -105,14 +105,9 @@ class IncidentReader:
     def __init__(self, settings: Settings,
                  start: Mapping[tuple[str, int], int] | None = None) -> None:
         self.codec = load_codec(settings.schemas_dir)
-        self.consumer = Consumer({
-            "bootstrap.servers": settings.bootstrap,
-            "group.id": f"hubbench-incidents-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-            "isolation.level": "read_committed",
-            "log.connection.close": False,
-        })
+        # Positions are assigned below, so this throw-away group never commits anything.
+        self.consumer = make_consumer(
+            settings, **{"group.id": f"hubbench-incidents-{uuid.uuid4().hex[:8]}"})
         meta = self.consumer.list_topics(INCIDENTS_TOPIC, timeout=10).topics[INCIDENTS_TOPIC]
         self.tps = [TopicPartition(INCIDENTS_TOPIC, p,
                                    (start or {}).get((INCIDENTS_TOPIC, p), OFFSET_BEGINNING))

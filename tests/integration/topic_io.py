@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from hub.adapters.kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from hub.adapters.kafka import OFFSET_BEGINNING, TopicPartition, make_consumer
 from hub.codec import load_codec
 from hub.settings import Settings
 
@@ -41,14 +41,9 @@ class TopicReader:
 
     def __init__(self, settings: Settings, topics: Iterable[str]) -> None:
         self.codec = load_codec(settings.schemas_dir)
-        self.consumer = Consumer({
-            "bootstrap.servers": settings.bootstrap,
-            "group.id": f"hubit-reader-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-            "isolation.level": "read_committed",
-            "log.connection.close": False,
-        })
+        # Positions are assigned below, so this throw-away group never commits anything.
+        self.consumer = make_consumer(
+            settings, **{"group.id": f"hubit-reader-{uuid.uuid4().hex[:8]}"})
         self.topics = list(topics)
         meta = self.consumer.list_topics(timeout=10).topics
         self.tps = [TopicPartition(t, p, OFFSET_BEGINNING)
