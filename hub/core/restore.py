@@ -9,7 +9,6 @@ themselves are in hub.core.snapshot. A mixin of ``CorrelationEngine``, called pe
 from __future__ import annotations
 
 import heapq
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ from hub.core.rule_runtime import RuleRuntime
 from hub.core.rules import Suppression
 from hub.core.snapshot import (
     Snapshot,
+    compact_json,
     key_state_from_dict,
     key_state_json_parts,
     key_state_to_dict,
@@ -91,7 +91,7 @@ class EngineSnapshots:
             return key_state_to_json(state)
         if state is None:
             return None
-        return json.dumps(suppress_state_to_dict(state), separators=(",", ":"))
+        return compact_json(suppress_state_to_dict(state))
 
     def export_state_parts(self, ref: StateRef) -> Iterator[str] | None:
         """``export_state_json``'s text in pieces (hub.core.snapshot.key_state_json_parts): a
@@ -102,7 +102,7 @@ class EngineSnapshots:
             return key_state_json_parts(state)
         if state is None:
             return None
-        return iter((json.dumps(suppress_state_to_dict(state), separators=(",", ":")),))
+        return iter((compact_json(suppress_state_to_dict(state)),))
 
     def load_state(self, ref: StateRef, data: Snapshot) -> bool:
         """Restore one exported state; False when its rule is no longer in the pack."""

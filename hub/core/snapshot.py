@@ -17,9 +17,10 @@ from hub.model.events import Event
 
 Snapshot = dict[str, Any]
 
-#: Compact JSON, one encoder for all: ``json.dumps`` with ``separators`` builds a new encoder on
-#: every call, a third of the cost of encoding an event (ingest encodes every one it forwards).
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+#: Compact JSON, one encoder for the engine's state and the worker's frames and headers:
+#: ``json.dumps`` with ``separators`` builds a new encoder on every call, a third of the cost of
+#: encoding an event (ingest encodes every one it forwards).
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def event_to_dict(event: Event) -> list[Any]:
@@ -31,7 +32,7 @@ def event_json(event: Event) -> str:
     """``event_to_dict`` as JSON text, computed once per event."""
     text = event.json_cache
     if text is None:
-        text = _ENCODE([event.kind, event.fields])
+        text = compact_json([event.kind, event.fields])
         object.__setattr__(event, "json_cache", text)
     return text
 
@@ -107,7 +108,7 @@ def key_state_json_parts(state: KeyState) -> Iterator[str]:
     yield f'"u":{int(state.touched)}'
     inc = state.incident
     if inc is not None:
-        head = _ENCODE({"id": inc.incident_id, "v": inc.version, "ft": inc.first_event_time,
+        head = compact_json({"id": inc.incident_id, "v": inc.version, "ft": inc.first_event_time,
                         "lt": inc.last_event_time, "r": inc.risk_level,
                         "vals": sorted(inc.values, key=repr), **_bounds_of(inc)})
         yield f',"i":{head[:-1]},"e":['

@@ -50,6 +50,7 @@ from hub.core.early import EagerEngine, EarlyCorrelation
 from hub.core.engine import CorrelationEngine, StepResult
 from hub.core.registry import BuildingRegistry
 from hub.core.rules import RulePack
+from hub.core.snapshot import compact_json
 from hub.model.errors import RecordError
 from hub.model.events import Event
 from hub.model.incidents import RETRACTED, Incident
@@ -411,7 +412,7 @@ class Correlator:
                 key = state_key(p, lane, ref)
                 value = None if parts is None else encode_state(parts)
                 self.store.put(p, key, value, outbox)
-            meta = json.dumps(engine.export_meta(), separators=(",", ":")).encode()
+            meta = compact_json(engine.export_meta()).encode()
             self.store.put(p, meta_key(p, lane), meta, outbox)
             both = part.early.get(lane)
             if both is not None and (both.pending or (p, lane) in self._early_kept):
@@ -419,7 +420,7 @@ class Correlator:
                 # retracts them; a tombstone once none are left
                 pending = both.export_pending()
                 self.store.put(p, early_key(p, lane),
-                               json.dumps(pending, separators=(",", ":")).encode()
+                               compact_json(pending).encode()
                                if pending else None, outbox)
                 if pending:
                     self._early_kept.add((p, lane))

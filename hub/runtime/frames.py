@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from hub.core.snapshot import compact_json
+
 MAGIC = b"HF1"
 #: A frame is closed once its entries reach this many bytes (one entry larger than this goes
 #: alone): well under the correlation topic's max.message.bytes (16 MiB, topology/topics.yaml).
 FRAME_BYTES = 512 * 1024
 
 _LEN = struct.Struct(">I")
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _DECODE = json.JSONDecoder().raw_decode
 
 
@@ -101,8 +102,9 @@ class FrameWriter:
         frame = self._open.get(p)
         if frame is None:
             frame = self._open[p] = _Open()
-        frame.parts.append(f"[{_ENCODE(lane)},{_ENCODE(key)},{_ENCODE(src)},{len(body)},"
-                           f"{event_json},{'null' if arrived is None else int(arrived)}]")
+        frame.parts.append(f"[{compact_json(lane)},{compact_json(key)},{compact_json(src)},"
+                           f"{len(body)},{event_json},"
+                           f"{'null' if arrived is None else int(arrived)}]")
         frame.bodies.append(body)
         frame.size += len(event_json) + len(body) + len(key) + 48
         if frame.size >= FRAME_BYTES:

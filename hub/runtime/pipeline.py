@@ -20,7 +20,6 @@ again from the changelog, so the retry starts from exactly the committed state.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -39,6 +38,7 @@ from hub.adapters.kafka import (
 )
 from hub.codec import Codec
 from hub.codec.internal import TICK_HEADER, TICK_ORIGINS_HEADER, TICK_PROGRESS_HEADER
+from hub.core.snapshot import compact_json
 from hub.observability.metrics import HubMetrics
 from hub.runtime.back_pressure import HOLD_PENDING, MAX_HOLD_S, RESUME_PENDING, BackPressure
 from hub.runtime.correlator import Correlator
@@ -370,7 +370,7 @@ class Pipeline(KafkaTransactions, BackPressure):
         headers = [
             (TICK_HEADER, str(int(time.time() * 1000)).encode()),
             (TICK_ORIGINS_HEADER, ",".join(sorted(vouched)).encode()),
-            (TICK_PROGRESS_HEADER, json.dumps(progress, separators=(",", ":")).encode()),
+            (TICK_PROGRESS_HEADER, compact_json(progress).encode()),
         ]
         for p in range(self.correlate_partitions):
             outbox.send(CORRELATE_TOPIC, None, b"", headers, partition=p)
