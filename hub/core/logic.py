@@ -15,9 +15,10 @@ from hub.core.state import KeyState
 from hub.model.events import Event
 
 Match = tuple[list[Event], str]
+Handler = Callable[[Rule, KeyState, Event, int], list[Match]]
+
 #: An ``all`` rule's window is pruned when its oldest event is ``within >> 5`` past the span.
 PRUNE_SLACK_SHIFT = 5
-Handler = Callable[[Rule, KeyState, Event, int], list[Match]]
 
 
 def prune_window(state: KeyState, horizon: int) -> None:

@@ -1,13 +1,16 @@
 """Events handed from ingest to the correlator in memory, so that a frame this worker wrote is not
 decoded again when it comes back from the correlation topic.
 
-Ingest decodes every source event (Avro), then writes it into a frame as JSON; a batch or two
-later the correlator reads the frame and built an ``Event`` per lane entry from that JSON: a
-second decode, a second dict of fields and a second object for an event that two lanes read
-(BENCHMARKS.md §3). The frame stays the record of what the correlator applies (after a restart,
-a rebalance or an aborted batch it is decoded as before); the handoff only lets the correlator
-take the object ingest already made for the same source record, identified by its
-``topic/partition/offset``: the same bytes, so the same event.
+Ingest decodes every source event (Avro), then writes it into a frame as JSON; before the
+handoff, the correlator read the frame back and built an ``Event`` per lane entry from that JSON:
+a second decode, a second dict of fields and a second object for an event that two lanes read
+(BENCHMARKS.md §3). Under live traffic the frame comes back a batch or two later and every entry
+is taken; on a replayed backlog many frames come back later than ``KEEP_BATCHES`` and are decoded.
+
+The frame stays the record of what the correlator applies (after a restart, a rebalance or an
+aborted batch it is decoded as before); the handoff only lets the correlator take the object
+ingest already made for the same source record, identified by its ``topic/partition/offset``:
+the same bytes, so the same event.
 
 Bounded: entries live for the last ``KEEP_BATCHES`` ingest batches. One whose frame goes to a
 partition another worker owns, or whose batch was aborted, is never taken and simply ages out.
@@ -53,5 +56,5 @@ class EventHandoff:
         return None
 
     def __len__(self) -> int:
-        """Events held (for tests and metrics)."""
+        """Events held and not yet taken (the tests read it)."""
         return sum(len(g) for g in self._generations)
