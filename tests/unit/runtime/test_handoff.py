@@ -13,7 +13,7 @@ from benchmarks import hotpath
 from hub.adapters.dedup_store import MemoryDedupStore
 from hub.replay.simulate.config import SimConfig
 from hub.replay.simulate.simulator import simulate
-from hub.runtime.handoff import KEEP_BATCHES, EventHandoff
+from hub.runtime.handoff import EventHandoff
 from hub.settings import Settings
 from tests.unit.core.helpers import swipe
 
@@ -29,26 +29,44 @@ def test_each_lane_entry_takes_the_event_once_then_the_frame_is_decoded() -> Non
     assert len(handoff) == 0
 
 
-def test_events_nobody_takes_age_out_after_the_last_batches() -> None:
-    handoff = EventHandoff()
+def test_events_nobody_takes_age_out_once_newer_batches_hold_the_bound() -> None:
+    handoff = EventHandoff(keep=3)
     handoff.put("a/0/1", swipe("e1", 1_000), 1)
-    for _ in range(KEEP_BATCHES - 1):
-        handoff.new_batch()
-    assert len(handoff) == 1, "still within the batches kept"
     handoff.new_batch()
-    assert handoff.take("a/0/1") is None
-    assert len(handoff) == 0
+    handoff.put("a/0/2", swipe("e2", 1_000), 1)
+    handoff.put("a/0/3", swipe("e3", 1_000), 1)
+    handoff.new_batch()
+    assert len(handoff) == 3, "the newer batches hold 2 < 3: the first is kept"
+    handoff.put("a/0/4", swipe("e4", 1_000), 1)
+    handoff.new_batch()
+    assert handoff.take("a/0/1") is None, "dropped: the newer batches hold 3"
+    assert handoff.take("a/0/2") is not None, "its batch is kept whole"
+    assert len(handoff) == 2
 
 
-def test_a_source_record_ingested_again_is_taken_from_its_newest_batch() -> None:
-    """An aborted batch's events are put again when the batch is read again."""
-    handoff = EventHandoff()
+def test_a_bound_counts_what_was_put_even_if_taken() -> None:
+    """Memory is bounded by what ingest put, however much was taken meanwhile."""
+    handoff = EventHandoff(keep=2)
+    for n in range(10):
+        handoff.put(f"a/0/{n}", swipe(f"e{n}", 1_000), 2)
+        handoff.take(f"a/0/{n}")
+        handoff.new_batch()
+    assert len(handoff) == 2, "only the last two batches' events are left"
+    assert handoff.take("a/0/9") is not None and handoff.take("a/0/7") is None
+
+
+def test_a_source_record_ingested_again_replaces_the_aborted_copy() -> None:
+    """An aborted batch's frames never became visible: only the copy put again is taken, and
+    dropping the aborted batch later does not drop it."""
+    handoff = EventHandoff(keep=1)
     first, again = swipe("e1", 1_000), swipe("e1", 1_000)
     handoff.put("a/0/1", first, 2)
     handoff.new_batch()
-    handoff.put("a/0/1", again, 1)
+    handoff.put("a/0/1", again, 2)
+    handoff.new_batch()  # the first batch is dropped here
     assert handoff.take("a/0/1") is again
-    assert handoff.take("a/0/1") is first, "the older copy ages out in its own time"
+    assert handoff.take("a/0/1") is again
+    assert handoff.take("a/0/1") is None
 
 
 def _published(path: Path, handoff: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
