@@ -309,10 +309,11 @@ class Correlator:
         for entry in entries:
             try:
                 handed = handoff.take(entry.src) if handoff is not None else None
-                event, _ = corrected(
-                    handed if handed is not None
-                    else Event.from_record(entry.kind, entry.fields, arrived=entry.arrived),
-                    self.pack.future_ms.get(entry.kind, DEFAULT_FUTURE_MS))
+                if handed is None:
+                    kind, fields = entry.event()
+                    handed = Event.from_record(kind, fields, arrived=entry.arrived)
+                event, _ = corrected(handed, self.pack.future_ms.get(handed.kind,
+                                                                     DEFAULT_FUTURE_MS))
                 engine = self._engine(part, entry.lane)
             except Exception as exc:
                 self._dead_letter(exc, Where.of_entry(entry, msg), outbox)

@@ -10,17 +10,23 @@ order is the same as with one message each, since a key's entries all go to one 
 Layout (``hub-frame: 1`` header, ``FRAME_HEADER`` in hub/codec/internal.py; no key; the producer
 is told the partition)::
 
-    b"HF1" | u32 big-endian n | n bytes of UTF-8 JSON: [[lane, key, "topic/partition/offset",
-    body length, [kind, fields], arrived], ...] | the entries' bodies (original Avro bytes),
-    concatenated
+    b"HF2" | u32 big-endian n | n bytes of UTF-8 JSON: [[lane, key, "topic/partition/offset",
+    event length, body length, arrived], ...] | per entry: its event as UTF-8 JSON
+    ``[kind, fields]`` (event length bytes), then its body (body length bytes)
 
-``arrived`` is the source record's timestamp (ms, or null); frames written before it existed
-have five elements per entry and are read as arrived = null.
+``arrived`` is the source record's timestamp (ms, or null). The event is the one ingest decoded,
+validated and enriched, as JSON: what the engine reads (a quarter of an Avro decode). It sits
+outside the entry list so that an entry whose event this worker's ingest handed over in memory
+(hub/runtime/handoff.py) is never parsed: the list is a tenth of the frame's JSON. The body is the
+source message's bytes (pseudonymized if ingest had to), kept for a dead letter.
 
-The bodies are the source messages' bytes (pseudonymized if ingest had to), kept for a dead
-letter; the JSON event is what the engine reads (a quarter of an Avro decode). The partition of
-an entry is Kafka's own choice for its key (murmur2, as the Java client and librdkafka's
-``murmur2_random``), so it is the partition a forward of the key had before frames existed.
+Frames of the first layout (``b"HF1"``: the events inside the entry list, ``[[lane, key, src,
+body length, [kind, fields], arrived], ...]``, then the bodies; five elements per entry before
+arrivals existed) are still read, so a worker reads what an older one wrote before an upgrade.
+
+The partition of an entry is Kafka's own choice for its key (murmur2, as the Java client and
+librdkafka's ``murmur2_random``), so it is the partition a forward of the key had before frames
+existed.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ from typing import Any
 
 from hub.core.snapshot import compact_json
 
-MAGIC = b"HF1"
+MAGIC = b"HF2"
+#: The first layout, events inside the entry list: read, no longer written.
+MAGIC_V1 = b"HF1"
 #: A frame is closed once its entries reach this many bytes (one entry larger than this goes
 #: alone): well under the correlation topic's max.message.bytes (16 MiB, topology/topics.yaml).
 FRAME_BYTES = 512 * 1024
@@ -82,7 +90,7 @@ def partition_for(key: str, partitions: int) -> int:
 @dataclass
 class _Open:
     parts: list[str] = field(default_factory=list)
-    bodies: list[bytes] = field(default_factory=list)
+    chunks: list[bytes] = field(default_factory=list)
     size: int = 0
 
 
@@ -102,11 +110,12 @@ class FrameWriter:
         frame = self._open.get(p)
         if frame is None:
             frame = self._open[p] = _Open()
+        event = event_json.encode()
         frame.parts.append(f"[{compact_json(lane)},{compact_json(key)},{compact_json(src)},"
-                           f"{len(body)},{event_json},"
+                           f"{len(event)},{len(body)},"
                            f"{'null' if arrived is None else int(arrived)}]")
-        frame.bodies.append(body)
-        frame.size += len(event_json) + len(body) + len(key) + 48
+        frame.chunks += (event, body)
+        frame.size += len(event) + len(body) + len(key) + 48
         if frame.size >= FRAME_BYTES:
             self.done.append((p, _pack(self._open.pop(p))))
 
@@ -121,28 +130,52 @@ class FrameWriter:
 
 def _pack(frame: _Open) -> bytes:
     meta = ("[" + ",".join(frame.parts) + "]").encode()
-    return b"".join([MAGIC, _LEN.pack(len(meta)), meta, *frame.bodies])
+    return b"".join([MAGIC, _LEN.pack(len(meta)), meta, *frame.chunks])
 
 
-@dataclass(frozen=True, slots=True)
 class Entry:
     """One forward read back from a frame: its lane, key, source ``topic/partition/offset``, the
-    original bytes (kept for a dead letter) and the decoded event."""
+    original bytes (kept for a dead letter), the arrival and the event, parsed on first use."""
 
-    lane: str
-    key: str
-    src: str
-    body: bytes
-    kind: str
-    fields: dict[str, Any]
-    arrived: int | None = None
+    __slots__ = ("_event", "_json", "arrived", "body", "key", "lane", "src")
+
+    def __init__(self, lane: str, key: str, src: str, body: bytes, arrived: int | None, *,
+                 event_json: bytes = b"", event: tuple[str, dict[str, Any]] | None = None) -> None:
+        self.lane, self.key, self.src, self.body, self.arrived = lane, key, src, body, arrived
+        self._json, self._event = event_json, event
+
+    def event(self) -> tuple[str, dict[str, Any]]:
+        """``(kind, fields)``; FrameError, naming the entry, if its event JSON is not that."""
+        if self._event is None:
+            try:
+                kind, fields = json.loads(self._json)
+            except (ValueError, TypeError) as exc:
+                raise FrameError(f"entry {self.src}: its event is not JSON [kind, fields]: "
+                                 f"{exc}") from exc
+            if not isinstance(kind, str) or not isinstance(fields, dict):
+                raise FrameError(f"entry {self.src}: its event is not JSON [kind, fields]")
+            self._event = (kind, fields)
+        return self._event
+
+    @property
+    def kind(self) -> str | None:
+        """The event's kind, or None if its JSON does not read (a dead letter says so)."""
+        try:
+            return self.event()[0]
+        except FrameError:
+            return None
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The event's fields, as ingest decoded and enriched them."""
+        return self.event()[1]
 
 
 def read_frame(value: bytes | None) -> Iterator[Entry]:
     """The entries of a frame, in order; FrameError (naming what is wrong) before any entry if
     it is not one."""
-    if not value or not value.startswith(MAGIC) or len(value) < 7:
-        raise FrameError("not a frame: a hub-frame message starts with b'HF1' and a length")
+    if not value or value[:3] not in (MAGIC, MAGIC_V1) or len(value) < 7:
+        raise FrameError("not a frame: a hub-frame message starts with b'HF2' and a length")
     (n,) = _LEN.unpack_from(value, 3)
     start = 7 + n
     if start > len(value):
@@ -151,17 +184,34 @@ def read_frame(value: bytes | None) -> Iterator[Entry]:
         entries, _ = _DECODE(value[7:start].decode())
     except ValueError as exc:
         raise FrameError(f"frame JSON does not parse: {exc}") from exc
+    v1 = value.startswith(MAGIC_V1)
+    if not v1 and not all(type(e) is list and len(e) == 6 and type(e[3]) is int and e[3] >= 0
+                          and type(e[4]) is int and e[4] >= 0 for e in entries):
+        raise FrameError("frame entries are not [lane, key, src, event length, body length, "
+                         "arrived] with lengths >= 0")
     try:
-        total = sum(entry[3] for entry in entries)
+        total = (sum(entry[3] for entry in entries) if v1
+                 else sum(entry[3] + entry[4] for entry in entries))
     except (TypeError, IndexError) as exc:
-        raise FrameError(f"frame entries are not [lane, key, src, length, event]: {exc}") from exc
+        shape = ("[lane, key, src, length, event]" if v1
+                 else "[lane, key, src, event length, body length, arrived]")
+        raise FrameError(f"frame entries are not {shape}: {exc}") from exc
     if start + total != len(value):
         raise FrameError(f"frame bodies end at byte {start + total}, the message at {len(value)}")
-    return _entries(entries, value, start)
+    return _entries_v1(entries, value, start) if v1 else _entries(entries, value, start)
 
 
 def _entries(entries: list[Any], value: bytes, at: int) -> Iterator[Entry]:
+    for lane, key, src, event_size, size, arrived in entries:
+        body_at = at + event_size
+        yield Entry(lane, key, src, value[body_at:body_at + size],
+                    arrived if isinstance(arrived, int) else None,
+                    event_json=value[at:body_at])
+        at = body_at + size
+
+
+def _entries_v1(entries: list[Any], value: bytes, at: int) -> Iterator[Entry]:
     for lane, key, src, size, (kind, fields), *rest in entries:
         arrived = rest[0] if rest and isinstance(rest[0], int) else None
-        yield Entry(lane, key, src, value[at:at + size], kind, fields, arrived)
+        yield Entry(lane, key, src, value[at:at + size], arrived, event=(kind, fields))
         at += size

@@ -71,22 +71,51 @@ def test_a_full_frame_is_closed_and_the_next_entry_starts_another() -> None:
     assert [e.src for _, v in frames for e in read_frame(v)] == [f"t/0/{i}" for i in range(n)]
 
 
-def _frame(meta: bytes, bodies: bytes = b"") -> bytes:
-    return b"HF1" + struct.pack(">I", len(meta)) + meta + bodies
+def _frame(meta: bytes, rest: bytes = b"", magic: bytes = b"HF2") -> bytes:
+    return magic + struct.pack(">I", len(meta)) + meta + rest
 
 
 @pytest.mark.parametrize(("value", "says"), [
     (None, "not a frame"),
     (b"", "not a frame"),
     (b"\x00\x01garbage", "not a frame"),
-    (b"HF1\x00\x00\x00\x50[]", "runs past"),
+    (b"HF2\x00\x00\x00\x50[]", "runs past"),
     (_frame(b"[[\"site\","), "does not parse"),
-    (_frame(b"[[\"site\",\"k\"]]"), "are not [lane, key, src, length, event]"),
-    (_frame(b"[[\"site\",\"k\",\"t/0/1\",5,[\"k\",{}]]]", b"abc"), "bodies end at byte"),
+    (_frame(b"[[\"site\",\"k\"]]"), "are not [lane, key, src, event length, body length"),
+    (_frame(b"[[\"site\",\"k\",\"t/0/1\",-2,5,null]]", b"abc"), "lengths >= 0"),
+    (_frame(b"[[\"site\",\"k\",\"t/0/1\",\"2\",5,null]]", b"abc"), "lengths >= 0"),
+    (_frame(b"[[\"site\",\"k\",\"t/0/1\",2,5,null]]", b"abc"), "bodies end at byte"),
+    # the first layout (HF1), still read
+    (_frame(b"[[\"site\",\"k\"]]", magic=b"HF1"), "are not [lane, key, src, length, event]"),
+    (_frame(b"[[\"site\",\"k\",\"t/0/1\",5,[\"k\",{}]]]", b"abc", b"HF1"),
+     "bodies end at byte"),
 ])
 def test_a_malformed_frame_is_refused_before_any_entry(value: bytes | None, says: str) -> None:
     with pytest.raises(FrameError, match=re.escape(says)):
         read_frame(value)
+
+
+def test_an_entrys_event_is_parsed_only_when_asked_and_a_bad_one_names_its_entry() -> None:
+    good, bad = b'["access_swipe",{"event_id":"e1"}]', b'["access_swipe",'
+    meta = json.dumps([["site", "S", "t/0/1", len(good), 2, None],
+                       ["site", "S", "t/0/2", len(bad), 2, 5]]).encode()
+    first, second = read_frame(_frame(meta, good + b"AV" + bad + b"BV"))
+    assert (first.body, first.kind, first.fields) == (b"AV", "access_swipe", {"event_id": "e1"})
+    assert (second.body, second.arrived, second.kind) == (b"BV", 5, None)
+    with pytest.raises(FrameError, match=re.escape("entry t/0/2: its event is not JSON")):
+        second.event()
+
+
+def test_a_frame_of_the_first_layout_reads_as_it_did() -> None:
+    """A worker upgraded while the correlation topic holds an older worker's frames."""
+    meta = json.dumps([["site", "S1", "hub.src.access_swipe/0/7", 2,
+                        ["access_swipe", {"event_id": "s1"}], 1_234],
+                       ["site", "S1", "hub.src.access_swipe/0/8", 3,
+                        ["access_swipe", {"event_id": "s2"}], None]]).encode()
+    entries = list(read_frame(_frame(meta, b"AVBV2", b"HF1")))
+    assert [(e.src, e.body, e.arrived, e.kind, e.fields["event_id"]) for e in entries] == [
+        ("hub.src.access_swipe/0/7", b"AV", 1_234, "access_swipe", "s1"),
+        ("hub.src.access_swipe/0/8", b"BV2", None, "access_swipe", "s2")]
 
 
 def _correlator() -> Correlator:
@@ -115,7 +144,7 @@ class Recording(Producer):
 
 def test_a_frame_that_does_not_read_is_one_dead_letter_with_its_bytes() -> None:
     correlator, producer = _correlator(), Recording()
-    bad = b"HF1\x00\x00\x00\x02[]junk"
+    bad = b"HF2\x00\x00\x00\x02[]junk"
     correlator.handle_batch([Message(CORRELATE_TOPIC, 2, 17, None, bad, [(FRAME_HEADER, b"1")])],
                             Outbox(producer, load_codec(), "t"))
     (dead,) = _dead_letters(producer.log)
@@ -154,3 +183,19 @@ def test_an_entry_carries_its_arrival_and_older_frames_read_without_one() -> Non
     old = b"HF1" + struct.pack(">I", len(meta)) + meta.encode() + b"AV"
     [entry] = read_frame(old)
     assert (entry.arrived, entry.body, entry.fields["event_id"]) == (None, b"AV", "s1")
+
+
+def test_an_entry_whose_event_does_not_read_is_one_dead_letter_the_rest_go_on() -> None:
+    correlator, producer = _correlator(), Recording()
+    good = event_json(swipe("e1", 1_000)).encode()
+    meta = json.dumps([["site", "SITE-0001", "hub.src.access_swipe/1/40", 9, 2, None],
+                       ["site", "SITE-0001", "hub.src.access_swipe/1/41", len(good), 2, None]])
+    value = _frame(meta.encode(), b'["broken"' + b"AV" + good + b"BV")
+    correlator.handle_batch([Message(CORRELATE_TOPIC, 1, 3, None, value,
+                                     [(FRAME_HEADER, b"1")])],
+                            Outbox(producer, load_codec(), "t"))
+    (dead,) = _dead_letters(producer.log)
+    assert (dead["source_topic"], dead["source_offset"], dead["original_value"]) == (
+        "hub.src.access_swipe", 40, b"AV")
+    assert "entry hub.src.access_swipe/1/40: its event is not JSON" in str(dead["detail"])
+    assert correlator.pending_events() > 0, "the second entry reached the site lane"
