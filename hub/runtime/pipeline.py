@@ -73,10 +73,8 @@ SLOW_BATCH_S = 1.0
 
 class Pipeline(KafkaTransactions, BackPressure):
     """The worker's batch loop (see the module doc): ``start``, then ``run`` until ``stop`` is
-    set, then ``close``."""
-
-    """The worker's batch loop; Kafka transactions (hub/runtime/transactions.py) and
-    back-pressure (hub/runtime/back_pressure.py) are its mixins."""
+    set, then ``close``. Kafka transactions (hub/runtime/transactions.py) and back-pressure
+    (hub/runtime/back_pressure.py) are its mixins."""
 
     def __init__(
         self,
@@ -374,7 +372,6 @@ class Pipeline(KafkaTransactions, BackPressure):
         ]
         for p in range(self.correlate_partitions):
             outbox.send(CORRELATE_TOPIC, None, b"", headers, partition=p)
-
 
 
 def _next_offsets(batch: Iterable[Any]) -> list[TopicPartition]:
