@@ -113,18 +113,13 @@ class BackPressure:
         if self._quiet_s is None:
             self._quiet_s = max(self.correlator.pack.policy(kind).idle
                                 for kind in KIND_OF_TOPIC.values()) / 1000 + QUIET_SLACK_S
-        owned = [tp for tp in consumer.assignment() if tp.topic in KIND_OF_TOPIC]
         backlogged: list[TopicPartition] = []
         becoming_quiet = False
-        for tp in consumer.position(owned) if owned else []:
-            where = (tp.topic, tp.partition)
-            _, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
-            position = tp.offset if tp.offset >= 0 else self._starts.get(where)
-            if high >= 0 and position is not None and position >= high:
-                since = self._caught_up_since.setdefault(where, now)
+        for where, _ in self._source_positions(consumer, now):
+            since = self._caught_up_since.get(where)
+            if since is not None:
                 becoming_quiet = becoming_quiet or now - since < self._quiet_s
             else:
-                self._caught_up_since.pop(where, None)
                 backlogged.append(TopicPartition(*where))
         if len(backlogged) < 2:
             return backlogged if becoming_quiet else []
@@ -132,6 +127,25 @@ class BackPressure:
         behind = min(backlogged, key=lambda tp: (
             progress.get(f"{tp.topic}/{tp.partition}", -1), tp.topic, tp.partition))
         return [tp for tp in backlogged if tp is not behind]
+
+    def _source_positions(self, consumer: Consumer, now: float
+                          ) -> list[tuple[tuple[str, int], int | None]]:
+        """Each owned source partition with its lag in messages (None: not known yet), and
+        ``_caught_up_since`` brought up to date: a partition with nothing left to read is
+        caught up since the first time it was seen so; any other is not."""
+        owned = [tp for tp in consumer.assignment() if tp.topic in KIND_OF_TOPIC]
+        seen: list[tuple[tuple[str, int], int | None]] = []
+        for tp in consumer.position(owned) if owned else []:
+            where = (tp.topic, tp.partition)
+            _, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
+            position = tp.offset if tp.offset >= 0 else self._starts.get(where)
+            lag = max(0, high - position) if high >= 0 and position is not None else None
+            if lag == 0:
+                self._caught_up_since.setdefault(where, now)
+            else:
+                self._caught_up_since.pop(where, None)
+            seen.append((where, lag))
+        return seen
 
     def _resume_held(self, consumer: Consumer) -> None:
         held, self._held = self._held, []

@@ -346,25 +346,17 @@ class Pipeline(KafkaTransactions, BackPressure):
         ``hub-tick-progress`` the newest event time handled per source partition (an origin's
         clock moves even in lanes its events do not reach).
         """
-        owned = [tp for tp in consumer.assignment() if tp.topic in KIND_OF_TOPIC]
         vouched = []
-        now = time.monotonic()
-        positions = consumer.position(owned) if owned else []
-        for tp in positions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
-                                                       cached=True)
-            position = tp.offset if tp.offset >= 0 else self._starts.get((tp.topic, tp.partition))
-            if high >= 0 and position is not None:
-                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                    max(0, high - position))
-                if position >= high:
-                    vouched.append(f"{tp.topic}/{tp.partition}")
-                    self._caught_up_since.setdefault((tp.topic, tp.partition), now)
-                else:
-                    self._caught_up_since.pop((tp.topic, tp.partition), None)
-        progress = {f"{tp.topic}/{tp.partition}": newest for tp in owned
-                    if (newest := self.ingestor.progress.get(f"{tp.topic}/{tp.partition}"))
-                    is not None}
+        progress: dict[str, int] = {}
+        for (topic, partition), lag in self._source_positions(consumer, time.monotonic()):
+            origin = f"{topic}/{partition}"
+            if lag is not None:
+                self.metrics.consumer_lag.labels(topic, str(partition)).set(lag)
+                if lag == 0:
+                    vouched.append(origin)
+            newest = self.ingestor.progress.get(origin)
+            if newest is not None:
+                progress[origin] = newest
         headers = [
             (TICK_HEADER, str(int(time.time() * 1000)).encode()),
             (TICK_ORIGINS_HEADER, ",".join(sorted(vouched)).encode()),
