@@ -8,9 +8,10 @@ its own, and events are repartitioned by that key, so the answer stays right wit
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from hub.core.filters import Predicate
 from hub.core.registry import BuildingRegistry
 from hub.core.rules import REGISTRY_JOIN_FIELDS, SITE_LANE, Rule, RulePack
 from hub.model.events import Event
@@ -41,6 +42,23 @@ class Lane:
     by: tuple[str, ...]  # partition key fields; the site lane partitions by site_id
     rules: tuple[Rule, ...]
     kinds_in_full: frozenset[str]  # kinds whose every event must come (a suppression reads them)
+    #: kind -> the predicates of which one must hold for an event to come (None: every event
+    #: of the kind comes); a kind no rule of the lane reads is absent. Worked out once here:
+    #: ingest asks for every event it forwards.
+    wants: Mapping[str, tuple[Predicate, ...] | None] = field(init=False, repr=False,
+                                                             compare=False)
+
+    def __post_init__(self) -> None:
+        wants: dict[str, tuple[Predicate, ...] | None] = {}
+        for rule in self.rules:
+            matchers = [*rule.steps, *([rule.absent] if rule.absent else [])]
+            for kind in rule.sources:
+                if kind in self.kinds_in_full:
+                    wants[kind] = None
+                elif wants.get(kind, ()) is not None:
+                    wants[kind] = (*(wants.get(kind) or ()),
+                                   *(m.pred for m in matchers if m.kind == kind))
+        object.__setattr__(self, "wants", wants)
 
 
 def lanes_of(pack: RulePack) -> list[Lane]:
@@ -65,21 +83,15 @@ def lane_targets(
 ) -> list[tuple[str, str]]:
     """(lane name, partition key) for every lane with a rule that may use ``event``."""
     targets = []
+    kind, fields = event.kind, event.fields
     for lane in lanes:
-        wanted = False
-        for rule in lane.rules:
-            if event.kind not in rule.sources:
-                continue
-            if event.kind in lane.kinds_in_full:
-                wanted = True
-                break
-            matchers = [*rule.steps, *([rule.absent] if rule.absent else [])]
-            if any(m.kind == event.kind and m.pred(event.fields) for m in matchers):
-                wanted = True
-                break
-        if not wanted:
+        wants = lane.wants
+        if kind not in wants:
             continue
-        key = key_for(lane.by, event.fields, registry)
+        preds = wants[kind]
+        if preds is not None and not any(pred(fields) for pred in preds):
+            continue
+        key = key_for(lane.by, fields, registry)
         if key is not None:
             targets.append((lane.name, key))
     return targets
