@@ -17,7 +17,8 @@ nothing is held for long; on a replayed backlog the consumer hands out tens of t
 prefetched source messages before the frames they caused, so a bound of four batches let 42 % of
 the entries be decoded again (worker_bench, 200,000 events: 165,222 of 390,727; with room for
 ~64 batches, 0). An event whose frame goes to a partition another worker owns, or whose batch was
-aborted, is never taken and simply ages out: at most ``KEEP_EVENTS`` events are held (~1 KB each).
+aborted, is never taken and simply ages out. At most ``KEEP_EVENTS`` events are held: on a
+replayed backlog that cost the worker ~19 MB of peak RSS (BENCHMARKS.md §6, run 18).
 """
 
 from __future__ import annotations
