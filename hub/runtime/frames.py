@@ -100,24 +100,37 @@ class FrameWriter:
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions
         self._open: dict[int, _Open] = {}
+        self._lanes: dict[str, str] = {}  # lane -> its JSON text
         self.done: list[tuple[int, bytes]] = []
 
     def add(self, lane: str, key: str, src: str, body: bytes, event_json: str,
             arrived: int | None = None) -> None:
         """One forward; ``event_json`` is the event as ``[kind, fields]`` JSON text, ``arrived``
         its source record's timestamp."""
-        p = partition_for(key, self.partitions)
-        frame = self._open.get(p)
-        if frame is None:
-            frame = self._open[p] = _Open()
+        self.add_event([(lane, key)], src, body, event_json, arrived)
+
+    def add_event(self, targets: list[tuple[str, str]], src: str, body: bytes, event_json: str,
+                  arrived: int | None = None) -> None:
+        """One event forwarded to each ``(lane, key)`` of ``targets``: what the entries share
+        (the source, the event's bytes, the arrival) is encoded once, not once per lane."""
         event = event_json.encode()
-        frame.parts.append(f"[{compact_json(lane)},{compact_json(key)},{compact_json(src)},"
-                           f"{len(event)},{len(body)},"
-                           f"{'null' if arrived is None else int(arrived)}]")
-        frame.chunks += (event, body)
-        frame.size += len(event) + len(body) + len(key) + 48
-        if frame.size >= FRAME_BYTES:
-            self.done.append((p, _pack(self._open.pop(p))))
+        tail = (f"{compact_json(src)},{len(event)},{len(body)},"
+                f"{'null' if arrived is None else int(arrived)}]")
+        size = len(event) + len(body) + 48
+        lanes = self._lanes
+        for lane, key in targets:
+            p = partition_for(key, self.partitions)
+            frame = self._open.get(p)
+            if frame is None:
+                frame = self._open[p] = _Open()
+            lane_json = lanes.get(lane)
+            if lane_json is None:
+                lane_json = lanes[lane] = compact_json(lane)
+            frame.parts.append(f"[{lane_json},{compact_json(key)},{tail}")
+            frame.chunks += (event, body)
+            frame.size += size + len(key)
+            if frame.size >= FRAME_BYTES:
+                self.done.append((p, _pack(self._open.pop(p))))
 
     def close(self) -> list[tuple[int, bytes]]:
         """Every frame of the batch, (partition, value), in the order they were filled."""

@@ -210,8 +210,7 @@ class Ingestor:
             # decode.
             src = f"{origin}/{msg.offset()}"
             as_json = event_json(event)
-            for lane, key in targets:
-                frames.add(lane, key, src, body, as_json, event.arrived)
+            frames.add_event(targets, src, body, as_json, event.arrived)
             if handoff is not None and event.trusted_time:
                 # As the correlator would decode it from the frame; an event whose time it
                 # will correct is decoded there, as before.

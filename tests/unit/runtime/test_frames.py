@@ -199,3 +199,16 @@ def test_an_entry_whose_event_does_not_read_is_one_dead_letter_the_rest_go_on() 
         "hub.src.access_swipe", 40, b"AV")
     assert "entry hub.src.access_swipe/1/40: its event is not JSON" in str(dead["detail"])
     assert correlator.pending_events() > 0, "the second entry reached the site lane"
+
+
+def test_an_event_for_several_lanes_makes_the_entries_one_add_per_lane_would() -> None:
+    e = event_json(swipe("s1", 0))
+    targets = [("site", "SITE-0001"), ("credential_hash", "p1:30fc83fbf96ccc364d71d3a21a213e77"),
+               ("grid", "翠苑3幢")]
+    once, each = FrameWriter(4), FrameWriter(4)
+    once.add_event(targets, "hub.src.access_swipe/2/5", b"AV", e, 1_234)
+    for lane, key in targets:
+        each.add(lane, key, "hub.src.access_swipe/2/5", b"AV", e, 1_234)
+    frames = once.close()
+    assert frames == each.close()
+    assert sorted((e.lane, e.key) for _, v in frames for e in read_frame(v)) == sorted(targets)
