@@ -30,14 +30,15 @@ MAX_LIST_ITEMS = 64
 
 #: C0 and C1 controls, and the bidirectional marks and overrides (U+200E/F, U+202A–E,
 #: U+2066–9): none belongs in an id.
-_BAD_IN_ID = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CHECKED = frozenset((*SOURCE_KINDS, REGISTRY_KIND))
+BAD_IN_ID = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: The kinds whose records are checked: what comes in.
+LIMITED_KINDS = frozenset((*SOURCE_KINDS, REGISTRY_KIND))
 
 
 def check_limits(kind: str, record: Mapping[str, Any]) -> None:
     """Raise ValidationError, naming the field, for the first string over its limit or an id
     with a control or bidirectional character. Only input kinds are checked."""
-    if kind not in _CHECKED:
+    if kind not in LIMITED_KINDS:
         return
     for name, value in record.items():
         if type(value) is str:
@@ -63,7 +64,7 @@ def _check_string(name: str, value: str) -> None:
     if len(value) > MAX_ID_CHARS:
         raise ValidationError(f"{len(value):,} characters; ids and codes have at most "
                               f"{MAX_ID_CHARS}", field=name)
-    bad = _BAD_IN_ID.search(value)
+    bad = BAD_IN_ID.search(value)
     if bad is not None:
         raise ValidationError(
             f"contains U+{ord(bad.group()):04X} at position {bad.start()}: control and "

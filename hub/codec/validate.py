@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hub.codec.limits import check_limits
+from hub.codec.limits import BAD_IN_ID, LIMITED_KINDS, MAX_ID_CHARS, check_limits
 from hub.codec.schemas import PRIMITIVES, fullname
 from hub.model.errors import ValidationError
 
@@ -249,8 +249,41 @@ _NOT_EMPTY = ("vendor", "rule_id", "key")
 
 
 def check_rules(kind: str, record: Mapping[str, Any]) -> None:
-    """The semantic rules of the contract, for any kind (records already conform to the schema)."""
-    check_limits(kind, record)
+    """The semantic rules of the contract, for any kind (records already conform to the schema).
+
+    Ingest checks every source event: a record whose strings are all short, non-blank and clean
+    and whose times are plausible (nearly every one) is let through after one pass; any doubt
+    and the full check below runs, so the error raised is always the full check's.
+    """
+    if not _plainly_within_limits(kind, record):
+        check_limits(kind, record)
+        _check_ids_and_times(record)
+    _check_ranges(kind, record)
+
+
+def _plainly_within_limits(kind: str, record: Mapping[str, Any]) -> bool:
+    """True only when check_limits, the empty-id and the time checks would all pass."""
+    if kind not in LIMITED_KINDS:
+        return False
+    strings = []
+    for value in record.values():
+        kind_of_value = type(value)
+        if kind_of_value is str:
+            if len(value) > MAX_ID_CHARS or not value.strip():
+                return False
+            strings.append(value)
+        elif isinstance(value, (str, list)):  # a list, or a subclass: let the full check judge
+            return False
+    if BAD_IN_ID.search("".join(strings)) is not None:
+        return False
+    for name in _TIME_FIELDS:
+        value = record.get(name)
+        if isinstance(value, int) and not MIN_TIME_MS <= value < MAX_TIME_MS:
+            return False
+    return True
+
+
+def _check_ids_and_times(record: Mapping[str, Any]) -> None:
     for name, value in record.items():
         if isinstance(value, str) and not value.strip():
             if name.endswith(_ID_SUFFIXES) or name in _NOT_EMPTY:
@@ -258,6 +291,9 @@ def check_rules(kind: str, record: Mapping[str, Any]) -> None:
     for name in _TIME_FIELDS:
         if isinstance(record.get(name), int):
             _time_ok(record[name], name)
+
+
+def _check_ranges(kind: str, record: Mapping[str, Any]) -> None:
     severity = record.get("severity")
     if severity is not None and not (isinstance(severity, int) and 1 <= severity <= 5):
         raise ValidationError(
