@@ -303,30 +303,39 @@ class Correlator:
             err = RecordError(str(exc), field="value", reason="PROCESSING_ERROR")
             self._dead_letter(err, Where.of(msg, headers), outbox)
             return
-        # lane -> (both engines, the frame's events), for the eager engine after the loop
-        arrived: dict[str, tuple[EarlyCorrelation, list[Event]]] = {}
+        # per lane, looked up once per frame: its engine (or both), and with early alerts the
+        # frame's events for the eager engine after the loop
+        steppers: dict[str, CorrelationEngine | EarlyCorrelation] = {}
+        waiting: dict[str, tuple[EarlyCorrelation, list[Event]]] = {}
         handoff = self.handoff
+        future_ms = self.pack.future_ms
         for entry in entries:
+            lane = entry.lane
             try:
                 handed = handoff.take(entry.src) if handoff is not None else None
                 if handed is None:
                     kind, fields = entry.event()
                     handed = Event.from_record(kind, fields, arrived=entry.arrived)
-                event, _ = corrected(handed, self.pack.future_ms.get(handed.kind,
-                                                                     DEFAULT_FUTURE_MS))
-                engine = self._engine(part, entry.lane)
+                event, _ = corrected(handed, future_ms.get(handed.kind, DEFAULT_FUTURE_MS))
+                engine = steppers.get(lane)
+                if engine is None:
+                    engine = steppers[lane] = self._engine(part, lane)
+                    lanes.add(lane)
             except Exception as exc:
                 self._dead_letter(exc, Where.of_entry(entry, msg), outbox)
                 continue
-            lanes.add(entry.lane)
+            origin = entry.src.rpartition("/")[0]
             if isinstance(engine, EarlyCorrelation):
-                result = engine.process(event, entry.src.rpartition("/")[0], eager=False)
-                arrived.setdefault(entry.lane, (engine, []))[1].append(event)
+                result = engine.process(event, origin, eager=False)
+                held = waiting.get(lane)
+                if held is None:
+                    held = waiting[lane] = (engine, [])
+                held[1].append(event)
             else:
-                result = engine.process(event, entry.src.rpartition("/")[0])
+                result = engine.process(event, origin)
             if result.late or result.incidents:
                 self._emit(result, Where.of_entry(entry, msg), outbox)
-        for both, events in arrived.values():
+        for both, events in waiting.values():
             early = both.process_eager(events)
             if early.incidents:
                 self._emit(early, Where.of(msg, headers), outbox)
