@@ -51,13 +51,12 @@ class Lane:
     def __post_init__(self) -> None:
         wants: dict[str, tuple[Predicate, ...] | None] = {}
         for rule in self.rules:
-            matchers = [*rule.steps, *([rule.absent] if rule.absent else [])]
             for kind in rule.sources:
+                preds = wants.get(kind, ())
                 if kind in self.kinds_in_full:
                     wants[kind] = None
-                elif wants.get(kind, ()) is not None:
-                    wants[kind] = (*(wants.get(kind) or ()),
-                                   *(m.pred for m in matchers if m.kind == kind))
+                elif preds is not None:
+                    wants[kind] = (*preds, *(m.pred for _, m in rule.matchers if m.kind == kind))
         object.__setattr__(self, "wants", wants)
 
 
