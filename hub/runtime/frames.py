@@ -104,16 +104,11 @@ class FrameWriter:
         self._lanes: dict[str, str] = {}  # lane -> its JSON text
         self.done: list[tuple[int, bytes]] = []
 
-    def add(self, lane: str, key: str, src: str, body: bytes, event_json: str,
-            arrived: int | None = None) -> None:
-        """One forward; ``event_json`` is the event as ``[kind, fields]`` JSON text, ``arrived``
-        its source record's timestamp."""
-        self.add_event([(lane, key)], src, body, event_json, arrived)
-
     def add_event(self, targets: list[tuple[str, str]], src: str, body: bytes, event_json: str,
                   arrived: int | None = None) -> None:
-        """One event forwarded to each ``(lane, key)`` of ``targets``: what the entries share
-        (the source, the event's bytes, the arrival) is encoded once, not once per lane."""
+        """One event forwarded to each ``(lane, key)`` of ``targets``; ``event_json`` is the
+        event as ``[kind, fields]`` JSON text, ``arrived`` its source record's timestamp. What
+        the entries share (the source, the event's bytes, the arrival) is encoded once."""
         event = event_json.encode()
         tail = (f"{compact_json(src)},{len(event)},{len(body)},"
                 f"{'null' if arrived is None else int(arrived)}]")

@@ -50,7 +50,7 @@ def frame(*events: Event, offset: int = 0) -> Message:
     writer = FrameWriter(1)
     for i, e in enumerate(events):
         topic = f"hub.src.{e.kind}"
-        writer.add("site", e.site_id, f"{topic}/0/{offset + i}", b"avro", event_json(e))
+        writer.add_event([("site", e.site_id)], f"{topic}/0/{offset + i}", b"avro", event_json(e))
     ((p, value),) = writer.close()
     return Message(CORRELATE_TOPIC, p, offset, None, value, [(FRAME_HEADER, b"1")])
 

@@ -45,7 +45,7 @@ def test_entries_come_back_per_partition_in_the_order_they_were_added() -> None:
         key = f"SITE-{i % 7:04d}"
         body = bytes([i]) * (i + 1)
         event = json.dumps(["access_swipe", {"event_id": f"e{i}", "n": i}])
-        writer.add("site", key, f"hub.src.x/0/{i}", body, event)
+        writer.add_event([("site", key)], f"hub.src.x/0/{i}", body, event)
         added.append((partition_for(key, 4), "site", key, f"hub.src.x/0/{i}", body, f"e{i}"))
     frames = writer.close()
     assert len({p for p, _ in frames}) == len(frames), "one frame per partition in a small batch"
@@ -64,7 +64,7 @@ def test_a_full_frame_is_closed_and_the_next_entry_starts_another() -> None:
     body = b"x" * 100_000
     n = FRAME_BYTES // 100_000 + 3
     for i in range(n):
-        writer.add("site", "k", f"t/0/{i}", body, '["k",{}]')
+        writer.add_event([("site", "k")], f"t/0/{i}", body, '["k",{}]')
     frames = writer.close()
     assert len(frames) == 2
     assert all(len(value) <= FRAME_BYTES + 100_200 for _, value in frames)
@@ -157,8 +157,8 @@ def test_a_frame_that_does_not_read_is_one_dead_letter_with_its_bytes() -> None:
 def test_an_entry_for_a_lane_no_rule_uses_is_a_dead_letter_at_its_source() -> None:
     correlator, producer = _correlator(), Recording()
     writer = FrameWriter(4)
-    writer.add("no-such-lane", "SITE-0001", "hub.src.access_swipe/3/99", b"original",
-               event_json(swipe("e1", 1_000)))
+    writer.add_event([("no-such-lane", "SITE-0001")], "hub.src.access_swipe/3/99", b"original",
+                     event_json(swipe("e1", 1_000)))
     ((p, value),) = writer.close()
     correlator.handle_batch([Message(CORRELATE_TOPIC, p, 5, None, value,
                                      [(FRAME_HEADER, b"1")])],
@@ -174,8 +174,8 @@ def test_an_entry_carries_its_arrival_and_older_frames_read_without_one() -> Non
     """The sixth element is the source record's timestamp (docs/adr/0006)."""
     e = swipe("s1", 0)
     writer = FrameWriter(1)
-    writer.add("site", "S1", "hub.src.access_swipe/0/7", b"AV", event_json(e), 1_234)
-    writer.add("site", "S1", "hub.src.access_swipe/0/8", b"BV", event_json(e))
+    writer.add_event([("site", "S1")], "hub.src.access_swipe/0/7", b"AV", event_json(e), 1_234)
+    writer.add_event([("site", "S1")], "hub.src.access_swipe/0/8", b"BV", event_json(e))
     [(_, value)] = writer.close()
     assert [x.arrived for x in read_frame(value)] == [1_234, None]
     # a frame written before arrivals existed: five elements per entry
@@ -201,14 +201,14 @@ def test_an_entry_whose_event_does_not_read_is_one_dead_letter_the_rest_go_on() 
     assert correlator.pending_events() > 0, "the second entry reached the site lane"
 
 
-def test_an_event_for_several_lanes_makes_the_entries_one_add_per_lane_would() -> None:
+def test_an_event_for_several_lanes_makes_the_entries_it_would_lane_by_lane() -> None:
     e = event_json(swipe("s1", 0))
     targets = [("site", "SITE-0001"), ("credential_hash", "p1:30fc83fbf96ccc364d71d3a21a213e77"),
                ("grid", "翠苑3幢")]
     once, each = FrameWriter(4), FrameWriter(4)
     once.add_event(targets, "hub.src.access_swipe/2/5", b"AV", e, 1_234)
     for lane, key in targets:
-        each.add(lane, key, "hub.src.access_swipe/2/5", b"AV", e, 1_234)
+        each.add_event([(lane, key)], "hub.src.access_swipe/2/5", b"AV", e, 1_234)
     frames = once.close()
     assert frames == each.close()
     assert sorted((e.lane, e.key) for _, v in frames for e in read_frame(v)) == sorted(targets)
