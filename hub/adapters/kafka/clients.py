@@ -83,8 +83,8 @@ def worker_clients(bootstrap: str, app_id: str, worker_id: str, *, max_record_by
         # Above those thresholds librdkafka postpones the partition's next fetch by this much
         # (default 1,000 ms). With 10,000 messages a partition and batches of 5,000, a replayed
         # backlog crossed them every few batches, and the loop then polled an empty queue for
-        # 0.15-0.45 s each time: 47 empty polls in a 200,000-event worker_bench run, ~20 % of
-        # its time (BENCHMARKS.md §3, run U).
+        # 0.15-0.45 s each time: 47 empty polls in a 200,000-event worker_bench run, 14 % of
+        # its busy time (BENCHMARKS.md §3, run U).
         "fetch.queue.backoff.ms": 10,
     }
     producer = {
