@@ -183,6 +183,23 @@ def test_a_flood_pauses_while_an_idle_partition_becomes_quiet(
     assert step(RESUME_PENDING - 1) == set()
 
 
+def test_a_lone_backlog_behind_the_others_in_event_time_reads_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood amid a city's traffic, replayed: the partitions that became quiet are ahead of
+    it in event time, so the release waits for the flood's own reading; pausing it only stood
+    still (11.4 s in flood_bench --amid)."""
+    pipe, consumer, pending, progress, clock = held_pipeline(monkeypatch)
+    consumer.offsets[(SOURCE, 1)] = consumer.offsets[(SOURCE, 2)] = (50, 50)
+    progress.progress = {f"{SOURCE}/0": 5_000, f"{SOURCE}/1": 9_000, f"{SOURCE}/2": 8_000}
+    step = stepper(pipe, consumer, pending, clock)
+
+    assert step(HOLD_PENDING + 1) == set()
+    progress.progress[f"{SOURCE}/2"] = 4_000  # one of them is behind the flood after all
+    assert step(HOLD_PENDING + 1) == {(SOURCE, 0)}
+    progress.progress[f"{SOURCE}/0"] = 3_000  # the flood went back behind it: read on
+    assert step(HOLD_PENDING + 1) == set()
+
+
 def test_once_the_idle_ones_are_quiet_a_lone_backlog_reads_on(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing becomes quiet any more: only reading the backlog moves its release."""
