@@ -14,10 +14,11 @@ import dataclasses
 import itertools
 import random
 
+from hub.core.early import early_engines
 from hub.core.engine import CorrelationEngine
 from hub.core.rules import Limits, RulePack
 from hub.model.events import Event
-from hub.model.incidents import Incident
+from hub.model.incidents import PROVISIONAL, Incident
 from tests.unit.core.helpers import building, default_pack, engine_for, feed, swipe
 
 SEC = 1_000
@@ -119,9 +120,6 @@ def test_provisional_versions_of_a_flood_are_coalesced_when_another_key_runs_ahe
     # passed their interval. A replay reads some partitions days ahead of others (and a device
     # may run up to a minute fast live), so one swipe at another door, far ahead, made every
     # flood update a version of its own: 7,702 PROVISIONAL versions instead of ~60.
-    from hub.core.early import early_engines
-    from hub.model.incidents import PROVISIONAL
-
     pack = default_pack()
     both = early_engines(pack, engine_for(pack, building()).registry)
     ahead = swipe("ahead", 24 * 3600 * SEC, result="DENIED", door="D9", cred="c9")
