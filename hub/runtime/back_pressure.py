@@ -122,10 +122,10 @@ class BackPressure:
                     becoming_quiet.append(where)
             else:
                 backlogged.append(TopicPartition(*where))
-        progress = self.ingestor.progress
         if len(backlogged) < 2:
             return backlogged if backlogged and self._waits_for_quiet(
                 backlogged[0], becoming_quiet) else []
+        progress = self.ingestor.progress
         behind = min(backlogged, key=lambda tp: (
             progress.get(f"{tp.topic}/{tp.partition}", -1), tp.topic, tp.partition))
         return [tp for tp in backlogged if tp is not behind]
