@@ -65,8 +65,9 @@ def flood_file(path: Path, n: int, minutes: float, normal: Path, *, amid: bool =
     """
     lines = open(normal, encoding="utf-8").read().splitlines()
     registry = [ln for ln in lines if '"building_identity"' in ln]
-    events = [ln for ln in lines if '"building_identity"' not in ln] if amid else []
-    times = sorted(json.loads(ln)["event_time"] for ln in events)
+    events = [(json.loads(ln)["event_time"], ln) for ln in lines
+              if '"building_identity"' not in ln] if amid else []
+    times = sorted(t for t, _ in events)
     start = times[len(times) // 2] if times else T0
     span = int(minutes * 60_000)
     flood = [(start + i * span // n, json.dumps({
@@ -78,8 +79,7 @@ def flood_file(path: Path, n: int, minutes: float, normal: Path, *, amid: bool =
     with open(path, "w", encoding="utf-8") as out:
         for line in registry:
             out.write(line + "\n")
-        for line in events:
-            t = json.loads(line)["event_time"]
+        for t, line in events:
             while k < n and flood[k][0] < t:
                 out.write(flood[k][1] + "\n")
                 k += 1
