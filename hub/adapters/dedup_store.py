@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 Item = tuple[str, str, str]  # (kind, event_id, "topic/partition/offset")
+
+
+class Claim(Protocol):
+    """Items sent to the store, answered later (``DedupStore.claim``)."""
+
+    def flags(self) -> list[bool]:
+        """As ``DedupStore.duplicates`` for the claim's items."""
+        ...
 
 
 class DedupStore(Protocol):
@@ -26,6 +35,25 @@ class DedupStore(Protocol):
         """Per item, in order: True when another message already claimed its (kind, event_id);
         the same coordinates again (a redelivery) are not a duplicate."""
         ...
+
+    def claim(self, items: Sequence[Item]) -> Claim:
+        """``duplicates``, sent now and answered by the claim's ``flags()``: ingest claims a
+        batch's events a chunk at a time while it decodes the rest, so the store works beside
+        it. Claims take effect in the order they were made."""
+        ...
+
+
+class Answered:
+    """A claim answered at once (the memory twin; Redis while its breaker is open)."""
+
+    __slots__ = ("_flags",)
+
+    def __init__(self, flags: list[bool]) -> None:
+        self._flags = flags
+
+    def flags(self) -> list[bool]:
+        """The answers."""
+        return self._flags
 
 
 class MemoryDedupStore:
@@ -43,6 +71,10 @@ class MemoryDedupStore:
         self._expires: dict[tuple[str, str], float] = {}
         self._retention_s = None if retention_ms is None else retention_ms / 1000
         self._clock = clock
+
+    def claim(self, items: Sequence[Item]) -> Answered:
+        """As :meth:`DedupStore.claim`: answered at once."""
+        return Answered(self.duplicates(items))
 
     def duplicates(self, items: Sequence[Item]) -> list[bool]:
         """As :meth:`DedupStore.duplicates`; keys are held for the store's lifetime."""
@@ -67,18 +99,19 @@ class MemoryDedupStore:
 
 
 #: One round trip claims a chunk of keys: SET NX, and for a key already held, whether it is held
-#: with the same coordinates (a redelivery). 0: not a duplicate, 1: a duplicate.
+#: with the same coordinates (a redelivery). One character per key: "0" not a duplicate, "1" a
+#: duplicate (one string to parse, not a thousand integers).
 _CLAIM = """
 local out = {}
 local ttl = ARGV[#ARGV]
 for i, key in ipairs(KEYS) do
   if redis.call('SET', key, ARGV[i], 'NX', 'PX', ttl) or redis.call('GET', key) == ARGV[i] then
-    out[i] = 0
+    out[i] = '0'
   else
-    out[i] = 1
+    out[i] = '1'
   end
 end
-return out
+return table.concat(out)
 """
 #: Keys per script call: a script holds Redis for its whole run (4.4 ms for 1,000 new keys here,
 #: SLOWLOG), so a batch is claimed in chunks and other clients get their turn between them.
@@ -91,6 +124,13 @@ class RedisDedupStore:
     A pipeline of one SET per item (and a GET per held key) cost ~10 µs of the worker's CPU per
     event in redis-py's command objects and reply parsing, most of ingest's Redis cost; the
     script's one call per chunk costs ~2.5 µs (benchmarks/hotpath.py --redis, BENCHMARKS.md §3).
+
+    A claim is written to the connection at once and its answer read when asked for
+    (``Claim.flags``): waiting for each chunk's answer in turn cost the worker 1.6 s of a 15 s
+    run (worker_bench, 200,000 events), ~10 % of its handling time, with Redis's own work in it.
+    Answers come back in the order the claims were sent, so they are read in that order.
+    ``EVAL`` with the script's text, not ``EVALSHA``: nothing to reload when a restarted Redis
+    has forgotten it.
     """
 
     def __init__(
@@ -107,8 +147,9 @@ class RedisDedupStore:
         self._redis = redis.Redis.from_url(
             url, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True
         )
-        # Sent by its SHA; loaded again by redis-py when a restarted Redis has forgotten it.
-        self._claim = self._redis.register_script(_CLAIM)
+        self._conn: Any = None  # one connection of the pool, held while the store lives
+        #: claims sent and not yet answered, oldest first
+        self._unanswered: deque[_RedisClaim] = deque()
         self.retention_ms = retention_ms
         self.prefix = prefix
         self._on_error = on_error
@@ -118,26 +159,84 @@ class RedisDedupStore:
     def duplicates(self, items: Sequence[Item]) -> list[bool]:
         """As :meth:`DedupStore.duplicates`; all False (and ``on_error``) while Redis fails,
         and for ``breaker_seconds`` after, so a Redis outage never stops the stream."""
+        return self.claim(items).flags()
+
+    def claim(self, items: Sequence[Item]) -> Answered | _RedisClaim:
+        """As :meth:`DedupStore.claim`; its items' answers are all False if Redis fails before
+        they are read (see ``duplicates``)."""
         if not items:
-            return []
+            return Answered([])
         if time.monotonic() < self._down_until:
-            return [False] * len(items)
-        out: list[bool] = []
+            return Answered([False] * len(items))
+        sizes = []
         try:
+            if self._conn is None:
+                self._conn = self._redis.connection_pool.get_connection()
             for start in range(0, len(items), CLAIM_CHUNK):
                 chunk = items[start:start + CLAIM_CHUNK]
-                flags = self._claim(
-                    keys=[f"{self.prefix}{kind}:{event_id}" for kind, event_id, _ in chunk],
-                    args=[*(coords for _, _, coords in chunk), self.retention_ms])
-                out.extend(flag == 1 for flag in flags)
-        except Exception as exc:  # redis down, timeout, protocol error: never stop the stream
-            self._down_until = time.monotonic() + self._breaker_seconds
-            log.warning("redis dedup unavailable (%s); falling back to in-engine dedup", exc)
-            if self._on_error:
-                self._on_error("dedup")
-            return [False] * len(items)
-        return out
+                prefix = self.prefix
+                self._conn.send_command(
+                    "EVAL", _CLAIM, len(chunk),
+                    *[f"{prefix}{kind}:{event_id}" for kind, event_id, _ in chunk],
+                    *[coords for _, _, coords in chunk], self.retention_ms)
+                sizes.append(len(chunk))
+        except Exception as exc:  # any failure: the breaker, never the stream
+            self._failed(exc)
+            return Answered([False] * len(items))
+        claim = _RedisClaim(self, sizes)
+        self._unanswered.append(claim)
+        return claim
+
+    def _read(self, claim: _RedisClaim) -> None:
+        """Read the answers of every claim up to ``claim``, in the order they were sent."""
+        while claim.answers is None:
+            oldest = self._unanswered[0]
+            try:
+                out: list[bool] = []
+                for size in oldest.sizes:
+                    reply = self._conn.read_response()
+                    if not isinstance(reply, str) or len(reply) != size:
+                        raise ValueError(f"unexpected reply to a claim of {size}: {reply!r:.80}")
+                    out.extend(map("1".__eq__, reply))
+            except Exception as exc:  # as in claim
+                self._failed(exc)
+                return
+            self._unanswered.popleft()
+            oldest.answers = out
+
+    def _failed(self, exc: BaseException) -> None:
+        """Redis down, a timeout, a protocol error: every claim not read yet is answered "not
+        a duplicate" (the engine's own buffer still drops repeats within the allowed lateness),
+        the connection is dropped, and Redis is not asked again for ``breaker_seconds``."""
+        for claim in self._unanswered:
+            claim.answers = [False] * sum(claim.sizes)
+        self._unanswered.clear()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.disconnect()
+        self._down_until = time.monotonic() + self._breaker_seconds
+        log.warning("redis dedup unavailable (%s); falling back to in-engine dedup", exc)
+        if self._on_error:
+            self._on_error("dedup")
 
     def close(self) -> None:
         """Release the Redis connections."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.disconnect()
         self._redis.close()
+
+
+class _RedisClaim:
+    __slots__ = ("answers", "sizes", "store")
+
+    def __init__(self, store: RedisDedupStore, sizes: list[int]) -> None:
+        self.store, self.sizes = store, sizes
+        self.answers: list[bool] | None = None
+
+    def flags(self) -> list[bool]:
+        """As :meth:`Claim.flags`."""
+        if self.answers is None:
+            self.store._read(self)
+        assert self.answers is not None
+        return self.answers

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from hub.adapters.dedup_store import DedupStore
+from hub.adapters.dedup_store import CLAIM_CHUNK, Claim, DedupStore
 from hub.adapters.kafka.io import KafkaIOError, topic_for_kind
 from hub.codec import Codec, check_rules
 from hub.codec.interchange import pii_fields
@@ -162,6 +162,9 @@ class Ingestor:
         handoff = self.handoff
         if handoff is not None:
             handoff.new_batch()
+        # The dedup store is asked a chunk at a time while the rest is decoded (Claim).
+        claims: list[Claim] = []
+        claimed = 0
         for msg in messages:
             topic, value = msg.topic(), msg.value()
             try:
@@ -184,9 +187,11 @@ class Ingestor:
                 outcomes[(kind, "dead_letter")] += 1
                 continue
             accepted.append((event, body, msg, f"{topic}/{msg.partition()}"))
-        flags = self.dedup.duplicates(
-            [(e.kind, e.event_id, f"{origin}/{m.offset()}") for e, _, m, origin in accepted]
-        )
+            if len(accepted) - claimed >= CLAIM_CHUNK:
+                claims.append(self._claim(accepted[claimed:]))
+                claimed = len(accepted)
+        claims.append(self._claim(accepted[claimed:]))
+        flags = [flag for claim in claims for flag in claim.flags()]
         progress = self.progress
         frames = FrameWriter(partitions)
         for (event, body, msg, origin), duplicate in zip(accepted, flags, strict=True):
@@ -218,6 +223,10 @@ class Ingestor:
         for p, value in frames.close():
             outbox.send(CORRELATE_TOPIC, None, value, [(FRAME_HEADER, b"1")], partition=p)
         self._count(outcomes)
+
+    def _claim(self, accepted: Sequence[tuple[Event, bytes, Any, str]]) -> Claim:
+        return self.dedup.claim(
+            [(e.kind, e.event_id, f"{origin}/{m.offset()}") for e, _, m, origin in accepted])
 
     def _count(self, outcomes: Counter[tuple[str, str]]) -> None:
         """Metrics once per batch and outcome, not once per event (labels() takes a lock)."""

@@ -16,6 +16,8 @@ runs (hub/runtime/registry_reader.py fills it from the registry topic); the Redi
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from hub.adapters.dedup_store import DedupStore, MemoryDedupStore, RedisDedupStore
+from hub.adapters.dedup_store import CLAIM_CHUNK, DedupStore, MemoryDedupStore, RedisDedupStore
 from hub.settings import Settings
 
 DAY_MS = 86_400_000
@@ -187,3 +189,56 @@ def test_the_real_store_with_redis_away_says_not_duplicate_and_counts_it() -> No
         assert errors == ["dedup"]
     finally:
         store.close()
+
+
+def test_claims_take_effect_in_the_order_made_whichever_is_read_first(twin: Twin) -> None:
+    """Ingest claims a batch a chunk at a time and reads the answers at the end; a later claim
+    read first must still see the earlier one's keys."""
+    store = twin.make()
+    first = store.claim([("access_swipe", "e1", "s/0/1")])
+    second = store.claim([("access_swipe", "e1", "s/1/2"), ("access_swipe", "e2", "s/0/3")])
+    assert second.flags() == [True, False]
+    assert first.flags() == [False]
+    assert first.flags() == [False]  # asking again reads nothing more
+
+
+def test_a_claim_of_several_chunks_answers_every_item_in_order(twin: Twin) -> None:
+    n = CLAIM_CHUNK * 2 + 500
+    items = [("access_swipe", f"e{i % 1200}", f"s/0/{i}") for i in range(n)]
+    assert twin.make().claim(items).flags() == [i >= 1200 for i in range(n)]
+
+
+def test_the_real_store_answers_not_duplicate_when_redis_drops_the_claim() -> None:
+    """Redis accepts the claims and then goes away before answering: every claim not read yet
+    is answered "not a duplicate", the error is counted once, and Redis is not asked again
+    while the breaker is open."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def accept_then_drop() -> None:
+        conn, _ = server.accept()
+        while True:  # answers redis-py's handshake; the first claim closes the connection
+            data = conn.recv(65536)
+            if not data or b"EVAL" in data:
+                break
+            if b"HELLO" in data:
+                conn.sendall(b"%1\r\n$5\r\nproto\r\n:3\r\n")
+            else:
+                commands = sum(1 for line in data.split(b"\r\n") if line.startswith(b"*"))
+                conn.sendall(b"+OK\r\n" * commands)
+        conn.close()
+
+    threading.Thread(target=accept_then_drop, daemon=True).start()
+    errors: list[str] = []
+    store = RedisDedupStore(f"redis://127.0.0.1:{port}/0", DAY_MS, on_error=errors.append,
+                            breaker_seconds=60)
+    try:
+        one = store.claim([("access_swipe", "e1", "s/0/1")])
+        two = store.claim([("access_swipe", "e1", "s/1/1"), ("access_swipe", "e2", "s/1/2")])
+        assert two.flags() == [False, False]
+        assert one.flags() == [False]
+        assert store.duplicates([("access_swipe", "e1", "s/2/2")]) == [False]  # breaker open
+        assert errors == ["dedup"]
+    finally:
+        store.close()
+        server.close()
