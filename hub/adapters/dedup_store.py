@@ -148,6 +148,7 @@ class RedisDedupStore:
             url, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True
         )
         self._conn: Any = None  # one connection of the pool, held while the store lives
+        self._connection_error = redis.ConnectionError
         #: claims sent and not yet answered, oldest first
         self._unanswered: deque[_RedisClaim] = deque()
         self.retention_ms = retention_ms
@@ -168,36 +169,61 @@ class RedisDedupStore:
             return Answered([])
         if time.monotonic() < self._down_until:
             return Answered([False] * len(items))
-        sizes = []
+        prefix, commands, sizes = self.prefix, [], []
+        for start in range(0, len(items), CLAIM_CHUNK):
+            chunk = items[start:start + CLAIM_CHUNK]
+            commands.append(("EVAL", _CLAIM, len(chunk),
+                             *[f"{prefix}{kind}:{event_id}" for kind, event_id, _ in chunk],
+                             *[coords for _, _, coords in chunk], self.retention_ms))
+            sizes.append(len(chunk))
+        claim = _RedisClaim(self, commands, sizes)
+        self._unanswered.append(claim)
         try:
-            if self._conn is None:
-                self._conn = self._redis.connection_pool.get_connection()
-            for start in range(0, len(items), CLAIM_CHUNK):
-                chunk = items[start:start + CLAIM_CHUNK]
-                prefix = self.prefix
-                self._conn.send_command(
-                    "EVAL", _CLAIM, len(chunk),
-                    *[f"{prefix}{kind}:{event_id}" for kind, event_id, _ in chunk],
-                    *[coords for _, _, coords in chunk], self.retention_ms)
-                sizes.append(len(chunk))
+            try:
+                conn = self._connection()
+                for command in commands:
+                    conn.send_command(*command)
+            except self._connection_error:
+                self._resend()
         except Exception as exc:  # any failure: the breaker, never the stream
             self._failed(exc)
-            return Answered([False] * len(items))
-        claim = _RedisClaim(self, sizes)
-        self._unanswered.append(claim)
         return claim
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self._redis.connection_pool.get_connection()
+        return self._conn
+
+    def _resend(self) -> None:
+        """After a connection error (Redis restarted, or closed an idle connection): connect
+        again and send every claim not answered yet again, once. A claim whose script ran
+        already answers the same the second time: its keys hold its own coordinates."""
+        conn = self._connection()
+        conn.disconnect()
+        conn.connect()
+        for claim in self._unanswered:
+            for command in claim.commands:
+                conn.send_command(*command)
+
+    def _answers(self, claim: _RedisClaim) -> list[bool]:
+        out: list[bool] = []
+        for size in claim.sizes:
+            reply = self._conn.read_response()
+            if not isinstance(reply, str) or len(reply) != size:
+                raise ValueError(f"unexpected reply to a claim of {size}: {reply!r:.80}")
+            out.extend(map("1".__eq__, reply))
+        return out
 
     def _read(self, claim: _RedisClaim) -> None:
         """Read the answers of every claim up to ``claim``, in the order they were sent."""
         while claim.answers is None:
             oldest = self._unanswered[0]
             try:
-                out: list[bool] = []
-                for size in oldest.sizes:
-                    reply = self._conn.read_response()
-                    if not isinstance(reply, str) or len(reply) != size:
-                        raise ValueError(f"unexpected reply to a claim of {size}: {reply!r:.80}")
-                    out.extend(map("1".__eq__, reply))
+                try:
+                    out = self._answers(oldest)
+                except self._connection_error:
+                    self._resend()
+                    out = self._answers(oldest)
             except Exception as exc:  # as in claim
                 self._failed(exc)
                 return
@@ -211,27 +237,30 @@ class RedisDedupStore:
         for claim in self._unanswered:
             claim.answers = [False] * sum(claim.sizes)
         self._unanswered.clear()
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.disconnect()
+        self._drop_connection()
         self._down_until = time.monotonic() + self._breaker_seconds
         log.warning("redis dedup unavailable (%s); falling back to in-engine dedup", exc)
         if self._on_error:
             self._on_error("dedup")
 
-    def close(self) -> None:
-        """Release the Redis connections."""
+    def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.disconnect()
+            self._redis.connection_pool.release(conn)
+
+    def close(self) -> None:
+        """Release the Redis connections."""
+        self._drop_connection()
         self._redis.close()
 
 
 class _RedisClaim:
-    __slots__ = ("answers", "sizes", "store")
+    __slots__ = ("answers", "commands", "sizes", "store")
 
-    def __init__(self, store: RedisDedupStore, sizes: list[int]) -> None:
-        self.store, self.sizes = store, sizes
+    def __init__(self, store: RedisDedupStore, commands: list[tuple[Any, ...]],
+                 sizes: list[int]) -> None:
+        self.store, self.commands, self.sizes = store, commands, sizes
         self.answers: list[bool] | None = None
 
     def flags(self) -> list[bool]:

@@ -17,11 +17,14 @@ runs (hub/runtime/registry_reader.py fills it from the registry topic); the Redi
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -227,6 +230,7 @@ def test_the_real_store_answers_not_duplicate_when_redis_drops_the_claim() -> No
                 commands = sum(1 for line in data.split(b"\r\n") if line.startswith(b"*"))
                 conn.sendall(b"+OK\r\n" * commands)
         conn.close()
+        server.close()  # connecting again is refused
 
     threading.Thread(target=accept_then_drop, daemon=True).start()
     errors: list[str] = []
@@ -242,3 +246,51 @@ def test_the_real_store_answers_not_duplicate_when_redis_drops_the_claim() -> No
     finally:
         store.close()
         server.close()
+
+
+def test_the_real_store_reconnects_to_a_restarted_redis_without_losing_a_claim(
+        tmp_path: Path) -> None:
+    """A Redis restarted while the store's connection sat idle: the next claim finds the
+    connection closed, connects again and is answered, without an error or the breaker."""
+    port = _free_port()
+    errors: list[str] = []
+    store = RedisDedupStore(f"redis://127.0.0.1:{port}/0", DAY_MS, on_error=errors.append)
+    try:
+        with _redis_server(port, tmp_path):
+            assert store.duplicates([("access_swipe", "e1", "s/0/1")]) == [False]
+        with _redis_server(port, tmp_path):  # an empty Redis (nothing saved): e1 is new to it
+            pending = store.claim([("access_swipe", "e2", "s/0/2")])
+            assert store.duplicates([("access_swipe", "e2", "s/1/3"),
+                                     ("access_swipe", "e1", "s/1/4")]) == [True, False]
+            assert pending.flags() == [False]
+        assert errors == []
+    finally:
+        store.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _redis_server(port: int, tmp_path: Path) -> Iterator[None]:
+    """Debian's redis-server (the one `hub stack` runs) on ``port``, saving nothing."""
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
