@@ -25,6 +25,34 @@ def headers_of(message: Any) -> dict[str, bytes]:
     return {str(k): (v if isinstance(v, bytes) else str(v or "").encode()) for k, v in raw}
 
 
+class Deferred:
+    """Stands in for the producer while the previous batch's transaction is still committing
+    (a producer has one open transaction): keeps the sends, and ``replay`` puts them in the
+    next transaction once it is open."""
+
+    def __init__(self) -> None:
+        self.sends: list[tuple[str, dict[str, Any]]] = []
+
+    def produce(self, topic: str, **kwargs: Any) -> None:
+        """Keep one send."""
+        self.sends.append((topic, kwargs))
+
+    def poll(self, timeout: float = 0) -> int:
+        """Nothing is queued in a client: nothing to drain."""
+        return 0
+
+    def replay(self, producer: Any) -> int:
+        """Queue every kept send in ``producer``'s open transaction, in order; how many."""
+        for topic, kwargs in self.sends:
+            while True:
+                try:
+                    producer.produce(topic, **kwargs)
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain it
+                    producer.poll(0.05)
+        return len(self.sends)
+
+
 class Outbox:
     """Sends of one batch on a (transactional) confluent-kafka producer."""
 

@@ -43,13 +43,14 @@ from hub.observability.metrics import HubMetrics
 from hub.runtime.back_pressure import HOLD_PENDING, MAX_HOLD_S, RESUME_PENDING, BackPressure
 from hub.runtime.correlator import Correlator
 from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
-from hub.runtime.outbox import Outbox
+from hub.runtime.outbox import Deferred, Outbox
 from hub.runtime.registry_reader import RegistryReader
 from hub.runtime.transactions import (
     BACKOFF_S,
     TXN_CALL_S,
     Abandon,
     FatalKafkaError,
+    InFlight,
     KafkaTransactions,
     Throttled,
 )
@@ -107,6 +108,13 @@ class Pipeline(KafkaTransactions, BackPressure):
         #: can move past messages never handed to this loop (seen inside close()).
         self._applied: dict[int, int] = {}
         self.batches = 0
+        #: the last batch's commit, running while the next batch is read and handled
+        self._in_flight: InFlight | None = None
+        #: set when a commit settled inside a rebalance callback was aborted: the batch (and
+        #: what was read after it) is read again once ``consume`` has returned
+        self._aborted: InFlight | None = None
+        #: what settling raised inside a callback, raised again once ``consume`` has returned
+        self._settle_error: BaseException | None = None
         #: Set when a client lost its connection to the brokers: the producer is then replaced
         #: before the next transaction (see _new_producer).
         self._connection_lost = False
@@ -157,6 +165,7 @@ class Pipeline(KafkaTransactions, BackPressure):
     # -- rebalances (called inside consume, between transactions) ---------------------------
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._settle_in_callback()
         sources = [TopicPartition(tp.topic, tp.partition) for tp in partitions
                    if tp.topic in KIND_OF_TOPIC]
         log.info("assigned: %s", _names(partitions))
@@ -176,8 +185,9 @@ class Pipeline(KafkaTransactions, BackPressure):
         """Partitions handed to another member: checkpoint their state first, so the new owner
         starts where this worker stopped (a failure only means it applies more again)."""
         log.info("revoked: %s", _names(partitions))
+        committed = self._settle_in_callback()
         mine = [tp.partition for tp in partitions if tp.topic == CORRELATE_TOPIC]
-        if mine:
+        if mine and committed:  # else the state holds an aborted batch: nothing to keep
             try:
                 self._checkpoint_only(consumer, mine)
             except (Abandon, FatalKafkaError, KafkaException) as exc:
@@ -187,6 +197,7 @@ class Pipeline(KafkaTransactions, BackPressure):
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions already given to another member (this one was out of the group)."""
         log.warning("lost: %s", _names(partitions))
+        self._settle_in_callback()
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
@@ -209,6 +220,16 @@ class Pipeline(KafkaTransactions, BackPressure):
         assert consumer is not None, "start() first"
         while not self.stop.is_set():
             messages = consumer.consume(num_messages=BATCH_MAX, timeout=BATCH_WAIT_S)
+            if self._settle_error is not None:
+                error, self._settle_error = self._settle_error, None
+                if isinstance(error, Abandon):
+                    log.warning("stopping: the current batch was left uncommitted")
+                    return
+                raise error
+            if self._aborted is not None:  # settled in a callback: read it all again
+                aborted, self._aborted = self._aborted, None
+                self._recover(consumer, aborted, messages)
+                continue
             batch = []
             for msg in messages:
                 err = msg.error()
@@ -219,16 +240,22 @@ class Pipeline(KafkaTransactions, BackPressure):
                 else:
                     self.say(f"consume:{err.code()}", logging.WARNING, "consumer: %s", err)
             tick = time.monotonic() >= self._next_tick
-            if not batch and not tick:
-                continue
-            if tick:
-                self._next_tick = time.monotonic() + self.tick_seconds
             try:
+                if not batch and not tick:
+                    self._settle(consumer, [])  # nothing to overlap with: finish it now
+                    continue
+                if tick:
+                    self._next_tick = time.monotonic() + self.tick_seconds
                 self._batch(consumer, batch, tick)
             except Abandon:
                 log.warning("stopping: the current batch was left uncommitted")
                 return
             self._hold_sources(consumer)
+        try:
+            self._settle(consumer, [])
+        except Abandon:
+            log.warning("stopping: the current batch was left uncommitted")
+            return
         self.checkpoint_before_stop()
         log.info("stopping: the last batch was committed")
 
@@ -256,6 +283,8 @@ class Pipeline(KafkaTransactions, BackPressure):
 
     def checkpoint_before_stop(self) -> None:
         """Best effort at a stop on request: the successor then applies nothing again."""
+        if self._in_flight is not None or self._aborted is not None:
+            return  # the loop settles its last batch first; an aborted one has no state to keep
         consumer = self.consumer
         if consumer is None or self.producer is None:
             return
@@ -267,20 +296,20 @@ class Pipeline(KafkaTransactions, BackPressure):
                         "of the correlation topic again", exc, CHECKPOINT_S)
 
     def _batch(self, consumer: Consumer, batch: list[Any], tick: bool) -> None:
+        """Handle a batch while the previous one commits, then start its own commit.
+
+        Its sends are held (``Deferred``) until the previous transaction is settled: if that
+        one was aborted, this batch was handled on top of state that is gone, and both are
+        read again.
+        """
         started = time.perf_counter()
-        if self._connection_lost:
-            log.info("the connection to Kafka was lost; starting a new producer")
-            self._new_producer()
-        producer = self.producer
-        assert producer is not None
         if not self.registry.sync():
             self.say("registry-sync", logging.WARNING, "the building registry could not be "
                      "read to its end; enriching with what is loaded")
-        synced = time.perf_counter()
         # An aborted batch's events were never forwarded: its ticks must not claim them.
         progress_before = dict(self.ingestor.progress)
-        producer.begin_transaction()
-        outbox = Outbox(producer, self.codec, self.worker_id)
+        held = Deferred()
+        outbox = Outbox(held, self.codec, self.worker_id)
         try:
             sources = [m for m in batch if m.topic() != CORRELATE_TOPIC]
             forwards = [m for m in batch if m.topic() == CORRELATE_TOPIC]
@@ -295,8 +324,17 @@ class Pipeline(KafkaTransactions, BackPressure):
                 self.correlator.persist(outbox)
         except Exception:
             self.ingestor.progress = progress_before
-            self._abort()
+            self._settle(consumer, [])
             raise
+        if not self._settle(consumer, batch):
+            return  # the previous batch was aborted: this one is read again with it
+        if self._connection_lost:
+            log.info("the connection to Kafka was lost; starting a new producer")
+            self._new_producer()
+        producer = self.producer
+        assert producer is not None
+        producer.begin_transaction()
+        held.replay(producer)
         # Source offsets with every batch (their forwards are in it); the correlation topic's
         # only with the state that goes with them, at a checkpoint.
         offsets = _next_offsets(m for m in batch if m.topic() != CORRELATE_TOPIC)
@@ -304,22 +342,60 @@ class Pipeline(KafkaTransactions, BackPressure):
         if checkpoint:
             offsets += self._correlate_positions(applied)
             self._next_checkpoint = time.monotonic() + CHECKPOINT_S
-        handled = time.perf_counter()
-        if self._commit(consumer, offsets):
-            self._applied = applied
-            self.batches += 1
-            done = time.perf_counter()
-            self.metrics.batch_seconds.labels("batch").observe(done - started)
-            if done - started > SLOW_BATCH_S:
-                log.warning("slow batch: %d messages in %.2fs (registry %.2fs, handling %.2fs, "
-                            "commit %.2fs)", len(batch), done - started, synced - started,
-                            handled - synced, done - handled)
-            return
-        # Aborted: nothing of the batch is visible. Read it again from the committed state: the
-        # batch's source messages, and the correlation topic from the last checkpoint.
-        self.ingestor.progress = progress_before
-        for tp in _first_offsets(m for m in batch if m.topic() != CORRELATE_TOPIC):
-            consumer.seek(tp)
+        group = consumer.consumer_group_metadata() if offsets else None
+        self._in_flight = InFlight(
+            lambda: self._commit(consumer, offsets, group), messages=batch,
+            progress_before=progress_before, applied=applied, started=started)
+
+    def _settle(self, consumer: Consumer, after: list[Any]) -> bool:
+        """Wait for the commit in flight, if any. False if it was aborted: it is read again,
+        with ``after`` (messages read since, whose handling built on it)."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return True
+        if not in_flight.wait():
+            self._recover(consumer, in_flight, after)
+            return False
+        self._committed(in_flight)
+        return True
+
+    def _settle_in_callback(self) -> bool:
+        """``_settle`` inside a rebalance callback: the commit is waited for before partitions
+        change hands; an abort is read again (``_recover``) once ``consume`` has returned, and
+        an error raised then. False if the state is not the committed one."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return self._aborted is None
+        try:
+            if in_flight.wait():
+                self._committed(in_flight)
+                return True
+            self._aborted = in_flight
+        except BaseException as exc:  # raised from consume's caller, not through librdkafka
+            self._settle_error = exc
+        return False
+
+    def _committed(self, in_flight: InFlight) -> None:
+        self._applied = in_flight.applied
+        self.batches += 1
+        done = time.perf_counter()
+        self.metrics.batch_seconds.labels("batch").observe(done - in_flight.started)
+        if done - in_flight.started > SLOW_BATCH_S:
+            log.warning("slow batch: %d messages in %.2fs to commit", len(in_flight.messages),
+                        done - in_flight.started)
+
+    def _recover(self, consumer: Consumer, aborted: InFlight, after: list[Any]) -> None:
+        """An aborted batch: nothing of it is visible. Read it again from the committed state:
+        its source messages (and those read after it), and the correlation topic from the last
+        checkpoint."""
+        assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        owned = {f"{topic}/{p}" for topic, p in assigned}
+        self.ingestor.progress = {origin: t for origin, t in aborted.progress_before.items()
+                                  if origin in owned}
+        for tp in _first_offsets(m for m in [*aborted.messages, *after]
+                                 if m.topic() != CORRELATE_TOPIC):
+            if (tp.topic, tp.partition) in assigned:
+                consumer.seek(tp)
         self._rewind_correlation(consumer)
         self.stop.wait(BACKOFF_S[0])
 
