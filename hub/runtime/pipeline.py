@@ -12,9 +12,11 @@ Why not Faust's stream path: measured at ~2,900 events/s for an agent doing one 
 and needed a guard and a watchdog to be safe; here batches are plain lists and nothing is queued
 outside librdkafka.
 
-Rebalance callbacks run inside ``consume``, between transactions (a batch is committed before the
-next ``consume``), so a revoked partition never has work in flight. A batch whose commit fails is
-aborted: the consumer seeks back to the batch's first offsets and the correlation state is read
+A batch's commit runs while the next batch is read and handled (``InFlight``); the next batch's
+sends wait until that commit has settled, then go into a transaction of their own. Rebalance
+callbacks run inside ``consume`` and settle the commit in flight first, so a revoked partition
+never has work in flight. A batch whose commit fails is aborted: the consumer seeks back to its
+first offsets (and to those of the batch handled after it), and the correlation state is read
 again from the changelog, so the retry starts from exactly the committed state.
 """
 
