@@ -93,6 +93,10 @@ class Settings:
     app_id: str = "tianluo-hub"
     idle_seconds: float = 10.0
     tick_seconds: float = 1.0
+    #: How often the worker writes the correlation state changed since the last time (a
+    #: checkpoint; sooner once its input goes quiet): longer writes less to the changelog, and a
+    #: successor after a crash applies up to this much of the correlation topic again.
+    checkpoint_seconds: float = 5.0
     #: Publish PROVISIONAL incidents at arrival (and RETRACTED ones when late data disproves
     #: them) beside the CONFIRMED ones: docs/contracts.md, "Incident status".
     early_alerts: bool = True

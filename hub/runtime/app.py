@@ -117,6 +117,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     pipeline = Pipeline(clients=clients, ingestor=ingestor, correlator=correlator,
                         registry=reader, codec=codec, metrics=metrics, worker_id=worker_id,
                         tick_seconds=settings.tick_seconds,
+                        checkpoint_seconds=settings.checkpoint_seconds,
                         correlate_partitions=partitions_of(specs, CORRELATE_TOPIC))
     return HubApp(settings, pipeline, metrics, correlator, ingestor, reader)
 

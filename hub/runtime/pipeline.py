@@ -56,7 +56,7 @@ from hub.runtime.transactions import (
     KafkaTransactions,
     Throttled,
 )
-from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS
+from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,17 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 5000
 #: How long ``consume`` waits for a batch to fill: the latency floor under light traffic.
 BATCH_WAIT_S = 0.05
-#: How often the correlation state is written and the correlation topic's offsets committed.
+#: How often the correlation state is written and the correlation topic's offsets committed, by
+#: default (``HUB_CHECKPOINT_SECONDS``).
 #: A key's state is written whole, and a busy key (a site's 10-minute window) is touched by every
 #: batch: writing it per batch made the changelog grow by megabytes a second in the soak. After a
 #: crash at most this much of the correlation topic is applied again (CONFIRMED versions come out
 #: again, identical: same id, version and content).
-CHECKPOINT_S = 5.0
+CHECKPOINT_S = Settings.checkpoint_seconds
+#: Once no event has come for this long, state applied since the last checkpoint is written at
+#: once rather than at the next interval: a burst's end is then committed within about a second
+#: (worker_bench waited up to CHECKPOINT_S for it), and a successor applies nothing of it again.
+IDLE_CHECKPOINT_S = 1.0
 #: A batch slower than this is logged with where its time went.
 SLOW_BATCH_S = 1.0
 
@@ -91,17 +96,23 @@ class Pipeline(KafkaTransactions, BackPressure):
         worker_id: str,
         tick_seconds: float,
         correlate_partitions: int,
+        checkpoint_seconds: float = CHECKPOINT_S,
     ) -> None:
         self.clients, self.ingestor, self.correlator = clients, ingestor, correlator
         self.registry, self.codec, self.metrics = registry, codec, metrics
         self.worker_id, self.tick_seconds = worker_id, tick_seconds
+        self.checkpoint_seconds = checkpoint_seconds
         self.correlate_partitions = correlate_partitions
         self.say = Throttled(logger=log)
         self.stop = threading.Event()
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self._next_tick = 0.0
-        self._next_checkpoint = time.monotonic() + CHECKPOINT_S
+        self._next_checkpoint = time.monotonic() + checkpoint_seconds
+        #: when the last batch with events (not only ticks) was read; whether events were
+        #: applied to the correlation state since the last checkpoint
+        self._last_events = time.monotonic()
+        self._unsaved = False
         #: source (topic, partition) -> the offset its consumption started from (the group's
         #: commit): an idle partition's position before it has delivered anything
         self._starts: dict[tuple[str, int], int] = {}
@@ -241,11 +252,17 @@ class Pipeline(KafkaTransactions, BackPressure):
                     raise FatalKafkaError(f"consumer: {err}")
                 else:
                     self.say(f"consume:{err.code()}", logging.WARNING, "consumer: %s", err)
-            tick = time.monotonic() >= self._next_tick
+            now = time.monotonic()
+            tick = now >= self._next_tick
             try:
                 if not batch and not tick:
                     self._settle(consumer, [])  # nothing to overlap with: finish it now
+                    if self._unsaved and now - self._last_events >= IDLE_CHECKPOINT_S:
+                        self._next_checkpoint = now  # idle: write what was applied
+                        self._batch(consumer, [], False)
                     continue
+                if any(m.value() for m in batch):  # ticks have no value
+                    self._last_events = now
                 if tick:
                     self._next_tick = time.monotonic() + self.tick_seconds
                 self._batch(consumer, batch, tick)
@@ -295,7 +312,7 @@ class Pipeline(KafkaTransactions, BackPressure):
                                              if tp.topic == CORRELATE_TOPIC])
         except (Abandon, FatalKafkaError, KafkaException) as exc:
             log.warning("no checkpoint at stop (%s); the successor applies the last %.0fs "
-                        "of the correlation topic again", exc, CHECKPOINT_S)
+                        "of the correlation topic again", exc, self.checkpoint_seconds)
 
     def _batch(self, consumer: Consumer, batch: list[Any], tick: bool) -> None:
         """Handle a batch while the previous one commits, then start its own commit.
@@ -319,6 +336,7 @@ class Pipeline(KafkaTransactions, BackPressure):
                 self.ingestor.handle_batch(sources, outbox, self.correlate_partitions)
             if forwards:
                 self.correlator.handle_batch(forwards, outbox)
+                self._unsaved = self._unsaved or any(m.value() for m in forwards)
             if tick:
                 self._send_ticks(consumer, outbox)
             checkpoint = time.monotonic() >= self._next_checkpoint
@@ -343,7 +361,8 @@ class Pipeline(KafkaTransactions, BackPressure):
         applied = {**self._applied, **{tp.partition: tp.offset for tp in _next_offsets(forwards)}}
         if checkpoint:
             offsets += self._correlate_positions(applied)
-            self._next_checkpoint = time.monotonic() + CHECKPOINT_S
+            self._next_checkpoint = time.monotonic() + self.checkpoint_seconds
+            self._unsaved = False
         group = consumer.consumer_group_metadata() if offsets else None
         self._in_flight = InFlight(
             lambda: self._commit(consumer, offsets, group), messages=batch,
