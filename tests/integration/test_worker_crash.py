@@ -15,8 +15,7 @@ interval before a handover: the test checks both (docs/operations.md, "worker SI
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 
 from hub.runtime.pipeline import CHECKPOINT_S
 from hub.settings import INCIDENTS_TOPIC, Settings
-from tests.integration.harness_common import REPO, new_app_id, wait_until
+from tests.integration.harness_common import new_app_id, wait_until
 from tests.integration.incident_compare import (
     assert_no_version_differs,
     assert_same_incidents,
@@ -37,8 +36,8 @@ from tests.integration.topic_reset import reset_topics
 from tests.integration.worker_harness import (
     WorkerGroup,
     flush_and_collect,
-    lag_by_partition,
     produce_file,
+    source_offsets,
     wait_lag_zero_or_explain,
 )
 
@@ -74,17 +73,55 @@ def group(stack_settings: Settings, tmp_path: Path, rules_dir: Path) -> Iterator
         g.stop_all()
 
 
-def _ingest_in_progress(group: WorkerGroup) -> bool:
-    """Some source offsets committed, and still a backlog: w1 is killed in mid-ingest."""
-    by_partition = lag_by_partition(group)
-    committed = sum(c for c, _ in by_partition.values())
-    backlog = sum(end - c for c, end in by_partition.values())
-    return committed > 0 and backlog > 500
+class _ChunkedProducer:
+    """``hub produce`` over the events in consecutive chunks, one after another, in a thread.
+
+    One ``hub produce`` delivers a scenario's 10,000+ events in about a second, and a worker
+    forwards them about as fast, so a kill timed to a backlog in one burst is a race the test
+    can lose (it did, in CI). Chunks keep events streaming in for several seconds, so there is
+    an ingest in progress to kill, whatever the machine's speed.
+    """
+
+    def __init__(self, group: WorkerGroup, events: Path, tmp: Path, *, chunks: int = 8) -> None:
+        lines = events.read_text(encoding="utf-8").splitlines(keepends=True)
+        size = -(-len(lines) // chunks)
+        self.paths = []
+        for i in range(0, len(lines), size):
+            path = tmp / f"chunk-{i // size:02d}.jsonl"
+            path.write_text("".join(lines[i:i + size]), encoding="utf-8")
+            self.paths.append(path)
+        self.group = group
+        self.produced = 0  # chunks delivered so far
+        self.failures: list[str] = []
+        self.thread = threading.Thread(target=self._run, name="chunked-produce", daemon=True)
+
+    def _run(self) -> None:
+        for path in self.paths:
+            done = self.group.hub("produce", str(path))
+            if done.returncode != 0:
+                self.failures.append(f"hub produce {path.name}: {done.stdout}{done.stderr}")
+            self.produced += 1
+
+    @property
+    def streaming(self) -> bool:
+        """Some chunks delivered and some still to come."""
+        return 0 < self.produced < len(self.paths)
+
+    def finish(self, timeout: float) -> None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), f"hub produce still running after {timeout:.0f}s"
+        assert not self.failures, "\n".join(self.failures)
+
+
+def _ingest_in_progress(group: WorkerGroup, producer: _ChunkedProducer) -> bool:
+    """Some source offsets committed while events still stream in: w1 is killed mid-ingest."""
+    committed = sum(max(c, 0) for c, _ in source_offsets(group).values())
+    return committed > 0 and producer.streaming
 
 
 @pytest.mark.parametrize("moment", ["after-first-incidents", "mid-ingest"])
 def test_sigkill_mid_stream_then_restart_gives_the_offline_incidents(
-        scenario: Scenario, group: WorkerGroup, moment: str) -> None:
+        scenario: Scenario, group: WorkerGroup, moment: str, tmp_path: Path) -> None:
     """Killed once incidents flow (correlation state in play), or while the source backlog is
     still being forwarded (uncommitted forwards, a rebalance during ingest)."""
     assert scenario.events_count >= 10_000
@@ -93,27 +130,19 @@ def test_sigkill_mid_stream_then_restart_gives_the_offline_incidents(
     group.start("w2")
     group.wait_members(2, timeout=90)
 
-    producing = subprocess.Popen(  # in the background: the kill lands while events stream in
-        [sys.executable, "-m", "hub", "produce", str(scenario.events)], env=group.env, cwd=REPO,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        if moment == "mid-ingest":
-            wait_until(lambda: _ingest_in_progress(group), timeout=120, interval=0.2,
-                       what="ingest under way with a backlog")
-        else:
-            with reading(group.settings, INCIDENTS_TOPIC) as inc:
-                inc.until(lambda rs: len(rs) >= 3, timeout=120, what="the first incidents")
-        lag_at_kill = group.lag()
-        group.workers["w1"].kill()
-        killed_at = time.monotonic()
-        killed_ms = int(time.time() * 1000)
-        _, err = producing.communicate(timeout=300)
-        assert producing.returncode == 0, err.decode()
-    finally:
-        if producing.poll() is None:
-            producing.kill()
-            producing.wait()
+    producer = _ChunkedProducer(group, scenario.events, tmp_path)
+    producer.thread.start()  # in the background: the kill lands while events stream in
+    if moment == "mid-ingest":
+        wait_until(lambda: _ingest_in_progress(group, producer), timeout=120, interval=0.2,
+                   what="ingest under way with events still to come")
+    else:
+        with reading(group.settings, INCIDENTS_TOPIC) as inc:
+            inc.until(lambda rs: len(rs) >= 3, timeout=120, what="the first incidents")
+    lag_at_kill = group.lag()
+    group.workers["w1"].kill()
+    killed_at = time.monotonic()
+    killed_ms = int(time.time() * 1000)
+    producer.finish(timeout=300)
     # The survivor takes w1's partitions once the session times out (10 s) and restores them.
     group.wait_members(1, timeout=90)
     group.start("w1")

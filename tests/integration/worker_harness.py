@@ -379,8 +379,8 @@ def supervise_until_caught_up(group: WorkerGroup, *, timeout: float,
     return restarts
 
 
-def lag_by_partition(group: WorkerGroup) -> dict[str, tuple[int, int]]:
-    """Source partitions with lag: ``topic/partition`` -> (committed offset, end offset)."""
+def source_offsets(group: WorkerGroup) -> dict[str, tuple[int, int]]:
+    """Every source partition: ``topic/partition`` -> (committed offset or -1001, end offset)."""
     consumer = Consumer({"bootstrap.servers": group.settings.bootstrap,
                          "group.id": group.app_id, "enable.auto.commit": False})
     try:
@@ -390,11 +390,16 @@ def lag_by_partition(group: WorkerGroup) -> dict[str, tuple[int, int]]:
             tps = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
             for tp, c in zip(tps, consumer.committed(tps, timeout=10), strict=True):
                 _, high = consumer.get_watermark_offsets(tp, timeout=10)
-                if high > max(c.offset, 0):
-                    out[f"{topic}/{tp.partition}"] = (c.offset, high)
+                out[f"{topic}/{tp.partition}"] = (c.offset, high)
         return out
     finally:
         consumer.close()
+
+
+def lag_by_partition(group: WorkerGroup) -> dict[str, tuple[int, int]]:
+    """Source partitions with lag: ``topic/partition`` -> (committed offset, end offset)."""
+    return {name: (c, high) for name, (c, high) in source_offsets(group).items()
+            if high > max(c, 0)}
 
 
 def wait_lag_zero_or_explain(group: WorkerGroup, *, timeout: float) -> None:
