@@ -231,13 +231,20 @@ class Pipeline(KafkaTransactions, BackPressure):
         """Batches until told to stop. Raises FatalKafkaError when only a restart can help."""
         consumer = self.consumer
         assert consumer is not None, "start() first"
+        try:
+            self._loop(consumer)
+            self._settle(consumer, [])
+        except Abandon:
+            log.warning("stopping: the current batch was left uncommitted")
+            return
+        self.checkpoint_before_stop()
+        log.info("stopping: the last batch was committed")
+
+    def _loop(self, consumer: Consumer) -> None:
         while not self.stop.is_set():
             messages = consumer.consume(num_messages=BATCH_MAX, timeout=BATCH_WAIT_S)
             if self._settle_error is not None:
                 error, self._settle_error = self._settle_error, None
-                if isinstance(error, Abandon):
-                    log.warning("stopping: the current batch was left uncommitted")
-                    return
                 raise error
             if self._aborted is not None:  # settled in a callback: read it all again
                 aborted, self._aborted = self._aborted, None
@@ -254,29 +261,18 @@ class Pipeline(KafkaTransactions, BackPressure):
                     self.say(f"consume:{err.code()}", logging.WARNING, "consumer: %s", err)
             now = time.monotonic()
             tick = now >= self._next_tick
-            try:
-                if not batch and not tick:
-                    self._settle(consumer, [])  # nothing to overlap with: finish it now
-                    if self._unsaved and now - self._last_events >= IDLE_CHECKPOINT_S:
-                        self._next_checkpoint = now  # idle: write what was applied
-                        self._batch(consumer, [], False)
-                    continue
-                if any(m.value() for m in batch):  # ticks have no value
-                    self._last_events = now
-                if tick:
-                    self._next_tick = time.monotonic() + self.tick_seconds
-                self._batch(consumer, batch, tick)
-            except Abandon:
-                log.warning("stopping: the current batch was left uncommitted")
-                return
+            if not batch and not tick:
+                self._settle(consumer, [])  # nothing to overlap with: finish it now
+                if self._unsaved and now - self._last_events >= IDLE_CHECKPOINT_S:
+                    self._next_checkpoint = now  # idle: write what was applied
+                    self._batch(consumer, [], False)
+                continue
+            if any(m.value() for m in batch):  # ticks have no value
+                self._last_events = now
+            if tick:
+                self._next_tick = time.monotonic() + self.tick_seconds
+            self._batch(consumer, batch, tick)
             self._hold_sources(consumer)
-        try:
-            self._settle(consumer, [])
-        except Abandon:
-            log.warning("stopping: the current batch was left uncommitted")
-            return
-        self.checkpoint_before_stop()
-        log.info("stopping: the last batch was committed")
 
     def _correlate_positions(self, applied: dict[int, int],
                              partitions: Iterable[int] | None = None) -> list[TopicPartition]:
