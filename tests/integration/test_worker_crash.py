@@ -93,13 +93,17 @@ class _ChunkedProducer:
         self.group = group
         self.produced = 0  # chunks delivered so far
         self.failures: list[str] = []
+        self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="chunked-produce", daemon=True)
 
     def _run(self) -> None:
         for path in self.paths:
-            done = self.group.hub("produce", str(path))
-            if done.returncode != 0:
-                self.failures.append(f"hub produce {path.name}: {done.stdout}{done.stderr}")
+            if self.stopping.is_set():
+                return
+            try:
+                produce_file(self.group, path)
+            except AssertionError as exc:  # raised in this thread: reported by finish()
+                self.failures.append(str(exc))
             self.produced += 1
 
     @property
@@ -111,6 +115,11 @@ class _ChunkedProducer:
         self.thread.join(timeout)
         assert not self.thread.is_alive(), f"hub produce still running after {timeout:.0f}s"
         assert not self.failures, "\n".join(self.failures)
+
+    def stop(self) -> None:
+        """No further chunks (a failed test must not feed the next one's topics)."""
+        self.stopping.set()
+        self.thread.join()
 
 
 def _ingest_in_progress(group: WorkerGroup, producer: _ChunkedProducer) -> bool:
@@ -132,17 +141,20 @@ def test_sigkill_mid_stream_then_restart_gives_the_offline_incidents(
 
     producer = _ChunkedProducer(group, scenario.events, tmp_path)
     producer.thread.start()  # in the background: the kill lands while events stream in
-    if moment == "mid-ingest":
-        wait_until(lambda: _ingest_in_progress(group, producer), timeout=120, interval=0.2,
-                   what="ingest under way with events still to come")
-    else:
-        with reading(group.settings, INCIDENTS_TOPIC) as inc:
-            inc.until(lambda rs: len(rs) >= 3, timeout=120, what="the first incidents")
-    lag_at_kill = group.lag()
-    group.workers["w1"].kill()
-    killed_at = time.monotonic()
-    killed_ms = int(time.time() * 1000)
-    producer.finish(timeout=300)
+    try:
+        if moment == "mid-ingest":
+            wait_until(lambda: _ingest_in_progress(group, producer), timeout=120, interval=0.2,
+                       what="ingest under way with events still to come")
+        else:
+            with reading(group.settings, INCIDENTS_TOPIC) as inc:
+                inc.until(lambda rs: len(rs) >= 3, timeout=120, what="the first incidents")
+        lag_at_kill = group.lag()
+        group.workers["w1"].kill()
+        killed_at = time.monotonic()
+        killed_ms = int(time.time() * 1000)
+        producer.finish(timeout=300)
+    finally:
+        producer.stop()
     # The survivor takes w1's partitions once the session times out (10 s) and restores them.
     group.wait_members(1, timeout=90)
     group.start("w1")
