@@ -15,12 +15,13 @@ and ``hub-control: flush`` (end of input, as at the end of a file in ``hub corre
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from hub.codec import Codec
 from hub.codec.internal import (
@@ -78,7 +79,7 @@ def progress_of(raw: bytes | None) -> dict[str, dict[str, int]]:
     if not raw:
         return {}
     out: dict[str, dict[str, int]] = {}
-    for origin, newest in json.loads(raw).items():
+    for origin, newest in orjson.loads(raw).items():
         kind = KIND_OF_TOPIC.get(origin.rpartition("/")[0])
         if kind is not None:
             out.setdefault(kind, {})[origin] = int(newest)
@@ -225,11 +226,11 @@ class Correlator:
                 lane, self._new_engine(lane)
             )
             if len(parts) == 3 and parts[2] == "meta":
-                engine.load_meta(json.loads(raw_value))
+                engine.load_meta(orjson.loads(raw_value))
             elif len(parts) == 3 and parts[2] == "early":
-                pending[lane] = json.loads(raw_value)
+                pending[lane] = orjson.loads(raw_value)
             elif len(parts) == 5:
-                if engine.load_state((parts[2], parts[3], parts[4]), json.loads(raw_value)):
+                if engine.load_state((parts[2], parts[3], parts[4]), orjson.loads(raw_value)):
                     loaded += 1
         for engine in state.engines.values():
             engine.take_dirty()
@@ -366,7 +367,7 @@ class Correlator:
         """A forward's event: from its ``hub-event`` header (JSON ``[kind, fields]``, which
         ingest adds), else from the Avro bytes (forwards written before that header)."""
         if as_json:
-            kind, record = json.loads(as_json)
+            kind, record = orjson.loads(as_json)
             event = Event.from_record(kind, record)
             object.__setattr__(event, "json_cache", as_json.decode())
             return event

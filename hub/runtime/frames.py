@@ -32,12 +32,13 @@ existed.
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from hub.core.snapshot import compact_json
 
@@ -49,7 +50,6 @@ MAGIC_V1 = b"HF1"
 FRAME_BYTES = 512 * 1024
 
 _LEN = struct.Struct(">I")
-_DECODE = json.JSONDecoder().raw_decode
 
 
 class FrameError(ValueError):
@@ -157,7 +157,7 @@ class Entry:
         """``(kind, fields)``; FrameError, naming the entry, if its event JSON is not that."""
         if self._event is None:
             try:
-                kind, fields = json.loads(self._json)
+                kind, fields = orjson.loads(self._json)
             except (ValueError, TypeError) as exc:
                 raise FrameError(f"entry {self.src}: its event is not JSON [kind, fields]: "
                                  f"{exc}") from exc
@@ -190,8 +190,8 @@ def read_frame(value: bytes | None) -> Iterator[Entry]:
     if start > len(value):
         raise FrameError(f"frame JSON of {n} bytes runs past the message ({len(value)} bytes)")
     try:
-        entries, _ = _DECODE(value[7:start].decode())
-    except ValueError as exc:
+        entries = orjson.loads(value[7:start])
+    except ValueError as exc:  # orjson.JSONDecodeError is one
         raise FrameError(f"frame JSON does not parse: {exc}") from exc
     v1 = value.startswith(MAGIC_V1)
     if not v1 and not all(type(e) is list and len(e) == 6 and type(e[3]) is int and e[3] >= 0

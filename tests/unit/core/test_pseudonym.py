@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.core.pseudonym import RAW_ALIASES, is_pseudonym, pseudonymize, pseudonymize_fields
+from hub.core.pseudonym import (
+    RAW_ALIASES,
+    is_pseudonym,
+    pseudonymize,
+    pseudonymize_fields,
+    raw_fields,
+)
 
 KEY = "test-key"
 
@@ -34,7 +40,8 @@ def test_empty_key_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["p1:abc", "P1:00112233445566778899AABBCCDDEEFF", "p2:00112233445566778899aabbccddeeff"],
+    ["p1:abc", "P1:00112233445566778899AABBCCDDEEFF", "p2:00112233445566778899aabbccddeeff",
+     "p1:00112233445566778899aabbccddeeff\n", " p1:00112233445566778899aabbccddeeff"],
 )
 def test_lookalikes_are_not_pseudonyms(value: str) -> None:
     assert not is_pseudonym(value)
@@ -85,3 +92,12 @@ def test_no_raw_value_survives(raw: str) -> None:
     out = pseudonymize_fields({"credential": raw}, KEY, {"credential_hash"})
     assert is_pseudonym(out["credential_hash"])
     assert raw not in out.values()
+
+
+def test_raw_fields_names_each_raw_value_sorted_and_nothing_else() -> None:
+    record = {"phone": "13800001111", "credential_hash": pseudonymize("c", KEY),
+              "card_no": 12345678, "face_id": "", "person_id": None,
+              "reporter_phone": "p1:00112233445566778899aabbccddeeff\n"}
+    fields = ["phone", "credential_hash", "card_no", "face_id", "person_id", "reporter_phone",
+              "absent"]
+    assert raw_fields(record, fields) == ["card_no", "phone", "reporter_phone"]
