@@ -106,6 +106,8 @@ class _Walker:
         if kind == "string":
             if not isinstance(value, str):
                 raise ValidationError(f"expected a string, got {_show(value)}", field=path)
+            if not value.isascii():
+                _check_text(value, path)
             return value
         if kind in ("int", "long"):
             if isinstance(value, float) and value.is_integer() and self.from_json:
@@ -148,6 +150,9 @@ class _Walker:
         if kind == "map":
             if not isinstance(value, Mapping):
                 raise ValidationError(f"expected an object, got {_show(value)}", field=path)
+            for k in value:
+                if isinstance(k, str) and not k.isascii():
+                    _check_text(k, f"{path} (a key)")
             return {k: self.value(schema["values"], v, f"{path}.{k}") for k, v in value.items()}
         if kind == "record":
             if not isinstance(value, Mapping):
@@ -246,6 +251,21 @@ def _time_ok(value: int, field: str) -> None:
 _ID_SUFFIXES = ("_id", "_hash", "_code")
 _TIME_FIELDS = ("event_time", "updated_time", "first_event_time", "last_event_time", "emitted_time")
 _NOT_EMPTY = ("vendor", "rule_id", "key")
+
+
+def _check_text(value: str, path: str) -> None:
+    """A string from JSON may hold a lone UTF-16 surrogate (``"\\ud800"`` parses): no Avro
+    encoder, hash or topic can carry it, so it is this field's error here rather than a crash
+    further on (hashing an incident id once raised UnicodeEncodeError in `hub correlate`)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            f"holds U+{ord(value[exc.start]):04X} at character {exc.start}, a lone UTF-16 "
+            "surrogate, which is not text: send UTF-8 (a character outside the BMP is one "
+            "\\uXXXX\\uXXXX pair in JSON, never half of one)",
+            field=path,
+        ) from None
 
 
 def check_rules(kind: str, record: Mapping[str, Any]) -> None:

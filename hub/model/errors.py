@@ -26,11 +26,24 @@ class RecordError(HubError):
     reason = "VALIDATION_ERROR"
 
     def __init__(self, detail: str, *, field: str | None = None, reason: str | None = None):
+        # What the sender wrote is quoted in these texts (a field name, a value), and JSON can
+        # carry a lone surrogate ("\ud800") that no UTF-8 output (a file, a topic, a response)
+        # can: written escaped, the error reaches its reader instead of raising where it is
+        # written.
+        field = None if field is None else _printable(field)
+        detail = _printable(detail)
         self.field = field
         self.detail = detail
         if reason is not None:
             self.reason = reason
         super().__init__(f"{field}: {detail}" if field else detail)
+
+
+def _printable(text: str) -> str:
+    """``text`` with each lone surrogate written as its escape (``\\ud800``); else unchanged."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class DecodeError(RecordError):

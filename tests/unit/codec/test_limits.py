@@ -103,3 +103,39 @@ def test_produce_refuses_the_hubs_own_output(tmp_path: Path,
                   "tianluo-hub-casework-clock"):
         assert main(["produce", str(good), "--topic", topic]) == 2
         assert "only the hub writes that topic" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("site_id", "S-\ud800"), ("event_id", "\udfff"), ("description", "东门\ud83d"),
+])
+def test_a_lone_surrogate_is_the_fields_error(field: str, value: str) -> None:
+    """JSON's "\\ud800" parses to a str that no UTF-8 output can carry."""
+    with pytest.raises(ValidationError) as err:
+        parse({**ALARM, field: value})
+    assert err.value.field == field and "lone UTF-16 surrogate" in str(err.value)
+    assert f"U+{ord(value[-1]):04X}" in str(err.value)
+    str(err.value).encode("utf-8")  # the error itself is text
+
+
+def test_a_pair_of_surrogates_escaped_in_json_is_one_character() -> None:
+    line = json.dumps({**ALARM, "description": "\U0001f525 围栏"})  # written as \ud83d\udd25
+    assert "\\ud83d\\udd25" in line
+    _, rec = parse_line(line, 1, pseudonym_key="k", codec=CODEC)
+    assert rec["description"] == "\U0001f525 围栏"
+
+
+def test_correlate_rejects_lone_surrogates_line_by_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`hub correlate` once raised UnicodeEncodeError hashing an incident id with one in a key,
+    and writing a rejected line that quoted one."""
+    lines = [json.dumps({**ALARM, "event_id": f"pa-{i}", **bad}) for i, bad in enumerate([
+        {}, {"zone_id": "fence-\ud800"}, {"x\udc00": 1}, {"alarm_type": "INTRUSION\ud800"}])]
+    path, rejected = tmp_path / "in.jsonl", tmp_path / "rejected.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    code = main(["correlate", "--in", str(path), "--out", str(tmp_path / "out.jsonl"),
+                 "--rejected", str(rejected)])
+    assert code == 1
+    rows = [json.loads(line) for line in rejected.read_text(encoding="utf-8").splitlines()]
+    assert [row["lineno"] for row in rows] == [2, 3, 4]
+    assert "\\udc00" in rows[1]["detail"]
+    assert "1 events" in capsys.readouterr().err
