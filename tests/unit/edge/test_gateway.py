@@ -84,6 +84,25 @@ def test_a_mixed_array_stores_the_valid_and_names_each_bad_field(tmp_path: Path)
     gateway_run(tmp_path, test)
 
 
+def test_a_lone_surrogate_is_400_naming_the_field(tmp_path: Path) -> None:
+    """JSON may escape half a surrogate pair ("\\ud800"); it is not text, and must be the
+    field's error rather than a 500 where the text is hashed or written out."""
+    body = json.dumps([alarm("ok-1"), alarm("bad-1", zone_id="Z\ud800"),
+                       {**alarm("bad-2"), "x\udc00": 1}]).encode()
+
+    async def test(client: Client, sink: FakeSink, keys: dict[str, str]) -> None:
+        r = await client.post("/v1/events/perimeter_alarm", data=body, headers=auth(keys["pa"]))
+        assert r.status == 400
+        got = await r.json()
+        assert [a["event_id"] for a in got["accepted"]] == ["ok-1"]
+        assert [x["index"] for x in got["rejected"]] == [1, 2]
+        assert got["rejected"][0]["field"] == "zone_id"
+        assert "U+D800" in got["rejected"][0]["message"]
+        assert [rec["event_id"] for _, rec in sink.produced] == ["ok-1"]
+
+    gateway_run(tmp_path, test)
+
+
 @pytest.mark.parametrize(("body", "field"), [
     (b"{not json", "body"), (b"[]", "body"), (b"42", "body"),
     (json.dumps([alarm(str(i)) for i in range(1001)]).encode(), "body"),
