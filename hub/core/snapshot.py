@@ -19,7 +19,6 @@ from hub.model.events import Event
 Snapshot = dict[str, Any]
 
 
-
 def compact_json(value: Any) -> str:
     """Compact JSON text (non-ASCII as UTF-8, not escaped) for the engine's state and the
     worker's frames and headers.
