@@ -86,24 +86,16 @@ class Event:
 
     @classmethod
     def from_record(cls, kind: str, record: Mapping[str, Any], *, shared: bool = True,
-                    arrived: int | None = None, keys_shared: bool = False) -> Event:
+                    arrived: int | None = None) -> Event:
         """The event of a decoded record, its field names and short strings ``shared``.
 
         A worker keeps hundreds of thousands of events in its windows (10 minutes of a city's
         traffic), each decoded on its own: without sharing, every one held its own copy of each
         field name and of values such as the vendor, the site or the door (BENCHMARKS.md §4).
         An event that lives for one batch only (ingest's) is not worth the lookups.
-        ``keys_shared``: the record's field names are shared already (fastavro's decoder gives
-        every record of a schema the schema's own name strings), so only values are looked up.
         """
-        if not shared:
-            fields = dict(record)
-        elif keys_shared:
-            fields = {k: _intern(v) if type(v) is str and len(v) <= _SHARED_LEN else v
-                      for k, v in record.items()}
-        else:
-            fields = {_intern(k): _intern(v) if type(v) is str and len(v) <= _SHARED_LEN else v
-                      for k, v in record.items()}
+        fields = ({_intern(k): _intern(v) if type(v) is str and len(v) <= _SHARED_LEN else v
+                   for k, v in record.items()} if shared else dict(record))
         return cls(
             kind=_intern(kind),
             event_id=str(fields["event_id"]),

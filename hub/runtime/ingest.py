@@ -104,7 +104,7 @@ class Ingestor:
         # The correlator keeps this event (handed over, hub/runtime/handoff.py), so its short
         # strings are shared; it corrects a time too far ahead of ``arrived``
         # (hub.core.clock_skew): here that is only counted.
-        event = Event.from_record(kind, record, arrived=arrived, keys_shared=True)
+        event = Event.from_record(kind, record, arrived=arrived)
         ahead = ahead_by(event.event_time, arrived, self.future[kind])
         if ahead:
             object.__setattr__(event, "trusted_time", False)

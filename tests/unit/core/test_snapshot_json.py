@@ -31,14 +31,3 @@ def test_an_events_json_is_its_kind_and_fields_and_is_made_once() -> None:
     text = event_json(event)
     assert json.loads(text) == ["access_swipe", dict(event.fields)]
     assert event_json(event) is text
-
-
-def test_events_share_field_names_and_short_values_with_or_without_shared_keys() -> None:
-    record = {"event_id": "e1", "vendor": "zk" + "teco", "device_id": "d", "site_id": "S1",
-              "event_time": 1_740_953_324_896, "door_id": "门" + "1"}
-    plain = Event.from_record("access_swipe", dict(record))
-    given = Event.from_record("access_swipe", dict(record), keys_shared=True)
-    assert dict(plain.fields) == dict(given.fields) == record
-    for name in ("vendor", "door_id"):
-        assert plain.fields[name] is given.fields[name]  # one shared string, not two copies
-    assert all(a is b for a, b in zip(given.fields, record, strict=True))
