@@ -154,19 +154,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--buildings", type=int, default=80)
     p.add_argument("--days", type=int, default=8)
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
-    p.add_argument("--alone", action="store_true",
-                   help="the flood with no other event (a cold start: the silent partitions' "
-                   "idle time is waited out first); default: amid the normal run's events")
-    p.add_argument("--amid", action="store_true",
-                   help="the default, kept for scripts that name it")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--alone", action="store_true",
+                       help="the flood with no other event (a cold start: the silent "
+                       "partitions' idle time is waited out first); default: amid the normal "
+                       "run's events")
+    where.add_argument("--amid", action="store_true",
+                       help="the default, kept for scripts that name it")
     args = p.parse_args(argv)
     args.path = None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     shared = Settings.from_env()
     tmp = Path(tempfile.mkdtemp(prefix="hubflood-"))
     normal_file, _ = make_preload(tmp, args)
-    if args.alone and args.amid:
-        p.error("--alone and --amid exclude each other")
     flood = flood_file(tmp / "flood.jsonl", args.flood, args.minutes, normal_file,
                        amid=not args.alone)
     settings = private_stack_up(shared, tmp / "stack")

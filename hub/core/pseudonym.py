@@ -55,7 +55,7 @@ def raw_fields(record: Mapping[str, Any], fields: Collection[str]) -> list[str]:
     """The ``fields`` of ``record`` that hold a raw personal value (set, and not a pseudonym),
     sorted: what a producer that skipped the edge left for the hub to pseudonymize."""
     raw: list[str] = []
-    for name in fields:  # ingest asks for every event: one loop, no generator, no sort
+    for name in fields:  # ingest asks for every event: one loop, sorted only if 2 or more
         value = record.get(name)
         if value is None or value == "":
             continue
