@@ -211,6 +211,23 @@ def test_a_claim_of_several_chunks_answers_every_item_in_order(twin: Twin) -> No
     assert twin.make().claim(items).flags() == [i >= 1200 for i in range(n)]
 
 
+def test_odd_ids_in_a_chunk_are_claimed_like_any_other(twin: Twin) -> None:
+    """The real store sends a chunk's keys joined by newlines when none holds one, else one
+    argument per key: both ways give the same answers, for any id and coordinates."""
+    odd = [("access_swipe", "a\nb", "s/0/1"), ("access_swipe", "", "s/0/2"),
+           ("face_match", "门禁-7", "s/0/3"), ("access_swipe", "plain", "s/0/4")]
+    plain = [("access_swipe", "p1", "s/0/5"), ("access_swipe", "门禁-7", "s/0/6")]
+    store = twin.make()
+    assert store.duplicates(odd) == [False] * 4
+    assert store.duplicates(plain) == [False, False]
+    again = [("access_swipe", "a\nb", "s/9/1"), ("access_swipe", "a", "s/9/2"),
+             ("access_swipe", "", "s/9/3"), ("face_match", "门禁-7", "s/0/3"),
+             ("access_swipe", "p1", "s/9/5"), ("access_swipe", "门禁-7", "s/9/6")]
+    assert store.duplicates(again) == [True, False, True, False, True, True]
+    assert store.duplicates([(k, i, w) for k, i, w in again if "\n" not in i]) == [
+        False, True, False, True, True]
+
+
 def test_the_real_store_answers_not_duplicate_when_redis_drops_the_claim() -> None:
     """Redis accepts the claims and then goes away before answering: every claim not read yet
     is answered "not a duplicate", the error is counted once, and Redis is not asked again
