@@ -157,6 +157,32 @@ def test_the_retraction_comes_once_the_confirmed_engine_has_passed_the_provision
     assert index != -1 and index >= 5  # 30 s of lateness after 10 s: the swipe at 50 s
 
 
+def test_driven_as_the_worker_does_the_retraction_comes_with_its_batch() -> None:
+    """The worker hands each event to the confirmed engine alone (``eager=False``) and the
+    batch to the eager one after: the retraction comes with the batch whose release disproved
+    the provisional version, as with one event at a time, not at a tick or the flush."""
+    events = [swipe("fo", 10 * SEC, "FORCED_OPEN", door="D7"),
+              swipe("g", 4 * SEC, "GRANTED", door="D7"),
+              *[swipe(f"n{i}", 20 * SEC + i * 10 * SEC, site="S8") for i in range(6)]]
+    registry = MemoryBuildingRegistry()
+    registry.put(building())
+    both = early_engines(PACK, registry, dedup=DedupLogic())
+    out: list[tuple[int, Incident]] = []
+    # the GRANTED swipe in a later batch than the alarm (within one, the eager engine takes
+    # them in event-time order and nothing is provisional)
+    for b, end in ((0, 1), (1, 3), (3, 5), (5, 7), (7, 8)):
+        batch = events[b:end]
+        for event in batch:
+            step = both.process(event, eager=False)
+            out.extend((b, inc) for inc in step.incidents)
+        out.extend((b, inc) for inc in both.process_eager(batch).incidents)
+    [(batch_at, gone)] = of(out, "forced_door", RETRACTED)
+    assert batch_at == 5  # the batch of the swipe at 50 s, as test_the_retraction_comes_...
+    assert [i for i, _ in of(out, "forced_door", PROVISIONAL)] == [0]
+    assert gone.status_reason is not None and "did not match" in gone.status_reason
+    assert not both.pending
+
+
 def test_statuses_travel_in_avro_and_interchange_and_confirmed_lines_do_not_change() -> None:
     out = [inc for _, inc in early_run([swipe("fo", 10 * SEC, "FORCED_OPEN", door="D7"),
                                         swipe("g", 4 * SEC, "GRANTED", door="D7")])]
