@@ -100,30 +100,9 @@ class MemoryDedupStore:
 
 #: One round trip claims a chunk of keys: SET NX, and for a key already held, whether it is held
 #: with the same coordinates (a redelivery). One character per key: "0" not a duplicate, "1" a
-#: duplicate (one string to parse, not a thousand integers).
-_CLAIM = """
+#: duplicate (one string to parse, not a thousand integers). Both scripts below end with it.
+_CLAIM_LOOP = """
 local out = {}
-local ttl = ARGV[#ARGV]
-for i, key in ipairs(KEYS) do
-  if redis.call('SET', key, ARGV[i], 'NX', 'PX', ttl) or redis.call('GET', key) == ARGV[i] then
-    out[i] = '0'
-  else
-    out[i] = '1'
-  end
-end
-return table.concat(out)
-"""
-#: The same claim with the chunk's keys in one argument and their coordinates in another, each
-#: joined by newlines: redis-py packs every argument in Python (~1 us each, two per key), so a
-#: chunk of 1,000 keys cost ~2.9 us of the worker's CPU per key; as two arguments, ~0.9 us. Used
-#: when no key or coordinate holds a newline (ingest's never do: ids refuse control
-#: characters); Redis Cluster would want the keys declared, and the hub runs a single Redis.
-_CLAIM_JOINED = """
-local keys, coords, out = {}, {}, {}
-for k in string.gmatch(ARGV[1], '[^\\n]+') do keys[#keys + 1] = k end
-for c in string.gmatch(ARGV[2], '[^\\n]+') do coords[#coords + 1] = c end
-if #keys ~= #coords then return redis.error_reply('keys and coordinates differ in number') end
-local ttl = ARGV[3]
 for i, key in ipairs(keys) do
   if redis.call('SET', key, coords[i], 'NX', 'PX', ttl) or redis.call('GET', key) == coords[i] then
     out[i] = '0'
@@ -133,6 +112,18 @@ for i, key in ipairs(keys) do
 end
 return table.concat(out)
 """
+#: The keys as KEYS, their coordinates and then the retention as ARGV.
+_CLAIM = "local keys, coords, ttl = KEYS, ARGV, ARGV[#ARGV]" + _CLAIM_LOOP
+#: The same claim with the chunk's keys in one argument and their coordinates in another, each
+#: joined by newlines: redis-py packs every argument in Python (~1 us each, two per key), so a
+#: chunk of 1,000 keys cost ~2.9 us of the worker's CPU per key; as two arguments, ~0.9 us. Used
+#: when no key or coordinate holds a newline (ingest's never do: ids refuse control
+#: characters); Redis Cluster would want the keys declared, and the hub runs a single Redis.
+_CLAIM_JOINED = """local keys, coords = {}, {}
+for k in string.gmatch(ARGV[1], '[^\\n]+') do keys[#keys + 1] = k end
+for c in string.gmatch(ARGV[2], '[^\\n]+') do coords[#coords + 1] = c end
+if #keys ~= #coords then return redis.error_reply('keys and coordinates differ in number') end
+local ttl = ARGV[3]""" + _CLAIM_LOOP
 #: Keys per script call: a script holds Redis for its whole run (4.4 ms for 1,000 new keys here,
 #: SLOWLOG), so a batch is claimed in chunks and other clients get their turn between them.
 CLAIM_CHUNK = 1000
