@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import fastavro
 from fastavro.validation import validate as fastavro_validate
 
+from hub.codec.fast_reader import Reader, compile_reader
 from hub.codec.schemas import (
     DEFAULT_NAMESPACE,
     expand,
@@ -79,6 +80,14 @@ class Codec:
         for name, fp in self._fingerprints.items():
             if fp not in self.writers:
                 self.writers[fp] = WriterSchema(name, None, fp, self._parsed[name])
+        #: fingerprint -> (kind, compiled reader) for bodies read as their own schema: the
+        #: current ones, or a historical one with no current schema of its name
+        self._fast: dict[bytes, tuple[str, Reader]] = {}
+        for fp, writer in self.writers.items():
+            if self._fingerprints.get(writer.name, fp) == fp:
+                reader = compile_reader(writer.parsed)
+                if reader is not None:
+                    self._fast[fp] = (self.kind_of(writer.name), reader)
 
     # -- names -----------------------------------------------------------------------------
     def record_name(self, kind_or_name: str) -> str:
@@ -129,6 +138,11 @@ class Codec:
         if len(data) < HEADER_SIZE or data[:2] != MAGIC:
             raise _not_single_object(data)
         fp = data[2:HEADER_SIZE]
+        fast = self._fast.get(fp)
+        if fast is not None:  # hub.codec.fast_reader; None from it: fastavro decides
+            compiled = fast[1](data, HEADER_SIZE)
+            if compiled is not None:
+                return fast[0], compiled
         writer = self.writers.get(fp)
         if writer is None:
             raise UnknownSchemaError(
