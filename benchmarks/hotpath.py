@@ -36,6 +36,7 @@ from hub.codec.interchange import read_jsonl, to_building
 from hub.core.lanes import lanes_of
 from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rule_loading import load_rules
+from hub.gc_policy import tune_for_throughput
 from hub.observability.metrics import create
 from hub.runtime.correlator import Correlator
 from hub.runtime.handoff import EventHandoff
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = Settings.from_env()
     messages, registry = source_messages(args.path, settings.pseudonym_key)
+    tune_for_throughput()  # the collector settings of `hub worker` (hub/gc_policy.py)
     print(f"{len(messages):,} source messages, {len(registry)} buildings")
     best = None
     for i in range(args.repeat):
