@@ -20,7 +20,8 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
-#: ``reader(body) -> record``, or None: ask fastavro.
+#: ``reader(data, start) -> record`` for the Avro body from ``start`` to the end of ``data``, or
+#: None: ask fastavro.
 Reader = Callable[[bytes, int], "dict[str, Any] | None"]
 
 _UNPACK_DOUBLE = struct.Struct("<d").unpack_from
