@@ -47,6 +47,8 @@ class Lane:
     #: ingest asks for every event it forwards.
     wants: Mapping[str, tuple[Predicate, ...] | None] = field(init=False, repr=False,
                                                              compare=False)
+    #: the one key field when it is not joined from the registry (key_for's usual case)
+    own_key: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         wants: dict[str, tuple[Predicate, ...] | None] = {}
@@ -58,6 +60,8 @@ class Lane:
                 elif preds is not None:
                     wants[kind] = (*preds, *(m.pred for _, m in rule.matchers if m.kind == kind))
         object.__setattr__(self, "wants", wants)
+        own = self.by[0] if len(self.by) == 1 and self.by[0] not in REGISTRY_JOIN_FIELDS else None
+        object.__setattr__(self, "own_key", own)
 
 
 def lanes_of(pack: RulePack) -> list[Lane]:
@@ -84,13 +88,26 @@ def lane_targets(
     targets = []
     kind, fields = event.kind, event.fields
     for lane in lanes:
-        wants = lane.wants
-        if kind not in wants:
+        preds = lane.wants.get(kind, _UNREAD)
+        if preds is _UNREAD:
             continue
-        preds = wants[kind]
-        if preds is not None and not any(pred(fields) for pred in preds):
+        if preds is not None:  # a loop, not any() over a generator: ingest asks per event
+            for pred in preds:
+                if pred(fields):
+                    break
+            else:
+                continue
+        own = lane.own_key
+        if own is not None:  # one field the event carries itself: key_for's usual case
+            value = fields.get(own)
+            if value is not None and value != "":
+                targets.append((lane.name, str(value)))
             continue
         key = key_for(lane.by, fields, registry)
         if key is not None:
             targets.append((lane.name, key))
     return targets
+
+
+#: ``Lane.wants.get``'s answer for a kind the lane does not read (None means "every event").
+_UNREAD: tuple[Predicate, ...] = ()
