@@ -158,3 +158,18 @@ def test_a_record_the_reader_stands_aside_for_gets_fastavros_error() -> None:
         CODEC.decode(value[:-3])
     with pytest.raises(DecodeError, match=r"2 unexpected bytes after the hub\.PerimeterAlarm"):
         CODEC.decode(value + b"\x00\x00")
+
+
+@pytest.mark.parametrize("value", [2**31, -(2**45), 2**63 - 1, -(2**63)])
+def test_an_int_field_holding_a_long_reads_as_fastavro_reads_it(value: int) -> None:
+    """Avro writes int and long alike (zig-zag varints); a vendor's int past 32 bits reads as
+    fastavro reads it, and a varint past 64 bits is left to fastavro."""
+    ints = fastavro.parse_schema({"type": "record", "name": "I", "fields": [
+        {"name": "a", "type": "int"}, {"name": "b", "type": "long"}]})
+    longs = fastavro.parse_schema({"type": "record", "name": "I", "fields": [
+        {"name": "a", "type": "long"}, {"name": "b", "type": "long"}]})
+    reader = compile_reader(ints)
+    assert reader is not None
+    body = _write(longs, {"a": value, "b": value})
+    assert _same(reader(body, 0), _fastavro(ints, body))
+    assert reader(bytes([0xFF] * 9 + [0x7F]) + b"\x00", 0) is None
