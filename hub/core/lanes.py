@@ -109,5 +109,6 @@ def lane_targets(
     return targets
 
 
-#: ``Lane.wants.get``'s answer for a kind the lane does not read (None means "every event").
+#: ``Lane.wants.get``'s answer for a kind the lane does not read (None means "every event"). No
+#: predicate, so no event: the same answer as a kind the lane reads with none (``()`` is ``()``).
 _UNREAD: tuple[Predicate, ...] = ()
