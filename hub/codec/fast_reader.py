@@ -63,20 +63,17 @@ def _size(b: bytes, pos: int) -> tuple[int, int]:
     return n, pos
 
 
-def _text(b: bytes, pos: int) -> tuple[str, int]:
-    n, pos = _size(b, pos)
-    end = pos + n
-    if end > len(b):
-        raise _NotSure
-    return b[pos:end].decode(), end
-
-
 def _bytes(b: bytes, pos: int) -> tuple[bytes, int]:
     n, pos = _size(b, pos)
     end = pos + n
     if end > len(b):
         raise _NotSure
     return b[pos:end], end
+
+
+def _text(b: bytes, pos: int) -> tuple[str, int]:
+    raw, end = _bytes(b, pos)
+    return raw.decode(), end
 
 
 def _blocks(b: bytes, pos: int, item: Callable[[bytes, int], tuple[Any, int]]
@@ -118,8 +115,10 @@ class _Compiler:
     def resolve(self, schema: Any) -> Any:
         if isinstance(schema, str) and schema in self.named:
             return self.named[schema]
-        if isinstance(schema, dict) and schema.get("type") in self.named and len(schema) == 1:
-            return self.named[schema["type"]]
+        if isinstance(schema, dict) and len(schema) == 1:  # {"type": <a named type>}
+            name = schema.get("type")
+            if isinstance(name, str) and name in self.named:
+                return self.named[name]
         return schema
 
     def inline(self, schema: Any, target: str, ind: str) -> list[str]:

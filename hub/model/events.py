@@ -76,8 +76,8 @@ class Event:
     trusted_time: bool = field(default=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        rank = _KIND_RANK.get(self.kind, len(_KIND_RANK))
-        object.__setattr__(self, "order_key", (self.event_time, rank, self.event_id))
+        object.__setattr__(self, "order_key", _order_key(self.kind, self.event_time,
+                                                         self.event_id))
 
     def get(self, name: str, default: Any = None) -> Any:
         """Field ``name`` of the event, or ``default`` when absent: kind-specific fields live in
@@ -96,12 +96,17 @@ class Event:
         """
         fields = ({_intern(k): _intern(v) if type(v) is str and len(v) <= _SHARED_LEN else v
                    for k, v in record.items()} if shared else dict(record))
+        kind, event_id = _intern(kind), str(fields["event_id"])
+        event_time, site_id = int(fields["event_time"]), str(fields["site_id"])
         if cls is not Event:
-            return cls(kind=_intern(kind), event_id=str(fields["event_id"]),
-                       event_time=int(fields["event_time"]), site_id=str(fields["site_id"]),
+            return cls(kind=kind, event_id=event_id, event_time=event_time, site_id=site_id,
                        fields=fields, arrived=arrived)
-        return _built(_intern(kind), str(fields["event_id"]), int(fields["event_time"]),
-                      str(fields["site_id"]), fields, arrived)
+        return _built(kind, event_id, event_time, site_id, fields, arrived)
+
+
+def _order_key(kind: str, event_time: int, event_id: str) -> tuple[int, int, str]:
+    """``Event.order_key``: event time, then the kind's rank, then the id."""
+    return (event_time, _KIND_RANK.get(kind, len(_KIND_RANK)), event_id)
 
 
 _new = object.__new__
@@ -125,7 +130,7 @@ def _built(kind: str, event_id: str, event_time: int, site_id: str, fields: Mapp
     _set_time(event, event_time)
     _set_site(event, site_id)
     _set_fields(event, fields)
-    _set_order(event, (event_time, _KIND_RANK.get(kind, len(_KIND_RANK)), event_id))
+    _set_order(event, _order_key(kind, event_time, event_id))
     _set_json(event, None)
     _set_arrived(event, arrived)
     _set_trusted(event, True)
