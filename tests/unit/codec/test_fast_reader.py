@@ -173,3 +173,10 @@ def test_an_int_field_holding_a_long_reads_as_fastavro_reads_it(value: int) -> N
     body = _write(longs, {"a": value, "b": value})
     assert _same(reader(body, 0), _fastavro(ints, body))
     assert reader(bytes([0xFF] * 9 + [0x7F]) + b"\x00", 0) is None
+
+
+@pytest.mark.parametrize("field_type", [{"type": {"type": "string"}}, {"type": ["null", "long"]}])
+def test_a_schema_shape_the_compiler_does_not_know_gets_no_reader(field_type: Any) -> None:
+    """No reader, so fastavro reads it: not an error while the codec loads."""
+    schema = {"type": "record", "name": "W", "fields": [{"name": "a", "type": field_type}]}
+    assert compile_reader(schema) is None
