@@ -342,6 +342,7 @@ class Pipeline(KafkaTransactions, BackPressure):
             self.ingestor.progress = progress_before
             self._settle(consumer, [])
             raise
+        handled = time.perf_counter()
         if not self._settle(consumer, batch):
             return  # the previous batch was aborted: this one is read again with it
         if self._connection_lost:
@@ -362,7 +363,7 @@ class Pipeline(KafkaTransactions, BackPressure):
         group = consumer.consumer_group_metadata() if offsets else None
         self._in_flight = InFlight(
             lambda: self._commit(consumer, offsets, group), messages=batch,
-            progress_before=progress_before, applied=applied, started=started)
+            progress_before=progress_before, applied=applied, started=started, handled=handled)
 
     def _settle(self, consumer: Consumer, after: list[Any]) -> bool:
         """Wait for the commit in flight, if any. False if it was aborted: it is read again,
@@ -395,11 +396,10 @@ class Pipeline(KafkaTransactions, BackPressure):
     def _committed(self, in_flight: InFlight) -> None:
         self._applied = in_flight.applied
         self.batches += 1
-        done = time.perf_counter()
-        self.metrics.batch_seconds.labels("batch").observe(done - in_flight.started)
-        if done - in_flight.started > SLOW_BATCH_S:
-            log.warning("slow batch: %d messages in %.2fs to commit", len(in_flight.messages),
-                        done - in_flight.started)
+        seconds = in_flight.finished - in_flight.started
+        self.metrics.batch_seconds.labels("batch").observe(seconds)
+        if seconds > SLOW_BATCH_S:
+            self.say("slow-batch", logging.WARNING, "slow batch: %s", in_flight.timing())
 
     def _recover(self, consumer: Consumer, aborted: InFlight, after: list[Any]) -> None:
         """An aborted batch: nothing of it is visible. Read it again from the committed state:

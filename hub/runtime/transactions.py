@@ -199,21 +199,28 @@ class InFlight:
     The wait for Kafka to take a batch (``send_offsets_to_transaction`` and
     ``commit_transaction``: 1.34 s of a 17 s worker_bench run, 60 batches) was time the loop
     did nothing. ``messages`` and ``progress_before`` are what reading the batch again needs
-    if the commit is aborted; ``applied`` and ``started`` are what a commit completes.
+    if the commit is aborted; ``applied`` is what a commit completes.
+
+    Times (``time.perf_counter``): ``started`` when the batch's handling began, ``handled``
+    when it ended, ``commit_started`` and ``finished`` around the commit in its thread. The
+    loop notices the outcome only after handling the next batch, so the batch's own time ends
+    at ``finished``, not at ``wait``.
     """
 
     def __init__(self, commit: Callable[[], bool], *, messages: list[Any],
                  progress_before: dict[str, int], applied: dict[int, int],
-                 started: float) -> None:
+                 started: float, handled: float) -> None:
         self.messages, self.progress_before = messages, progress_before
-        self.applied, self.started = applied, started
+        self.applied, self.started, self.handled = applied, started, handled
         self._outcome: list[bool | BaseException] = []
+        self.commit_started = self.finished = time.perf_counter()
 
         def target() -> None:
             try:
                 self._outcome.append(commit())
             except BaseException as exc:  # handed to the loop by wait()
                 self._outcome.append(exc)
+            self.finished = time.perf_counter()
 
         self._thread = threading.Thread(target=target, name="commit", daemon=True)
         self._thread.start()
@@ -226,6 +233,13 @@ class InFlight:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    def timing(self) -> str:
+        """Where a settled batch's time went, for the slow-batch warning."""
+        return (f"{len(self.messages)} messages in {self.finished - self.started:.2f}s from "
+                f"handling to commit (handling {self.handled - self.started:.2f}s, the previous "
+                f"commit and sending {self.commit_started - self.handled:.2f}s, committing "
+                f"{self.finished - self.commit_started:.2f}s)")
 
 
 def bounded(what: str, call: Callable[[], object]) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -27,6 +29,7 @@ from hub.runtime.pipeline import (
     _first_offsets,
     _next_offsets,
 )
+from hub.runtime.transactions import InFlight
 from hub.settings import CORRELATE_TOPIC
 
 
@@ -79,6 +82,30 @@ def test_throttled_says_a_repeated_thing_once_per_interval(
     with caplog.at_level(logging.WARNING):
         say("broker", logging.WARNING, "waiting for Kafka at %s", "127.0.0.1:1")
     assert len(caplog.records) == 3
+
+
+def test_a_batchs_time_ends_with_its_commit_not_when_the_loop_next_looks() -> None:
+    # The loop handles the next batch while this one commits and looks at the outcome only
+    # then: timing the batch up to that look would call every batch under load slow.
+    gate, ends = threading.Event(), []
+
+    def commit() -> bool:
+        gate.wait(5)
+        ends.append(time.perf_counter())
+        return True
+
+    started = time.perf_counter()
+    in_flight = InFlight(commit, messages=BATCH, progress_before={}, applied={},
+                         started=started, handled=started + 0.01)
+    gate.set()
+    time.sleep(0.3)  # the next batch's handling
+    looked = time.perf_counter()
+    assert in_flight.wait() is True
+    assert ends[0] <= in_flight.finished < looked
+    assert in_flight.commit_started <= ends[0]
+    said = in_flight.timing()
+    assert said.startswith(f"{len(BATCH)} messages in ")
+    assert "handling 0.01s" in said and "committing " in said
 
 
 def test_librdkafka_lines_differing_only_in_numbers_are_one_kind() -> None:
