@@ -38,6 +38,8 @@ from benchmarks.stack import (
 from hub.malloc_policy import child_environment
 from hub.runtime.control import group_lag
 from hub.settings import CORRELATE_TOPIC, INCIDENTS_TOPIC, SOURCE_TOPICS, Settings
+from hub.stack.kafka import KafkaPaths
+from hub.stack.procs import read_pid
 
 SOURCE_LIST = list(SOURCE_TOPICS.values())
 #: The raw loop's output: a benchmark-only topic (removed with the other hubbench-* topics).
@@ -81,6 +83,9 @@ class Result:
     startup_s: float = float("nan")
     total_s: float = float("nan")
     cpu_s: float = 0.0
+    #: the broker's CPU seconds over the run (its JVM; NaN when its pid is not known), which
+    #: shares the machine with the workers: what a second worker process has left to use
+    broker_cpu_s: float = float("nan")
     load1: float = 0.0
     done: bool = False
     foreign: bool = False
@@ -117,6 +122,10 @@ class Result:
     @property
     def cpu_ms_per_kev(self) -> float:
         return 1e6 * self.cpu_s / self.events if self.events else float("nan")
+
+    @property
+    def broker_ms_per_kev(self) -> float:
+        return 1e6 * self.broker_cpu_s / self.events if self.events else float("nan")
 
 
 def correlate_consumed(settings: Settings, group: str,
@@ -160,6 +169,8 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
         env = child_environment(env)
     children: list[subprocess.Popen[bytes]] = []
     result = Result(contender, procs, events)
+    broker = read_pid(KafkaPaths.of(settings).pidfile)
+    broker_cpu_start = cpu_seconds(broker) if broker is not None else float("nan")
     t_start = time.monotonic()
     first_progress: float | None = None
     spy: subprocess.Popen[bytes] | None = None
@@ -222,6 +233,8 @@ def run_contender(settings: Settings, tmp: Path, contender: str, procs: int, eve
             break
         t_end = time.monotonic()
         result.cpu_s = sum(cpu_seconds(c.pid) for c in children)
+        if broker is not None:
+            result.broker_cpu_s = cpu_seconds(broker) - broker_cpu_start
         if first_progress is not None:
             result.startup_s = first_progress - t_start
             result.sustained_s = t_end - first_progress

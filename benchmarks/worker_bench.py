@@ -47,7 +47,9 @@ while the worker is busy, without start-up or the wait for the last checkpoint. 
 ingest; the worker correlates in the same loop, and ``correlate lag`` is printed beside it so a
 correlation stage that falls behind shows. ``cpu ms/kev`` is the worker processes' CPU time per
 1000 events (up to the moment the lag reached 0), which other load on the machine disturbs less
-than wall time. Ratios hub/raw and hub/naive compare runs of the same invocation.
+than wall time; ``broker ms/kev`` the broker JVM's over the same run (with the benchmark's own lag
+polling), what a second worker process on the same machine competes with. Ratios hub/raw and
+hub/naive compare runs of the same invocation.
 
 The contenders themselves are run by benchmarks/contenders.py (py-spy hot spots:
 benchmarks/py_spy.py); this module is the command line: the stack, the preloaded topics, the
@@ -105,14 +107,15 @@ def cleanup(settings: Settings) -> None:
 
 def print_report(results: list[Result], counts: list[int]) -> None:
     print(f"\n{'contender':<10}{'procs':>6}{'events':>10}{'steady ev/s':>13}{'sustained ev/s':>16}"
-          f"{'end-to-end ev/s':>17}{'startup s':>11}{'cpu ms/kev':>12}{'load1':>7}"
-          f"{'corr lag max':>14}")
+          f"{'end-to-end ev/s':>17}{'startup s':>11}{'cpu ms/kev':>12}{'broker ms/kev':>15}"
+          f"{'load1':>7}{'corr lag max':>14}")
     for r in results:
         flag = "  (OTHER WORKERS RAN MEANWHILE)" if r.foreign else ""
         flag += "" if r.done else f"  NOT DONE: {r.note}"
         print(f"{r.contender:<10}{r.procs:>6}{r.events:>10,}{r.steady_rate:>13,.0f}"
               f"{r.rate:>16,.0f}{r.e2e_rate:>17,.0f}{r.startup_s:>11.1f}"
-              f"{r.cpu_ms_per_kev:>12.1f}{r.load1:>7.2f}{r.corr_lag_max:>14,}{flag}")
+              f"{r.cpu_ms_per_kev:>12.1f}{r.broker_ms_per_kev:>15.1f}{r.load1:>7.2f}"
+              f"{r.corr_lag_max:>14,}{flag}")
     by = {(r.contender, r.procs): r for r in results}
     for procs in counts:
         hub = by.get(("hub", procs))
@@ -228,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {contender} x{procs}: {r.steady_rate:,.0f} ev/s steady, "
                       f"{r.rate:,.0f} sustained, startup "
                       f"{r.startup_s:.1f} s, total {r.total_s:.1f} s, cpu {r.cpu_s:.1f} s "
-                      f"({r.cpu_ms_per_kev:,.0f} ms/kev), load1 {r.load1:.2f} {r.note}",
+                      f"({r.cpu_ms_per_kev:,.0f} ms/kev), broker cpu {r.broker_cpu_s:.1f} s "
+                      f"({r.broker_ms_per_kev:,.0f} ms/kev), load1 {r.load1:.2f} {r.note}",
                       flush=True)
     finally:
         if lock is not None:
@@ -246,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                                          "results": [dataclasses.asdict(r) | {
                                              "rate": r.rate, "e2e_rate": r.e2e_rate,
                                              "steady_rate": r.steady_rate,
-                                             "cpu_ms_per_kev": r.cpu_ms_per_kev}
+                                             "cpu_ms_per_kev": r.cpu_ms_per_kev,
+                                             "broker_ms_per_kev": r.broker_ms_per_kev}
                                              for r in results]}, indent=2))
     print(f"logs: {tmp}")
     return 0
