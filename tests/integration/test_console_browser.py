@@ -53,9 +53,13 @@ def sign_in(driver: Any, url: str, user: str) -> None:
 
 
 def wait(driver: Any, seconds: float) -> Any:
+    """The board re-renders live (SSE): an element found a moment ago may be gone, so a stale
+    one means "look again", as a missing one does."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, seconds, poll_frequency=0.05)
+    return WebDriverWait(driver, seconds, poll_frequency=0.05,
+                         ignored_exceptions=(StaleElementReferenceException,))
 
 
 def row(driver: Any, iid: str) -> Any:
@@ -63,6 +67,17 @@ def row(driver: Any, iid: str) -> Any:
 
     found = driver.find_elements(By.CSS_SELECTOR, f'#board tr[data-incident="{iid}"]')
     return found[0] if found else None
+
+
+def row_text(driver: Any, iid: str) -> str | None:
+    """The row's text, None when it is not on the board or was re-rendered while being read."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        found = row(driver, iid)
+        return None if found is None else str(found.text)
+    except StaleElementReferenceException:
+        return None
 
 
 def open_row(driver: Any, iid: str) -> bool:
@@ -147,6 +162,7 @@ def test_operators_see_act_and_escalate_in_the_browser(stack_settings: Settings,
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 404
+        refused.value.close()  # the error holds the response and its socket
         sign_in(browser, url, "t2")
         browser.get(f"{url}/incidents/{neighbour}")
         assert browser.find_elements(By.ID, "act-ACKNOWLEDGE")  # its own township can
@@ -160,8 +176,8 @@ def test_operators_see_act_and_escalate_in_the_browser(stack_settings: Settings,
         sign_in(browser, url, "d1")
         browser.get(f"{url}/?level=DISTRICT")
         wait(browser, 30).until(lambda d: row(d, ignore_me))
-        assert "DISTRICT · D-CW-1" in row(browser, ignore_me).text
-        assert "↑DISTRICT" in row(browser, ignore_me).text
+        text = wait(browser, 10).until(lambda d: row_text(d, ignore_me))
+        assert "DISTRICT · D-CW-1" in text and "↑DISTRICT" in text
         browser.get(f"{url}/analytics")  # the area analytics page answers for the district
         headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
         assert [h.split()[0] for h in headings] == ["矛盾纠纷", "案件风险管理", "平安指数"]
