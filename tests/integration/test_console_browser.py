@@ -70,28 +70,21 @@ def row(driver: Any, iid: str) -> Any:
 
 
 def row_text(driver: Any, iid: str) -> str | None:
-    """The row's text, None when it is not on the board or was re-rendered while being read."""
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    try:
-        found = row(driver, iid)
-        return None if found is None else str(found.text)
-    except StaleElementReferenceException:
-        return None
+    """The row's text, None when it is not on the board (inside ``wait``: a row re-rendered
+    while being read is looked for again)."""
+    found = row(driver, iid)
+    return None if found is None else str(found.text)
 
 
 def open_row(driver: Any, iid: str) -> bool:
-    """Click the row's link; False (try again) when the board re-rendered under the click."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    """Click the row's link; False (try again) when it is not on the board (inside ``wait``: a
+    row re-rendered under the click is looked for again)."""
     from selenium.webdriver.common.by import By
 
-    try:
-        found = row(driver, iid)
-        if found is None:
-            return False
-        found.find_element(By.TAG_NAME, "a").click()
-    except StaleElementReferenceException:
+    found = row(driver, iid)
+    if found is None:
         return False
+    found.find_element(By.TAG_NAME, "a").click()
     return True
 
 
