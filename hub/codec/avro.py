@@ -30,7 +30,7 @@ from hub.codec.schemas import (
     strip_logical_types,
 )
 from hub.model.errors import DecodeError, UnknownSchemaError, ValidationError
-from hub.model.events import RECORD_NAMES
+from hub.model.events import RECORD_NAMES, shared_strings
 
 if TYPE_CHECKING:
     from hub.core.rules import EnumType
@@ -131,7 +131,9 @@ class Codec:
         return buf.getvalue()
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
-        """``(kind, record)`` from single-object bytes, resolved to the current reader schema."""
+        """``(kind, record)`` from single-object bytes, resolved to the current reader schema;
+        the record's field names and short strings are shared (hub.model.events.shared_strings):
+        ingest builds its events from them as they are."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DecodeError(f"expected bytes, got {type(data).__name__}")
         data = bytes(data)
@@ -164,7 +166,7 @@ class Codec:
             raise DecodeError(f"{rest} unexpected bytes after the {writer.name} record")
         if not isinstance(record, dict):
             raise DecodeError(f"{writer.name} did not decode to a record")
-        return self.kind_of(writer.name), record
+        return self.kind_of(writer.name), shared_strings(record)
 
 
 def _not_single_object(data: bytes) -> DecodeError:

@@ -92,16 +92,27 @@ class Event:
         A worker keeps hundreds of thousands of events in its windows (10 minutes of a city's
         traffic), each decoded on its own: without sharing, every one held its own copy of each
         field name and of values such as the vendor, the site or the door (BENCHMARKS.md §4).
-        An event that lives for one batch only (ingest's) is not worth the lookups.
+        ``shared=False`` copies the record as it is: for one whose strings are shared already,
+        as `hub.codec` decodes them (ingest's), where the lookups cost ~3 µs an event.
         """
-        fields = ({_intern(k): _intern(v) if type(v) is str and len(v) <= _SHARED_LEN else v
-                   for k, v in record.items()} if shared else dict(record))
+        fields = shared_strings(record) if shared else dict(record)
         kind, event_id = _intern(kind), str(fields["event_id"])
         event_time, site_id = int(fields["event_time"]), str(fields["site_id"])
         if cls is not Event:
             return cls(kind=kind, event_id=event_id, event_time=event_time, site_id=site_id,
                        fields=fields, arrived=arrived)
         return _built(kind, event_id, event_time, site_id, fields, arrived)
+
+
+def shared_strings(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``record`` with its field names and short strings shared (sys.intern).
+
+    Thousands of events in a window hold the same vendor, site and door: one copy each, not one
+    per event (BENCHMARKS.md §4). hub.codec decodes records this way (its generated readers share
+    as they read, hub.codec.fast_reader), so an event built from one need not do it again.
+    """
+    return {_intern(k): _intern(v) if type(v) is str and len(v) <= _SHARED_LEN else v
+            for k, v in record.items()}
 
 
 def _order_key(kind: str, event_time: int, event_id: str) -> tuple[int, int, str]:

@@ -26,7 +26,7 @@ from hub.core.pseudonym import pseudonymize_fields, raw_fields
 from hub.core.registry import BuildingRegistry
 from hub.core.snapshot import event_json
 from hub.model.errors import RecordError, ValidationError
-from hub.model.events import Event
+from hub.model.events import Event, shared_strings
 from hub.observability.metrics import HubMetrics
 from hub.runtime.frames import FrameWriter
 from hub.runtime.handoff import EventHandoff
@@ -99,12 +99,12 @@ class Ingestor:
         pii = self._pii.get(kind, frozenset())
         if raw_fields(record, pii):
             # A producer skipped the edge: never forward the raw value.
-            record = pseudonymize_fields(record, self.pseudonym_key, pii)
+            record = shared_strings(pseudonymize_fields(record, self.pseudonym_key, pii))
             value = self.codec.encode(kind, record)
         # The correlator keeps this event (handed over, hub/runtime/handoff.py), so its short
-        # strings are shared; it corrects a time too far ahead of ``arrived``
-        # (hub.core.clock_skew): here that is only counted.
-        event = Event.from_record(kind, record, arrived=arrived)
+        # strings are shared: the codec's decode shared them. It corrects a time too far ahead
+        # of ``arrived`` (hub.core.clock_skew): here that is only counted.
+        event = Event.from_record(kind, record, shared=False, arrived=arrived)
         ahead = ahead_by(event.event_time, arrived, self.future[kind])
         if ahead:
             object.__setattr__(event, "trusted_time", False)

@@ -187,6 +187,30 @@ def test_old_writer_new_reader(tmp_path: Path) -> None:
     assert record == {**old_record, "description": None}
 
 
+def test_decoded_strings_are_shared_by_the_compiled_reader_and_by_fastavro(
+    tmp_path: Path,
+) -> None:
+    """Ingest builds its events from decoded records without sharing them again: both ways of
+    decoding (the compiled reader for current writers, fastavro for older ones) must share, so
+    two decodings of one message hold the same string objects, not equal copies."""
+    old = copy.deepcopy(_current("PerimeterAlarm"))
+    old["fields"] = [f for f in old["fields"] if f["name"] != "description"]
+    schemas_dir = _schemas_copy(tmp_path)
+    _write_history(schemas_dir, "PerimeterAlarm", 1, old)
+    codec = Codec(schemas_dir)
+    alarm = {**ALARM, "description": "x" * 65}  # longer than a shared string
+    current = codec.encode("perimeter_alarm", alarm)
+    older = _single_object(old, {k: v for k, v in alarm.items() if k != "description"})
+    for data in (current, older):
+        (_, first), (_, second) = codec.decode(data), codec.decode(data)
+        assert first == second
+        for name, value in first.items():
+            other = second[name]
+            assert next(k for k in second if k == name) is next(k for k in first if k == name)
+            if isinstance(value, str) and len(value) > 1:
+                assert (value is other) == (len(value) <= 64), (name, value)
+
+
 def test_new_writer_old_reader(tmp_path: Path) -> None:
     """A reader still on v1 reads data from a newer producer: new field ignored, new enum symbol
     mapped to the enum's default."""
