@@ -19,7 +19,8 @@ from hub.core.early import early_engines
 from hub.core.registry import MemoryBuildingRegistry
 from hub.model.events import Event
 from hub.model.incidents import CONFIRMED, PROVISIONAL, RETRACTED, Incident
-from tests.unit.core.helpers import alarm, building, default_pack, ev, face, run, swipe
+from tests.unit.core.helpers import alarm, building, default_pack, ev, face, pack_of, run, swipe
+from tests.unit.core.test_event_time import NO_GRANT_AFTER
 
 PACK = default_pack()
 SEC = 1_000
@@ -69,6 +70,26 @@ def test_every_rule_type_fires_provisional_at_the_completing_event(rule_type: st
     assert not of(out, rule, RETRACTED)
     # before its completing event, the rule said nothing
     assert not [i for i, inc in out if inc.rule_id == rule and 0 <= i < completing]
+
+
+def test_an_absence_after_fires_at_the_first_event_past_its_deadline() -> None:
+    """The eager engine fires a timer when an event newer than its deadline arrives, not on a
+    later sweep: a forced door alerts at the first event (of any key) more than 30 s after it,
+    never at one within the 30 s; one that arrives when newer events have passed its 30 s
+    already alerts in its own step."""
+    registry = MemoryBuildingRegistry()
+    registry.put(building())
+    engine = early_engines(pack_of(NO_GRANT_AFTER), registry, dedup=DedupLogic())
+    events = [swipe("f0", 0, "FORCED_OPEN", door="D0"),
+              swipe("y0", 30 * SEC, "DENIED", door="DX"),
+              swipe("z0", 30 * SEC + 1, "DENIED", door="DX"),  # 2: past f0's deadline
+              swipe("y1", 95 * SEC, "DENIED", door="DX"),
+              swipe("y2", 100 * SEC, "DENIED", door="DX"),
+              swipe("f1", 50 * SEC, "FORCED_OPEN", door="D1"),  # 5: late, its 30 s are over
+              swipe("y3", 101 * SEC, "DENIED", door="DX")]
+    fired = [(i, inc.evidence[0].event_id) for i, e in enumerate(events)
+             for inc in engine.process(e).incidents if inc.status == PROVISIONAL]
+    assert fired == [(2, "f0"), (5, "f1")]
 
 
 def test_confirmed_versions_are_the_plain_engines_whatever_the_arrival_order() -> None:
