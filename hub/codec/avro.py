@@ -20,6 +20,8 @@ import fastavro
 from fastavro.validation import validate as fastavro_validate
 
 from hub.codec.fast_reader import Reader, compile_reader
+from hub.codec.limits import LIMITED_KINDS
+from hub.codec.plain_check import PlainCheck, compile_plain_check
 from hub.codec.schemas import (
     DEFAULT_NAMESPACE,
     expand,
@@ -29,6 +31,7 @@ from hub.codec.schemas import (
     load_named_types,
     strip_logical_types,
 )
+from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS, check_rules
 from hub.model.errors import DecodeError, UnknownSchemaError, ValidationError
 from hub.model.events import RECORD_NAMES, shared_strings
 
@@ -88,6 +91,15 @@ class Codec:
                 reader = compile_reader(writer.parsed)
                 if reader is not None:
                     self._fast[fp] = (self.kind_of(writer.name), reader)
+        #: kind -> its compiled plain check (hub.codec.plain_check), for the input kinds
+        self._plain: dict[str, PlainCheck] = {}
+        for kind in LIMITED_KINDS:
+            name = self.record_name(kind)
+            if name in self.schemas:
+                check = compile_plain_check(self.schemas[name], min_time=MIN_TIME_MS,
+                                            max_time=MAX_TIME_MS)
+                if check is not None:
+                    self._plain[kind] = check
 
     # -- names -----------------------------------------------------------------------------
     def record_name(self, kind_or_name: str) -> str:
@@ -115,6 +127,10 @@ class Codec:
         """The 8-byte Rabin fingerprint that prefixes single-object encoded values of this schema;
         raises UnknownSchemaError for an unknown kind or name."""
         return self._fingerprints[self.record_name(kind_or_name)]
+
+    def check_rules(self, kind: str, record: Mapping[str, Any]) -> None:
+        """hub.codec.validate.check_rules, through this codec's check compiled for the kind."""
+        check_rules(kind, record, self._plain.get(kind))
 
     # -- wire ------------------------------------------------------------------------------
     def encode(self, kind_or_name: str, record: Mapping[str, Any]) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 
 from hub.codec.avro import Codec, load_codec
 from hub.codec.limits import MAX_DEPTH, check_depth, check_line_size
-from hub.codec.validate import check_rules, conform
+from hub.codec.validate import conform
 from hub.core.pseudonym import pseudonymize_fields
 from hub.model.errors import DecodeError, RecordError, UnknownSchemaError
 from hub.model.events import (
@@ -120,7 +120,7 @@ def parse_object(
     schema = codec.schema(kind)
     fields = pseudonymize_fields(fields, pseudonym_key, pii_fields(schema))
     record = conform(schema, fields, from_json=True)
-    check_rules(kind, record)
+    codec.check_rules(kind, record)
     return kind, record
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.codec.limits import BAD_IN_ID, LIMITED_KINDS, MAX_ID_CHARS, check_limits
+from hub.codec.plain_check import TIME_FIELDS, PlainCheck
 from hub.codec.schemas import PRIMITIVES, fullname
 from hub.model.errors import ValidationError
 
@@ -249,7 +250,7 @@ def _time_ok(value: int, field: str) -> None:
 
 
 _ID_SUFFIXES = ("_id", "_hash", "_code")
-_TIME_FIELDS = ("event_time", "updated_time", "first_event_time", "last_event_time", "emitted_time")
+_TIME_FIELDS = TIME_FIELDS
 _NOT_EMPTY = ("vendor", "rule_id", "key")
 
 
@@ -268,14 +269,15 @@ def _check_text(value: str, path: str) -> None:
         ) from None
 
 
-def check_rules(kind: str, record: Mapping[str, Any]) -> None:
+def check_rules(kind: str, record: Mapping[str, Any], plain: PlainCheck | None = None) -> None:
     """The semantic rules of the contract, for any kind (records already conform to the schema).
 
     Ingest checks every source event: a record whose strings are all short, non-blank and clean
-    and whose times are plausible (nearly every one) is let through after one pass; any doubt
-    and the full check below runs, so the error raised is always the full check's.
+    and whose times are plausible (nearly every one) is let through after one pass (``plain``,
+    the kind's check compiled from its schema, hub.codec.plain_check; else a generic pass); any
+    doubt and the full check below runs, so the error raised is always the full check's.
     """
-    if not _plainly_within_limits(kind, record):
+    if not (plain(record) if plain is not None else _plainly_within_limits(kind, record)):
         check_limits(kind, record)
         _check_ids_and_times(record)
     _check_ranges(kind, record)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from hub.codec import Codec, read_jsonl
 from hub.codec.interchange import Line, pii_fields
-from hub.codec.validate import check_rules
 from hub.core.clock_skew import arrived_at
 from hub.core.pseudonym import pseudonymize_fields, raw_fields
 from hub.model.errors import RecordError, ValidationError
@@ -51,7 +50,7 @@ def recording_lines(path: Path | str, *, pseudonym_key: str, codec: Codec) -> It
             raw = raw_fields(record, pii)
             if raw:  # as ingest does: a producer skipped the edge
                 record = pseudonymize_fields(record, pseudonym_key, raw)
-            check_rules(kind, record)
+            codec.check_rules(kind, record)
         except RecordError as exc:
             yield Line(n, None, None, exc)
             continue

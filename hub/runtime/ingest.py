@@ -16,7 +16,7 @@ from typing import Any
 
 from hub.adapters.dedup_store import CLAIM_CHUNK, Claim, DedupStore
 from hub.adapters.kafka.io import KafkaIOError, topic_for_kind
-from hub.codec import Codec, check_rules
+from hub.codec import Codec
 from hub.codec.interchange import pii_fields
 from hub.codec.internal import FRAME_HEADER
 from hub.codec.seal import seal
@@ -95,7 +95,7 @@ class Ingestor:
                 f"({record.get('site_id')!r} here), partitioned with murmur2",
                 field="key",
             )
-        check_rules(kind, record)
+        self.codec.check_rules(kind, record)
         pii = self._pii.get(kind, frozenset())
         if raw_fields(record, pii):
             # A producer skipped the edge: never forward the raw value.
