@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,12 +74,26 @@ def source_of(headers: dict[str, bytes]) -> tuple[str, int] | None:
     return (origin, int(offset)) if origin and offset.isdigit() else None
 
 
+def read_tick(headers: Mapping[str, bytes]
+              ) -> tuple[int, set[str], dict[str, dict[str, int]]]:
+    """A tick's wall time, the source partitions it vouches quiet and their progress; ValueError
+    or TypeError when a header does not read, which the caller dead-letters: one malformed
+    message on the correlation topic must not fail every batch that reads it."""
+    wall = int(headers[TICK_HEADER])
+    listed = headers.get(TICK_ORIGINS_HEADER, b"").decode().split(",")
+    return wall, {origin for origin in listed if origin}, progress_of(
+        headers.get(TICK_PROGRESS_HEADER))
+
+
 def progress_of(raw: bytes | None) -> dict[str, dict[str, int]]:
     """A tick's ``hub-tick-progress`` ({"topic/partition": newest ms}) grouped by source kind."""
     if not raw:
         return {}
     out: dict[str, dict[str, int]] = {}
-    for origin, newest in orjson.loads(raw).items():
+    loaded = orjson.loads(raw)
+    if not isinstance(loaded, dict):
+        raise TypeError(f"{TICK_PROGRESS_HEADER} is a JSON {type(loaded).__name__}, not an object")
+    for origin, newest in loaded.items():
         kind = KIND_OF_TOPIC.get(origin.rpartition("/")[0])
         if kind is not None:
             out.setdefault(kind, {})[origin] = int(newest)
@@ -260,10 +274,16 @@ class Correlator:
             headers = headers_of(msg)
             if TICK_HEADER in headers:
                 here = Where.of(msg, headers)
-                wall = int(headers[TICK_HEADER])
-                listed = headers.get(TICK_ORIGINS_HEADER, b"").decode().split(",")
-                vouched = {origin for origin in listed if origin}
-                progress = progress_of(headers.get(TICK_PROGRESS_HEADER))
+                try:
+                    wall, vouched, progress = read_tick(headers)
+                except (ValueError, TypeError) as exc:  # orjson's and Unicode's are ValueErrors
+                    self._dead_letter(RecordError(
+                        f"a tick that does not read ({type(exc).__name__}: {exc}): hub workers "
+                        f"write {TICK_HEADER} as epoch ms, {TICK_ORIGINS_HEADER} as "
+                        f"'topic/partition' joined by commas and {TICK_PROGRESS_HEADER} as a "
+                        "JSON object of 'topic/partition': ms; only they should write here",
+                        field=TICK_HEADER, reason="PROCESSING_ERROR"), here, outbox)
+                    continue
                 for lane in part.engines:
                     self._emit(self._stepper(part, lane).tick(wall, vouched, progress), here,
                                outbox)

@@ -193,6 +193,8 @@ def read_frame(value: bytes | None) -> Iterator[Entry]:
         entries = orjson.loads(value[7:start])
     except ValueError as exc:  # orjson.JSONDecodeError is one
         raise FrameError(f"frame JSON does not parse: {exc}") from exc
+    if type(entries) is not list:
+        raise FrameError(f"frame JSON is a {type(entries).__name__}, not a list of entries")
     if not value.startswith(MAGIC_V1):
         return iter(_entries(entries, value, start))
     try:

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.hotpath import MemoryStore, Message, Producer
 from hub.codec import load_codec
-from hub.codec.internal import FRAME_HEADER
+from hub.codec.internal import FRAME_HEADER, TICK_HEADER, TICK_ORIGINS_HEADER, TICK_PROGRESS_HEADER
 from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rule_loading import load_rules
 from hub.core.snapshot import event_json
@@ -152,6 +152,42 @@ def test_a_frame_that_does_not_read_is_one_dead_letter_with_its_bytes() -> None:
             dead["source_offset"], dead["original_value"]) == (
         "PROCESSING_ERROR", CORRELATE_TOPIC, 2, 17, bad)
     assert "bodies end at byte" in str(dead["detail"])
+
+
+HOSTILE = {
+    "frame JSON a number": (b"HF2\x00\x00\x00\x015", [(FRAME_HEADER, b"1")], "not a list"),
+    "frame JSON null": (b"HF2\x00\x00\x00\x04null", [(FRAME_HEADER, b"1")], "not a list"),
+    "tick not a number": (None, [(TICK_HEADER, b"abc")], "a tick that does not read"),
+    "tick origins not UTF-8": (None, [(TICK_HEADER, b"1"), (TICK_ORIGINS_HEADER, b"\xff")],
+                               "a tick that does not read"),
+    "tick progress not JSON": (None, [(TICK_HEADER, b"1"), (TICK_PROGRESS_HEADER, b"{x")],
+                               "a tick that does not read"),
+    "tick progress a list": (None, [(TICK_HEADER, b"1"), (TICK_PROGRESS_HEADER, b"[1]")],
+                             "a tick that does not read"),
+    "tick progress not ms": (None, [(TICK_HEADER, b"1"),
+                                    (TICK_PROGRESS_HEADER, b'{"hub.src.access_swipe/0": null}')],
+                             "a tick that does not read"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_message_on_the_correlation_topic_is_one_dead_letter(case: str) -> None:
+    """Only workers write there, but a message that does not read must not fail every batch
+    that reads it (the worker would exit and read it again, for ever): it is dead-lettered and
+    the batch goes on, here to a good frame after it."""
+    value, headers, says = HOSTILE[case]
+    correlator, producer = _correlator(), Recording()
+    writer = FrameWriter(1)
+    writer.add_event([("no-such-lane", "S")], "hub.src.access_swipe/0/9", b"after",
+                     event_json(swipe("e9", 1_000)))
+    ((_, good),) = writer.close()
+    correlator.handle_batch([Message(CORRELATE_TOPIC, 0, 1, None, value, headers),
+                             Message(CORRELATE_TOPIC, 0, 2, None, good, [(FRAME_HEADER, b"1")])],
+                            Outbox(producer, load_codec(), "t"))
+    hostile, after = _dead_letters(producer.log)
+    assert (hostile["reason"], hostile["source_offset"]) == ("PROCESSING_ERROR", 1)
+    assert says in str(hostile["detail"])
+    assert after["original_value"] == b"after"  # the next message was handled
 
 
 def test_an_entry_for_a_lane_no_rule_uses_is_a_dead_letter_at_its_source() -> None:
