@@ -124,19 +124,29 @@ class RegistryReader:
         self._probe.close()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        # A record that does not read is skipped and counted, never raised: the reader reads the
+        # topic from the beginning before every batch, so one bad record raised would stop
+        # every batch of every worker, for as long as compaction keeps it.
         if value is None:  # tombstone: the building left the registry
             if key:
-                self.registry.remove(key.decode())
-                self._mirror_removal(key.decode())
+                try:
+                    building_id = key.decode()
+                except UnicodeDecodeError:
+                    self.rejected += 1
+                    log.warning("registry tombstone ignored: its key %r is not UTF-8 (keys are "
+                                "building ids)", key[:64])
+                    return
+                self.registry.remove(building_id)
+                self._mirror_removal(building_id)
             return
         try:
             kind, record = self.codec.decode(value)
             if kind != "building_identity":
                 raise RecordError(f"{kind} record on the registry topic", field="kind")
             building = Building.from_record(record)
-        except (RecordError, KeyError, ValueError) as exc:
+        except Exception as exc:  # RecordError mostly; whatever it is, this record's alone
             self.rejected += 1
-            log.warning("registry record rejected: %s", exc)
+            log.warning("registry record rejected: %s: %s", type(exc).__name__, exc)
             return
         if not self.registry.put(building):
             return  # an older record than the one held: Redis keeps the newer card too

@@ -41,3 +41,25 @@ def test_the_mirror_keeps_the_newest_card_and_drops_a_removed_one() -> None:
         assert len(reader.registry) == 0
     finally:
         reader.close()
+
+
+def test_records_that_do_not_read_are_counted_and_skipped_not_raised() -> None:
+    """The reader reads the whole topic before every batch: a bad record raised would stop
+    every batch for as long as compaction keeps it."""
+    codec = load_codec()
+    reader = RegistryReader("127.0.0.1:1", "hub.registry.building", codec,
+                            MemoryBuildingRegistry())
+    card = building("B-M2", "T-1")
+    try:
+        reader._apply(b"\xff\xfe", None)  # a tombstone whose key is not UTF-8
+        reader._apply(b"B-X", b"not avro")
+        reader._apply(b"B-X", codec.encode("grid_report", {
+            "event_id": "g1", "vendor": "v", "device_id": "d", "site_id": "s",
+            "event_time": 1_700_000_000_000, "report_id": "r", "grid_id": "g",
+            "building_id": None, "reporter_hash": "p1:" + "0" * 32, "category": "DISPUTE",
+            "status": "REPORTED", "severity": 1, "description": "x"}))
+        reader._apply(b"B-M2", codec.encode("building_identity", card.to_record()))
+        assert reader.rejected == 3
+        assert len(reader.registry) == 1 and reader.registry.get("B-M2") is not None
+    finally:
+        reader.close()
