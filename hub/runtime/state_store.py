@@ -156,17 +156,21 @@ class ChangelogStore:
         for key, value in entries.items():
             if b"\x00" in key:
                 continue  # a chunk: read through its manifest
-            if value.startswith(MANIFEST):
-                n = int(value[len(MANIFEST):])
-                found = [entries.get(chunk_key(key, i)) for i in range(n)]
-                parts = [part for part in found if part is not None]
-                if len(parts) != n:
-                    log.error("%s/%d: state %r lost chunks of its value; starting it empty",
-                              self.topic, partition, key)
-                    continue
-                self._chunks[(partition, key)] = n
-                value = b"".join(parts)
-            out[key] = decode_value(value)
+            try:
+                if value.startswith(MANIFEST):
+                    n = int(value[len(MANIFEST):])
+                    found = [entries.get(chunk_key(key, i)) for i in range(n)]
+                    parts = [part for part in found if part is not None]
+                    if len(parts) != n:
+                        log.error("%s/%d: state %r lost chunks of its value; starting it empty",
+                                  self.topic, partition, key)
+                        continue
+                    self._chunks[(partition, key)] = n
+                    value = b"".join(parts)
+                out[key] = decode_value(value)
+            except Exception as exc:  # a manifest or a compressed value that does not read
+                log.error("%s/%d: state %r does not read (%s: %s); starting it empty",
+                          self.topic, partition, key[:200], type(exc).__name__, exc)
         return out
 
     def _restore(self, partitions: list[int]) -> dict[int, dict[bytes, bytes]]:
