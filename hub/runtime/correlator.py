@@ -70,8 +70,8 @@ log = logging.getLogger(__name__)
 def source_of(headers: dict[str, bytes]) -> tuple[str, int] | None:
     """The source message a forward carries (``hub-src``): its origin "topic/partition" and
     offset; None on a message without one (ticks, control)."""
-    origin, _, offset = headers.get(SOURCE_HEADER, b"").decode().rpartition("/")
-    return (origin, int(offset)) if origin and offset.isdigit() else None
+    origin, _, offset = headers.get(SOURCE_HEADER, b"").decode(errors="replace").rpartition("/")
+    return (origin, int(offset)) if origin and offset.isascii() and offset.isdigit() else None
 
 
 def read_tick(headers: Mapping[str, bytes]
@@ -128,11 +128,11 @@ class Where:
         source = source_of(headers)
         if source is not None:
             src_topic, _, src_partition = source[0].rpartition("/")
-            if src_topic and src_partition.isdigit():
+            if src_topic and src_partition.isascii() and src_partition.isdigit():
                 topic, partition, offset = src_topic, int(src_partition), source[1]
                 origin = source[0]
         return cls(topic, partition, offset, msg.key(), msg.value(),
-                   headers.get(KIND_HEADER, b"").decode() or None,
+                   headers.get(KIND_HEADER, b"").decode(errors="replace") or None,
                    [(k, v) for k, v in headers.items() if not k.startswith(HUB_HEADER_PREFIX)],
                    origin)
 
@@ -142,7 +142,8 @@ class Where:
         reference that does not parse)."""
         origin, _, offset = entry.src.rpartition("/")
         topic, _, partition = origin.rpartition("/")
-        if not (topic and partition.isdigit() and offset.isdigit()):
+        if not (topic and partition.isascii() and partition.isdigit() and offset.isascii()
+                and offset.isdigit()):
             topic, partition, offset, origin = (msg.topic(), str(msg.partition()),
                                                 str(msg.offset()), "")
         return cls(topic, int(partition), int(offset), entry.key.encode(), entry.body,
@@ -372,7 +373,7 @@ class Correlator:
     def _event(self, part: PartitionState, msg: Any, headers: dict[str, bytes],
                outbox: Outbox, lanes: set[str]) -> None:
         """A forward of one event (written by workers from before frames)."""
-        lane = headers.get(LANE_HEADER, b"").decode()
+        lane = headers.get(LANE_HEADER, b"").decode(errors="replace")
         where = Where.of(msg, headers)
         try:
             event = self.event_of(msg.value(), headers.get(EVENT_HEADER))

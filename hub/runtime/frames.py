@@ -214,11 +214,12 @@ def _entries(entries: list[Any], value: bytes, at: int) -> list[Entry]:
     for entry in entries:
         if type(entry) is not list or len(entry) != 6:
             raise FrameError("frame entries are not [lane, key, src, event length, body length, "
-                             "arrived] with lengths >= 0")
+                             "arrived] with strings and lengths >= 0")
         lane, key, src, event_size, size, arrived = entry
-        if type(event_size) is not int or event_size < 0 or type(size) is not int or size < 0:
+        if (type(event_size) is not int or event_size < 0 or type(size) is not int or size < 0
+                or type(lane) is not str or type(key) is not str or type(src) is not str):
             raise FrameError("frame entries are not [lane, key, src, event length, body length, "
-                             "arrived] with lengths >= 0")
+                             "arrived] with strings and lengths >= 0")
         body_at = at + event_size
         end = body_at + size
         append(Entry(lane, key, src, value[body_at:end],

@@ -154,19 +154,27 @@ def test_a_frame_that_does_not_read_is_one_dead_letter_with_its_bytes() -> None:
     assert "bodies end at byte" in str(dead["detail"])
 
 
+P, D = "PROCESSING_ERROR", "DECODE_ERROR"
+FRAME = [(FRAME_HEADER, b"1")]
 HOSTILE = {
-    "frame JSON a number": (b"HF2\x00\x00\x00\x015", [(FRAME_HEADER, b"1")], "not a list"),
-    "frame JSON null": (b"HF2\x00\x00\x00\x04null", [(FRAME_HEADER, b"1")], "not a list"),
-    "tick not a number": (None, [(TICK_HEADER, b"abc")], "a tick that does not read"),
+    "frame JSON a number": (b"HF2\x00\x00\x00\x015", FRAME, P, "not a list"),
+    "frame JSON null": (b"HF2\x00\x00\x00\x04null", FRAME, P, "not a list"),
+    "entry src not a string": (_frame(b'[["site","k",7,0,0,null]]'), FRAME, P, "with strings"),
+    "entry lane a list": (_frame(b'[[["s"],"k","t/0/1",0,0,null]]'), FRAME, P, "with strings"),
+    "forward with headers not UTF-8": (b"junk", [("kind", b"\xff"), ("hub-src", b"\xff/1"),
+                                                 ("hub-lane", b"\xfe")], D, "not Avro"),
+    "forward from partition superscript 2": (b"junk", [("hub-src", "t/\u00b2/1".encode())],
+                                             D, "not Avro"),
+    "tick not a number": (None, [(TICK_HEADER, b"abc")], P, "a tick that does not read"),
     "tick origins not UTF-8": (None, [(TICK_HEADER, b"1"), (TICK_ORIGINS_HEADER, b"\xff")],
-                               "a tick that does not read"),
+                               P, "a tick that does not read"),
     "tick progress not JSON": (None, [(TICK_HEADER, b"1"), (TICK_PROGRESS_HEADER, b"{x")],
-                               "a tick that does not read"),
+                               P, "a tick that does not read"),
     "tick progress a list": (None, [(TICK_HEADER, b"1"), (TICK_PROGRESS_HEADER, b"[1]")],
-                             "a tick that does not read"),
+                             P, "a tick that does not read"),
     "tick progress not ms": (None, [(TICK_HEADER, b"1"),
                                     (TICK_PROGRESS_HEADER, b'{"hub.src.access_swipe/0": null}')],
-                             "a tick that does not read"),
+                             P, "a tick that does not read"),
 }
 
 
@@ -175,7 +183,7 @@ def test_a_hostile_message_on_the_correlation_topic_is_one_dead_letter(case: str
     """Only workers write there, but a message that does not read must not fail every batch
     that reads it (the worker would exit and read it again, for ever): it is dead-lettered and
     the batch goes on, here to a good frame after it."""
-    value, headers, says = HOSTILE[case]
+    value, headers, reason, says = HOSTILE[case]
     correlator, producer = _correlator(), Recording()
     writer = FrameWriter(1)
     writer.add_event([("no-such-lane", "S")], "hub.src.access_swipe/0/9", b"after",
@@ -185,7 +193,7 @@ def test_a_hostile_message_on_the_correlation_topic_is_one_dead_letter(case: str
                              Message(CORRELATE_TOPIC, 0, 2, None, good, [(FRAME_HEADER, b"1")])],
                             Outbox(producer, load_codec(), "t"))
     hostile, after = _dead_letters(producer.log)
-    assert (hostile["reason"], hostile["source_offset"]) == ("PROCESSING_ERROR", 1)
+    assert (hostile["reason"], hostile["source_offset"]) == (reason, 1)
     assert says in str(hostile["detail"])
     assert after["original_value"] == b"after"  # the next message was handled
 
