@@ -352,3 +352,39 @@ def test_a_flood_on_one_door_stays_small_and_matches_offline(fresh_group: Worker
     t0 = time.monotonic()
     worker.stop()
     assert time.monotonic() - t0 <= 5.0
+
+
+def test_hostile_messages_on_the_correlation_topic_are_dead_letters(
+        fresh_group: WorkerGroup) -> None:
+    """Only workers write hub.internal.correlate, but whoever else does must not stop the hub: a
+    tick or frame that does not read used to fail every batch that read it (the worker exited
+    and read it again, for ever). Each is one dead letter; the good events after them still
+    make their incident, and the worker never restarted."""
+    settings = fresh_group.settings
+    hostile = [
+        (None, [("hub-tick", b"not-a-number")]),
+        (None, [("hub-tick", b"1"), ("hub-tick-progress", b"[1]")]),
+        (b"HF2\x00\x00\x00\x015", [(FRAME_HEADER, b"1")]),  # frame JSON a number
+        (b"junk", [("kind", b"\xff"), ("hub-src", b"\xff/1")]),
+    ]
+    sent = [produce_raw(settings, CORRELATE_TOPIC, value, headers=headers)
+            for value, headers in hostile]
+    codec = load_codec(settings.schemas_dir)
+    produce_raw(settings, ALARMS, codec.encode("perimeter_alarm", alarm("h-ok-1", T0)), key=KEY)
+    produce_raw(settings, SWIPES, codec.encode("access_swipe", swipe("h-ok-2", T0 + 30_000)),
+                key=KEY)
+    with reading(settings, INCIDENTS_TOPIC) as inc:
+        inc.until(lambda rs: any(r.record and r.record["rule_id"] == "perimeter_breach_entry"
+                                 and r.record["site_id"] == SITE for r in rs),
+                  timeout=60, what="the good events' incident behind the hostile messages")
+    with reading(settings, DEADLETTER_TOPIC) as dl:
+        dead = dl.until(lambda rs: len([r for r in rs if r.record and r.record["source_topic"]
+                                        == CORRELATE_TOPIC]) >= len(sent),
+                        timeout=30, what="a dead letter for each hostile message")
+    offsets = sorted((r.record["source_partition"], r.record["source_offset"]) for r in dead
+                     if r.record and r.record["source_topic"] == CORRELATE_TOPIC)
+    assert offsets == sorted((s.partition, s.offset) for s in sent)
+    worker = fresh_group.workers["w1"]
+    assert worker.alive, f"the worker stopped:\n{worker.log_tail(8)}"
+    log = worker.log_path.read_text()
+    assert log.count("=== start") == 1 and "batch failed" not in log
