@@ -90,8 +90,9 @@ def test_without_early_alerts_only_confirmed_versions_go_out() -> None:
         ("perimeter_breach_entry", "CONFIRMED")]
 
 
-def test_a_successor_retracts_what_its_predecessor_published_provisionally() -> None:
-    """The provisional incidents awaiting a verdict travel with the state (``|early``)."""
+def _forced_door_left_provisional() -> tuple[dict[str, object], dict[int, dict[bytes, bytes]]]:
+    """A worker alerts a forced door provisionally and checkpoints: the incident and the
+    changelog it leaves (partition 0)."""
     first, producer = correlator(), Recording()
     outbox = Outbox(producer, load_codec(), "t")
     first.handle_batch([frame(swipe("fo", 10_000, "FORCED_OPEN", door="D7"))], outbox)
@@ -106,16 +107,28 @@ def test_a_successor_retracts_what_its_predecessor_published_provisionally() -> 
             else:
                 written[0][key] = value
     assert b"0|site|early" in written[0]
+    return provisional, written
 
+
+def _successor_retracts(provisional: dict[str, object], written: dict[int, dict[bytes, bytes]]
+                        ) -> tuple[Correlator, Recording, Outbox]:
+    """A successor over ``written`` reads a GRANTED swipe at the door 6 s before the forced
+    opening, arriving late (no absence): it retracts the predecessor's provisional incident."""
     successor, later = correlator(Preloaded(written)), Recording()
     outbox = Outbox(later, load_codec(), "t")
-    # a GRANTED swipe at the door 6 s before the forced opening, arriving late: no absence
     successor.handle_batch([frame(swipe("g", 4_000, "GRANTED", door="D7"), offset=1),
                             flush(2)], outbox)
     got = incidents(later)
     assert [(i["incident_id"], i["status"]) for i in got] == [
         (provisional["incident_id"], "RETRACTED")]
     assert "did not match" in str(got[0]["status_reason"])
+    return successor, later, outbox
+
+
+def test_a_successor_retracts_what_its_predecessor_published_provisionally() -> None:
+    """The provisional incidents awaiting a verdict travel with the state (``|early``)."""
+    provisional, written = _forced_door_left_provisional()
+    successor, later, outbox = _successor_retracts(provisional, written)
     successor.persist(outbox)
     tomb = [(k, v) for t, k, v in later.log if t == CHANGELOG and k == b"0|site|early"]
     assert tomb == [(b"0|site|early", None)]  # nothing awaits a verdict any more
@@ -124,27 +137,13 @@ def test_a_successor_retracts_what_its_predecessor_published_provisionally() -> 
 def test_a_state_entry_that_does_not_read_starts_empty_and_the_rest_is_restored() -> None:
     """Only workers write the changelog, but an entry that does not read (bad JSON, a key that
     is not UTF-8, a manifest or a compressed value that is not one) must not fail every batch
-    of its partition: it is logged and skipped, and the good state beside it is restored."""
-    first, producer = correlator(), Recording()
-    outbox = Outbox(producer, load_codec(), "t")
-    first.handle_batch([frame(swipe("fo", 10_000, "FORCED_OPEN", door="D7"))], outbox)
-    [provisional] = incidents(producer)
-    first.persist(outbox)
-    written: dict[int, dict[bytes, bytes]] = {0: {}}
-    for topic, key, value in producer.log:
-        if topic == CHANGELOG and key is not None and value is not None:
-            written[0][key] = value
+    of its partition: it is logged and skipped, and the good state beside it is restored (the
+    predecessor's provisional incident is retracted as without them)."""
+    provisional, written = _forced_door_left_provisional()
     written[0].update({
         b"0|site|R|forced_door|D9": b"{not json",
         b"0|site|\xff|x|y": b"{}",
         b"0|site|R|door_held_open|D1": b"\x00hub-chunks:many",
         b"0|site|R|door_held_open|D2": b"\x00hub-zlib:not zlib",
     })
-    successor, later = correlator(Preloaded(written)), Recording()
-    outbox = Outbox(later, load_codec(), "t")
-    successor.handle_batch([frame(swipe("g", 4_000, "GRANTED", door="D7"), offset=1),
-                            flush(2)], outbox)
-    got = incidents(later)
-    # the good "early" entry was restored: its provisional incident is retracted as before
-    assert [(i["incident_id"], i["status"]) for i in got] == [
-        (provisional["incident_id"], "RETRACTED")]
+    _successor_retracts(provisional, written)
