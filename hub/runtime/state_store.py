@@ -159,6 +159,8 @@ class ChangelogStore:
             try:
                 if value.startswith(MANIFEST):
                     n = int(value[len(MANIFEST):])
+                    if not 0 < n < len(entries):  # never more chunks than records beside it
+                        raise ValueError(f"a manifest of {n} chunks among {len(entries)} entries")
                     found = [entries.get(chunk_key(key, i)) for i in range(n)]
                     parts = [part for part in found if part is not None]
                     if len(parts) != n:

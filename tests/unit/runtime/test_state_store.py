@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
+
+import pytest
 
 from hub.runtime.state_store import (
     CHUNK_BYTES,
     COMPRESS_AT,
     COMPRESSED,
+    MANIFEST,
     ChangelogStore,
     decode_value,
     encode_state,
@@ -103,3 +107,20 @@ def test_a_compressed_value_larger_than_a_chunk_is_chunked_and_joined() -> None:
     store.put(0, b"0|site|R|rule|k", value, store)
     assert max(size or 0 for _, size in store.records) <= CHUNK_BYTES
     assert restored(store, 0) == {b"0|site|R|rule|k": big.encode()}
+
+
+def test_entries_that_do_not_read_start_empty_and_the_rest_comes_back(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A manifest that is not a count, or counts more chunks than the partition holds (a
+    hostile 10**12 would have built a list that long), and a compressed value that does not
+    decompress: each is logged and left out; the good entry beside them is restored."""
+    store = Log()
+    store.log[0] = {b"0|site|meta": b"{}",
+                    b"0|site|R|r|a": MANIFEST + b"many",
+                    b"0|site|R|r|b": MANIFEST + b"1000000",
+                    b"0|site|R|r|c": COMPRESSED + b"not zlib"}
+    with caplog.at_level(logging.ERROR, logger="hub.runtime.state_store"):
+        assert restored(store, 0) == {b"0|site|meta": b"{}"}
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "a manifest of 1000000 chunks among 4 entries" in said
+    assert said.count("does not read") == 3
