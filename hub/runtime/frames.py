@@ -203,7 +203,7 @@ def read_frame(value: bytes | None) -> Iterator[Entry]:
         raise FrameError(f"frame entries are not [lane, key, src, length, event]: {exc}") from exc
     if start + total != len(value):
         raise FrameError(f"frame bodies end at byte {start + total}, the message at {len(value)}")
-    return _entries_v1(entries, value, start)
+    return iter(_entries_v1(entries, value, start))
 
 
 def _entries(entries: list[Any], value: bytes, at: int) -> list[Entry]:
@@ -213,13 +213,11 @@ def _entries(entries: list[Any], value: bytes, at: int) -> list[Entry]:
     append = out.append
     for entry in entries:
         if type(entry) is not list or len(entry) != 6:
-            raise FrameError("frame entries are not [lane, key, src, event length, body length, "
-                             "arrived] with strings and lengths >= 0")
+            raise FrameError(_NOT_AN_ENTRY)
         lane, key, src, event_size, size, arrived = entry
         if (type(event_size) is not int or event_size < 0 or type(size) is not int or size < 0
-                or type(lane) is not str or type(key) is not str or type(src) is not str):
-            raise FrameError("frame entries are not [lane, key, src, event length, body length, "
-                             "arrived] with strings and lengths >= 0")
+                or not _names(lane, key, src)):
+            raise FrameError(_NOT_AN_ENTRY)
         body_at = at + event_size
         end = body_at + size
         append(Entry(lane, key, src, value[body_at:end],
@@ -230,8 +228,22 @@ def _entries(entries: list[Any], value: bytes, at: int) -> list[Entry]:
     return out
 
 
-def _entries_v1(entries: list[Any], value: bytes, at: int) -> Iterator[Entry]:
+_NOT_AN_ENTRY = ("frame entries are not [lane, key, src, event length, body length, arrived] "
+                 "with strings and lengths >= 0")
+
+
+def _names(lane: Any, key: Any, src: Any) -> bool:
+    """An entry's lane, key and source are text: the correlator and its dead letters read them
+    as such (a number there once stopped every batch that read the frame)."""
+    return type(lane) is str and type(key) is str and type(src) is str
+
+
+def _entries_v1(entries: list[Any], value: bytes, at: int) -> list[Entry]:
+    out: list[Entry] = []
     for lane, key, src, size, (kind, fields), *rest in entries:
+        if not _names(lane, key, src):
+            raise FrameError("frame entries are not [lane, key, src, length, event] with strings")
         arrived = rest[0] if rest and isinstance(rest[0], int) else None
-        yield Entry(lane, key, src, value[at:at + size], arrived, event=(kind, fields))
+        out.append(Entry(lane, key, src, value[at:at + size], arrived, event=(kind, fields)))
         at += size
+    return out

@@ -161,6 +161,8 @@ HOSTILE = {
     "frame JSON null": (b"HF2\x00\x00\x00\x04null", FRAME, P, "not a list"),
     "entry src not a string": (_frame(b'[["site","k",7,0,0,null]]'), FRAME, P, "with strings"),
     "entry lane a list": (_frame(b'[[["s"],"k","t/0/1",0,0,null]]'), FRAME, P, "with strings"),
+    "first-layout entry src a number": (_frame(b'[["site","k",7,0,["access_swipe",{}]]]',
+                                               magic=b"HF1"), FRAME, P, "with strings"),
     "forward with headers not UTF-8": (b"junk", [("kind", b"\xff"), ("hub-src", b"\xff/1"),
                                                  ("hub-lane", b"\xfe")], D, "not Avro"),
     "forward from partition superscript 2": (b"junk", [("hub-src", "t/\u00b2/1".encode())],
