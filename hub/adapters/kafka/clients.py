@@ -74,7 +74,11 @@ def worker_clients(bootstrap: str, app_id: str, worker_id: str, *, max_record_by
         # Sticky: a member joining or leaving moves only the partitions it must, so the others
         # keep their correlation state in memory instead of reading it again.
         "partition.assignment.strategy": "cooperative-sticky",
-        "fetch.wait.max.ms": 50,
+        # How long the broker holds a fetch that finds nothing new (data arriving, a commit
+        # marker included, answers it at once). Every answered fetch costs the broker CPU on
+        # the cores the worker shares with it: 50 ms made an idle worker cost the broker ~0.07
+        # cores more than 500 (benchmarks/idle_bench.py).
+        "fetch.wait.max.ms": 500,
         "queued.max.messages.kbytes": 32 * 1024,
         # librdkafka prefetches up to 100,000 messages per partition by default: a flood on one
         # key (one partition) then sat in the client's queue as ~100k small messages beside the
@@ -131,7 +135,10 @@ def make_registry_consumer(bootstrap: str, *, logger: Any = None) -> Consumer:
         "group.id": "hub-registry-reader",  # never joined: partitions are assigned
         "enable.auto.commit": False,
         "enable.partition.eof": True,
-        "fetch.wait.max.ms": 10,
+        # The registry changes rarely; a write answers the waiting fetch at once. 10 ms here
+        # was 100 fetches a second for ever: ~0.11 of a core of the broker's, worker idle or
+        # busy (BENCHMARKS.md §3, run AE).
+        "fetch.wait.max.ms": 500,
         "log.connection.close": False,
     }, logger))
 
