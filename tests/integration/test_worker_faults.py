@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from hub import stack
-from hub.settings import Settings
+from hub.adapters.kafka.admin import admin_client, partition_count
+from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
 from tests.integration.harness_common import new_app_id, wait_until
 from tests.integration.incident_compare import (
     assert_no_version_differs,
@@ -167,6 +168,38 @@ def test_a_worker_joining_and_leaving_mid_stream(scenario: Scenario, group: Work
     assert dead_letter_summary(dead) == {}
     # w2 checkpointed its partitions when it gave them up: nothing needed applying again.
     assert assert_no_version_differs(incidents) == 0
+
+
+def test_a_joining_worker_takes_a_share_of_every_topic(
+        scenario: Scenario, group: WorkerGroup) -> None:
+    """Scaling out while one worker runs: the newcomer must take half of the correlation
+    partitions and half of each source topic's, or one process keeps the engines (the heavy
+    part) and the second adds nothing. A topic-blind assignment (cooperative-sticky) handed it
+    three whole source topics and kept every correlation partition on the first worker."""
+    produce_file(group, scenario.registry)
+    group.start("w1")
+    group.wait_members(1, timeout=90)
+    produce_file(group, scenario.events)
+    wait_until(lambda: ingested(group) >= 1_000, timeout=120,
+               what="1,000 events ingested before w2 joins")
+    group.start("w2")
+    topics = [*SOURCE_TOPICS.values(), CORRELATE_TOPIC]
+    partitions = {t: partition_count(admin_client(group.settings.bootstrap), t) for t in topics}
+    seen: list[list[dict[str, list[int]]]] = []
+
+    def settled() -> bool:
+        group.assert_alive()
+        members = group.assignments()
+        seen.append(members)
+        return len(members) == 2 and all(
+            sum(len(m.get(t, [])) for m in members) == partitions[t] for t in topics)
+
+    wait_until(settled, timeout=90, interval=0.5, what="two members sharing every partition")
+    members = seen[-1]
+    print(f"\nassignment after w2 joined: {members}")
+    for topic in topics:
+        counts = sorted(len(m.get(topic, [])) for m in members)
+        assert counts[1] - counts[0] <= partitions[topic] % 2, (topic, members)
 
 
 def test_sigterm_stops_a_worker_within_5s_with_the_broker_down(

@@ -169,6 +169,24 @@ class WorkerGroup:
             return 0
         return len(desc.members)
 
+    def assignments(self) -> list[dict[str, list[int]]]:
+        """Each member's partitions per topic, as the broker has them ([] unless the group is
+        stable)."""
+        admin = admin_client(self.settings.bootstrap)
+        try:
+            desc = admin.describe_consumer_groups([self.app_id])[self.app_id].result(timeout=10)
+        except Exception:
+            return []
+        if str(desc.state).rsplit(".", 1)[-1] != "STABLE":
+            return []
+        out = []
+        for member in desc.members:
+            topics: dict[str, list[int]] = {}
+            for tp in member.assignment.topic_partitions:
+                topics.setdefault(tp.topic, []).append(tp.partition)
+            out.append({t: sorted(ps) for t, ps in sorted(topics.items())})
+        return out
+
     def wait_members(self, n: int, *, timeout: float = 60.0) -> None:
         def ok() -> bool:
             self.assert_alive()

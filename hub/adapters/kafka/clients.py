@@ -71,9 +71,15 @@ def worker_clients(bootstrap: str, app_id: str, worker_id: str, *, max_record_by
         # A killed worker's partitions move to the survivors within ~10 s.
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 3_000,
-        # Sticky: a member joining or leaving moves only the partitions it must, so the others
-        # keep their correlation state in memory instead of reading it again.
-        "partition.assignment.strategy": "cooperative-sticky",
+        # Range: every member gets the same share of each topic (partitions [0, 1] of all six
+        # and [2, 3] for two members), so a second worker takes half of the correlation too,
+        # and most forwards stay in the process (the site lane of source partition k is on
+        # correlation partition k). cooperative-sticky moved fewer partitions at a join, but
+        # topic-blind: a worker joining a running one got three whole source topics and the
+        # first kept every correlation partition, so two processes did worse than one
+        # (BENCHMARKS.md §3, run AE). The price: a rebalance revokes everything, and each
+        # member checkpoints and reads its correlation state again (~0.8 s for 10,000 states).
+        "partition.assignment.strategy": "range",
         # How long the broker holds a fetch that finds nothing new (data arriving, a commit
         # marker included, answers it at once). Every answered fetch costs the broker CPU on
         # the cores the worker shares with it: 50 ms made an idle worker cost the broker ~0.07
