@@ -1,6 +1,7 @@
 """What an idle worker costs the broker, and how soon a registry write reaches the worker.
 
     python -m benchmarks.idle_bench                 # ~1.5 min, a private stack
+    python -m benchmarks.idle_bench --json idle.json
 
 A worker spends most of a city's day waiting: its readers long-poll the broker. Each poll is a
 request the broker answers, so a short poll wait costs the broker CPU all day long, and on a
@@ -14,6 +15,7 @@ waits that long before it is handled.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="each CPU measurement's length")
     p.add_argument("--writes", type=int, default=15, help="registry writes timed")
+    p.add_argument("--json", metavar="FILE", help="also write the figures here")
     args = p.parse_args(argv)
     shared = Settings.from_env()
     with tempfile.TemporaryDirectory(prefix="hub-idle-bench-") as tmp:
@@ -100,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             delays = registry_delays(settings, args.writes)
             print(f"registry write -> reader synced, over {len(delays)} writes: median "
                   f"{statistics.median(delays):.1f} ms, max {max(delays):.1f} ms")
+            if args.json:
+                Path(args.json).write_text(json.dumps({
+                    "broker_cores_alone": alone, "broker_cores_beside_idle_worker": beside,
+                    "registry_sync_ms": delays}, indent=2) + "\n", encoding="utf-8")
         finally:
             if worker is not None:
                 stop_process_group(worker)
