@@ -159,15 +159,8 @@ class WorkerGroup:
         assert not dead, f"workers exited: {dead}\n{self.logs()}"
 
     def members(self) -> int:
-        """Members of the app's consumer group as the broker sees them (0 if none)."""
-        admin = admin_client(self.settings.bootstrap)
-        try:
-            desc = admin.describe_consumer_groups([self.app_id])[self.app_id].result(timeout=10)
-        except Exception:
-            return 0
-        if str(desc.state).rsplit(".", 1)[-1] != "STABLE":
-            return 0
-        return len(desc.members)
+        """Members of the app's consumer group as the broker sees them (0 unless stable)."""
+        return len(self.assignments())
 
     def assignments(self) -> list[dict[str, list[int]]]:
         """Each member's partitions per topic, as the broker has them ([] unless the group is

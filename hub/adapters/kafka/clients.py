@@ -78,7 +78,7 @@ def worker_clients(bootstrap: str, app_id: str, worker_id: str, *, max_record_by
         # topic-blind: a worker joining a running one got three whole source topics and the
         # first kept every correlation partition, so two processes did worse than one
         # (BENCHMARKS.md §3, run AE). The price: a rebalance revokes everything, and each
-        # member checkpoints and reads its correlation state again (~0.8 s for 10,000 states).
+        # member checkpoints and reads its correlation state again (~2 s for 10,000 states).
         "partition.assignment.strategy": "range",
         # How long the broker holds a fetch that finds nothing new (data arriving, a commit
         # marker included, answers it at once). Every answered fetch costs the broker CPU on
