@@ -26,7 +26,7 @@ from hub.codec.limits import BAD_IN_ID, MAX_ID_CHARS, TEXT_MAX
 #: ``check(record) -> True`` when the record plainly passes the limits; False: ask the full check.
 PlainCheck = Callable[[Mapping[str, Any]], bool]
 
-#: The time fields the full check bounds (hub.codec.validate._TIME_FIELDS).
+#: The time fields the full check bounds (hub.codec.validate.check_rules).
 TIME_FIELDS = ("event_time", "updated_time", "first_event_time", "last_event_time",
                "emitted_time")
 _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

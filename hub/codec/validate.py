@@ -250,7 +250,6 @@ def _time_ok(value: int, field: str) -> None:
 
 
 _ID_SUFFIXES = ("_id", "_hash", "_code")
-_TIME_FIELDS = TIME_FIELDS
 _NOT_EMPTY = ("vendor", "rule_id", "key")
 
 
@@ -298,7 +297,7 @@ def _plainly_within_limits(kind: str, record: Mapping[str, Any]) -> bool:
             return False
     if BAD_IN_ID.search("".join(strings)) is not None:
         return False
-    for name in _TIME_FIELDS:
+    for name in TIME_FIELDS:
         value = record.get(name)
         if isinstance(value, int) and not MIN_TIME_MS <= value < MAX_TIME_MS:
             return False
@@ -310,7 +309,7 @@ def _check_ids_and_times(record: Mapping[str, Any]) -> None:
         if isinstance(value, str) and not value.strip():
             if name.endswith(_ID_SUFFIXES) or name in _NOT_EMPTY:
                 raise ValidationError("must not be empty", field=name)
-    for name in _TIME_FIELDS:
+    for name in TIME_FIELDS:
         if isinstance(record.get(name), int):
             _time_ok(record[name], name)
 
