@@ -72,6 +72,10 @@ def _run_worker(args: argparse.Namespace, worker_id: str) -> int:
     from hub.malloc_policy import return_big_buffers
 
     return_big_buffers()  # before any thread (metrics server, librdkafka) has an arena
+    from hub.runtime.stop_signals import StopSignals
+
+    signals = StopSignals()
+    signals.install()  # before any other thread: they inherit the blocked signals
     from prometheus_client import CollectorRegistry, start_http_server
 
     from hub.codec import event_enums, event_fields, load_codec
@@ -106,4 +110,4 @@ def _run_worker(args: argparse.Namespace, worker_id: str) -> int:
     hub_app = create_app(settings, pack, worker_id=worker_id, metrics=metrics,
                          verbose=bool(args.verbose))
     tune_for_throughput()
-    return run_worker(hub_app)
+    return run_worker(hub_app, signals)

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
-import time
 from dataclasses import dataclass
-from types import FrameType
 
 from hub.adapters.dedup_store import RedisDedupStore
 from hub.adapters.kafka import KafkaException, worker_clients
@@ -33,6 +30,7 @@ from hub.runtime.ingest import Ingestor
 from hub.runtime.pipeline import Abandon, FatalKafkaError, Pipeline, Throttled
 from hub.runtime.registry_reader import RegistryReader
 from hub.runtime.state_store import ChangelogStore, changelog_topic
+from hub.runtime.stop_signals import StopSignals
 from hub.runtime.supervise import EXIT_RESTARTABLE
 from hub.settings import CORRELATE_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS, Settings
 
@@ -42,8 +40,6 @@ log = logging.getLogger(__name__)
 #: state can pass Kafka's 1 MB default while a slow source holds a rule back (events wait in the
 #: key's buffer for that source's watermark), and a state write that fails must not stop the hub.
 MAX_RECORD_BYTES = 16 * 1024 * 1024
-#: After SIGTERM the worker is gone within this long, whatever Kafka does.
-STOP_DEADLINE_S = 4.5
 
 
 @dataclass
@@ -119,30 +115,22 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
                         tick_seconds=settings.tick_seconds,
                         checkpoint_seconds=settings.checkpoint_seconds,
                         correlate_partitions=partitions_of(specs, CORRELATE_TOPIC))
+    store.stop = pipeline.stop
     return HubApp(settings, pipeline, metrics, correlator, ingestor, reader)
 
 
-def run_worker(hub_app: HubApp) -> int:
+def run_worker(hub_app: HubApp, signals: StopSignals) -> int:
     """Run the worker in this process until SIGTERM/SIGINT (blocks); the exit status.
 
     0 after a stop on request; EXIT_RESTARTABLE (70) when only a new process can go on (a fenced
     or fatally failed producer, a bug in a batch): the supervisor restarts it from the last
-    commit. After a stop request the process is gone within STOP_DEADLINE_S, even when Kafka
-    does not answer (the open batch is then abandoned, uncommitted).
+    commit. After a stop request the process is gone within 4.5 s (STOP_DEADLINE_S), even when Kafka
+    does not answer (the open batch is then abandoned, uncommitted): ``signals`` (installed
+    before any thread started) sees the request even while a librdkafka call blocks this
+    thread.
     """
     pipeline = hub_app.pipeline
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        if pipeline.stop.is_set():
-            return
-        log.info("signal %d: stopping (at most %.1fs)", signum, STOP_DEADLINE_S)
-        pipeline.stop.set()
-        timer = threading.Timer(STOP_DEADLINE_S, _hard_exit)
-        timer.daemon = True
-        timer.start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    signals.on_stop(pipeline.stop.set)
     try:
         pipeline.correlate_partitions = _wait_for_topics(hub_app.settings, pipeline.stop,
                                                          pipeline.say)
@@ -165,9 +153,3 @@ def run_worker(hub_app: HubApp) -> int:
     return 0
 
 
-def _hard_exit() -> None:
-    log.warning("Kafka did not let the worker stop in %.1fs; exiting without waiting for it "
-                "(the open batch stays uncommitted)", STOP_DEADLINE_S)
-    logging.shutdown()
-    time.sleep(0.05)
-    os._exit(0)
