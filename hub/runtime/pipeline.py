@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 5000
 #: How long ``consume`` waits for a batch to fill: the latency floor under light traffic.
 BATCH_WAIT_S = 0.05
+#: One try at reading the committed offsets of newly assigned partitions.
+COMMITTED_STEP_S = 1.0
 #: How often the correlation state is written and the correlation topic's offsets committed, by
 #: default (``HUB_CHECKPOINT_SECONDS``).
 #: A key's state is written whole, and a busy key (a site's 10-minute window) is touched by every
@@ -188,11 +190,19 @@ class Pipeline(KafkaTransactions, BackPressure):
                                    if tp.topic == CORRELATE_TOPIC)
         if not sources:
             return
-        try:
-            for tp in consumer.committed(sources, timeout=TXN_CALL_S):
-                self._starts[(tp.topic, tp.partition)] = max(tp.offset, 0)
-        except KafkaException as exc:  # vouching waits until the partition delivers something
-            log.warning("cannot read the committed offsets of %s: %s", _names(sources), exc)
+        # In steps of a second: this is a rebalance callback, where only this loop sees a stop
+        # request (one 10 s call with the broker gone kept the worker from stopping).
+        deadline = time.monotonic() + TXN_CALL_S
+        while not self.stop.is_set():
+            try:
+                for tp in consumer.committed(sources, timeout=COMMITTED_STEP_S):
+                    self._starts[(tp.topic, tp.partition)] = max(tp.offset, 0)
+                return
+            except KafkaException as exc:  # vouching waits until the partition delivers
+                if time.monotonic() >= deadline:
+                    log.warning("cannot read the committed offsets of %s: %s",
+                                _names(sources), exc)
+                    return
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions handed to another member: checkpoint their state first, so the new owner

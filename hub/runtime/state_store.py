@@ -25,6 +25,7 @@ values written before compression existed read as they are.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import zlib
 from collections.abc import Iterable
@@ -38,6 +39,7 @@ from hub.adapters.kafka import (
 )
 from hub.codec.internal import COMPRESSED, MANIFEST, chunk_key
 from hub.runtime.outbox import Outbox
+from hub.runtime.transactions import Abandon
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,9 @@ class ChangelogStore:
         self._data: dict[int, dict[bytes, bytes]] = {}
         #: (partition, key) -> chunks its value has in the changelog now (to tombstone stale ones)
         self._chunks: dict[tuple[int, bytes], int] = {}
+        #: the worker's stop flag: a restore that waits for an absent broker gives up on it
+        #: (it runs in a rebalance callback, where nothing else sees the flag)
+        self.stop = threading.Event()
 
     def take(self, partition: int) -> dict[bytes, bytes]:
         """The partition's entries as the changelog has them (read on first use), handed over
@@ -193,6 +198,8 @@ class ChangelogStore:
             consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
             eof: set[int] = set()
             while pending:
+                if self.stop.is_set():
+                    raise Abandon(f"restoring {self.topic} {sorted(pending)}")
                 for msg in consumer.consume(num_messages=10_000, timeout=0.2):
                     p, offset = msg.partition() or 0, msg.offset() or 0
                     err = msg.error()
