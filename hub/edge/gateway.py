@@ -64,6 +64,8 @@ Plugin = Callable[[web.Application], None]
 OPENAPI_KEY = web.AppKey("openapi", dict[str, Any])
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 EVENTS_PREFIX = "/v1/events/"
+#: The routes a key's ``vendors`` allow or refuse (docs/gateway.md, "Keys").
+ROUTE_VENDORS = frozenset({INTERCHANGE, *VENDOR_OF_PATH.values()})
 #: Paths anyone may read.
 OPEN_PATHS = frozenset({"/openapi.json", "/metrics", "/healthz"})
 
@@ -136,9 +138,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         request["caller"] = caller
     vendor = route_vendor(request)
-    if vendor is not None and vendor in VENDOR_OF_PATH.values() and not caller.may_use(vendor):
-        return error_response(403, f"caller {caller.name!r} may not use the {vendor} route; "
-                              f"ask for a key with vendors [{vendor}]")
+    if vendor in ROUTE_VENDORS and not caller.may_use(vendor):
+        return error_response(403, f"caller {caller.name!r} may not use the {vendor} route "
+                              f"({request.path}); ask for a key with vendors [{vendor}]")
     return await handler(request)
 
 

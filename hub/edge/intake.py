@@ -168,7 +168,7 @@ async def settle(gw: Gateway, intake: Intake) -> Settled:
     accepted: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     problem = None
-    if intake.pending:
+    if intake.pending or intake.dead:
         # list_topics blocks for up to its timeout when the broker is away: off the loop.
         problem = await loop.run_in_executor(None, sink.kafka_problem)
     dead_futures = []
@@ -187,15 +187,19 @@ async def settle(gw: Gateway, intake: Intake) -> Settled:
                     accepted.append({"index": i, "kind": kind, "event_id": rec.get("event_id")})
                 else:
                     failed.append(_failed(i, kind, rec, f"not stored: {delivery.error}"))
+    # A rejected payload the dead-letter topic did not take is answered 503, not 400: told
+    # "rejected", a device never sends it again, and its bytes would be lost.
+    lost = 0
     if dead_futures:
         done, waiting = await asyncio.wait(dead_futures, timeout=gw.delivery_wait_s)
         lost = len(waiting) + sum(1 for f in done if any(d.error for d in f.result()))
         if lost:
-            log.warning("%d rejected %s payload(s) not kept on the dead-letter topic", lost,
-                        vendor)
+            log.warning("%d rejected %s payload(s) not kept on the dead-letter topic; "
+                        "answered 503 so the device sends them again", lost, vendor)
     elif intake.dead:
-        log.warning("%d rejected %s payload(s) not kept on the dead-letter topic: %s",
-                    len(intake.dead), vendor, problem)
+        lost = len(intake.dead)
+        log.warning("%d rejected %s payload(s) not kept on the dead-letter topic (%s); "
+                    "answered 503 so the device sends them again", lost, vendor, problem)
     sink.outcome(CHANNEL, vendor, "produced", len(accepted))
     sink.outcome(CHANNEL, vendor, "failed", len(failed))
     sink.outcome(CHANNEL, vendor, "rejected", len(intake.rejected))
@@ -205,6 +209,12 @@ async def settle(gw: Gateway, intake: Intake) -> Settled:
         status = 503
         error = (f"{len(failed)} event(s) not stored: {failed[0]['message']}" if problem is None
                  else f"Kafka is unavailable ({problem}); nothing was stored, send again later")
+    elif lost:
+        status = 503
+        why = f"Kafka is unavailable ({problem})" if problem is not None else (
+            f"no acknowledgement from Kafka within {gw.delivery_wait_s:g} s")
+        error = (f"{why}: {lost} rejected payload(s) could not be kept on the dead-letter "
+                 f"topic; send again later")
     elif intake.rejected:
         status = 400
         first = intake.rejected[0]

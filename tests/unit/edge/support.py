@@ -44,6 +44,8 @@ class FakeSink:
         self.dead: list[tuple[bytes, RecordError, str, str | None]] = []
         self.problem: str | None = None
         self.fail: Callable[[str, Mapping[str, Any]], str | None] = lambda kind, rec: None
+        #: the dead-letter topic's delivery error (None: kept)
+        self.dead_fail: str | None = None
         self.counts: dict[tuple[str, str, str], int] = {}
 
     def validate(self, obj: Mapping[str, Any], *, accept: Collection[str] | None = None
@@ -65,9 +67,10 @@ class FakeSink:
 
     def dead_letter(self, payload: bytes, error: RecordError, *, channel: str, source: str,
                     source_kind: str | None = None) -> Future[list[Delivery]]:
-        self.dead.append((payload, error, f"{channel}:{source}", source_kind))
+        if self.dead_fail is None:
+            self.dead.append((payload, error, f"{channel}:{source}", source_kind))
         done: Future[list[Delivery]] = Future()
-        done.set_result([Delivery("hub.deadletter", None)])
+        done.set_result([Delivery("hub.deadletter", self.dead_fail)])
         return done
 
     def kafka_problem(self, timeout: float = 2.0) -> str | None:

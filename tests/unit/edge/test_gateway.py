@@ -192,6 +192,38 @@ def test_503_when_kafka_is_away_or_does_not_store(tmp_path: Path) -> None:
     gateway_run(tmp_path, test)
 
 
+def test_a_rejected_payload_kafka_did_not_keep_is_answered_503(tmp_path: Path) -> None:
+    """Told 400 ("rejected"), a device never sends the payload again: unless its bytes are on
+    the dead-letter topic, the answer is 503 so that it does."""
+    async def test(client: Client, sink: FakeSink, keys: dict[str, str]) -> None:
+        url = HIK + "?site_id=S-DOWN"
+        sink.problem = "Kafka at 127.0.0.1:1 does not answer"
+        r = await client.post(url, data=b"garbage<", headers=auth(keys["cams"]))
+        assert r.status == 503, await r.text()
+        assert "127.0.0.1:1" in (await r.json())["error"] and sink.dead == []
+        sink.problem, sink.dead_fail = None, "Broker: timed out"
+        r = await client.post(url, data=b"garbage<", headers=auth(keys["cams"]))
+        assert r.status == 503 and "dead-letter" in (await r.json())["error"]
+        sink.dead_fail = None  # Kafka is back: the device's next try is rejected and kept
+        r = await client.post(url, data=b"garbage<", headers=auth(keys["cams"]))
+        assert r.status == 400 and [d[0] for d in sink.dead] == [b"garbage<"]
+
+    gateway_run(tmp_path, test)
+
+
+def test_a_key_without_the_interchange_route_may_not_post_events(tmp_path: Path) -> None:
+    async def test(client: Client, sink: FakeSink, keys: dict[str, str]) -> None:
+        r = await client.post("/v1/events/perimeter_alarm", json=alarm("v"),
+                              headers=auth(keys["cams"]))  # vendors hikvision, dahua
+        assert r.status == 403 and "interchange" in (await r.json())["error"]
+        assert sink.produced == []
+        r = await client.post("/v1/events/perimeter_alarm", json=alarm("w"),
+                              headers=auth(keys["pa"]))  # vendors interchange
+        assert r.status == 202 and [rec["event_id"] for _, rec in sink.produced] == ["w"]
+
+    gateway_run(tmp_path, test)
+
+
 # -- Hikvision -------------------------------------------------------------------------------------
 
 
