@@ -29,13 +29,10 @@ from hub.codec.internal import (
     EVENT_HEADER,
     FLUSH,
     FRAME_HEADER,
-    HUB_HEADER_PREFIX,
     INCIDENT_HEADER,
-    KIND_HEADER,
     LANE_HEADER,
     RISK_HEADER,
     RULE_HEADER,
-    SOURCE_HEADER,
     STATUS_HEADER,
     TICK_HEADER,
     TICK_ORIGINS_HEADER,
@@ -57,21 +54,15 @@ from hub.model.events import Event
 from hub.model.incidents import RETRACTED, Incident
 from hub.observability.metrics import HubMetrics
 from hub.offline.correlate import describe_late
-from hub.runtime.frames import Entry, FrameError, read_frame
+from hub.runtime.frames import FrameError, read_frame
 from hub.runtime.handoff import EventHandoff
 from hub.runtime.ingest import KIND_OF_TOPIC
 from hub.runtime.outbox import Outbox, headers_of
+from hub.runtime.provenance import LateError, Where
 from hub.runtime.state_store import ChangelogStore, encode_state
 from hub.settings import INCIDENTS_TOPIC, LEVEL_TOPICS
 
 log = logging.getLogger(__name__)
-
-
-def source_of(headers: dict[str, bytes]) -> tuple[str, int] | None:
-    """The source message a forward carries (``hub-src``): its origin "topic/partition" and
-    offset; None on a message without one (ticks, control)."""
-    origin, _, offset = headers.get(SOURCE_HEADER, b"").decode(errors="replace").rpartition("/")
-    return (origin, int(offset)) if origin and offset.isascii() and offset.isdigit() else None
 
 
 def read_tick(headers: Mapping[str, bytes]
@@ -98,56 +89,6 @@ def progress_of(raw: bytes | None) -> dict[str, dict[str, int]]:
         if kind is not None:
             out.setdefault(kind, {})[origin] = int(newest)
     return out
-
-
-class LateError(RecordError):
-    """An event that came after its watermark moved past it: dead-lettered with reason LATE."""
-
-    reason = "LATE"
-
-
-@dataclass(frozen=True, slots=True)
-class Where:
-    """Where a forwarded event came from: what its dead letter reports and keeps (the source
-    message's coordinates and bytes, not the correlation topic's)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    kind: str | None
-    headers: list[tuple[str, bytes]]
-    origin: str  # "topic/partition" of the source, the engine's clock origin; "" if unknown
-
-    @classmethod
-    def of(cls, msg: Any, headers: dict[str, bytes]) -> Where:
-        """A message of the correlation topic: a one-event forward, a tick or a bad frame."""
-        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-        origin = ""
-        source = source_of(headers)
-        if source is not None:
-            src_topic, _, src_partition = source[0].rpartition("/")
-            if src_topic and src_partition.isascii() and src_partition.isdigit():
-                topic, partition, offset = src_topic, int(src_partition), source[1]
-                origin = source[0]
-        return cls(topic, partition, offset, msg.key(), msg.value(),
-                   headers.get(KIND_HEADER, b"").decode(errors="replace") or None,
-                   [(k, v) for k, v in headers.items() if not k.startswith(HUB_HEADER_PREFIX)],
-                   origin)
-
-    @classmethod
-    def of_entry(cls, entry: Entry, msg: Any) -> Where:
-        """An entry of a frame (``msg``: the frame, whose coordinates stand in for a source
-        reference that does not parse)."""
-        origin, _, offset = entry.src.rpartition("/")
-        topic, _, partition = origin.rpartition("/")
-        if not (topic and partition.isascii() and partition.isdigit() and offset.isascii()
-                and offset.isdigit()):
-            topic, partition, offset, origin = (msg.topic(), str(msg.partition()),
-                                                str(msg.offset()), "")
-        return cls(topic, int(partition), int(offset), entry.key.encode(), entry.body,
-                   entry.kind, [], origin)
 
 
 @dataclass
@@ -364,7 +305,7 @@ class Correlator:
             else:
                 result = engine.process(event, origin)
             if result.late or result.incidents:
-                self._emit(result, Where.of_entry(entry, msg), outbox)
+                self._emit(result, Where.of_entry(entry, msg), outbox, event)
         for both, events in waiting.values():
             early = both.process_eager(events)
             if early.incidents:
@@ -382,7 +323,7 @@ class Correlator:
             self._dead_letter(exc, where, outbox)
             return
         lanes.add(lane)
-        self._emit(engine.process(event, where.origin), where, outbox)
+        self._emit(engine.process(event, where.origin), where, outbox, event)
 
     def _engine(self, part: PartitionState, lane: str) -> CorrelationEngine | EarlyCorrelation:
         if lane not in part.engines:
@@ -403,10 +344,15 @@ class Correlator:
         kind, record = self.codec.decode(value or b"")
         return Event.from_record(kind, record)
 
-    def _emit(self, result: StepResult, where: Where, outbox: Outbox) -> None:
+    def _emit(self, result: StepResult, where: Where, outbox: Outbox,
+              event: Event | None = None) -> None:
+        """Publish the incidents, dead-letter the LATE events: ``where`` is ``event``'s
+        source; a LATE event other than ``event`` (one a suppression held back) gets its own."""
         for late in result.late:
             self.metrics.late_events.labels(late.event.kind).inc()
-            self._dead_letter(LateError(describe_late(late), field="event_time"), where, outbox)
+            here = where if late.event is event else Where.of_event(late.event, self.codec)
+            detail = describe_late(late) + (f" {here.note}" if here.note else "")
+            self._dead_letter(LateError(detail, field="event_time"), here, outbox)
         for incident in result.incidents:
             self.publish(incident, outbox)
 
@@ -414,7 +360,7 @@ class Correlator:
         reason = outbox.dead_letter(
             exc, topic=where.topic, partition=where.partition, offset=where.offset,
             key=where.key, value=where.value, headers=where.headers,
-            source_kind=where.kind,
+            timestamp_ms=where.timestamp_ms, source_kind=where.kind,
         )
         self.metrics.dead_letters.labels(reason).inc()
 
