@@ -1,8 +1,9 @@
 """``hub flush``: tell the live workers the input has ended, as the end of a file does offline.
 
 For replays and tests: every open window closes, pending absences fire, every incident reaches its
-final version. Events that arrive afterwards for the time already flushed are LATE (dead letters).
-Send it only once the workers have consumed the replay (``--wait`` checks the consumer lag first).
+final version. Events that arrive afterwards for the time already flushed (up to the newest
+event each engine had seen) are LATE (dead letters); newer ones are correlated as usual. Send it
+only once the workers have consumed the replay (``--wait`` checks the consumer lag first).
 """
 
 from __future__ import annotations

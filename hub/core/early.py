@@ -86,7 +86,9 @@ class EagerEngine(CorrelationEngine):
         return StepResult()
 
     def flush(self) -> StepResult:
-        """End of input: the confirmed engine's flush decides; nothing provisional is new."""
+        """End of input: the confirmed engine's flush decides; nothing provisional is new. The
+        windows close here too, so that what comes after a flush starts afresh in both."""
+        super().flush()
         return StepResult()
 
     def _kept_by_suppression(self, event: Event) -> bool:
@@ -230,6 +232,7 @@ class EarlyCorrelation:
     def flush(self) -> StepResult:
         """End of input: everything confirmable is confirmed; the rest is retracted."""
         result = self._merge(self.confirmed.flush(), ())
+        self.eager.flush()
         for ident in sorted(self.pending):
             result.incidents.append(self._retract(self.pending.pop(ident), "end of input"))
         return result

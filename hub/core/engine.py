@@ -189,14 +189,33 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
         return result
 
     def flush(self) -> StepResult:
-        """End of input (offline): release everything, fire every pending absence, close all."""
+        """End of input: release everything, fire every pending absence, close all.
+
+        Then the engine goes on from the newest event time it has seen (``closed_at``): an event
+        at or before it is LATE, its time closed; a newer one is taken as usual. Leaving every
+        rule released to infinity made each later event LATE for ever, restarts included (the
+        bound is state): one ``hub flush`` sent to a live hub by mistake stopped it for good.
+        """
         result = StepResult()
         self._release_suppressions(lambda _kind: POS_INF, result)
         for rr in self.rules:
             self._release_rule(rr, POS_INF, result)
             if rr.held:
                 self._publish_held(rr, POS_INF, result)
+        self._reopen(self.closed_at())
         return result
+
+    def closed_at(self) -> int:
+        """Just after the newest event time any source has seen: where a flush closes time."""
+        seen = [c.max_seen for cs in self.clocks.values() for c in cs.origins.values()
+                if c.max_seen is not None]
+        return max(seen) + 1 if seen else NEG_INF
+
+    def _reopen(self, closed: int) -> None:
+        for rr in self.rules:
+            if rr.released >= POS_INF:
+                rr.released = closed
+                rr.next_gc = NEG_INF
 
     # ------------------------------------------------------------- internals
 

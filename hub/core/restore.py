@@ -43,6 +43,8 @@ class EngineSnapshots:
 
     if TYPE_CHECKING:
         def _refresh_bounds(self) -> None: ...
+        def closed_at(self) -> int: ...  # noqa: D102 (CorrelationEngine.closed_at)
+        def _reopen(self, closed: int) -> None: ...
 
     def take_dirty(self) -> list[StateRef]:
         """States changed since the last call (the runtime writes exactly these back)."""
@@ -147,6 +149,8 @@ class EngineSnapshots:
                     self.clocks[kind].origin(origin).max_seen = max_seen
         for rr in self.rules:
             rr.released = int(data.get("released", {}).get(rr.rule.id, rr.released))
+        # a state flushed before flushes reopened time (CorrelationEngine.flush) is reopened now
+        self._reopen(self.closed_at())
         self._refresh_bounds()
 
 
