@@ -5,8 +5,10 @@ transactional producer, a Kafka call that never returns, a batch that raised: hu
 ``run_worker``) rather than commit what it did not deliver. Its restart resumes from the last
 commit and the changelog. Run bare, that exit would leave nobody consuming; so by default
 ``hub worker`` is a small parent that runs the worker as a child and restarts it after such an
-exit (backing off, giving up after too many restarts in a row). Signals to the parent go to the
-child; if the parent is killed, the child is killed too (Linux parent-death signal).
+exit, or after it was killed by a signal it was not sent by the parent (the kernel's OOM killer,
+a crash), backing off and giving up after too many restarts in a row; any other exit is passed
+on, said in one line when not 0. Signals to the parent go to the child; if the parent is killed,
+the child is killed too (Linux parent-death signal).
 ``--no-supervise`` runs the worker in-process for supervisors of your own. No Kafka client here:
 the parent stays small.
 """
@@ -40,6 +42,13 @@ def _die_with_parent() -> None:
         pass
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return f"{signal.Signals(number).name} ({number})"
+    except ValueError:
+        return str(number)
+
+
 def supervise(argv: Sequence[str], *, say: Callable[[str], None] | None = None,
               max_restarts: int = MAX_RESTARTS, window_s: float = RESTART_WINDOW_S,
               first_delay_s: float = 1.0) -> int:
@@ -63,21 +72,30 @@ def supervise(argv: Sequence[str], *, say: Callable[[str], None] | None = None,
             child = subprocess.Popen(list(argv), preexec_fn=_die_with_parent,
                                      env=child_environment())
             rc = child.wait()
-            if stopping or rc != EXIT_RESTARTABLE:
-                return rc if rc >= 0 else 128 - rc  # killed by signal N: 128 + N, like a shell
+            status = rc if rc >= 0 else 128 - rc  # killed by signal N: 128 + N, like a shell
+            if stopping:
+                return status
+            if rc < 0:  # not by us: the kernel's OOM killer, an operator's kill -9, a crash
+                why = f"was killed by signal {_signal_name(-rc)}"
+            elif rc == EXIT_RESTARTABLE:
+                why = f"stopped itself (status {rc}, see its log above)"
+            else:
+                if rc != 0:
+                    tell(f"the worker exited with status {rc}; not restarting it (see its log "
+                         "above)")
+                return status
             now = time.monotonic()
             restarts.append(now)
             while restarts and now - restarts[0] > window_s:
                 restarts.popleft()
             if len(restarts) > max_restarts:
-                tell(f"the worker stopped itself {len(restarts)} times in {window_s:.0f} s; "
+                tell(f"the worker stopped {len(restarts)} times in {window_s:.0f} s; "
                      "giving up (see its log above)")
-                return rc
+                return status
             if now - started > 60:
                 delay = first_delay_s  # it ran a while: a new fault, not the same one again
-            tell(f"the worker stopped itself (status {rc}, see its log above); "
-                 f"restarting it in {delay:.0f} s ({len(restarts)} restart(s) in "
-                 f"{window_s:.0f} s)")
+            tell(f"the worker {why}; restarting it in {delay:.0f} s ({len(restarts)} "
+                 f"restart(s) in {window_s:.0f} s)")
             deadline = time.monotonic() + delay
             while not stopping and time.monotonic() < deadline:
                 time.sleep(0.1)

@@ -38,9 +38,28 @@ def test_a_worker_that_stops_itself_is_restarted_until_it_ends_normally(tmp_path
 
 
 def test_other_exit_statuses_are_passed_through_without_restart(tmp_path: Path) -> None:
+    said: list[str] = []
     counter = tmp_path / "runs"
-    assert supervise(_child_exiting([2], counter), say=lambda _s: None) == 2  # e.g. bad rules
+    assert supervise(_child_exiting([2], counter), say=said.append) == 2  # e.g. bad rules
     assert counter.read_text() == "1"
+    assert said == ["the worker exited with status 2; not restarting it (see its log above)"]
+
+
+def test_a_worker_killed_by_a_signal_not_from_us_is_restarted(tmp_path: Path) -> None:
+    """The OOM killer's SIGKILL left the hub without a worker and without a word."""
+    said: list[str] = []
+    counter = tmp_path / "runs"
+    script = (
+        "import os, pathlib, signal\n"
+        f"p = pathlib.Path({str(counter)!r})\n"
+        "n = int(p.read_text()) if p.exists() else 0\n"
+        "p.write_text(str(n + 1))\n"
+        "if n == 0:\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    assert supervise([PY, "-c", script], say=said.append, first_delay_s=0.05) == 0
+    assert counter.read_text() == "2"
+    assert len(said) == 1 and "killed by signal SIGKILL (9); restarting" in said[0]
 
 
 def test_it_gives_up_after_too_many_restarts(tmp_path: Path) -> None:
