@@ -57,7 +57,7 @@ class HubApp:
 
 def _wait_for_topics(settings: Settings, stop: threading.Event, say: Throttled) -> int:
     """The correlation topic's partition count, once Kafka answers; creates the changelog."""
-    admin = admin_client(settings.bootstrap)
+    admin = admin_client(settings.bootstrap, logger=logging.getLogger("hub.kafka"))
     attempt = 0
     while True:
         try:

@@ -5,10 +5,12 @@ Runs from the CLI, outside any worker.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from hub.adapters.kafka import TopicPartition, make_offsets_consumer, make_producer
 from hub.codec.internal import CONTROL_HEADER, FLUSH
+from hub.observability.kafka_log import kafka_logger
 from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
 
 
@@ -43,7 +45,8 @@ def wait_caught_up(settings: Settings, timeout: float) -> int:
 
 def send_flush(settings: Settings) -> int:
     """End of input to every partition of the correlation topic; how many partitions."""
-    producer = make_producer(settings)
+    # librdkafka's lines through hub.kafka, shown only with -v: the command says what failed
+    producer = make_producer(settings, logger=kafka_logger(level=logging.CRITICAL))
     meta = producer.list_topics(CORRELATE_TOPIC, timeout=10).topics.get(CORRELATE_TOPIC)
     if meta is None or meta.error is not None or not meta.partitions:
         raise RuntimeError(f"topic {CORRELATE_TOPIC} not found; run `hub topics apply`")

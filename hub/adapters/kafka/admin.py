@@ -74,9 +74,15 @@ class TopicChange:
     configs: Mapping[str, tuple[str | None, str]] = field(default_factory=dict)
 
 
-def admin_client(bootstrap: str, *, log_level: int = 3) -> AdminClient:
-    """An AdminClient for ``bootstrap``; quiet (librdkafka logs only errors, syslog level 3)."""
-    return AdminClient({"bootstrap.servers": bootstrap, "log_level": log_level})
+def admin_client(bootstrap: str, *, log_level: int = 3, logger: Any = None) -> AdminClient:
+    """An AdminClient for ``bootstrap``; quiet (librdkafka logs only errors, syslog level 3).
+
+    ``logger``: where librdkafka's lines go (hub.observability.kafka_log); without one it prints
+    them to stderr itself, a line per reconnect attempt while the broker is away."""
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": log_level}
+    if logger is not None:
+        config["logger"] = logger
+    return AdminClient(config)
 
 
 def create_topics(admin: AdminClient, names: Iterable[str], *, partitions: int,
