@@ -173,9 +173,10 @@ class Codec:
         try:
             record = fastavro.schemaless_reader(body, writer.parsed, None if same else reader)
         except Exception as exc:  # EOFError, UnicodeDecodeError, SchemaResolutionError, ...
+            why = ("the body ends before the record does (truncated?)" if isinstance(exc, EOFError)
+                   else f"{type(exc).__name__}: {exc}")
             raise DecodeError(
-                f"body does not decode as {writer.name} "
-                f"(fingerprint {fp.hex()}): {type(exc).__name__}: {exc}"
+                f"body does not decode as {writer.name} (fingerprint {fp.hex()}): {why}"
             ) from exc
         rest = len(data) - HEADER_SIZE - body.tell()
         if rest:

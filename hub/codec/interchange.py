@@ -178,6 +178,8 @@ def _read_lines(lines: Any, key: bytes | str, codec: Codec,
                               "interchange lines in UTF-8")
             yield Line(lineno, None, None, _with_line(err, lineno))
             continue
+        if lineno == 1 and text.startswith("\ufeff"):
+            text = text[1:]  # a byte-order mark (Windows editors write one), not part of the line
         if not text.strip():
             continue
         try:

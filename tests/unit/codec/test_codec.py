@@ -129,6 +129,7 @@ def test_decode_truncated_and_trailing_bytes() -> None:
     with pytest.raises(DecodeError, match="does not decode") as info:
         decode(GOLDEN_ALARM[:-4])
     assert isinstance(info.value.__cause__, Exception)
+    assert str(info.value).endswith("the body ends before the record does (truncated?)")
     with pytest.raises(DecodeError, match="unexpected bytes"):
         decode(GOLDEN_ALARM + b"\x00")
 

@@ -252,6 +252,17 @@ def test_pseudonyms_are_deterministic_across_lines() -> None:
 # -- files ----------------------------------------------------------------------------------------
 
 
+def test_a_byte_order_mark_before_the_first_line_is_not_part_of_it(tmp_path: Path) -> None:
+    """Windows editors start a UTF-8 file with one; `hub produce` rejected the first line
+    ("Unexpected UTF-8 BOM (decode using utf-8-sig)") while the gateway took the same JSON."""
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (line(ALARM) + "\n" + line(SWIPE) + "\n").encode())
+    assert [(x.lineno, x.kind, x.ok) for x in read_jsonl(path, pseudonym_key=KEY)] == [
+        (1, "perimeter_alarm", True), (2, "access_swipe", True)]
+    path.write_bytes((line(ALARM) + "\n\ufeff" + line(SWIPE) + "\n").encode())
+    assert [x.ok for x in read_jsonl(path, pseudonym_key=KEY)] == [True, False]  # only a start
+
+
 def test_read_jsonl_reports_every_bad_line_and_keeps_going(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text(
