@@ -159,6 +159,13 @@ class EagerEngine(CorrelationEngine):
             rr.held.pop(key, None)
 
 
+def late_for_its_source(result: StepResult, event: Event) -> bool:
+    """The confirmed engine took ``event`` as LATE for its whole source: a provisional alert
+    from it could only be retracted (seen: a TAMPER alarm an hour old alerted, then was
+    retracted), so the eager engine is not given it."""
+    return any(late.event is event and not late.rules for late in result.late)
+
+
 def _plausible(rule: Rule, evidence: list[Event]) -> bool:
     """A match a handler found with an event out of order is one: its events span at most the
     rule's window, and a sequence's steps (in step order) are in event-time order."""
@@ -210,7 +217,7 @@ class EarlyCorrelation:
         tick), not here: checking every one of them after every event cost the worker ~3 % of
         its time (py-spy), while the batch's retractions go out in the same transaction."""
         result = self.confirmed.process(event, origin)
-        if eager:
+        if eager and not late_for_its_source(result, event):
             return self._merge(result, self.eager.process(event, origin).incidents)
         return self._merge(result, ()) if result.incidents else result
 

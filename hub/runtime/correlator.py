@@ -44,7 +44,7 @@ from hub.codec.internal import (
     state_key,
 )
 from hub.core.clock_skew import DEFAULT_FUTURE_MS, corrected
-from hub.core.early import EagerEngine, EarlyCorrelation
+from hub.core.early import EagerEngine, EarlyCorrelation, late_for_its_source
 from hub.core.engine import CorrelationEngine, StepResult
 from hub.core.registry import BuildingRegistry
 from hub.core.rules import RulePack
@@ -298,10 +298,11 @@ class Correlator:
             origin = entry.src.rpartition("/")[0]
             if isinstance(engine, EarlyCorrelation):
                 result = engine.process(event, origin, eager=False)
-                held = waiting.get(lane)
-                if held is None:
-                    held = waiting[lane] = (engine, [])
-                held[1].append(event)
+                if not (result.late and late_for_its_source(result, event)):
+                    held = waiting.get(lane)
+                    if held is None:
+                        held = waiting[lane] = (engine, [])
+                    held[1].append(event)
             else:
                 result = engine.process(event, origin)
             if result.late or result.incidents:
