@@ -55,7 +55,7 @@ def swipe(eid: str, site: str, n: str, t: int, result: str = "DENIED") -> dict[s
     }
 
 
-SITES = {"A": "SITE-T-A", "B": "SITE-T-B", "C": "SITE-T-C"}
+SITES = {"A": "SITE-T-A", "B": "SITE-T-B", "C": "SITE-T-C", "D": "SITE-T-D"}
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +215,34 @@ def test_wrong_kind_on_a_topic_is_a_validation_error(hub_worker: WorkerGroup,
 
     kind, record = load_codec(hub_worker.settings.schemas_dir).decode(dead["original_value"])
     assert (kind, record["event_id"]) == ("perimeter_alarm", "it-wrong-1")
+
+
+def test_after_a_flush_newer_events_still_correlate(hub_worker: WorkerGroup,
+                                                    tmp_path: Path) -> None:
+    """The flushes above closed time up to their newest events, not for ever: a later
+    situation is correlated as usual, and only an event from the flushed time is LATE. Before,
+    every later event was LATE, restarts included."""
+    site = SITES["D"]
+    produce(hub_worker, tmp_path, "d.jsonl", [
+        alarm("it-d-1", site, T0 + 3_600_000), swipe("it-d-2", site, "D", T0 + 3_603_000),
+        alarm("it-d-old", SITES["C"], T0 + 1_000, alarm_type="TAMPER"),
+    ])
+    hub_worker.wait_lag_zero(timeout=180)
+    # The other source partitions' clocks stand an hour behind (idle time counts in wall
+    # time): a flush closes the windows at once, as in the tests above.
+    flushed = hub_worker.hub("flush", "--wait", "60")
+    assert flushed.returncode == 0, flushed.stderr
+    with reading(hub_worker.settings, INCIDENTS_TOPIC) as inc:
+        got = inc.until(lambda rs: bool(incidents_of(rs, site)), timeout=45,
+                        what=f"the incident of {site} after the flushes")
+    [incident] = incidents_of(got, site)
+    assert [e["event_id"] for e in incident["evidence"]] == ["it-d-1", "it-d-2"]
+    # LATE for its source: no provisional alert from it either (it could only be retracted)
+    assert [r.record["status"] for r in got if r.record and "it-d-old" in
+            [e["event_id"] for e in r.record["evidence"]]] == []
+    with reading(hub_worker.settings, DEADLETTER_TOPIC) as dl:
+        dl.until(lambda rs: any(r.record and "it-d-old" in r.record["detail"] for r in rs),
+                 timeout=45, what="the LATE dead letter of the event from the flushed time")
+        dl.until_quiet(quiet=2.0, timeout=30)
+        late = [r.record for r in dl.received if r.record and r.record["reason"] == "LATE"]
+    assert {d["detail"].split()[1] for d in late} == {"it-d-old"}, late
