@@ -72,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from hub.settings import SettingsError
+
     try:
         return int(args.func(args) or 0)
+    except SettingsError as exc:  # a bad HUB_* variable: configuration, so usage (README)
+        print(f"hub {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130

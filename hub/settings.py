@@ -6,6 +6,7 @@ Every knob the hub has is a field here, read once from ``HUB_*`` variables. Othe
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -38,6 +39,22 @@ ANALYTICS_TOPICS: dict[str, str] = {
     "risk_warning": "hub.analytics.risk",
     "safety_index": "hub.analytics.safety_index",
 }
+
+
+#: Port fields; a port outside 1..65535 fails at bind time, far from the variable that set it.
+#: HUB_WEB_PORT may be 0: the worker then serves no metrics (``hub worker --metrics-port 0``).
+_PORTS = {"kafka_port", "controller_port", "redis_port", "console_port", "gateway_port",
+          "mqtt_port"}
+_PORTS_OR_OFF = {"web_port"}
+#: Fields that must be > 0 (and finite): a timer interval of 0 or nan spins or never fires.
+_POSITIVE = {"idle_seconds", "tick_seconds", "checkpoint_seconds", "gateway_max_bytes"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """A ``HUB_*`` variable holds a value the hub cannot use; the message names the variable and
+    the values it takes, so ``hub`` prints it as one line and exits 2 (README, "Exit status")."""
 
 
 def _project_root() -> Path:
@@ -103,7 +120,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read ``HUB_<FIELD>`` for every field; unknown or malformed values name the variable."""
+        """Read ``HUB_<FIELD>`` for every field; a malformed or out-of-range value raises
+        ``SettingsError`` naming the variable (``hub`` prints it and exits 2)."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
@@ -112,22 +130,47 @@ class Settings:
             if raw is None or raw == "":
                 continue
             default = getattr(cls(), f.name)
-            try:
-                if isinstance(default, bool):
-                    values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
-                elif isinstance(default, int):
-                    values[f.name] = int(raw)
-                elif isinstance(default, float):
-                    values[f.name] = float(raw)
-                elif isinstance(default, Path):
-                    values[f.name] = Path(raw)
-                else:
-                    values[f.name] = raw
-            except ValueError as exc:
-                raise ValueError(f"{name}={raw!r} is not a valid {type(default).__name__}") from exc
+            values[f.name] = _parse(name, f.name, raw, default)
         return cls(**values)  # type: ignore[arg-type]
 
     @staticmethod
     def env_names() -> list[str]:
         """The environment variable names the hub reads (docker-compose.yml must use these)."""
         return [f"HUB_{f.name.upper()}" for f in fields(Settings)]
+
+
+def _parse(name: str, field_name: str, raw: str, default: object) -> object:
+    """``raw`` as the type of ``default``, checked against the field's range; a ``SettingsError``
+    naming ``name`` otherwise (a typo must not silently become False, 0 or nan)."""
+    if isinstance(default, bool):
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise SettingsError(f"{name}={raw!r} is not a boolean; use one of "
+                                "1/true/yes/on or 0/false/no/off")
+        return word in _TRUE
+    if isinstance(default, int):
+        is_port = field_name in _PORTS | _PORTS_OR_OFF
+        low = 0 if field_name in _PORTS_OR_OFF else 1
+        try:
+            number = int(raw)
+        except ValueError:
+            number = -1
+            if not is_port:
+                raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+        if is_port and not low <= number <= 65535:
+            raise SettingsError(f"{name}={raw!r} is not a port; use {low}..65535"
+                                + (" (0: off)" if low == 0 else ""))
+        if field_name in _POSITIVE and number <= 0:
+            raise SettingsError(f"{name}={raw!r} must be greater than 0")
+        return number
+    if isinstance(default, float):
+        try:
+            real = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not a number (seconds)") from None
+        if field_name in _POSITIVE and not (math.isfinite(real) and real > 0):
+            raise SettingsError(f"{name}={raw!r} must be a finite number greater than 0")
+        return real
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw

@@ -7,6 +7,7 @@ traceback may appear. None needs a broker: an unreachable one is 127.0.0.1:1.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,18 @@ def test_config_files_that_are_missing_are_status_2(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert last_line(result) == f"{prefix}: {missing}: cannot read" + (
             " topics file" if args[0] == "topics" else "") + ": No such file or directory"
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("HUB_TICK_SECONDS", "abc", "hub flush: HUB_TICK_SECONDS='abc' is not a number"),
+    ("HUB_KAFKA_PORT", "x", "hub flush: HUB_KAFKA_PORT='x' is not a port; use 1..65535"),
+    ("HUB_EARLY_ALERTS", "ture", "hub flush: HUB_EARLY_ALERTS='ture' is not a boolean"),
+])
+def test_a_bad_hub_variable_is_one_line_and_status_2(variable: str, value: str,
+                                                     message: str) -> None:
+    env = {**os.environ, variable: value, "HUB_BOOTSTRAP": "127.0.0.1:1"}
+    result = subprocess.run([sys.executable, "-m", "hub", "flush", "--wait", "0"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2, result.stderr
+    assert last_line(result).startswith(message), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -1,0 +1,39 @@
+"""Settings.from_env: every malformed or out-of-range HUB_* value is refused with one line that
+names the variable (a typo must not become False, 0 or nan), and the defaults stay valid."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.settings import Settings, SettingsError
+
+
+@pytest.mark.parametrize(("name", "raw", "message"), [
+    ("HUB_TICK_SECONDS", "abc", "HUB_TICK_SECONDS='abc' is not a number"),
+    ("HUB_KAFKA_PORT", "x", "HUB_KAFKA_PORT='x' is not a port; use 1..65535"),
+    ("HUB_GATEWAY_PORT", "0", "HUB_GATEWAY_PORT='0' is not a port; use 1..65535"),
+    ("HUB_CONSOLE_PORT", "99999", "HUB_CONSOLE_PORT='99999' is not a port"),
+    ("HUB_WEB_PORT", "-1", "HUB_WEB_PORT='-1' is not a port; use 0..65535 (0: off)"),
+    ("HUB_TICK_SECONDS", "nan", "HUB_TICK_SECONDS='nan' must be a finite number greater than 0"),
+    ("HUB_TICK_SECONDS", "inf", "HUB_TICK_SECONDS='inf' must be a finite number"),
+    ("HUB_TICK_SECONDS", "0", "HUB_TICK_SECONDS='0' must be a finite number greater than 0"),
+    ("HUB_CHECKPOINT_SECONDS", "-1", "HUB_CHECKPOINT_SECONDS='-1' must be"),
+    ("HUB_IDLE_SECONDS", "0", "HUB_IDLE_SECONDS='0' must be"),
+    ("HUB_GATEWAY_MAX_BYTES", "0", "HUB_GATEWAY_MAX_BYTES='0' must be greater than 0"),
+    ("HUB_GATEWAY_MAX_BYTES", "1MB", "HUB_GATEWAY_MAX_BYTES='1MB' is not a whole number"),
+    ("HUB_EARLY_ALERTS", "ture", "HUB_EARLY_ALERTS='ture' is not a boolean; use one of"),
+])
+def test_a_bad_value_names_its_variable(name: str, raw: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: raw})
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_values_that_mean_something_are_taken() -> None:
+    s = Settings.from_env({"HUB_WEB_PORT": "0", "HUB_KAFKA_PORT": "65535",
+                           "HUB_TICK_SECONDS": "0.25", "HUB_EARLY_ALERTS": " Off "})
+    assert (s.web_port, s.kafka_port, s.tick_seconds, s.early_alerts) == (0, 65535, 0.25, False)
+    for word in ("1", "true", "YES", "on"):
+        assert Settings.from_env({"HUB_EARLY_ALERTS": word}).early_alerts is True
+    assert Settings.from_env({}) == Settings()
