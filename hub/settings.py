@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 #: Topic names are part of the public contract; topology/topics.yaml declares the same names and a
 #: contract test keeps the two in step.
@@ -50,6 +51,7 @@ _PORTS_OR_OFF = {"web_port"}
 _POSITIVE = {"idle_seconds", "tick_seconds", "checkpoint_seconds", "gateway_max_bytes"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class SettingsError(ValueError):
@@ -173,4 +175,25 @@ def _parse(name: str, field_name: str, raw: str, default: object) -> object:
         return real
     if isinstance(default, Path):
         return Path(raw)
+    if field_name == "redis_url":
+        check_redis_url(name, raw)
     return raw
+
+def check_redis_url(name: str, raw: str) -> None:
+    """Raise ``SettingsError`` naming ``name`` (a variable or a flag) for what redis-py's
+    ``from_url`` would reject with a traceback, or take as something else (a db that is not a
+    number), long after the command started."""
+    form = "use redis://host:port/db (rediss:// for TLS, unix:///path.sock)"
+    try:
+        url = urlsplit(raw)
+        port = url.port  # ValueError when not a number in 0..65535
+        if url.scheme not in _REDIS_SCHEMES:
+            raise ValueError
+        if url.scheme != "unix":
+            db = url.path.lstrip("/")
+            if not url.hostname or (port is not None and port < 1) or (db and not db.isdigit()):
+                raise ValueError
+        elif not url.path:
+            raise ValueError
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a Redis URL; {form}") from None

@@ -26,7 +26,7 @@ from typing import Any
 
 from hub.commands.exits import EXIT_BAD_INPUT, EXIT_NOT_READY, EXIT_OK, EXIT_USAGE
 from hub.commands.paths import input_problem, output_problem
-from hub.settings import REGISTRY_TOPIC, Settings
+from hub.settings import REGISTRY_TOPIC, Settings, SettingsError, check_redis_url
 
 #: Per-row messages printed before the rest are only counted (as ``hub produce``).
 SHOW = 20
@@ -86,6 +86,11 @@ def run_load(args: argparse.Namespace) -> int:
     problem = input_problem(args.file, "FILE")
     if problem is None and args.file == "-" and args.format is None:
         problem = "FILE -: give --format csv or --format jsonl when reading stdin"
+    if problem is None and args.redis_url and not args.no_redis:
+        try:
+            check_redis_url("--redis-url", args.redis_url)
+        except SettingsError as exc:
+            problem = str(exc)
     if problem:
         print(f"hub buildings load: {problem}", file=sys.stderr)
         return EXIT_USAGE

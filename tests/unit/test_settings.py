@@ -37,3 +37,17 @@ def test_the_values_that_mean_something_are_taken() -> None:
     for word in ("1", "true", "YES", "on"):
         assert Settings.from_env({"HUB_EARLY_ALERTS": word}).early_alerts is True
     assert Settings.from_env({}) == Settings()
+
+
+@pytest.mark.parametrize("url", ["bad", "http://h:6379/0", "redis://h:x/0", "redis://h:1/x",
+                                 "redis://:6379/0", "redis://h:99999/0"])
+def test_a_redis_url_redis_py_would_refuse_names_hub_redis_url(url: str) -> None:
+    with pytest.raises(SettingsError, match=r"^HUB_REDIS_URL=.* is not a Redis URL; use "
+                       r"redis://host:port/db"):
+        Settings.from_env({"HUB_REDIS_URL": url})
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "redis://redis", "rediss://u:p@h:1/2",
+                                 "unix:///run/redis.sock"])
+def test_the_redis_urls_redis_py_takes_are_taken(url: str) -> None:
+    assert Settings.from_env({"HUB_REDIS_URL": url}).redis_url == url

@@ -113,3 +113,21 @@ def test_a_bad_hub_variable_is_one_line_and_status_2(variable: str, value: str,
     assert result.returncode == 2, result.stderr
     assert last_line(result).startswith(message), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_bad_redis_url_is_status_2_before_anything_is_sent(tmp_path: Path) -> None:
+    cards = tmp_path / "cards.jsonl"
+    cards.write_text("{}\n")
+    env = {**os.environ, "HUB_REDIS_URL": "bad", "HUB_BOOTSTRAP": "127.0.0.1:1"}
+    for args, prefix in ((["worker", "--no-supervise"], "hub worker: HUB_REDIS_URL='bad'"),
+                         (["buildings", "load", str(cards)], "hub buildings: HUB_REDIS_URL='bad'")):
+        result = subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert last_line(result) == (f"{prefix} is not a Redis URL; use redis://host:port/db "
+                                     "(rediss:// for TLS, unix:///path.sock)"), result.stderr
+    result = hub("buildings", "load", str(cards), "--redis-url", "redis://h:x/0",
+                 "--bootstrap", "127.0.0.1:1")
+    assert result.returncode == 2, result.stderr
+    assert last_line(result).startswith("hub buildings load: --redis-url='redis://h:x/0' is not "
+                                        "a Redis URL; use redis://host:port/db"), result.stderr
