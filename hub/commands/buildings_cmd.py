@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+from hub.commands.argtypes import positive_seconds
 from hub.commands.exits import EXIT_BAD_INPUT, EXIT_NOT_READY, EXIT_OK, EXIT_USAGE
 from hub.commands.paths import input_problem, output_problem
 from hub.settings import REGISTRY_TOPIC, Settings, SettingsError, check_redis_url
@@ -53,7 +54,7 @@ def add_parser(subparsers: Any) -> None:
     load.add_argument("--redis-url", help="Redis for the lookup cards (default: HUB_REDIS_URL)")
     load.add_argument("--no-redis", action="store_true",
                       help="publish to Kafka only; workers mirror the cards to Redis later")
-    load.add_argument("--timeout", type=float, default=DELIVERY_TIMEOUT_S, metavar="S",
+    load.add_argument("--timeout", type=positive_seconds, default=DELIVERY_TIMEOUT_S, metavar="S",
                       help="seconds a card may take to be delivered (default: %(default)g)")
     load.set_defaults(func=run_load)
 

@@ -19,6 +19,7 @@ from hub.adapters.kafka import KafkaError, KafkaException
 from hub.adapters.kafka.io import kafka_problem, make_consumer
 from hub.codec import load_codec, record_to_json
 from hub.codec.seal import SealError, unseal
+from hub.commands.argtypes import positive_seconds
 from hub.commands.exits import EXIT_NOT_READY
 from hub.model.errors import RecordError
 from hub.observability.kafka_log import kafka_logger
@@ -40,7 +41,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max", type=int, metavar="N", help="stop after N messages")
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         metavar="S",
         help="stop after S seconds without a message (default: run until interrupted)",
     )

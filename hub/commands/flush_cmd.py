@@ -13,12 +13,14 @@ import sys
 import time
 from typing import Any
 
+from hub.commands.argtypes import seconds_or_zero
+
 
 def add_parser(sub: Any) -> None:
     """Register ``hub flush`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser("flush", help="end of input for replays/tests: close every window",
                        description=__doc__)
-    p.add_argument("--wait", type=float, default=60.0,
+    p.add_argument("--wait", type=seconds_or_zero, default=60.0,
                    help="seconds to wait for the workers to catch up with the source topics "
                    "before flushing (0: flush at once)")
     p.set_defaults(func=run)

@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from hub.commands.argtypes import seconds_or_zero
+
 
 def add_parser(sub: Any) -> None:
     """Register ``hub mqtt-bridge`` and its flags; the flags' help texts are its reference."""
@@ -31,7 +33,7 @@ def add_parser(sub: Any) -> None:
                    help="serve Prometheus metrics on this port (default: none)")
     p.add_argument("--metrics-host", default="127.0.0.1",
                    help="address of the metrics server (default 127.0.0.1)")
-    p.add_argument("--drain-seconds", type=float, default=10.0,
+    p.add_argument("--drain-seconds", type=seconds_or_zero, default=10.0,
                    help="on SIGTERM, how long to wait for Kafka to store what is in flight "
                    "(what is not stored stays unacknowledged at the broker)")
     p.add_argument("--check", action="store_true",

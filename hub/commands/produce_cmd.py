@@ -30,6 +30,7 @@ from hub.adapters.kafka.io import (
     topic_for_kind,
 )
 from hub.codec import format_error, load_codec, read_jsonl, topic_key
+from hub.commands.argtypes import positive_seconds
 from hub.commands.exits import EXIT_NOT_READY
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
@@ -64,7 +65,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=DELIVERY_TIMEOUT_MS / 1000,
         metavar="S",
         help="seconds a message may take to be delivered before it counts as failed "

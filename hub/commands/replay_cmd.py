@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub.commands.argtypes import positive_factor
 from hub.model.events import ALL_KINDS, INCIDENT_KIND
 from hub.replay.progress import Progress
 from hub.replay.record import RecordingError
@@ -30,7 +31,8 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("file", type=Path, metavar="FILE", help="recording (.avro) or .jsonl")
     pace = p.add_mutually_exclusive_group(required=True)
-    pace.add_argument("--speed", type=float, metavar="N", help="N times the recorded pace")
+    pace.add_argument("--speed", type=positive_factor, metavar="N",
+                      help="N times the recorded pace")
     pace.add_argument("--max", action="store_true", help="as fast as possible")
     p.add_argument(
         "--shift-to-now",
@@ -69,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)
     try:
         topic_map = parse_topic_map(args.map)
-        if args.speed is not None and args.speed <= 0:
-            raise ValueError("--speed must be greater than 0")
     except ValueError as exc:
         print(f"hub replay: {exc}", file=sys.stderr)
         return 2

@@ -131,3 +131,22 @@ def test_a_bad_redis_url_is_status_2_before_anything_is_sent(tmp_path: Path) -> 
     assert result.returncode == 2, result.stderr
     assert last_line(result).startswith("hub buildings load: --redis-url='redis://h:x/0' is not "
                                         "a Redis URL; use redis://host:port/db"), result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["produce", str(SCENARIO), "--timeout", "-1"],
+     "hub produce: error: argument --timeout: '-1': give a number of seconds greater than 0"),
+    (["produce", str(SCENARIO), "--timeout", "nan"], "argument --timeout: 'nan': give a number"),
+    (["produce", str(SCENARIO), "--timeout", "inf"], "argument --timeout: 'inf': give a number"),
+    (["produce", str(SCENARIO), "--timeout", "0"], "argument --timeout: '0': give a number"),
+    (["consume", "hub.incidents", "--timeout", "nan"], "argument --timeout: 'nan': give a"),
+    (["consume", "hub.incidents", "--timeout", "-5"], "argument --timeout: '-5': give a"),
+    (["replay", str(SCENARIO), "--speed", "nan"], "argument --speed: 'nan': give a number"),
+    (["replay", str(SCENARIO), "--speed", "0"], "argument --speed: '0': give a number"),
+    (["flush", "--wait", "nan"], "hub flush: error: argument --wait: 'nan': give a number"),
+])
+def test_durations_and_speeds_out_of_range_are_usage_errors(args: list[str],
+                                                            message: str) -> None:
+    result = hub(*args, "--bootstrap", "127.0.0.1:1") if args[0] != "flush" else hub(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in last_line(result), result.stderr
