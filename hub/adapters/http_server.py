@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,11 @@ from typing import Any
 from aiohttp import web
 
 log = logging.getLogger(__name__)
+
+
+class ListenError(Exception):
+    """The server cannot listen on host:port (taken, or not an address of this machine); the
+    command names its flags and exits 2 instead of showing asyncio's traceback."""
 
 
 def serve_until_stopped(
@@ -32,7 +38,8 @@ def serve_until_stopped(
     on_stop: Callable[[], Any] | None = None,
     verbose: bool = False,
 ) -> int:
-    """Serve ``app`` until SIGTERM/SIGINT; exit status 0.
+    """Serve ``app`` until SIGTERM/SIGINT; exit status 0. ``ListenError`` when host:port cannot
+    be bound (``on_stop`` still runs).
 
     Once listening it logs ``"<name> on http://host:port (<summary>)"`` and prints
     ``{"<name>": "http://host:port"}`` on stdout (tests and scripts wait for that line).
@@ -47,7 +54,15 @@ def serve_until_stopped(
             on_start(loop)
         runner = web.AppRunner(app, access_log=access_log)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            # asyncio rewords the errno's text around the address; the errno alone says it
+            # (a host name that does not resolve has a negative errno: its own text is right)
+            code = exc.errno or 0
+            why = os.strerror(code) if code > 0 else exc.strerror or str(exc)
+            raise ListenError(f"cannot listen on {host}:{port} ({why})") from None
         log.info("%s on http://%s:%d (%s)", name, host, port, summary)
         print(json.dumps({name: f"http://{host}:{port}"}), flush=True)
         stop = asyncio.Event()

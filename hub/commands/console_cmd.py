@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub.commands.argtypes import port
+
 
 def add_parser(sub: Any) -> None:
     """Register ``hub console`` and its flags; the flags' help texts are its reference."""
@@ -18,7 +20,7 @@ def add_parser(sub: Any) -> None:
         "come from the file HUB_CONSOLE_ACCOUNTS names.")
     p.add_argument("--host", default=None, help="listen address (default HUB_CONSOLE_HOST, "
                    "127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default HUB_CONSOLE_PORT, 8090)")
+    p.add_argument("--port", type=port, default=None, help="port (default HUB_CONSOLE_PORT, 8090)")
     p.add_argument("--accounts", type=Path, default=None,
                    help="accounts file (default: the file HUB_CONSOLE_ACCOUNTS names)")
     p.add_argument("--add-account", metavar="USER", default=None,
@@ -73,6 +75,7 @@ def _add(args: argparse.Namespace, path: Path) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Any, path: Path) -> int:
+    from hub.adapters.http_server import ListenError
     from hub.codec import event_enums, event_fields, load_codec
     from hub.console.accounts import load_accounts
     from hub.console.analytics import AnalyticsView
@@ -95,5 +98,10 @@ def _serve(args: argparse.Namespace, settings: Any, path: Path) -> int:
                 logger=kafka_logger(verbose=args.verbose), analytics=view)
     console = Console(board, accounts, view, feed.send_action,
                       rules=sorted(r.id for r in pack.rules))
-    return serve(console, feed, args.host or settings.console_host,
-                 args.port or settings.console_port, verbose=args.verbose)
+    try:
+        return serve(console, feed, args.host or settings.console_host,
+                     args.port or settings.console_port, verbose=args.verbose)
+    except ListenError as exc:
+        print(f"hub console: {exc}; pass --port with a free port (default HUB_CONSOLE_PORT) or "
+              "--host with an address of this machine", file=sys.stderr)
+        return 2

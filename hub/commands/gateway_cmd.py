@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub.commands.argtypes import port
+
 
 def add_parser(sub: Any) -> None:
     """Register ``hub gateway`` and its flags; the flags' help texts are its reference."""
@@ -19,7 +21,7 @@ def add_parser(sub: Any) -> None:
         "API keys come from the file HUB_GATEWAY_KEYS names (docs/gateway.md).")
     p.add_argument("--host", default=None, help="listen address (default HUB_GATEWAY_HOST, "
                    "127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default HUB_GATEWAY_PORT, 8088)")
+    p.add_argument("--port", type=port, default=None, help="port (default HUB_GATEWAY_PORT, 8088)")
     p.add_argument("--keys", type=Path, default=None,
                    help="API key file (default: the file HUB_GATEWAY_KEYS names)")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
@@ -79,6 +81,7 @@ def _add(args: argparse.Namespace, path: Path, roles: tuple[str, ...]) -> int:
 def _serve(args: argparse.Namespace, settings: Any, path: Path, roles: tuple[str, ...]) -> int:
     from prometheus_client import CollectorRegistry
 
+    from hub.adapters.http_server import ListenError
     from hub.edge.api_keys import load_keys
     from hub.edge.gateway import building_lookup_plugin, make_app, serve
     from hub.edge.sink import EdgeSink
@@ -96,5 +99,10 @@ def _serve(args: argparse.Namespace, settings: Any, path: Path, roles: tuple[str
     lookup = building_lookup_plugin(settings, sink)
     app = make_app(settings, sink, keys, registry=registry, codec=sink.codec,
                    plugins=[lookup] if lookup is not None else [])
-    return serve(app, args.host or settings.gateway_host, args.port or settings.gateway_port,
-                 on_stop=sink.close, verbose=args.verbose)
+    try:
+        return serve(app, args.host or settings.gateway_host,
+                     args.port or settings.gateway_port, on_stop=sink.close, verbose=args.verbose)
+    except ListenError as exc:
+        print(f"hub gateway: {exc}; pass --port with a free port (default HUB_GATEWAY_PORT) or "
+              "--host with an address of this machine", file=sys.stderr)
+        return 2

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hub.commands.argtypes import seconds_or_zero
+from hub.commands.argtypes import port, seconds_or_zero
 
 
 def add_parser(sub: Any) -> None:
@@ -29,7 +29,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--client-id", default=None, help="the session's fixed client id (default "
                    "HUB_MQTT_CLIENT_ID, hub-mqtt-bridge); one bridge per id")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
-    p.add_argument("--metrics-port", type=int, default=None,
+    p.add_argument("--metrics-port", type=port, default=None,
                    help="serve Prometheus metrics on this port (default: none)")
     p.add_argument("--metrics-host", default="127.0.0.1",
                    help="address of the metrics server (default 127.0.0.1)")
@@ -78,7 +78,13 @@ def _serve(args: argparse.Namespace, settings: Any, subscriptions: Any, broker: 
     log = logging.getLogger(__name__)
     registry = CollectorRegistry()
     if args.metrics_port is not None:
-        start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
+        try:
+            start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
+        except OSError as exc:
+            print(f"hub mqtt-bridge: cannot serve metrics on {args.metrics_host}:"
+                  f"{args.metrics_port} ({exc.strerror or exc}); pass --metrics-port with a free "
+                  "port, or leave it out to serve no metrics", file=sys.stderr)
+            return 2
         log.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
     metrics = create_edge(registry, mqtt=True)
     sink = EdgeSink(settings, metrics=metrics)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub.commands.argtypes import port_or_off
+
 
 def add_parser(sub: Any) -> None:
     """Register ``hub worker`` and its flags; the flags' help texts are its reference."""
@@ -20,7 +22,7 @@ def add_parser(sub: Any) -> None:
                    help="name of this process, unique among live workers; a restart under the "
                    "same name fences its predecessor's open transaction at once (default "
                    "HUB_WORKER_ID, else host-pid)")
-    p.add_argument("--metrics-port", type=int, default=None,
+    p.add_argument("--metrics-port", type=port_or_off, default=None,
                    help="serve Prometheus /metrics on 127.0.0.1:PORT (0 = off; default "
                    "HUB_WEB_PORT)")
     p.add_argument("--loglevel", default="info",

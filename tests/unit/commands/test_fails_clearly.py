@@ -8,6 +8,7 @@ traceback may appear. None needs a broker: an unreachable one is 127.0.0.1:1.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,31 @@ def test_durations_and_speeds_out_of_range_are_usage_errors(args: list[str],
     result = hub(*args, "--bootstrap", "127.0.0.1:1") if args[0] != "flush" else hub(*args)
     assert result.returncode == 2, result.stderr
     assert message in last_line(result), result.stderr
+
+
+def test_a_busy_or_impossible_port_is_one_line_naming_the_flag(tmp_path: Path) -> None:
+    keys, accounts = tmp_path / "keys.json", tmp_path / "accounts.json"
+    assert hub("gateway", "--keys", str(keys), "--add-key", "t").returncode == 0
+    assert hub("console", "--accounts", str(accounts), "--add-account", "u", "--level", "GRID",
+               "--code", "1", stdin="password1\n").returncode == 0
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = str(busy.getsockname()[1])
+        for args, flag in (
+                (["gateway", "--keys", str(keys), "--bootstrap", "127.0.0.1:1"], "--port"),
+                (["console", "--accounts", str(accounts)], "--port"),
+                (["mqtt-bridge", "--url", "mqtt://127.0.0.1:1", "--bootstrap", "127.0.0.1:1"],
+                 "--metrics-port")):
+            result = hub(*args, flag, taken)
+            assert result.returncode == 2, result.stderr
+            assert last_line(result).startswith(f"hub {args[0]}: cannot "), result.stderr
+            assert f"127.0.0.1:{taken} (Address already in use); pass {flag} with a free port" \
+                in last_line(result), result.stderr
+            result = hub(*args, flag, "99999")
+            assert result.returncode == 2, result.stderr
+            assert last_line(result).endswith(f"argument {flag}: '99999' is not a port; use "
+                                              "1..65535"), result.stderr
+    result = hub("worker", "--metrics-port", "99999")
+    assert result.returncode == 2, result.stderr
+    assert last_line(result).endswith("'99999' is not a port; use 0..65535 (0: off)")
