@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     usage errors; ``--live`` serves instead."""
     from hub.codec import load_codec, read_jsonl, record_to_json
     from hub.commands.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE
-    from hub.commands.paths import directory_problem, first_problem, input_problem
+    from hub.commands.paths import directory_problem, first_problem, input_problem, utf8_problem
     from hub.core.analytics import load_analytics
     from hub.model.errors import ConfigError
     from hub.model.events import REGISTRY_KIND
@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     config_path = args.config or settings.analytics_file
+    not_utf8 = utf8_problem(config_path, "--config")  # the loader (hub/core) reads it as UTF-8
+    if not_utf8:
+        print(f"hub analytics: {not_utf8}", file=sys.stderr)
+        return EXIT_USAGE
     if args.live:
         if args.input or args.out:
             print("hub analytics: --live reads Kafka; leave out --in and --out",

@@ -60,7 +60,7 @@ def _fraction(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """0 when every gate passes, 1 when any precision/recall gate fails (CI), 2 on usage errors."""
-    from hub.commands.paths import first_problem, input_problem
+    from hub.commands.paths import first_problem, input_problem, utf8_problem
 
     if args.actual is None and args.warnings is None:
         print("hub evaluate: give --actual INCIDENTS.jsonl, --warnings RISK_WARNINGS.jsonl or "
@@ -69,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
     problem = first_problem(
         input_problem(args.expected, "--expected"),
         input_problem(args.actual, "--actual") if args.actual is not None else None,
-        input_problem(args.warnings, "--warnings") if args.warnings is not None else None)
+        input_problem(args.warnings, "--warnings") if args.warnings is not None else None,
+        utf8_problem(args.expected, "--expected"),
+        utf8_problem(args.actual, "--actual") if args.actual is not None else None,
+        utf8_problem(args.warnings, "--warnings") if args.warnings is not None else None)
     if problem:
         print(f"hub evaluate: {problem}", file=sys.stderr)
         return 2

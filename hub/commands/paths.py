@@ -6,6 +6,7 @@ prints it after ``hub <command>: `` and exits 2 (usage or missing file: README, 
 
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 
@@ -60,7 +61,40 @@ def rules_problem(path: Path | str, flag: str = "--rules") -> str | None:
                 f"({p.parent}: sources.yaml, limits.yaml and the rule files together)")
     if not p.is_dir():
         return f"{flag} {p}: no such directory; pass --rules topology/rules"
+    # The rule loader (hub/core) reads every *.yaml and *.yml as UTF-8 text: name the one it
+    # could not read here, rather than let it raise UnicodeDecodeError.
+    for file in sorted([*p.glob("*.yaml"), *p.glob("*.yml")]):
+        problem = utf8_problem(file, flag)
+        if problem:
+            return problem
     return None
+
+
+def utf8_problem(path: Path | str, flag: str) -> str | None:
+    """Why ``path`` is not UTF-8 text (None: it is, or it cannot be opened: other checks say
+    why). The config and label files are read as UTF-8; a file saved as GBK would otherwise end
+    the command in a UnicodeDecodeError traceback."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 16):
+                pending = len(decoder.getstate()[0])  # bytes of a character split by the read
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    return _not_utf8(path, flag, offset - pending + exc.start)
+                offset += len(chunk)
+            pending = len(decoder.getstate()[0])
+            if pending:
+                return _not_utf8(path, flag, offset - pending)
+    except OSError:
+        return None
+    return None
+
+
+def _not_utf8(path: Path | str, flag: str, at: int) -> str:
+    return f"{flag} {path}: not UTF-8 text (byte {at}); save it as UTF-8"
 
 
 def first_problem(*problems: str | None) -> str | None:

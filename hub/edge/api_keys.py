@@ -101,6 +101,9 @@ def load_keys(path: Path, roles: Collection[str], kinds: Collection[str]) -> Api
     ``roles``: the RequesterRole symbols; ``kinds``: the source kinds a key may name."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: cannot read the gateway keys: not UTF-8 text; save it as "
+                          "UTF-8") from None
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the gateway keys: "
                           f"{getattr(exc, 'strerror', None) or exc}") from exc
@@ -167,7 +170,11 @@ def add_key(path: Path, name: str, *, role: str, kinds: Collection[str],
     entry of the same name stays valid (rotate by adding, then deleting the old entry)."""
     raw: dict[str, Any] = {"keys": []}
     if path.exists():
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: cannot read the gateway keys: not UTF-8 text; save it "
+                              "as UTF-8") from None
         if isinstance(loaded, Mapping) and isinstance(loaded.get("keys"), list):
             raw = dict(loaded)
     key_id = secrets.token_hex(6)

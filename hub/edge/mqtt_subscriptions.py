@@ -183,6 +183,8 @@ def load_subscriptions(path: Path) -> list[Subscription]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror}); set HUB_MQTT_FILE or pass "
                           "--config") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     return parse_subscriptions(data, str(path))

@@ -179,3 +179,42 @@ def test_a_busy_or_impossible_port_is_one_line_naming_the_flag(tmp_path: Path) -
     result = hub("worker", "--metrics-port", "99999")
     assert result.returncode == 2, result.stderr
     assert last_line(result).endswith("'99999' is not a port; use 0..65535 (0: off)")
+
+
+GBK = "区域: 西湖\n".encode("gbk")  # what a Windows editor in China saves by default
+
+
+def _rules_copy(tmp_path: Path) -> Path:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for file in RULES.iterdir():
+        if file.is_file():
+            (rules / file.name).write_bytes(file.read_bytes())
+    return rules
+
+
+def test_files_that_are_not_utf8_are_one_line_naming_them(tmp_path: Path) -> None:
+    bad = tmp_path / "gbk.yaml"
+    bad.write_bytes(GBK)
+    rules = _rules_copy(tmp_path)
+    (rules / "zz.yaml").write_bytes(GBK)
+    out = tmp_path / "o.jsonl"
+    for args, message in (
+            (["gateway", "--keys", str(bad), "--bootstrap", "127.0.0.1:1"],
+             f"hub gateway: {bad}: cannot read the gateway keys: not UTF-8 text; save it as "
+             "UTF-8"),
+            (["mqtt-bridge", "--config", str(bad), "--check"],
+             f"hub mqtt-bridge: {bad}: not UTF-8 text; save it as UTF-8"),
+            (["correlate", "--rules", str(rules), "--in", str(SCENARIO), "--out", str(out)],
+             f"hub correlate: --rules {rules / 'zz.yaml'}: not UTF-8 text (byte 0); save it as "
+             "UTF-8"),
+            (["worker", "--no-supervise", "--rules", str(rules)],
+             f"hub worker: --rules {rules / 'zz.yaml'}: not UTF-8 text (byte 0)"),
+            (["analytics", "--config", str(bad), "--in", str(SCENARIO), "--out",
+              str(tmp_path / "an")], f"hub analytics: --config {bad}: not UTF-8 text (byte 0)"),
+            (["evaluate", "--expected", str(bad), "--actual", str(SCENARIO)],
+             f"hub evaluate: --expected {bad}: not UTF-8 text (byte 0); save it as UTF-8")):
+        result = hub(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert last_line(result).startswith(message), result.stderr
+    assert not out.exists() and not (tmp_path / "an").exists()
