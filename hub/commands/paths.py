@@ -62,8 +62,11 @@ def rules_problem(path: Path | str, flag: str = "--rules") -> str | None:
     if not p.is_dir():
         return f"{flag} {p}: no such directory; pass --rules topology/rules"
     # The rule loader (hub/core) reads every *.yaml and *.yml as UTF-8 text: name the one it
-    # could not read here, rather than let it raise UnicodeDecodeError.
+    # could not read here, rather than let it raise IsADirectoryError or UnicodeDecodeError.
     for file in sorted([*p.glob("*.yaml"), *p.glob("*.yml")]):
+        if file.is_dir():
+            return (f"{flag} {p}: {file.name} is a directory; the rule files (*.yaml) must be "
+                    "files: rename or move it")
         problem = utf8_problem(file, flag)
         if problem:
             return problem

@@ -218,3 +218,14 @@ def test_files_that_are_not_utf8_are_one_line_naming_them(tmp_path: Path) -> Non
         assert result.returncode == 2, (args, result.stderr)
         assert last_line(result).startswith(message), result.stderr
     assert not out.exists() and not (tmp_path / "an").exists()
+
+
+def test_a_directory_named_like_a_rule_file_is_status_2(tmp_path: Path) -> None:
+    rules = _rules_copy(tmp_path)
+    (rules / "sub.yaml").mkdir()
+    for args in (["correlate", "--rules", str(rules), "--in", str(SCENARIO), "--out",
+                  str(tmp_path / "o.jsonl")], ["worker", "--rules", str(rules)]):
+        result = hub(*args)
+        assert result.returncode == 2, result.stderr
+        assert last_line(result) == (f"hub {args[0]}: --rules {rules}: sub.yaml is a directory; "
+                                     "the rule files (*.yaml) must be files: rename or move it")
