@@ -72,7 +72,9 @@ def test_no_broker_is_status_3_in_one_line_without_librdkafka_noise(tmp_path: Pa
     for args in (["consume", "hub.incidents", "--bootstrap", "127.0.0.1:1", "--timeout", "3"],
                  ["produce", str(SCENARIO), "--bootstrap", "127.0.0.1:1", "--timeout", "3"],
                  ["record", "hub.incidents", "--out", str(tmp_path / "r.avro"), "--max", "1",
-                  "--bootstrap", "127.0.0.1:1"]):
+                  "--bootstrap", "127.0.0.1:1"],
+                 ["flush", "--wait", "0", "--bootstrap", "127.0.0.1:1"],
+                 ["flush", "--wait", "5", "--bootstrap", "127.0.0.1:1"]):
         result = hub(*args)
         assert result.returncode == 3, result.stderr
         assert last_line(result).startswith(f"hub {args[0]}: Kafka at 127.0.0.1:1 does not "
@@ -229,3 +231,14 @@ def test_a_directory_named_like_a_rule_file_is_status_2(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert last_line(result) == (f"hub {args[0]}: --rules {rules}: sub.yaml is a directory; "
                                      "the rule files (*.yaml) must be files: rename or move it")
+
+
+def test_flush_without_kafka_is_status_3_in_one_line() -> None:
+    env = {**os.environ, "HUB_BOOTSTRAP": "127.0.0.1:1"}
+    for wait in ("0", "5"):
+        result = subprocess.run([sys.executable, "-m", "hub", "flush", "--wait", wait], cwd=REPO,
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 3, result.stderr
+        assert last_line(result).startswith("hub flush: Kafka at 127.0.0.1:1 does not answer")
+        assert last_line(result).endswith("; nothing was sent"), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
