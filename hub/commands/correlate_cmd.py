@@ -89,17 +89,29 @@ def run(args: argparse.Namespace) -> int:
         args.input, pack, pseudonym_key=settings.pseudonym_key, codec=codec, summary=summary,
         early=args.early, now=now, on_lines=progress.update,
     )
-    with contextlib.ExitStack() as stack:
-        out = sys.stdout if args.out == "-" else stack.enter_context(
-            open(args.out, "w", encoding="utf-8")
-        )
-        incidents = final_versions(stream) if args.final else stream
-        written = Counter[str]()
-        statuses = Counter[str]()
-        for inc in incidents:
-            out.write(incident_to_json(inc, codec=codec) + "\n")
-            written[inc.rule_id] += 1
-            statuses[inc.status] += 1
+    written = Counter[str]()
+    statuses = Counter[str]()
+    writing = False  # an OSError while True (or at the close that flushes) is --out's, not --in's
+    try:
+        with contextlib.ExitStack() as stack:
+            out = sys.stdout if args.out == "-" else stack.enter_context(
+                open(args.out, "w", encoding="utf-8")
+            )
+            incidents = final_versions(stream) if args.final else stream
+            for inc in incidents:
+                writing = True
+                out.write(incident_to_json(inc, codec=codec) + "\n")
+                writing = False
+                written[inc.rule_id] += 1
+                statuses[inc.status] += 1
+            writing = True
+    except OSError as exc:
+        if not writing:
+            raise
+        progress.close()
+        print(f"hub correlate: --out {args.out}: cannot write ({exc.strerror or exc}); the "
+              "incidents written so far are incomplete", file=sys.stderr)
+        return 1
     progress.close()
     for device, n in sorted(summary.future.items()):
         print(f"hub correlate: device {device or '?'}: {n} event times past their arrival by more "
@@ -110,9 +122,15 @@ def run(args: argparse.Namespace) -> int:
     if len(summary.rejected) > 20:
         print(f"... and {len(summary.rejected) - 20} more rejected lines", file=sys.stderr)
     if args.rejected:
-        with open(args.rejected, "w", encoding="utf-8") as fh:
-            for rej in summary.rejected:
-                fh.write(json.dumps(rej.__dict__, ensure_ascii=False) + "\n")
+        try:
+            with open(args.rejected, "w", encoding="utf-8") as fh:
+                for rej in summary.rejected:
+                    fh.write(json.dumps(rej.__dict__, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            # 1, not 2: a full disk shows only when written, after --out was (failed delivery)
+            print(f"hub correlate: --rejected {args.rejected}: cannot write ({exc.strerror or exc}"
+                  f"); {args.out} was written, the rejected lines were not", file=sys.stderr)
+            return 1
     s = summary.stats
     print(
         f"hub correlate: {summary.lines} lines, {summary.buildings} buildings, "

@@ -242,3 +242,22 @@ def test_flush_without_kafka_is_status_3_in_one_line() -> None:
         assert last_line(result).startswith("hub flush: Kafka at 127.0.0.1:1 does not answer")
         assert last_line(result).endswith("; nothing was sent"), result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_an_output_that_fails_mid_way_is_one_line_and_status_1(tmp_path: Path) -> None:
+    """A full disk shows only when written, after other output was: a failed delivery (1), not a
+    usage error (2), which is checked before anything is written."""
+    source = tmp_path / "in.jsonl"
+    source.write_text(SCENARIO.read_text(encoding="utf-8") + '{"kind": "nope"}\n',
+                      encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    result = hub("correlate", "--in", str(source), "--out", str(out), "--rejected", "/dev/full")
+    assert result.returncode == 1, result.stderr
+    assert last_line(result) == ("hub correlate: --rejected /dev/full: cannot write (No space "
+                                 f"left on device); {out} was written, the rejected lines were "
+                                 "not"), result.stderr
+    result = hub("correlate", "--in", str(SCENARIO), "--out", "/dev/full")
+    assert result.returncode == 1, result.stderr
+    assert last_line(result) == ("hub correlate: --out /dev/full: cannot write (No space left on "
+                                 "device); the incidents written so far are incomplete")
