@@ -61,16 +61,27 @@ def _split(text: str) -> list[str]:
 
 
 def _add(args: argparse.Namespace, path: Path, roles: tuple[str, ...]) -> int:
+    """2 for a bad --role/--kinds/--vendors or an unusable key file: usage, nothing written."""
+    from hub.commands.paths import output_problem
     from hub.edge.api_keys import add_key
     from hub.model.errors import ConfigError
     from hub.model.events import SOURCE_KINDS
 
+    flag = "--keys" if args.keys else "HUB_GATEWAY_KEYS"
+    problem = output_problem(path, flag)
+    if problem:
+        print(f"hub gateway --add-key: {problem}", file=sys.stderr)
+        return 2
     try:
         key = add_key(path, args.add_key, role=args.role, kinds=_split(args.kinds),
                       vendors=_split(args.vendors), roles=roles, known_kinds=SOURCE_KINDS)
-    except (ConfigError, OSError) as exc:
+    except ConfigError as exc:
         print(f"hub gateway --add-key: {exc}", file=sys.stderr)
-        return 1
+        return 2
+    except OSError as exc:
+        print(f"hub gateway --add-key: {flag} {path}: cannot write ({exc.strerror or exc})",
+              file=sys.stderr)
+        return 2
     print(f"{path}: key for {args.add_key} ({args.role}; kinds {args.kinds}; vendors "
           f"{args.vendors}) saved; give the caller this key, it is not shown again:",
           file=sys.stderr)

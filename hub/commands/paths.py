@@ -39,13 +39,14 @@ def directory_problem(path: Path | str, flag: str) -> str | None:
     return None
 
 
-def input_problem(path: Path | str, flag: str) -> str | None:
-    """Why ``path`` cannot be read as a file (None: it can). '-' (stdin) is always fine."""
+def input_problem(path: Path | str, flag: str, what: str = "a file (JSON lines)") -> str | None:
+    """Why ``path`` cannot be read as a file (None: it can). '-' (stdin) is always fine;
+    ``what`` says what to give instead of a directory."""
     if str(path) == "-":
         return None
     p = Path(path)
     if p.is_dir():
-        return f"{flag} {p}: is a directory; give a file (JSON lines)"
+        return f"{flag} {p}: is a directory; give {what}"
     if not p.exists():
         return f"{flag} {p}: no such file"
     if not os.access(p, os.R_OK):

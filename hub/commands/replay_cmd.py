@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.commands.argtypes import positive_factor
+from hub.commands.paths import input_problem
 from hub.model.events import ALL_KINDS, INCIDENT_KIND
 from hub.replay.progress import Progress
 from hub.replay.record import RecordingError
@@ -74,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hub replay: {exc}", file=sys.stderr)
         return 2
-    if not args.file.exists():
-        print(f"hub replay: {args.file}: no such file", file=sys.stderr)
+    problem = input_problem(args.file, "FILE", "a recording (.avro) or a .jsonl file")
+    if problem:  # before any Kafka client starts: a directory was "cannot read ... Errno 21", 1
+        print(f"hub replay: {problem}", file=sys.stderr)
         return 2
     progress = None if args.quiet else Progress(sys.stderr, "replaying")
 

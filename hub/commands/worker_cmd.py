@@ -25,7 +25,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--metrics-port", type=port_or_off, default=None,
                    help="serve Prometheus /metrics on 127.0.0.1:PORT (0 = off; default "
                    "HUB_WEB_PORT)")
-    p.add_argument("--loglevel", default="info",
+    p.add_argument("--loglevel", default="info", type=str.lower,
+                   choices=("debug", "info", "warning", "error"),
                    help="debug, info, warning or error (-v before the command: debug, with "
                    "Kafka's own client log)")
     p.add_argument("--no-supervise", action="store_true",

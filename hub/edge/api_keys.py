@@ -175,6 +175,10 @@ def add_key(path: Path, name: str, *, role: str, kinds: Collection[str],
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: cannot read the gateway keys: not UTF-8 text; save it "
                               "as UTF-8") from None
+        except yaml.YAMLError as exc:
+            # PyYAML's text spans lines (a marker under the bad column): one line here
+            raise ConfigError(f"{path}: cannot read the gateway keys: "
+                              f"{' '.join(str(exc).split())}") from None
         if isinstance(loaded, Mapping) and isinstance(loaded.get("keys"), list):
             raw = dict(loaded)
     key_id = secrets.token_hex(6)

@@ -23,9 +23,17 @@ SCENARIO = REPO / "samples" / "scenario.jsonl"
 RULES = REPO / "topology" / "rules"
 
 
-def hub(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+#: No case may reach the Kafka, Redis or metrics port of a stack running on this machine, even
+#: when the check it tests is missing and the command goes on to run.
+SAFE_ENV = {"HUB_BOOTSTRAP": "127.0.0.1:1", "HUB_REDIS_URL": "redis://127.0.0.1:1/0",
+            "HUB_WEB_PORT": "0"}
+
+
+def hub(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, input=stdin)
+                          text=True, timeout=timeout, input=stdin,
+                          env={**os.environ, **SAFE_ENV, **(env or {})})
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -110,9 +118,7 @@ def test_config_files_that_are_missing_are_status_2(tmp_path: Path) -> None:
 ])
 def test_a_bad_hub_variable_is_one_line_and_status_2(variable: str, value: str,
                                                      message: str) -> None:
-    env = {**os.environ, variable: value, "HUB_BOOTSTRAP": "127.0.0.1:1"}
-    result = subprocess.run([sys.executable, "-m", "hub", "flush", "--wait", "0"], cwd=REPO,
-                            capture_output=True, text=True, timeout=60, env=env)
+    result = hub("flush", "--wait", "0", env={variable: value})
     assert result.returncode == 2, result.stderr
     assert last_line(result).startswith(message), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -121,11 +127,9 @@ def test_a_bad_hub_variable_is_one_line_and_status_2(variable: str, value: str,
 def test_a_bad_redis_url_is_status_2_before_anything_is_sent(tmp_path: Path) -> None:
     cards = tmp_path / "cards.jsonl"
     cards.write_text("{}\n")
-    env = {**os.environ, "HUB_REDIS_URL": "bad", "HUB_BOOTSTRAP": "127.0.0.1:1"}
     for args, prefix in ((["worker", "--no-supervise"], "hub worker: HUB_REDIS_URL='bad'"),
                          (["buildings", "load", str(cards)], "hub buildings: HUB_REDIS_URL='bad'")):
-        result = subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=60)
+        result = hub(*args, env={"HUB_REDIS_URL": "bad"})
         assert result.returncode == 2, result.stderr
         assert last_line(result) == (f"{prefix} is not a Redis URL; use redis://host:port/db "
                                      "(rediss:// for TLS, unix:///path.sock)"), result.stderr
@@ -178,7 +182,7 @@ def test_a_busy_or_impossible_port_is_one_line_naming_the_flag(tmp_path: Path) -
             assert result.returncode == 2, result.stderr
             assert last_line(result).endswith(f"argument {flag}: '99999' is not a port; use "
                                               "1..65535"), result.stderr
-    result = hub("worker", "--metrics-port", "99999")
+    result = hub("worker", "--no-supervise", "--metrics-port", "99999", timeout=30)
     assert result.returncode == 2, result.stderr
     assert last_line(result).endswith("'99999' is not a port; use 0..65535 (0: off)")
 
@@ -234,10 +238,8 @@ def test_a_directory_named_like_a_rule_file_is_status_2(tmp_path: Path) -> None:
 
 
 def test_flush_without_kafka_is_status_3_in_one_line() -> None:
-    env = {**os.environ, "HUB_BOOTSTRAP": "127.0.0.1:1"}
     for wait in ("0", "5"):
-        result = subprocess.run([sys.executable, "-m", "hub", "flush", "--wait", wait], cwd=REPO,
-                                env=env, capture_output=True, text=True, timeout=60)
+        result = hub("flush", "--wait", wait)  # HUB_BOOTSTRAP=127.0.0.1:1 (SAFE_ENV)
         assert result.returncode == 3, result.stderr
         assert last_line(result).startswith("hub flush: Kafka at 127.0.0.1:1 does not answer")
         assert last_line(result).endswith("; nothing was sent"), result.stderr
@@ -261,3 +263,29 @@ def test_an_output_that_fails_mid_way_is_one_line_and_status_1(tmp_path: Path) -
     assert result.returncode == 1, result.stderr
     assert last_line(result) == ("hub correlate: --out /dev/full: cannot write (No space left on "
                                  "device); the incidents written so far are incomplete")
+
+
+def test_usage_errors_of_add_key_replay_and_worker_are_status_2(tmp_path: Path) -> None:
+    keys, broken = tmp_path / "keys.yaml", tmp_path / "broken.yaml"
+    broken.write_text("keys: [\n  a: b\n", encoding="utf-8")
+    for args, message in (
+            (["gateway", "--keys", str(broken), "--add-key", "x"],
+             f"hub gateway --add-key: {broken}: cannot read the gateway keys: while parsing"),
+            (["gateway", "--keys", str(keys), "--add-key", "x", "--role", "BOSS"],
+             f"hub gateway --add-key: {keys}: new key: field 'role': 'BOSS' is not a "
+             "RequesterRole"),
+            (["gateway", "--keys", str(keys), "--add-key", "x", "--kinds", "nope"],
+             f"hub gateway --add-key: {keys}: new key: field 'kinds': nope unknown"),
+            (["gateway", "--keys", str(keys), "--add-key", "x", "--vendors", "zz"],
+             f"hub gateway --add-key: {keys}: new key: field 'vendors': zz unknown"),
+            (["gateway", "--keys", str(tmp_path), "--add-key", "x"],
+             f"hub gateway --add-key: --keys {tmp_path}: is a directory; give a file path"),
+            (["replay", str(tmp_path), "--max", "--bootstrap", "127.0.0.1:1"],
+             f"hub replay: FILE {tmp_path}: is a directory; give a recording (.avro) or a "
+             ".jsonl file"),
+            (["worker", "--no-supervise", "--loglevel", "garbage"],
+             "hub worker: error: argument --loglevel: invalid choice: 'garbage'")):
+        result = hub(*args, timeout=30)  # without the check the worker would start
+        assert result.returncode == 2, (args, result.stderr)
+        assert last_line(result).startswith(message), result.stderr
+    assert not keys.exists()
