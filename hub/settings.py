@@ -179,6 +179,7 @@ def _parse(name: str, field_name: str, raw: str, default: object) -> object:
         check_redis_url(name, raw)
     return raw
 
+
 def check_redis_url(name: str, raw: str) -> None:
     """Raise ``SettingsError`` naming ``name`` (a variable or a flag) for what redis-py's
     ``from_url`` would reject with a traceback, or take as something else (a db that is not a

@@ -80,6 +80,6 @@ class EightPartitions:
 
 def test_flush_reaches_every_partition_the_broker_has(monkeypatch: pytest.MonkeyPatch) -> None:
     producer = EightPartitions()
-    monkeypatch.setattr(control, "make_producer", lambda settings: producer)
+    monkeypatch.setattr(control, "make_producer", lambda settings, **_config: producer)
     assert control.send_flush(Settings()) == 8
     assert producer.partitions == list(range(8))
