@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if not checked:  # before the first good line: is there a broker to send it to?
                 checked = True
-                problem = kafka_problem(producer, settings.bootstrap,
+                # --topic names one topic for every line: a missing one is "not ready" too
+                problem = kafka_problem(producer, settings.bootstrap, args.topic,
                                         timeout=min(10.0, args.timeout))
                 if problem:
                     print(f"hub produce: {problem}; nothing was sent", file=sys.stderr)
