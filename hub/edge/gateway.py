@@ -36,6 +36,7 @@ from hub.edge.intake import (
     CHANNEL,
     GATEWAY_KEY,
     BodyTooLarge,
+    BodyTooSlow,
     Gateway,
     Intake,
     QueryError,
@@ -47,6 +48,7 @@ from hub.edge.intake import (
     request_rejected,
     settle,
     too_large,
+    too_slow,
 )
 from hub.edge.vendor_routes import VENDOR_OF_PATH
 from hub.edge.vendor_routes import routes as vendor_routes
@@ -97,6 +99,12 @@ async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     except BodyTooLarge:
         response = too_large(gw)
+    except BodyTooSlow:
+        response = too_slow(gw)
+    except ConnectionResetError:  # the client left mid-request: nothing to answer, no traceback
+        log.info("%s %s: the client closed the connection before the request was read",
+                 request.method, request.path)
+        response = error_response(400, "the connection was closed before the body arrived")
     except QueryError as exc:
         response = request_rejected(gw, route_vendor(request) or "other", exc.field,
                                     exc.message)

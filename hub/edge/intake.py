@@ -77,6 +77,9 @@ class Gateway:
     max_bytes: int
     #: How long a request waits for Kafka's acknowledgements before answering 503.
     delivery_wait_s: float = EDGE_DELIVERY_TIMEOUT_MS / 1000 + 5
+    #: How long a body may take to arrive once its headers have (408 after): a client that sends
+    #: half a body and stalls held its connection and buffer for as long as it liked.
+    body_read_s: float = 30.0
     #: (site_id, device_id) -> the Dahua events whose Start was stored and whose Stop has not come.
     dahua_open: dict[tuple[str, str], frozenset[tuple[str, str, int]]] = field(
         default_factory=dict)
@@ -264,6 +267,16 @@ class BodyTooLarge(Exception):
     """The request body is over ``Gateway.max_bytes``."""
 
 
+class BodyTooSlow(Exception):
+    """The request body did not arrive within ``Gateway.body_read_s``."""
+
+
+def too_slow(gw: Gateway) -> web.Response:
+    """The 408 answer for a body that stalled."""
+    return error_response(408, f"the body did not arrive within {gw.body_read_s:g} s of the "
+                          "headers; send the whole request at once")
+
+
 def too_large(gw: Gateway) -> web.Response:
     """The 413 answer for a body over HUB_GATEWAY_MAX_BYTES, telling the sender how to fit."""
     return error_response(413, f"the body is over the gateway's limit of {gw.max_bytes} bytes "
@@ -278,16 +291,21 @@ def check_length(gw: Gateway, request: web.Request) -> None:
 
 
 async def read_body(gw: Gateway, request: web.Request) -> bytes:
-    """The body, at most ``max_bytes``: a chunked body is cut off as soon as it passes it."""
+    """The body, at most ``max_bytes`` and within ``body_read_s``: a chunked body is cut off as
+    soon as it passes the size."""
     check_length(gw, request)
     buf = bytearray()
-    while True:
-        chunk = await request.content.read(1 << 16)
-        if not chunk:
-            return bytes(buf)
-        buf += chunk
-        if len(buf) > gw.max_bytes:
-            raise BodyTooLarge()
+    try:
+        async with asyncio.timeout(gw.body_read_s):
+            while True:
+                chunk = await request.content.read(1 << 16)
+                if not chunk:
+                    return bytes(buf)
+                buf += chunk
+                if len(buf) > gw.max_bytes:
+                    raise BodyTooLarge()
+    except TimeoutError:
+        raise BodyTooSlow() from None
 
 
 class QueryError(Exception):

@@ -114,6 +114,7 @@ def _responses(*extra: str, empty_ok: bool = False) -> dict[str, Any]:
                 "content": {"application/json": {"schema": _ref("Result")}}},
         "401": {"$ref": _RESP + "Unauthorized"},
         "403": {"$ref": _RESP + "Forbidden"},
+        "408": {"$ref": _RESP + "TooSlow"},
         "413": {"$ref": _RESP + "TooLarge"},
         "503": {"description": "Kafka did not store some or all events: failed lists them; "
                 "send those again (the event id makes a repeat harmless).",
@@ -189,6 +190,8 @@ def _components(codec: Codec) -> dict[str, Any]:
             "TooLarge": {"description": "The body is over the size limit "
                          "(HUB_GATEWAY_MAX_BYTES, 1 MiB by default); refused before it is read.",
                          "content": error},
+            "TooSlow": {"description": "The body did not arrive within 30 s of the headers.",
+                        "content": error},
         },
         "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer",

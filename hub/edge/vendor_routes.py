@@ -18,6 +18,7 @@ from connectors.dahua import mapping as dahua
 from hub.edge.intake import (
     CHANNEL,
     BodyTooLarge,
+    BodyTooSlow,
     Gateway,
     Intake,
     QueryError,
@@ -112,14 +113,8 @@ async def hikvision_isapi(request: web.Request) -> web.Response:
     return _forbidden(gw, request, intake) or (await settle(gw, intake)).response
 
 
-async def _alert_part(gw: Gateway, request: web.Request) -> bytes:
-    """The alert's bytes: the body, or of a multipart body the XML/JSON part.
-
-    Other parts (the picture) are read through in chunks and dropped: they are never kept, in
-    memory beyond a chunk, on a topic or in a dead letter. The size limit counts every part."""
-    if not request.content_type.startswith("multipart/"):
-        return await read_body(gw, request)
-    check_length(gw, request)
+async def _multipart_alert(gw: Gateway, request: web.Request) -> bytes | None:
+    """The XML/JSON part of a multipart body (None: none), the other parts read through."""
     found: bytes | None = None
     total = 0
     try:
@@ -145,6 +140,22 @@ async def _alert_part(gw: Gateway, request: web.Request) -> bytes:
     except Exception as exc:  # aiohttp's multipart reader: ValueError, AssertionError, ...
         raise MappingError("multipart", f"unreadable multipart body ({exc}); send the alert "
                            "XML as its own part", reason="DECODE_ERROR") from None
+    return found
+
+
+async def _alert_part(gw: Gateway, request: web.Request) -> bytes:
+    """The alert's bytes: the body, or of a multipart body the XML/JSON part.
+
+    Other parts (the picture) are read through in chunks and dropped: they are never kept, in
+    memory beyond a chunk, on a topic or in a dead letter. The size limit counts every part."""
+    if not request.content_type.startswith("multipart/"):
+        return await read_body(gw, request)
+    check_length(gw, request)
+    try:
+        async with asyncio.timeout(gw.body_read_s):
+            found = await _multipart_alert(gw, request)
+    except TimeoutError:
+        raise BodyTooSlow() from None
     if found is None:
         raise MappingError("multipart", "no XML or JSON part (EventNotificationAlert) in the "
                            "multipart body; the picture alone is not an event",

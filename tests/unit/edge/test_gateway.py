@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -13,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from hub.core.pseudonym import is_pseudonym
+from hub.edge.intake import GATEWAY_KEY
 from tests.unit.edge.support import FakeSink, auth, gateway_run
 
 CONNECTORS = Path(__file__).resolve().parents[3] / "connectors"
@@ -220,6 +222,31 @@ def test_a_key_without_the_interchange_route_may_not_post_events(tmp_path: Path)
         r = await client.post("/v1/events/perimeter_alarm", json=alarm("w"),
                               headers=auth(keys["pa"]))  # vendors interchange
         assert r.status == 202 and [rec["event_id"] for _, rec in sink.produced] == ["w"]
+
+    gateway_run(tmp_path, test)
+
+
+@pytest.mark.parametrize("path", ["/v1/events/perimeter_alarm", HIK + "?site_id=S"])
+def test_a_body_that_stalls_is_answered_408(tmp_path: Path, path: str) -> None:
+    """Half a body and then nothing held the connection open for as long as the client liked
+    (20 such sockets stayed open past 150 s); now it gets 408 once body_read_s has passed."""
+    async def test(client: Client, sink: FakeSink, keys: dict[str, str]) -> None:
+        client.server.app[GATEWAY_KEY].body_read_s = 0.5
+        reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+        writer.write((f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {keys['all']}\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"ki"
+                      ).encode())
+        await writer.drain()
+        started = time.monotonic()
+        try:
+            status = await asyncio.wait_for(reader.readline(), timeout=10)
+        except TimeoutError:
+            status = b"no answer within 10 s"
+        finally:
+            writer.close()  # else the server's shutdown waits for the stalled request
+        assert status.startswith(b"HTTP/1.1 408"), status
+        assert 0.4 < time.monotonic() - started < 5
+        assert sink.produced == []
 
     gateway_run(tmp_path, test)
 
