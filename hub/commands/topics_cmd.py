@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from hub.adapters.kafka import admin as kafka_admin
     from hub.adapters.topic_specs import load_topic_specs
     from hub.model.errors import ConfigError
+    from hub.observability.kafka_log import kafka_logger
 
     settings = Settings.from_env()
     path = args.file or settings.topics_file
@@ -44,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"hub topics {args.action}: {exc}", file=sys.stderr)
         return 2
     try:
-        admin = kafka_admin.admin_client(settings.bootstrap)
+        # librdkafka's lines through hub.kafka, shown with -v: the one-line error says it all
+        admin = kafka_admin.admin_client(settings.bootstrap, logger=kafka_logger(
+            verbose=args.verbose, level=logging.CRITICAL))
         if args.action == "list":
             return _list(admin, specs)
         changes = kafka_admin.apply_topics(admin, specs, dry_run=args.dry_run)

@@ -94,6 +94,14 @@ def test_no_broker_is_status_3_in_one_line_without_librdkafka_noise(tmp_path: Pa
     assert verbose.returncode == 3 and "hub.kafka" in verbose.stderr  # -v shows librdkafka
 
 
+def test_topics_without_kafka_is_one_line_without_librdkafka_noise() -> None:
+    """Its AdminClient printed librdkafka's own '%3|...|FAIL|' lines before the error."""
+    result = hub("topics", "list")  # HUB_BOOTSTRAP=127.0.0.1:1 (SAFE_ENV)
+    assert result.returncode == 3, result.stderr
+    assert last_line(result).startswith("hub topics list: cannot reach Kafka"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 def test_the_worker_takes_its_name_from_hub_worker_id() -> None:
     settings = Settings.from_env({"HUB_WORKER_ID": "hub-worker-1"})
     assert resolve_worker_id(None, settings) == "hub-worker-1"
