@@ -167,6 +167,8 @@ class RedisDedupStore:
         self._on_error = on_error
         self._breaker_seconds = breaker_seconds
         self._down_until = 0.0
+        #: when Redis failed first since it last answered (None: it answers): "back" is said once
+        self._down_since: float | None = None
 
     def duplicates(self, items: Sequence[Item]) -> list[bool]:
         """As :meth:`DedupStore.duplicates`; all False (and ``on_error``) while Redis fails,
@@ -248,6 +250,10 @@ class RedisDedupStore:
                 return
             self._unanswered.popleft()
             oldest.answers = out
+            if self._down_since is not None:
+                log.info("redis dedup is back after %.0f s; deduplicating across workers again",
+                         time.monotonic() - self._down_since)
+                self._down_since = None
 
     def _failed(self, exc: BaseException) -> None:
         """Redis down, a timeout, a protocol error: every claim not read yet is answered "not
@@ -258,6 +264,8 @@ class RedisDedupStore:
         self._unanswered.clear()
         self._drop_connection()
         self._down_until = time.monotonic() + self._breaker_seconds
+        if self._down_since is None:
+            self._down_since = time.monotonic()
         log.warning("redis dedup unavailable (%s); falling back to in-engine dedup", exc)
         if self._on_error:
             self._on_error("dedup")

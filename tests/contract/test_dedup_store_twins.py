@@ -16,6 +16,7 @@ runs (hub/runtime/registry_reader.py fills it from the registry topic); the Redi
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import threading
@@ -281,6 +282,25 @@ def test_the_real_store_reconnects_to_a_restarted_redis_without_losing_a_claim(
                                      ("access_swipe", "e1", "s/1/4")]) == [True, False]
             assert pending.flags() == [False]
         assert errors == []
+    finally:
+        store.close()
+
+
+def test_the_real_store_says_once_when_redis_is_back(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """It said "unavailable" every breaker interval and never when Redis answered again."""
+    port = _free_port()
+    store = RedisDedupStore(f"redis://127.0.0.1:{port}/0", DAY_MS, breaker_seconds=0.05)
+    try:
+        with caplog.at_level(logging.INFO, logger="hub.adapters.dedup_store"):
+            assert store.duplicates([("access_swipe", "e1", "s/0/1")]) == [False]  # away
+            with _redis_server(port, tmp_path):
+                time.sleep(0.1)  # the breaker's interval
+                assert store.duplicates([("access_swipe", "e2", "s/0/2")]) == [False]
+                assert store.duplicates([("access_swipe", "e2", "s/1/2")]) == [True]
+        said = [r.getMessage() for r in caplog.records]
+        assert sum("unavailable" in m for m in said) == 1
+        assert sum("redis dedup is back" in m for m in said) == 1, said
     finally:
         store.close()
 
