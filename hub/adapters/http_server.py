@@ -43,15 +43,14 @@ def serve_until_stopped(
 
     Once listening it logs ``"<name> on http://host:port (<summary>)"`` and prints
     ``{"<name>": "http://host:port"}`` on stdout (tests and scripts wait for that line).
-    ``on_start`` gets the running loop before the app is set up (the console hands it to its feed
-    thread); ``verbose`` turns aiohttp's access log on.
+    ``on_start`` gets the running loop once the port is bound (the console hands it to its feed
+    thread, which must not start, and log, when the console cannot listen); ``verbose`` turns
+    aiohttp's access log on.
     """
     access_log = logging.getLogger("aiohttp.access") if verbose else None
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        if on_start is not None:
-            on_start(loop)
         runner = web.AppRunner(app, access_log=access_log)
         await runner.setup()
         try:
@@ -63,6 +62,8 @@ def serve_until_stopped(
             code = exc.errno or 0
             why = os.strerror(code) if code > 0 else exc.strerror or str(exc)
             raise ListenError(f"cannot listen on {host}:{port} ({why})") from None
+        if on_start is not None:
+            on_start(loop)
         log.info("%s on http://%s:%d (%s)", name, host, port, summary)
         print(json.dumps({name: f"http://{host}:{port}"}), flush=True)
         stop = asyncio.Event()

@@ -62,7 +62,8 @@ class Feed:
     def close(self) -> None:
         """Stop reading and deliver the actions still queued; waits at most 5 s for each."""
         self.stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():  # never started when the console could not listen
+            self._thread.join(5)
         flush(self._producer, 5)
 
     def send_action(self, action: IncidentAction, timeout: float = 10.0) -> None:
