@@ -31,6 +31,12 @@ TICK_ORIGINS_HEADER = "hub-tick-origins"
 #: Beside ``hub-tick``: JSON {"topic/partition": newest event ms handled}. Written by the
 #: pipeline, read by the correlator (``progress_of``).
 TICK_PROGRESS_HEADER = "hub-tick-progress"
+#: On frames and ticks: the app id (HUB_APP_ID) of the worker that wrote them. Two hubs on one
+#: broker share this topic; a worker applies only its own app's frames and ticks (another app's
+#: ticks would move its clocks past events its own frames bring later: all LATE). Written by
+#: ingest and the pipeline's tick, read by the correlator; absent (``hub flush``, older
+#: writers): applied by every app.
+APP_HEADER = "hub-app"
 #: A control message; its only value is :data:`FLUSH` (end of input). Written by ``hub flush``
 #: (hub/runtime/control.py), read by the correlator.
 CONTROL_HEADER = "hub-control"

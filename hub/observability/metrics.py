@@ -31,6 +31,7 @@ class HubMetrics:
     incidents_unrouted: Counter
     late_events: Counter
     suppressed_events: Counter
+    foreign_messages: Counter
     state_keys: Gauge
     watermark_lag: Gauge
     batch_seconds: Histogram
@@ -76,6 +77,9 @@ def create(registry: CollectorRegistry | None = None, prefix: str = "hub") -> Hu
         suppressed_events=Counter(
             f"{p}_correlate_suppressed_events_total", "Repeats suppressed (e.g. flapping alarms)",
             registry=reg),
+        foreign_messages=Counter(
+            f"{p}_correlate_foreign_messages_total", "Frames and ticks of another app id (another "
+            "hub on this broker) skipped on the correlation topic", registry=reg),
         state_keys=Gauge(
             f"{p}_correlate_state_keys", "Live (rule, key) states held, per partition",
             ["partition"], registry=reg),

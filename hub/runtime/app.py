@@ -98,7 +98,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     ingestor = Ingestor(codec=codec, lanes=lanes_of(pack), registry=registry, dedup=dedup,
                         metrics=metrics, pseudonym_key=settings.pseudonym_key,
                         deadletter_key=settings.deadletter_key,
-                        future=pack.future_ms, handoff=handoff)
+                        future=pack.future_ms, handoff=handoff, app_id=settings.app_id)
     specs = load_topic_specs(settings.topics_file)
     origins = {
         kind: [f"{topic}/{p}" for p in range(partitions_of(specs, topic))]
@@ -107,7 +107,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     store = ChangelogStore(settings.bootstrap, changelog_topic(settings.app_id), logger=kafka_log)
     correlator = Correlator(pack=pack, codec=codec, registry=registry, store=store,
                             metrics=metrics, origins=origins, early=settings.early_alerts,
-                            handoff=handoff)
+                            handoff=handoff, app_id=settings.app_id)
     clients = worker_clients(settings.bootstrap, settings.app_id, worker_id,
                              max_record_bytes=MAX_RECORD_BYTES, logger=kafka_log)
     pipeline = Pipeline(clients=clients, ingestor=ingestor, correlator=correlator,

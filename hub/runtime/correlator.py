@@ -25,6 +25,7 @@ import orjson
 
 from hub.codec import Codec
 from hub.codec.internal import (
+    APP_HEADER,
     CONTROL_HEADER,
     EVENT_HEADER,
     FLUSH,
@@ -60,7 +61,7 @@ from hub.runtime.ingest import KIND_OF_TOPIC
 from hub.runtime.outbox import Outbox, headers_of
 from hub.runtime.provenance import LateError, Where
 from hub.runtime.state_store import ChangelogStore, encode_state
-from hub.settings import INCIDENTS_TOPIC, LEVEL_TOPICS
+from hub.settings import CORRELATE_TOPIC, INCIDENTS_TOPIC, LEVEL_TOPICS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,12 @@ class Correlator:
         origins: dict[str, list[str]] | None = None,
         early: bool = False,
         handoff: EventHandoff | None = None,
+        app_id: str = Settings.app_id,
     ) -> None:
         self.pack, self.codec, self.registry, self.store = pack, codec, registry, store
+        #: frames and ticks of another app id (another hub on this broker) are skipped
+        self.app = app_id.encode()
+        self._foreign_apps: set[bytes] = set()
         #: events this worker's ingest already decoded (hub/runtime/handoff.py)
         self.handoff = handoff
         #: publish PROVISIONAL incidents at arrival (and RETRACTED ones), not only CONFIRMED
@@ -222,6 +227,10 @@ class Correlator:
             part = self.partition(p)
             lanes = touched.setdefault(p, set())
             headers = headers_of(msg)
+            app = headers.get(APP_HEADER)
+            if app is not None and app != self.app:
+                self._foreign(app)
+                continue
             if TICK_HEADER in headers:
                 here = Where.of(msg, headers)
                 try:
@@ -247,6 +256,17 @@ class Correlator:
                 self._frame(part, msg, headers, outbox, lanes)
             else:
                 self._event(part, msg, headers, outbox, lanes)
+
+    def _foreign(self, app: bytes) -> None:
+        """Another hub's frame or tick: its ticks would move this app's clocks past events its
+        own frames bring later (each then LATE), and its frames would apply events twice."""
+        self.metrics.foreign_messages.inc()
+        if app not in self._foreign_apps and len(self._foreign_apps) < 100:
+            self._foreign_apps.add(app)
+            log.warning("%s carries frames and ticks of app id %r, another hub on this broker; "
+                        "this worker (app id %r) skips them (metric "
+                        "hub_correlate_foreign_messages_total)", CORRELATE_TOPIC,
+                        app.decode(errors="replace"), self.app.decode())
 
     def pending_events(self) -> int:
         """Events the engines of every partition hold until their release (see

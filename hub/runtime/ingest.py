@@ -18,7 +18,7 @@ from hub.adapters.dedup_store import CLAIM_CHUNK, Claim, DedupStore
 from hub.adapters.kafka.io import KafkaIOError, topic_for_kind
 from hub.codec import Codec
 from hub.codec.interchange import pii_fields
-from hub.codec.internal import FRAME_HEADER
+from hub.codec.internal import APP_HEADER, FRAME_HEADER
 from hub.codec.seal import seal
 from hub.core.clock_skew import DEFAULT_FUTURE_MS, ahead_by, arrived_at
 from hub.core.lanes import Lane, lane_targets
@@ -60,8 +60,11 @@ class Ingestor:
         future: Mapping[str, int] | None = None,
         deadletter_key: str = Settings.deadletter_key,
         handoff: EventHandoff | None = None,
+        app_id: str = Settings.app_id,
     ) -> None:
         self.codec, self.lanes, self.registry = codec, lanes, registry
+        #: on every frame (and the pipeline's ticks): only this app's workers apply them
+        self.app_header = (APP_HEADER, app_id.encode())
         #: the events forwarded, for this worker's correlator (hub/runtime/handoff.py)
         self.handoff = handoff
         self.dedup, self.metrics, self.pseudonym_key = dedup, metrics, pseudonym_key
@@ -221,7 +224,8 @@ class Ingestor:
                 # will correct is decoded there, as before.
                 handoff.put(src, event, len(targets))
         for p, value in frames.close():
-            outbox.send(CORRELATE_TOPIC, None, value, [(FRAME_HEADER, b"1")], partition=p)
+            outbox.send(CORRELATE_TOPIC, None, value, [(FRAME_HEADER, b"1"), self.app_header],
+                        partition=p)
         self._count(outcomes)
 
     def _claim(self, accepted: Sequence[tuple[Event, bytes, Any, str]]) -> Claim:

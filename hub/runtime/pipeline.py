@@ -464,6 +464,7 @@ class Pipeline(KafkaTransactions, BackPressure):
             (TICK_HEADER, str(int(time.time() * 1000)).encode()),
             (TICK_ORIGINS_HEADER, ",".join(sorted(vouched)).encode()),
             (TICK_PROGRESS_HEADER, compact_json(progress).encode()),
+            self.ingestor.app_header,
         ]
         for p in range(self.correlate_partitions):
             outbox.send(CORRELATE_TOPIC, None, b"", headers, partition=p)

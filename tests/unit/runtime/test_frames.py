@@ -10,7 +10,13 @@ import pytest
 
 from benchmarks.hotpath import MemoryStore, Message, Producer
 from hub.codec import load_codec
-from hub.codec.internal import FRAME_HEADER, TICK_HEADER, TICK_ORIGINS_HEADER, TICK_PROGRESS_HEADER
+from hub.codec.internal import (
+    APP_HEADER,
+    FRAME_HEADER,
+    TICK_HEADER,
+    TICK_ORIGINS_HEADER,
+    TICK_PROGRESS_HEADER,
+)
 from hub.core.registry import MemoryBuildingRegistry
 from hub.core.rule_loading import load_rules
 from hub.core.snapshot import event_json
@@ -258,3 +264,38 @@ def test_an_event_for_several_lanes_makes_the_entries_it_would_lane_by_lane() ->
     frames = once.close()
     assert frames == each.close()
     assert sorted((e.lane, e.key) for _, v in frames for e in read_frame(v)) == sorted(targets)
+
+
+def _site_frame(event_id: str, t: int, offset: int) -> bytes:
+    writer = FrameWriter(1)
+    writer.add_event([("site", "SITE-0001")], f"hub.src.access_swipe/1/{offset}", b"AV",
+                     event_json(swipe(event_id, t)), t)
+    ((_, value),) = writer.close()
+    return value
+
+
+@pytest.mark.parametrize(("tick_app", "late"), [(b"another-hub", False), (b"tianluo-hub", True),
+                                                (None, True)])
+def test_another_apps_ticks_and_frames_are_skipped(tick_app: bytes | None, late: bool) -> None:
+    """Two hubs on one broker share the correlation topic. Another hub's tick, far ahead, used
+    to move this hub's clocks past the events its own frames brought later: each was LATE.
+    Its own app's ticks, and ticks without an app id, still count."""
+    correlator, producer = _correlator(), Recording()
+    assert correlator.app == b"tianluo-hub"
+    mine = [(FRAME_HEADER, b"1"), (APP_HEADER, b"tianluo-hub")]
+    progress = json.dumps({"hub.src.access_swipe/1": 50_000_000}).encode()
+    tick = [(TICK_HEADER, b"1"), (TICK_ORIGINS_HEADER, b""), (TICK_PROGRESS_HEADER, progress)]
+    if tick_app is not None:
+        tick.append((APP_HEADER, tick_app))
+    foreign_frame = [(FRAME_HEADER, b"1"), (APP_HEADER, b"another-hub")]
+    correlator.handle_batch([
+        Message(CORRELATE_TOPIC, 0, 1, None, _site_frame("e1", 1_000, 1), mine),
+        Message(CORRELATE_TOPIC, 0, 2, None, None, tick),
+        Message(CORRELATE_TOPIC, 0, 3, None, _site_frame("e0", 49_000_000, 0), foreign_frame),
+        Message(CORRELATE_TOPIC, 0, 4, None, _site_frame("e2", 2_000, 2), mine),
+    ], Outbox(producer, load_codec(), "t"))
+    dead = _dead_letters(producer.log)
+    assert [d["reason"] for d in dead] == (["LATE"] if late else [])
+    assert correlator.pending_events() == (1 if late else 2)
+    skipped = correlator.metrics.foreign_messages._value.get()
+    assert skipped == (1 if late else 2)

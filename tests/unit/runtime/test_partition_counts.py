@@ -4,12 +4,14 @@ raising hub.internal.correlate to 8 partitions makes ticks and flushes reach all
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 import hub.runtime.control as control
 from hub.adapters.topic_specs import load_topic_specs, partitions_of
+from hub.codec.internal import APP_HEADER
 from hub.model.errors import ConfigError
 from hub.runtime.pipeline import Clients, Pipeline
 from hub.settings import CORRELATE_TOPIC, Settings
@@ -51,7 +53,8 @@ def test_partitions_of_reads_the_declared_count(tmp_path: Path) -> None:
 
 def test_ticks_reach_every_declared_correlation_partition(tmp_path: Path) -> None:
     specs = load_topic_specs(_topics_with_correlate_at(tmp_path, 8))
-    pipe: Any = Pipeline(clients=Clients({}, {}), ingestor=cast(Any, None),
+    ingestor = SimpleNamespace(progress={}, app_header=(APP_HEADER, b"t"))
+    pipe: Any = Pipeline(clients=Clients({}, {}), ingestor=cast(Any, ingestor),
                          correlator=cast(Any, None), registry=cast(Any, None),
                          codec=cast(Any, None), metrics=cast(Any, None), worker_id="w",
                          tick_seconds=1.0,
