@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 #: sub-command name -> module under hub.commands (module names avoid clashing with builtins).
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from hub.commands.exits import EXIT_BROKEN_PIPE
     from hub.settings import SettingsError
 
     try:
@@ -81,3 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read stdout has gone (`hub simulate --out - | head`): stop as `cat` does, with
+        # no traceback; stdout goes to /dev/null so that the exit's flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        print(f"hub {args.command}: stdout was closed (broken pipe); output stopped there",
+              file=sys.stderr)
+        return EXIT_BROKEN_PIPE

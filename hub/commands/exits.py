@@ -7,3 +7,5 @@ EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
 #: not ready: Kafka does not answer, or the topic is not there
 EXIT_NOT_READY = 3
+#: stdout was closed under the command (``hub ... | head``): 128 + SIGPIPE, as for ``cat``
+EXIT_BROKEN_PIPE = 141

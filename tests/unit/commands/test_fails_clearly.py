@@ -297,3 +297,20 @@ def test_usage_errors_of_add_key_replay_and_worker_are_status_2(tmp_path: Path) 
         assert result.returncode == 2, (args, result.stderr)
         assert last_line(result).startswith(message), result.stderr
     assert not keys.exists()
+
+
+def test_a_reader_that_goes_away_stops_the_output_without_a_traceback() -> None:
+    """`hub simulate --out - | head`: stdout closes under the command (it used to raise
+    BrokenPipeError out of main); exit 141 as a shell reports for `cat`, one line on stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "hub", "simulate", "--buildings", "50",
+                             "--days", "2", "--out", "-"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, **SAFE_ENV})
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert err.strip().splitlines()[-1] == ("hub simulate: stdout was closed (broken pipe); "
+                                            "output stopped there"), err
