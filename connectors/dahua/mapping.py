@@ -212,6 +212,10 @@ def _event_time(data: Mapping[str, Any], site: Site, received_ms: int | None) ->
                        "data.LocaleTime) and no receive time was given")
 
 
+#: 9999-12-31T23:59:59Z: the last second a timestamp-millis field (and Python) can carry
+LAST_EPOCH_SECOND = 253_402_300_799
+
+
 def _seconds(value: Any) -> int | None:
     """``data.UTC``: epoch seconds as an integer, a float (SceneChange sends one) or digits."""
     if value is None or value == "":
@@ -223,6 +227,9 @@ def _seconds(value: Any) -> int | None:
             value = None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise MappingError("data.UTC", "expected epoch seconds (a number)")
+    if not 0 <= value <= LAST_EPOCH_SECOND:  # 1e308 used to come back as a 309-digit time
+        raise MappingError("data.UTC", f"expected epoch seconds from 0 to {LAST_EPOCH_SECOND} "
+                                       f"(9999-12-31), got {str(value)[:24]}")
     return int(value)
 
 

@@ -130,6 +130,17 @@ def test_no_time_and_no_receive_time_is_an_error() -> None:
     assert caught.value.field == "data.UTC"
 
 
+@pytest.mark.parametrize("utc", ["1e308", "-5", "1" + "0" * 400, "\"inf\"", "\"-1e400\"",
+                                 "253402300800"])
+def test_an_epoch_second_out_of_range_names_the_range(utc: str) -> None:
+    with pytest.raises(MappingError) as caught:
+        map_event(parse_event(f"Code=VideoBlind;action=Start;index=0;data={{\"UTC\":{utc}}}"),
+                  device_id=DEVICE, site=SITE)
+    assert caught.value.field == "data.UTC"
+    assert "expected epoch seconds from 0 to 253402300799 (9999-12-31)" in str(caught.value)
+    assert len(str(caught.value)) < 200
+
+
 def test_bad_lines_are_errors_in_place_and_leave_no_state() -> None:
     outcomes, state = stream("bad_lines.txt")
     assert all(isinstance(o, MappingError) for o in outcomes)
