@@ -193,7 +193,9 @@ def _access_swipe(alert: Mapping[str, Any], site: Site,
         result, method = "UNKNOWN", "UNKNOWN"
     if site.building_id is None:
         raise MappingError("site.building_id", "an access controller needs the building of its "
-                           "door; configure building_id for this device's site entry")
+                           "door: over HTTP add ?building_id=<registry id> to its callback URL; "
+                           "over MQTT a {building_id} topic level or a fixed building_id in "
+                           "topology/mqtt.yaml")
     device_id = _device_id(alert)
     event_time = parse_time(need(alert, "dateTime", f"{ROOT}.dateTime"), f"{ROOT}.dateTime", site)
     door = text(event, "doorNo", f"{path}.doorNo", required=False) or "1"

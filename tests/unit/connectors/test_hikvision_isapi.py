@@ -162,6 +162,8 @@ def test_access_controller_needs_the_building() -> None:
     with pytest.raises(MappingError) as caught:
         alert("access_granted_card.xml", Site("S-3301-0001"))
     assert caught.value.field == "site.building_id"
+    # both edges feed this connector: the fix is named for each
+    assert "?building_id=" in str(caught.value) and "topology/mqtt.yaml" in str(caught.value)
 
 
 def test_bad_site_zone_is_a_mapping_error() -> None:
