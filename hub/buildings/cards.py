@@ -93,8 +93,14 @@ def read_cards(path: Path | str, fmt: str, *, codec: Codec, pseudonym_key: bytes
     else:
         data = Path(path).read_bytes()
     if fmt == "csv":
-        return list(parse_csv(_decode_whole(data, path), codec=codec,
-                              pseudonym_key=pseudonym_key, now_ms=now_ms))
+        text = _decode_whole(data, path)
+        try:
+            return list(parse_csv(text, codec=codec, pseudonym_key=pseudonym_key, now_ms=now_ms))
+        except CardFileError as exc:  # the header's: FILE:LINE like every other error
+            where, _, why = str(exc).partition(": ")
+            if where.startswith("line ") and where[5:].isdigit():
+                raise CardFileError(f"{path}:{where[5:]}: {why}") from None
+            raise CardFileError(f"{path}: {exc}") from None
     return list(parse_jsonl(io.BytesIO(data), codec=codec, pseudonym_key=pseudonym_key))
 
 

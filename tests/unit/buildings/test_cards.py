@@ -146,3 +146,15 @@ def test_the_mirror_json_is_the_workers() -> None:
     assert card_key("B1") == "hub:building:B1"
     assert json.loads(card_json(row.record)) == Building.from_record(row.record).to_record()
     assert "3号楼" in card_json({**row.record, "name": "3号楼"})  # not \\u-escaped
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    (f"{HEADER},colour\n{GOOD},red\n", ":1: column 'colour' is not a BuildingIdentity field"),
+    ("", ": the file is empty"),
+])
+def test_a_header_error_names_the_file_as_row_errors_do(tmp_path, text: str, says: str) -> None:
+    path = tmp_path / "cards.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CardFileError) as info:
+        read_cards(path, "csv", codec=CODEC, pseudonym_key=KEY, now_ms=NOW)
+    assert str(info.value).startswith(f"{path}{says}"), str(info.value)
