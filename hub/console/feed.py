@@ -49,14 +49,19 @@ class Feed:
         self.on_change = on_change
         self.stop = threading.Event()
         self.caught_up = threading.Event()
-        extra = {"logger": logger} if logger is not None else {}
-        self._consumer = make_consumer(settings, from_beginning=True,
-                                       **{"client.id": "hub-console"}, **extra)
-        self._producer = make_producer(settings, **{"client.id": "hub-console"}, **extra)
+        self._extra = {"logger": logger} if logger is not None else {}
+        # made by ``start``: a console that cannot listen never reaches for Kafka (whose
+        # client would log its refused connection after the one-line error)
+        self._consumer: Any = None
+        self._producer: Any = None
         self._thread = threading.Thread(target=self._run, name="console-feed", daemon=True)
 
     def start(self) -> None:
         """Start reading in the background; ``caught_up`` is set once the topics are read."""
+        extra = self._extra
+        self._consumer = make_consumer(self.settings, from_beginning=True,
+                                       **{"client.id": "hub-console"}, **extra)
+        self._producer = make_producer(self.settings, **{"client.id": "hub-console"}, **extra)
         self._thread.start()
 
     def close(self) -> None:
@@ -64,7 +69,8 @@ class Feed:
         self.stop.set()
         if self._thread.is_alive():  # never started when the console could not listen
             self._thread.join(5)
-        flush(self._producer, 5)
+        if self._producer is not None:
+            flush(self._producer, 5)
 
     def send_action(self, action: IncidentAction, timeout: float = 10.0) -> None:
         """Put the action on hub.incident.actions; returns once Kafka has stored it."""
@@ -74,6 +80,8 @@ class Feed:
             if err is not None:
                 errors.append(str(err))
 
+        if self._producer is None:
+            raise ActionNotStored("the console's Kafka feed has not started")
         value = self.codec.encode("incident_action", action.to_record())
         produce(self._producer, ACTIONS_TOPIC, value, key=action.incident_id,
                 on_delivery=delivered)
