@@ -196,12 +196,25 @@ def _cell(name: str, kind: str, text: str, now_ms: int) -> Any:
     return text
 
 
+def _quote_left_open(text: str) -> bool:
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
 def parse_csv(text: str, *, codec: Codec, pseudonym_key: bytes | str,
               now_ms: int) -> Iterator[Row]:
     """The rows of a CSV document (header first). Raises :class:`CardFileError` for a header
     that is not usable, before the first row."""
     columns = _columns(codec.schema(REGISTRY_KIND))
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    text = text.removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    # A quote never closed swallows the rest of the file into one cell of the last row, which
+    # then read as a wrong cell count; the strict reader knows (the file is small: read twice).
+    unclosed_from = len(io.StringIO(text).readlines()) if _quote_left_open(text) else None
     try:
         header = next(reader)
     except StopIteration:
@@ -222,6 +235,14 @@ def parse_csv(text: str, *, codec: Codec, pseudonym_key: bytes | str,
             continue
         if not any(c.strip() for c in cells):
             continue  # blank line
+        if unclosed_from is not None and reader.line_num >= unclosed_from:
+            end = reader.line_num
+            swallowed = f"lines {start}-{end} were read as one row" if end > start else \
+                "the row runs to the end of the file"
+            yield Row(start, None, DecodeError(
+                f"a quote opened in this row is never closed ({swallowed}); close it "
+                "(\"a, b\"), and write a quote inside a quoted cell twice (\"\")"))
+            continue
         if len(cells) != len(header):
             yield Row(start, None, DecodeError(
                 f"{len(cells)} cells, the header has {len(header)}; quote cells that hold "

@@ -158,3 +158,16 @@ def test_a_header_error_names_the_file_as_row_errors_do(tmp_path, text: str, say
     with pytest.raises(CardFileError) as info:
         read_cards(path, "csv", codec=CODEC, pseudonym_key=KEY, now_ms=NOW)
     assert str(info.value).startswith(f"{path}{says}"), str(info.value)
+
+
+def test_a_quote_never_closed_says_so_and_where_its_row_starts() -> None:
+    """It used to read as "13 cells, the header has 14": the quote swallowed the rest."""
+    plain = GOOD.replace('"杭州市 1号, 2单元"', "杭州市 1号")
+    broken = plain.replace("3号楼", '"3号楼', 1)
+    got = rows(f"{HEADER}\n{plain}\n{broken}\n{plain}\n{plain}\n")
+    assert [r.ok for r in got] == [True, False]
+    assert got[1].lineno == 3
+    assert str(got[1].error).startswith("a quote opened in this row is never closed (lines 3-5 "
+                                        "were read as one row); close it"), got[1].error
+    (_, bad) = rows(f"{HEADER}\n{plain}\n{broken}\n")
+    assert "(the row runs to the end of the file)" in str(bad.error)
