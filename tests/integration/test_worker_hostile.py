@@ -316,6 +316,17 @@ def test_a_message_as_large_as_the_source_topic_accepts_does_not_stop_the_worker
     assert worker.alive, f"the worker stopped:\n{worker.log_tail(8)}"
 
 
+def _denied_at_one_door(path: Path, door: str, n: int, span: int) -> Path:
+    """``n`` DENIED swipes at ``door`` spread over ``span`` ms from T0, as interchange lines."""
+    import json
+
+    lines = [{"kind": "access_swipe", **swipe(f"{door}-{i:05d}", T0 + i * span // n,
+                                                door_id=door, credential_hash=None)}
+             for i in range(n)]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
 def test_a_flood_on_one_door_stays_small_and_matches_offline(fresh_group: WorkerGroup,
                                                             tmp_path: Path) -> None:
     """A flood on one key, live: 10,000 DENIED swipes at one door over 5 minutes of event time."""
@@ -323,11 +334,7 @@ def test_a_flood_on_one_door_stays_small_and_matches_offline(fresh_group: Worker
     import time
 
     n, span = 10_000, 5 * 60_000
-    lines = [{"kind": "access_swipe", **swipe(f"flood-{i:05d}", T0 + i * span // n,
-                                                door_id="DOOR-FLOOD", credential_hash=None)}
-             for i in range(n)]
-    path = tmp_path / "flood.jsonl"
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    path = _denied_at_one_door(tmp_path / "flood.jsonl", "DOOR-FLOOD", n, span)
     produced = fresh_group.hub("produce", str(path))
     assert produced.returncode == 0, produced.stdout + produced.stderr
     fresh_group.wait_lag_zero(timeout=240)
@@ -400,12 +407,7 @@ def test_another_hub_on_the_broker_does_not_make_this_ones_events_late(
 
     a = fresh_group
     a.workers["w1"].stop()
-    n, span = 300, 5 * 60_000
-    lines = [{"kind": "access_swipe", **swipe(f"other-{i:04d}", T0 + i * span // n,
-                                                door_id="DOOR-OTHER", credential_hash=None)}
-             for i in range(n)]
-    path = tmp_path / "burst.jsonl"
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    path = _denied_at_one_door(tmp_path / "burst.jsonl", "DOOR-OTHER", 300, 5 * 60_000)
     (tmp_path / "b").mkdir()
     b = WorkerGroup(a.settings, tmp_path / "b", new_app_id("hostile-other"),
                     rules_dir=a.rules_dir)
