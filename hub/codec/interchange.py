@@ -148,8 +148,9 @@ def read_jsonl(
 ) -> Iterator[Line]:
     """Every non-blank line of ``path`` (``-`` for stdin) as a :class:`Line`; never stops early.
     ``accept``: the kinds taken (see :func:`parse_object`). ``only``: skip, unparsed, every line
-    whose bytes do not contain one of these kind names (a reader that needs two kinds of a
-    city's 700,000 lines should not validate the other 690,000); line numbers stay the file's."""
+    that names a ``"kind"`` but none of these (a reader that needs two kinds of a city's 700,000
+    lines should not validate the other 690,000); a line naming no kind at all (garbage, a
+    binary record) is read, so that it is rejected, not skipped. Line numbers stay the file's."""
     codec = codec or load_codec()
     wanted = tuple(f'"{k}"'.encode() for k in only) if only is not None else None
     if str(path) == "-":
@@ -164,7 +165,8 @@ def _read_lines(lines: Any, key: bytes | str, codec: Codec,
                 wanted: tuple[bytes, ...] | None = None) -> Iterator[Line]:
     """Lines are decoded one by one, so a line that is not UTF-8 is one rejected line."""
     for lineno, raw in enumerate(lines, start=1):
-        if wanted is not None and isinstance(raw, bytes) and not any(w in raw for w in wanted):
+        if (wanted is not None and isinstance(raw, bytes) and b'"kind"' in raw
+                and not any(w in raw for w in wanted)):
             continue
         try:
             check_line_size(len(raw.encode() if isinstance(raw, str) else raw))

@@ -263,6 +263,18 @@ def test_a_byte_order_mark_before_the_first_line_is_not_part_of_it(tmp_path: Pat
     assert [x.ok for x in read_jsonl(path, pseudonym_key=KEY)] == [True, False]  # only a start
 
 
+def test_only_skips_other_kinds_but_rejects_lines_that_name_no_kind(tmp_path: Path) -> None:
+    """`hub analytics` reads two kinds; a garbage or binary line used to be skipped with the
+    other kinds' lines, unseen and uncounted."""
+    path = tmp_path / "in.jsonl"
+    path.write_bytes("\n".join([line(ALARM), line(SWIPE), "garbage", "{\"no\": 1}"]).encode()
+                     + b"\n\x89PNG\x00\xff\n")
+    got = [(x.lineno, x.kind, x.ok)
+           for x in read_jsonl(path, pseudonym_key=KEY, only=("access_swipe",))]
+    assert got == [(2, "access_swipe", True), (3, None, False), (4, None, False),
+                   (5, None, False)]
+
+
 def test_read_jsonl_reports_every_bad_line_and_keeps_going(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text(
