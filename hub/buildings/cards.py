@@ -214,7 +214,9 @@ def parse_csv(text: str, *, codec: Codec, pseudonym_key: bytes | str,
     reader = csv.reader(io.StringIO(text, newline=""))
     # A quote never closed swallows the rest of the file into one cell of the last row, which
     # then read as a wrong cell count; the strict reader knows (the file is small: read twice).
-    unclosed_from = len(io.StringIO(text).readlines()) if _quote_left_open(text) else None
+    # (lines counted as the reader counts them: \r, \n and \r\n each end one)
+    unclosed_from = sum(1 for _ in io.StringIO(text, newline="")) if _quote_left_open(text) \
+        else None
     try:
         header = next(reader)
     except StopIteration:

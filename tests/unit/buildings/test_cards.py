@@ -171,3 +171,5 @@ def test_a_quote_never_closed_says_so_and_where_its_row_starts() -> None:
                                         "were read as one row); close it"), got[1].error
     (_, bad) = rows(f"{HEADER}\n{plain}\n{broken}\n")
     assert "(the row runs to the end of the file)" in str(bad.error)
+    old_mac = rows(f"{HEADER}\r{plain}\r{broken}\r{plain}\r")  # \r alone ends a line too
+    assert [(r.lineno, r.ok) for r in old_mac] == [(2, True), (3, False)]
