@@ -139,9 +139,12 @@ def hostile_messages() -> list[Hostile]:
     ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def group(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[WorkerGroup]:
+    """Stopped when its test ends: module-scoped, its worker (another app id) went on reading
+    the source topics through the later tests' resets, dead-lettered their hostile messages
+    again into the next test's topics and (before hub-app) fed them its frames and ticks."""
     tmp = tmp_path_factory.mktemp("hostile")
     with exclusive_topics(stack_settings), \
             single_worker(stack_settings, tmp, new_app_id("hostile")) as g:
@@ -339,8 +342,8 @@ def test_a_flood_on_one_door_stays_small_and_matches_offline(fresh_group: Worker
     assert produced.returncode == 0, produced.stdout + produced.stderr
     fresh_group.wait_lag_zero(timeout=240)
     incidents, dead = flush_and_collect(fresh_group)
-    # the swipes' own: a rehearsal once also read the two hostile alarms of the tests before
-    # this one (SITE-HOSTILE, perimeter_alarm) on the reset topics; see the session note
+    # the swipes' own: a worker left running by an earlier test once dead-lettered its own
+    # hostile alarms again into this test's topics (the `group` fixture, module-scoped then)
     swipes_dead = [d for d in dead if (d.record or {}).get("source_kind") == "access_swipe"]
     assert swipes_dead == []
     mine = [r for r in incidents if r.record and r.record["rule_id"] == "credential_brute_force"
