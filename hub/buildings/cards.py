@@ -44,7 +44,22 @@ _CLOCK_FIELD = "updated_time"
 
 
 class CardFileError(HubError):
-    """The file as a whole cannot be read (encoding, header, format): nothing of it is taken."""
+    """The file as a whole cannot be read (encoding, header, format): nothing of it is taken.
+
+    ``line`` is kept apart from ``detail`` so that the reader of a named file reports
+    ``FILE:LINE: detail`` as every row error is reported (:func:`format_row_error`), while
+    :func:`parse_csv`, which knows no file name, says ``line N: detail``.
+    """
+
+    def __init__(self, detail: str, *, line: int | None = None) -> None:
+        super().__init__(detail if line is None else f"line {line}: {detail}")
+        self.detail, self.line = detail, line
+
+    def in_file(self, source: Path | str) -> CardFileError:
+        """The same error named after ``source``: ``FILE:LINE: detail`` (``FILE: detail``
+        when it concerns no one line)."""
+        where = str(source) if self.line is None else f"{source}:{self.line}"
+        return CardFileError(f"{where}: {self.detail}")
 
 
 @dataclass(frozen=True)
@@ -97,10 +112,7 @@ def read_cards(path: Path | str, fmt: str, *, codec: Codec, pseudonym_key: bytes
         try:
             return list(parse_csv(text, codec=codec, pseudonym_key=pseudonym_key, now_ms=now_ms))
         except CardFileError as exc:  # the header's: FILE:LINE like every other error
-            where, _, why = str(exc).partition(": ")
-            if where.startswith("line ") and where[5:].isdigit():
-                raise CardFileError(f"{path}:{where[5:]}: {why}") from None
-            raise CardFileError(f"{path}: {exc}") from None
+            raise exc.in_file(path) from None
     return list(parse_jsonl(io.BytesIO(data), codec=codec, pseudonym_key=pseudonym_key))
 
 
@@ -110,8 +122,9 @@ def _decode_whole(data: bytes, path: Path | str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise CardFileError(
-            f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file "
-            "as UTF-8 (Excel: \"CSV UTF-8\"; iconv -f GBK -t UTF-8 for a GBK export)") from None
+            f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8 "
+            "(Excel: \"CSV UTF-8\"; iconv -f GBK -t UTF-8 for a GBK export)",
+            line=line).in_file(path) from None
 
 
 # -- CSV -----------------------------------------------------------------------------------------
@@ -148,21 +161,21 @@ def _check_header(header: list[str], columns: Mapping[str, tuple[str, bool]]) ->
     seen: set[str] = set()
     for i, name in enumerate(header, start=1):
         if not name:
-            raise CardFileError(f"line 1: column {i} has no name; the header row names each "
-                                f"column with a field: {allowed}")
+            raise CardFileError(f"column {i} has no name; the header row names each "
+                                f"column with a field: {allowed}", line=1)
         if name in seen:
-            raise CardFileError(f"line 1: column {name!r} appears twice; keep one")
+            raise CardFileError(f"column {name!r} appears twice; keep one", line=1)
         if name not in columns:
-            raise CardFileError(f"line 1: column {name!r} is not a BuildingIdentity field; "
-                                f"the columns are: {allowed}")
+            raise CardFileError(f"column {name!r} is not a BuildingIdentity field; "
+                                f"the columns are: {allowed}", line=1)
         if columns[name][0] == "unsupported":
-            raise CardFileError(f"line 1: column {name!r} cannot be written in CSV; use JSON "
-                                "lines for it")
+            raise CardFileError(f"column {name!r} cannot be written in CSV; use JSON "
+                                "lines for it", line=1)
         seen.add(name)
     missing = [n for n, (_, required) in columns.items() if required and n not in seen]
     if missing:
-        raise CardFileError(f"line 1: required column(s) missing: {', '.join(missing)}; the "
-                            "first row is the header and must name them")
+        raise CardFileError(f"required column(s) missing: {', '.join(missing)}; the "
+                            "first row is the header and must name them", line=1)
 
 
 def _cell(name: str, kind: str, text: str, now_ms: int) -> Any:
@@ -222,7 +235,7 @@ def parse_csv(text: str, *, codec: Codec, pseudonym_key: bytes | str,
     except StopIteration:
         raise CardFileError("the file is empty; the first row names the columns") from None
     except csv.Error as exc:
-        raise CardFileError(f"line 1: {exc}") from None
+        raise CardFileError(f"{exc}", line=1) from None
     header = [h.strip() for h in header]
     _check_header(header, columns)
     while True:
