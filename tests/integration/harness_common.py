@@ -8,6 +8,7 @@ incident_compare, worker_harness) can share these without importing each other.
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,26 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 #: Every test app id starts with this, so a reset also removes earlier test apps' changelogs.
 APP_PREFIX = "hubit-"
+
+
+#: The ``hub worker`` processes tests started, by name (app id / worker id), until seen exited.
+_WORKERS: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+
+def track_worker(name: str, proc: subprocess.Popen[bytes]) -> None:
+    """Remember a started worker, so that a topic reset can refuse to run under it."""
+    _WORKERS.append((name, proc))
+
+
+def running_workers() -> list[str]:
+    """The names of tracked workers still running.
+
+    A worker left running past its test reads the next test's events again under its own app
+    id, with its own frames and ticks: dead letters and late events the next test never made
+    (test_worker_hostile.py's flood flake, 2026-12-06).
+    """
+    _WORKERS[:] = [(n, p) for n, p in _WORKERS if p.poll() is None]
+    return [n for n, _ in _WORKERS]
 
 
 def new_app_id(name: str) -> str:

@@ -19,11 +19,18 @@ from hub.adapters.kafka import KafkaException
 from hub.adapters.kafka.admin import admin_client, apply_topics
 from hub.adapters.topic_specs import load_topic_specs
 from hub.settings import Settings
-from tests.integration.harness_common import APP_PREFIX, wait_until
+from tests.integration.harness_common import APP_PREFIX, running_workers, wait_until
 
 
 def reset_topics(settings: Settings, app_id: str | None = None, *, timeout: float = 90.0) -> None:
-    """Delete all hub.* topics and test apps' topics, wait until gone, apply topics.yaml again."""
+    """Delete all hub.* topics and test apps' topics, wait until gone, apply topics.yaml again.
+
+    Refused while a worker some test started still runs: it would read the fresh topics too.
+    """
+    left = running_workers()
+    if left:
+        raise AssertionError(f"reset_topics with workers still running: {', '.join(left)}; "
+                             "stop them first (a fixture that outlives its test?)")
     admin = admin_client(settings.bootstrap)
     existing = admin.list_topics(timeout=10).topics
 

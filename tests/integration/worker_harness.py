@@ -29,7 +29,7 @@ from pathlib import Path
 from hub.adapters.kafka import Consumer, TopicPartition
 from hub.adapters.kafka.admin import admin_client
 from hub.settings import SOURCE_TOPICS, Settings
-from tests.integration.harness_common import REPO, free_port, wait_until
+from tests.integration.harness_common import REPO, free_port, track_worker, wait_until
 from tests.integration.scenarios import fast_rules
 from tests.integration.topic_io import Received, reading
 from tests.integration.topic_reset import reset_topics
@@ -61,6 +61,7 @@ class WorkerProc:
         self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      cwd=REPO, start_new_session=True)
         log.close()
+        track_worker(f"{self.env.get('HUB_APP_ID', '?')}/{self.worker_id}", self.proc)
         return self
 
     @property
