@@ -62,3 +62,14 @@ def _port(text: str, low: int) -> int:
         off = " (0: off)" if low == 0 else ""
         raise argparse.ArgumentTypeError(f"{text!r} is not a port; use {low}..65535{off}")
     return value
+
+
+def brokers(text: str) -> str:
+    """A Kafka broker list (``--bootstrap``): no blank entry, no space (hub.settings)."""
+    from hub.settings import SettingsError, check_bootstrap
+
+    try:
+        check_bootstrap("--bootstrap", text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--bootstrap=")) from None
+    return text

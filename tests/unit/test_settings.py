@@ -30,6 +30,19 @@ def test_a_bad_value_names_its_variable(name: str, raw: str, message: str) -> No
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("value", [" ", "a:1,", ",a:1", "a:1, b:2", "a:1,,b:2", " a:1", "a b:1"])
+def test_a_broker_list_with_a_blank_entry_names_hub_bootstrap(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"^HUB_BOOTSTRAP=.* is not a list of brokers; use "
+                       r"host:port, comma-separated"):
+        Settings.from_env({"HUB_BOOTSTRAP": value})
+
+
+def test_an_empty_variable_is_unset() -> None:
+    """As README says: ``HUB_X=`` (docker-compose passes them so) leaves the default."""
+    assert Settings.from_env({"HUB_BOOTSTRAP": "", "HUB_TICK_SECONDS": ""}) == Settings()
+    assert Settings.from_env({"HUB_BOOTSTRAP": "k1:9092,k2:9092"}).bootstrap == "k1:9092,k2:9092"
+
+
 def test_the_values_that_mean_something_are_taken() -> None:
     s = Settings.from_env({"HUB_WEB_PORT": "0", "HUB_KAFKA_PORT": "65535",
                            "HUB_TICK_SECONDS": "0.25", "HUB_EARLY_ALERTS": " Off "})

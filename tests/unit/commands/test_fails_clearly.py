@@ -317,3 +317,25 @@ def test_a_reader_that_goes_away_stops_the_output_without_a_traceback() -> None:
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert err.strip().splitlines()[-1] == ("hub simulate: stdout was closed (broken pipe); "
                                             "output stopped there"), err
+
+
+@pytest.mark.parametrize("command", [
+    ["consume", "hub.incidents"], ["produce", str(SCENARIO)], ["flush"],
+    ["record", "hub.incidents", "--out", "unused.avro"], ["replay", "unused.avro"],
+    ["buildings", "load", "unused.csv"], ["gateway"], ["mqtt-bridge"],
+])
+def test_a_broker_list_with_a_space_is_a_usage_error_naming_bootstrap(command: list[str]) -> None:
+    """Before: a blank entry waited out the metadata timeout, then said no broker answered."""
+    result = hub(*command, "--bootstrap", "127.0.0.1:1, 127.0.0.1:2", timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert last_line(result).endswith(
+        "error: argument --bootstrap: '127.0.0.1:1, 127.0.0.1:2' is not a list of brokers; "
+        "use host:port, comma-separated without spaces (e.g. 127.0.0.1:9092)")
+
+
+def test_hub_bootstrap_with_a_blank_entry_stops_any_command_naming_it() -> None:
+    result = hub("topics", "list", env={"HUB_BOOTSTRAP": "127.0.0.1:1,"}, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert last_line(result) == ("hub topics: HUB_BOOTSTRAP='127.0.0.1:1,' is not a list of "
+                                 "brokers; use host:port, comma-separated without spaces (e.g. "
+                                 "127.0.0.1:9092)")
