@@ -6,6 +6,13 @@ a case not acknowledged by its deadline (per risk level, topology/dispatch.yaml)
 up, to the unit the building registry names there, and its deadline starts again. Time is always
 given by the caller (the action's own time, or ``now``), never read here: the worker passes the
 wall clock, tests drive it, and a replay of the same inputs gives the same changes.
+
+A deadline runs from the incident's event time, but never from before the casework could show
+the case: not before the clock's last tick, and not before the first tick after a case opened
+while the book had none (a start, a restart). Each escalation gives the next level its whole time
+from the tick that escalated it, one level per tick. So incidents replayed from a recording, or a
+hub's backlog read by a new casework app, are not escalated to the city at its first tick: each
+level gets its time to acknowledge, as it would live.
 """
 
 from __future__ import annotations
@@ -100,6 +107,8 @@ class Case:
     assignee: str | None = None
     escalations: list[str] = field(default_factory=list)
     actions_seen: set[str] = field(default_factory=set)
+    #: opened before the book's first tick: its deadline is moved to start at that tick
+    unclocked: bool = False
 
 
 class CaseBook:
@@ -109,6 +118,10 @@ class CaseBook:
         self.policy = policy
         self.cases: dict[str, Case] = {}
         self._due: list[tuple[int, str]] = []  # (deadline, incident id); stale entries skipped
+        #: the newest tick :meth:`advance` was given; None until the first (not persisted: a
+        #: restored book waits for a tick as a new one does)
+        self.clock: int | None = None
+        self._unclocked: list[str] = []  # ids of cases opened (or restored so) before a tick
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -126,7 +139,10 @@ class CaseBook:
                 incident.risk_level][0]
             case = self.cases[incident.incident_id] = Case(
                 incident.incident_id, incident.rule_id, incident.risk_level, "OPEN", level, chain,
-                self._deadline(incident.risk_level, now))
+                self._deadline(incident.risk_level, self._start(now)))
+            if self.clock is None:
+                case.unclocked = True
+                self._unclocked.append(case.incident_id)
             self._watch(case)
             return [self._change(case, "OPENED", now)]
         if risk_rank(incident.risk_level) <= risk_rank(case.risk_level):
@@ -136,7 +152,7 @@ class CaseBook:
         if _above(wanted, case.level):
             case.level = wanted
         if case.state == "OPEN":
-            deadline = self._deadline(case.risk_level, now)
+            deadline = self._deadline(case.risk_level, self._start(now))
             if case.deadline is None or deadline < case.deadline:
                 case.deadline = deadline
                 self._watch(case)
@@ -183,9 +199,14 @@ class CaseBook:
                              action=action.action, note=action.note)]
 
     def advance(self, now: int) -> list[CaseChange]:
-        """Escalate every case whose deadline to acknowledge is at or before ``now``."""
+        """A clock tick: escalate, one level, every case whose deadline to acknowledge is at or
+        before ``now``; the level above then has its whole time from ``now``."""
+        self.clock = now if self.clock is None else max(self.clock, now)
+        if self._unclocked:
+            self._clock_in(now)
         out: list[CaseChange] = []
         due = self._due
+        escalated_now: list[Case] = []
         while due and due[0][0] <= now:
             deadline, iid = heapq.heappop(due)
             case = self.cases.get(iid)
@@ -197,10 +218,32 @@ class CaseBook:
                 continue
             case.level = up
             case.escalations.append(up)
-            case.deadline = deadline + self.policy.acknowledge_within[case.risk_level]
-            self._watch(case)
+            case.deadline = max(deadline, now) + self.policy.acknowledge_within[case.risk_level]
+            escalated_now.append(case)
             out.append(self._change(case, "ESCALATED", deadline))
+        for case in escalated_now:  # watched after the loop: at most one level per tick
+            self._watch(case)
         return out
+
+    def _start(self, t: int) -> int:
+        """When a deadline that would run from event time ``t`` starts: not before the last
+        tick (a replayed or backlogged incident's time is long past)."""
+        return t if self.clock is None else max(t, self.clock)
+
+    def _clock_in(self, now: int) -> None:
+        """The first tick after cases opened without one: their deadlines run from it at the
+        earliest."""
+        for iid in self._unclocked:
+            case = self.cases.get(iid)
+            if case is None:
+                continue
+            case.unclocked = False
+            if case.state == "OPEN" and case.deadline is not None:
+                start = now + self.policy.acknowledge_within[case.risk_level]
+                if start > case.deadline:
+                    case.deadline = start
+                    self._watch(case)
+        self._unclocked.clear()
 
     # -- state -------------------------------------------------------------------------------
 
@@ -212,15 +255,18 @@ class CaseBook:
         return {"id": case.incident_id, "rule": case.rule_id, "risk": case.risk_level,
                 "state": case.state, "level": case.level, "chain": case.chain,
                 "deadline": case.deadline, "v": case.version, "assignee": case.assignee,
-                "esc": list(case.escalations), "seen": sorted(case.actions_seen)}
+                "esc": list(case.escalations), "seen": sorted(case.actions_seen),
+                **({"u": True} if case.unclocked else {})}
 
     def load_case(self, data: Mapping[str, Any]) -> None:
         """Restore a case :meth:`export_case` wrote; its deadline runs again."""
         case = Case(str(data["id"]), str(data["rule"]), str(data["risk"]), str(data["state"]),
                     str(data["level"]), dict(data["chain"]), data.get("deadline"),
                     int(data["v"]), data.get("assignee"), list(data.get("esc", ())),
-                    set(data.get("seen", ())))
+                    set(data.get("seen", ())), bool(data.get("u", False)))
         self.cases[case.incident_id] = case
+        if case.unclocked:
+            self._unclocked.append(case.incident_id)
         self._watch(case)
 
     # -- helpers -------------------------------------------------------------------------------

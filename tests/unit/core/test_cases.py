@@ -33,9 +33,16 @@ def act(action: str, level: str, code: str, t: int = NOW + MIN, iid: str = "inc-
                           Department(level, code), t, **kw)
 
 
+def live_book() -> CaseBook:
+    """A book whose clock ticks, as the service's does every second: the last tick at NOW."""
+    b = CaseBook(load_dispatch(REPO / "topology" / "dispatch.yaml"))
+    assert b.advance(NOW) == []
+    return b
+
+
 @pytest.fixture
 def book() -> CaseBook:
-    return CaseBook(load_dispatch(REPO / "topology" / "dispatch.yaml"))
+    return live_book()
 
 
 def test_an_incident_opens_a_case_at_its_route_with_a_deadline(book: CaseBook) -> None:
@@ -59,10 +66,43 @@ def test_unacknowledged_it_moves_up_a_level_and_the_clock_starts_again(book: Cas
     [up] = book.advance(NOW + 24 * 60 * MIN)
     assert (up.change, up.level, up.department_code, up.time, up.deadline) == (
         "ESCALATED", "TOWNSHIP", "T1", NOW + 24 * 60 * MIN, NOW + 48 * 60 * MIN)
-    later = book.advance(NOW + 10 * 24 * 60 * MIN)
-    assert [(c.level, c.department_code) for c in later] == [("DISTRICT", "D1"), ("CITY", "C1")]
-    assert later[-1].escalations == ("TOWNSHIP", "DISTRICT", "CITY")
+    # A tick long after (the casework was down): one level, which then has its whole day.
+    [district] = book.advance(NOW + 10 * 24 * 60 * MIN)
+    assert (district.level, district.department_code, district.deadline) == (
+        "DISTRICT", "D1", NOW + 11 * 24 * 60 * MIN)
+    assert book.advance(NOW + 11 * 24 * 60 * MIN - 1) == []
+    [city] = book.advance(NOW + 11 * 24 * 60 * MIN)
+    assert (city.level, city.department_code) == ("CITY", "C1")
+    assert city.escalations == ("TOWNSHIP", "DISTRICT", "CITY")
     assert book.advance(NOW + 100 * 24 * 60 * MIN) == []  # nowhere above the city
+
+
+def test_a_replayed_incident_gets_its_whole_time_from_the_clock_not_from_its_event_time(
+        book: CaseBook) -> None:
+    """A recording from a year ago replayed today (or a backlog read by a new casework app):
+    its deadline starts at the last tick, not a year ago, so the first tick does not send every
+    case to the city."""
+    old = NOW - 365 * 24 * 60 * MIN
+    [c] = book.on_incident(incident(risk="HIGH", route=("TOWNSHIP", "T1"), emitted_time=old),
+                           old)
+    assert (c.level, c.deadline, c.time) == ("TOWNSHIP", NOW + 5 * MIN, old)
+    assert book.advance(NOW + 1000) == []
+    [up] = book.advance(NOW + 5 * MIN)
+    assert (up.level, up.deadline) == ("DISTRICT", NOW + 10 * MIN)
+
+
+def test_cases_opened_before_the_first_tick_start_at_that_tick() -> None:
+    """A (re)started casework reads its backlog before its first tick: the tick starts their
+    deadlines; a live case, due later anyway, keeps its own."""
+    b = CaseBook(load_dispatch(REPO / "topology" / "dispatch.yaml"))
+    old = NOW - 30 * 24 * 60 * MIN
+    b.on_incident(incident("old", emitted_time=old), old)
+    b.on_incident(incident("live", emitted_time=NOW + 2 * MIN), NOW + 2 * MIN)
+    assert b.advance(NOW) == []  # the first tick: old's deadline now NOW + 5 min
+    [up] = b.advance(NOW + 5 * MIN)
+    assert (up.incident_id, up.level) == ("old", "CITY")
+    [live] = b.advance(NOW + 7 * MIN)
+    assert (live.incident_id, live.deadline) == ("live", NOW + 12 * MIN)
 
 
 def test_jurisdiction_is_the_chain_at_or_above_the_cases_level(book: CaseBook) -> None:
@@ -157,7 +197,7 @@ def test_a_restored_book_goes_on_exactly_as_the_original() -> None:
         out += b.advance(NOW + 2 * 24 * 60 * MIN)
         return out
 
-    original = CaseBook(load_dispatch(REPO / "topology" / "dispatch.yaml"))
+    original = live_book()
     original.on_incident(incident(), NOW)
     original.on_incident(incident("inc-2", risk="MEDIUM", route=("TOWNSHIP", "T1")), NOW)
     original.on_action(act("COMMENT", "TOWNSHIP", "T1", iid="inc-2", aid="c-1", note="到场"))
@@ -184,3 +224,18 @@ def test_an_escalated_incident_carries_its_new_route_and_the_steps(book: CaseBoo
     [up2] = book.advance(NOW + 10 * MIN)
     assert escalated(out, up2)["tags"] == ["perimeter", "escalated:TOWNSHIP>DISTRICT",
                                            "escalated:DISTRICT>CITY"]
+
+
+def test_a_case_opened_before_any_tick_is_restored_as_such() -> None:
+    """Exported before the first tick (a crash at start-up): the successor also starts its
+    deadline at its first tick, as the original would have."""
+    import json
+
+    old = NOW - 30 * 24 * 60 * MIN
+    original = CaseBook(load_dispatch(REPO / "topology" / "dispatch.yaml"))
+    original.on_incident(incident(emitted_time=old), old)
+    restored = CaseBook(original.policy)
+    restored.load_case(json.loads(json.dumps(original.export_case("inc-1"))))
+    for b in (original, restored):
+        assert b.advance(NOW) == []
+        assert [c.deadline for c in b.advance(NOW + 5 * MIN)] == [NOW + 10 * MIN]
