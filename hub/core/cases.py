@@ -53,6 +53,11 @@ TRANSITIONS: Mapping[str, Mapping[str, str | None]] = {
 }
 
 
+#: The note of an ``UPDATED`` change whose deadline moved to the casework's first tick.
+CLOCKED_IN = ("the time to acknowledge starts now: the incident is older than the casework's "
+              "clock (a replay, or a backlog read at start)")
+
+
 @dataclass(frozen=True)
 class DispatchPolicy:
     """Time to acknowledge per risk level (topology/dispatch.yaml)."""
@@ -202,9 +207,7 @@ class CaseBook:
         """A clock tick: escalate, one level, every case whose deadline to acknowledge is at or
         before ``now``; the level above then has its whole time from ``now``."""
         self.clock = now if self.clock is None else max(self.clock, now)
-        if self._unclocked:
-            self._clock_in(now)
-        out: list[CaseChange] = []
+        out: list[CaseChange] = self._clock_in(now) if self._unclocked else []
         due = self._due
         escalated_now: list[Case] = []
         while due and due[0][0] <= now:
@@ -230,9 +233,11 @@ class CaseBook:
         tick (a replayed or backlogged incident's time is long past)."""
         return t if self.clock is None else max(t, self.clock)
 
-    def _clock_in(self, now: int) -> None:
+    def _clock_in(self, now: int) -> list[CaseChange]:
         """The first tick after cases opened without one: their deadlines run from it at the
-        earliest."""
+        earliest. A deadline that moves is published (``UPDATED``), so that the board's time
+        left to acknowledge is the one that counts."""
+        out: list[CaseChange] = []
         for iid in self._unclocked:
             case = self.cases.get(iid)
             if case is None:
@@ -243,7 +248,9 @@ class CaseBook:
                 if start > case.deadline:
                     case.deadline = start
                     self._watch(case)
+                    out.append(self._change(case, "UPDATED", now, note=CLOCKED_IN))
         self._unclocked.clear()
+        return out
 
     # -- state -------------------------------------------------------------------------------
 

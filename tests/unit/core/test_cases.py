@@ -98,7 +98,10 @@ def test_cases_opened_before_the_first_tick_start_at_that_tick() -> None:
     old = NOW - 30 * 24 * 60 * MIN
     b.on_incident(incident("old", emitted_time=old), old)
     b.on_incident(incident("live", emitted_time=NOW + 2 * MIN), NOW + 2 * MIN)
-    assert b.advance(NOW) == []  # the first tick: old's deadline now NOW + 5 min
+    [moved] = b.advance(NOW)  # the first tick: old's deadline now NOW + 5 min, published
+    assert (moved.incident_id, moved.change, moved.deadline, moved.time, moved.version) == (
+        "old", "UPDATED", NOW + 5 * MIN, NOW, 2)
+    assert moved.note is not None and "starts now" in moved.note
     [up] = b.advance(NOW + 5 * MIN)
     assert (up.incident_id, up.level) == ("old", "CITY")
     [live] = b.advance(NOW + 7 * MIN)
@@ -237,5 +240,5 @@ def test_a_case_opened_before_any_tick_is_restored_as_such() -> None:
     restored = CaseBook(original.policy)
     restored.load_case(json.loads(json.dumps(original.export_case("inc-1"))))
     for b in (original, restored):
-        assert b.advance(NOW) == []
+        assert [c.change for c in b.advance(NOW)] == ["UPDATED"]
         assert [c.deadline for c in b.advance(NOW + 5 * MIN)] == [NOW + 10 * MIN]
