@@ -161,6 +161,9 @@ class CaseBook:
             if case.deadline is None or deadline < case.deadline:
                 case.deadline = deadline
                 self._watch(case)
+                if self.clock is None and not case.unclocked:  # a restored book, no tick yet
+                    case.unclocked = True
+                    self._unclocked.append(case.incident_id)
         return [self._change(case, "UPDATED", now)]
 
     def on_action(self, action: IncidentAction) -> list[CaseChange]:

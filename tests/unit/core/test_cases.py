@@ -242,3 +242,20 @@ def test_a_case_opened_before_any_tick_is_restored_as_such() -> None:
     for b in (original, restored):
         assert [c.change for c in b.advance(NOW)] == ["UPDATED"]
         assert [c.deadline for c in b.advance(NOW + 5 * MIN)] == [NOW + 10 * MIN]
+
+
+def test_a_raised_risk_before_a_restored_books_first_tick_starts_at_that_tick() -> None:
+    """After a restart the book has no clock until its first tick: a confirmed version that
+    raises an old case's risk then must not make it overdue at that tick."""
+    import json
+
+    old = NOW - 24 * 60 * MIN
+    original = live_book()
+    original.on_incident(incident(risk="LOW", route=("GRID", "G1"), emitted_time=old), old)
+    restored = CaseBook(original.policy)
+    restored.load_case(json.loads(json.dumps(original.export_case("inc-1"))))
+    [raised] = restored.on_incident(incident(risk="HIGH", version=2, emitted_time=old), old)
+    assert (raised.change, raised.level) == ("UPDATED", "DISTRICT")
+    [moved] = restored.advance(NOW + MIN)
+    assert (moved.change, moved.deadline) == ("UPDATED", NOW + 6 * MIN)
+    assert restored.advance(NOW + 5 * MIN) == []
