@@ -157,7 +157,7 @@ class Casework:
             return []
         book = self.book(partition)
         changes = book.advance(now)
-        self.save(partition, book, (c.incident_id for c in changes))
+        self.save(partition, book, [*(c.incident_id for c in changes), *book.take_clocked_in()])
         return changes
 
     def escalations(self, changes: Iterable[CaseChange]) -> list[tuple[str, str, bytes]]:

@@ -127,6 +127,7 @@ class CaseBook:
         #: restored book waits for a tick as a new one does)
         self.clock: int | None = None
         self._unclocked: list[str] = []  # ids of cases opened (or restored so) before a tick
+        self._cleared: list[str] = []  # ids clocked in since take_clocked_in
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -237,23 +238,29 @@ class CaseBook:
         return t if self.clock is None else max(t, self.clock)
 
     def _clock_in(self, now: int) -> list[CaseChange]:
-        """The first tick after cases opened without one: their deadlines run from it at the
-        earliest. A deadline that moves is published (``UPDATED``), so that the board's time
-        left to acknowledge is the one that counts."""
+        """The first tick after cases opened without one: a case already overdue at it (its
+        incident older than the casework's clock) has its whole time from it; one still
+        running keeps its deadline. A deadline that moves is published (``UPDATED``), so that
+        the board's time left to acknowledge is the one that counts."""
         out: list[CaseChange] = []
         for iid in self._unclocked:
             case = self.cases.get(iid)
             if case is None:
                 continue
             case.unclocked = False
-            if case.state == "OPEN" and case.deadline is not None:
-                start = now + self.policy.acknowledge_within[case.risk_level]
-                if start > case.deadline:
-                    case.deadline = start
-                    self._watch(case)
-                    out.append(self._change(case, "UPDATED", now, note=CLOCKED_IN))
+            self._cleared.append(iid)
+            if case.state == "OPEN" and case.deadline is not None and case.deadline <= now:
+                case.deadline = now + self.policy.acknowledge_within[case.risk_level]
+                self._watch(case)
+                out.append(self._change(case, "UPDATED", now, note=CLOCKED_IN))
         self._unclocked.clear()
         return out
+
+    def take_clocked_in(self) -> list[str]:
+        """Ids of the cases the last ticks clocked in, changed or not: their exported state lost
+        its flag, so the caller persists them (a successor must not move them again)."""
+        ids, self._cleared = self._cleared, []
+        return ids
 
     # -- state -------------------------------------------------------------------------------
 

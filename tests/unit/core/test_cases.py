@@ -102,6 +102,8 @@ def test_cases_opened_before_the_first_tick_start_at_that_tick() -> None:
     assert (moved.incident_id, moved.change, moved.deadline, moved.time, moved.version) == (
         "old", "UPDATED", NOW + 5 * MIN, NOW, 2)
     assert moved.note is not None and "starts now" in moved.note
+    assert sorted(b.take_clocked_in()) == ["live", "old"]  # both lost the flag: persist both
+    assert "u" not in (b.export_case("live") or {})
     [up] = b.advance(NOW + 5 * MIN)
     assert (up.incident_id, up.level) == ("old", "CITY")
     [live] = b.advance(NOW + 7 * MIN)

@@ -1,0 +1,42 @@
+"""hub/casework/service.py without Kafka: what one input changes and what it writes to the
+changelogged table (a dict here), so that a successor rebuilt from the table goes on alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hub.casework.service import Casework, tick_value
+from hub.codec import load_codec
+from hub.core.cases import load_dispatch
+from tests.unit.core.test_cases import MIN, NOW, incident
+
+REPO = Path(__file__).resolve().parents[3]
+CODEC = load_codec()
+
+
+def service(table: dict[bytes, bytes]) -> Casework:
+    return Casework(load_dispatch(REPO / "topology" / "dispatch.yaml"), CODEC, table)
+
+
+def encoded(iid: str, emitted: int) -> bytes:
+    return CODEC.encode("incident", incident(iid, emitted_time=emitted).to_record())
+
+
+def test_the_first_tick_persists_every_case_it_clocked_in() -> None:
+    """A case still running at the first tick keeps its deadline and makes no change, but its
+    stored flag must go: a successor that kept it would move an overdue deadline again."""
+    table: dict[bytes, bytes] = {}
+    cw = service(table)
+    cw.on_incident(0, encoded("old", NOW - 60 * MIN))
+    cw.on_incident(0, encoded("live", NOW))
+    assert all(json.loads(v).get("u") for v in table.values())
+    [moved] = cw.on_tick(0, tick_value(NOW + 1000))
+    assert (moved.incident_id, moved.change) == ("old", "UPDATED")
+    assert not any(json.loads(v).get("u") for v in table.values())
+
+    successor = service(dict(table))  # rebuilt from the table after a crash
+    [live] = successor.on_tick(0, tick_value(NOW + 5 * MIN))  # due while the first was down
+    assert (live.incident_id, live.change, live.level) == ("live", "ESCALATED", "CITY")
+    [old] = successor.on_tick(0, tick_value(NOW + 5 * MIN + 1000))
+    assert (old.incident_id, old.change) == ("old", "ESCALATED")
