@@ -7,12 +7,12 @@ up, to the unit the building registry names there, and its deadline starts again
 given by the caller (the action's own time, or ``now``), never read here: the worker passes the
 wall clock, tests drive it, and a replay of the same inputs gives the same changes.
 
-A deadline runs from the incident's event time, but never from before the casework could show
-the case: not before the clock's last tick, and not before the first tick after a case opened
-while the book had none (a start, a restart). Each escalation gives the next level its whole time
-from the tick that escalated it, one level per tick. So incidents replayed from a recording, or a
-hub's backlog read by a new casework app, are not escalated to the city at its first tick: each
-level gets its time to acknowledge, as it would live.
+A deadline runs from the incident's event time, but never from before the casework's clock: not
+before its last tick; and a case opened while the book had no tick yet (a start, a restart) that
+is already overdue at the first one has its whole time from it. Each escalation gives the next
+level its whole time from the tick that escalated it, one level per tick. So incidents replayed
+from a recording, or a hub's backlog read by a new casework app, are not escalated to the city at
+its first tick: each level gets its time to acknowledge, as it would live.
 """
 
 from __future__ import annotations
