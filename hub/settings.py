@@ -185,7 +185,7 @@ def _parse(name: str, field_name: str, raw: str, default: object) -> object:
 def check_bootstrap(name: str, raw: str) -> None:
     """Raise ``SettingsError`` for a broker list with a blank entry or a space in one: librdkafka
     would only say, after its metadata timeout, that no broker answered."""
-    if any(not item or item != item.strip() or " " in item for item in raw.split(",")):
+    if any(not item or any(c.isspace() for c in item) for item in raw.split(",")):
         raise SettingsError(f"{name}={raw!r} is not a list of brokers; use host:port, "
                             "comma-separated without spaces (e.g. 127.0.0.1:9092)")
 

@@ -30,7 +30,8 @@ def test_a_bad_value_names_its_variable(name: str, raw: str, message: str) -> No
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("value", [" ", "a:1,", ",a:1", "a:1, b:2", "a:1,,b:2", " a:1", "a b:1"])
+@pytest.mark.parametrize("value", [" ", "a:1,", ",a:1", "a:1, b:2", "a:1,,b:2", " a:1", "a b:1",
+                                   "a:1\tb:2", "a:1\n"])
 def test_a_broker_list_with_a_blank_entry_names_hub_bootstrap(value: str) -> None:
     with pytest.raises(SettingsError, match=r"^HUB_BOOTSTRAP=.* is not a list of brokers; use "
                        r"host:port, comma-separated"):
