@@ -90,9 +90,20 @@ def test_no_broker_is_status_3_in_one_line_without_librdkafka_noise(tmp_path: Pa
             result.stderr)  # known at once: not after librdkafka's metadata timeout
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "%3|" not in result.stderr and "FAIL" not in result.stderr
-    verbose = hub("-v", "consume", "hub.incidents", "--bootstrap", "127.0.0.1:1", "--timeout",
-                  "3")
-    assert verbose.returncode == 3 and "hub.kafka" in verbose.stderr  # -v shows librdkafka
+
+
+def test_verbose_shows_librdkafka_when_it_gets_to_try() -> None:
+    """``-v`` shows librdkafka's own lines. A refused bootstrap is now said before librdkafka
+    tries anything, so here one address listens (never answering: not Kafka) and one refuses,
+    whose connection failures librdkafka logs."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        verbose = hub("-v", "consume", "hub.incidents", "--bootstrap",
+                      f"127.0.0.1:{silent.getsockname()[1]},127.0.0.1:1", "--timeout", "3")
+    assert verbose.returncode == 3, verbose.stderr
+    assert "hub.kafka" in verbose.stderr, verbose.stderr  # -v shows librdkafka
+    assert last_line(verbose).startswith("hub consume: Kafka at 127.0.0.1:"), verbose.stderr
 
 
 def test_topics_without_kafka_is_one_line_without_librdkafka_noise() -> None:
