@@ -45,16 +45,10 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # a missing or wrong topics file: usage (README "Exit status")
         print(f"hub topics {args.action}: {exc}", file=sys.stderr)
         return 2
-    from hub.adapters.kafka.reachable import refused_by_all
-
-    refused = refused_by_all(settings.bootstrap)
-    if refused is not None:  # known at once: no need to wait out the metadata timeout
-        print(f"hub topics {args.action}: cannot reach Kafka ({refused}); start it with "
-              "`hub stack up` or check HUB_BOOTSTRAP", file=sys.stderr)
-        return 3
     try:
-        # librdkafka's lines through hub.kafka, shown with -v: the one-line error says it all
-        admin = kafka_admin.admin_client(settings.bootstrap, logger=kafka_logger(
+        # librdkafka's lines through hub.kafka, shown with -v: the one-line error says it all;
+        # fail_fast: a refused bootstrap is said at once, not after the metadata timeout
+        admin = kafka_admin.admin_client(settings.bootstrap, fail_fast=True, logger=kafka_logger(
             verbose=args.verbose, level=logging.CRITICAL))
         if args.action == "list":
             return _list(admin, specs)

@@ -27,6 +27,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
+from hub.adapters.kafka.reachable import refused_by_all
 from hub.adapters.topic_specs import TopicSpec
 from hub.model.errors import HubError
 
@@ -45,6 +46,9 @@ __all__ = [
     "plan_changes",
     "wait_for_leaders",
 ]
+
+#: the fix said after every "cannot reach Kafka" of this boundary
+_START_IT = "; start it with `hub stack up` or check HUB_BOOTSTRAP"
 
 Action = Literal["create", "add_partitions", "alter_configs", "warn"]
 
@@ -74,11 +78,19 @@ class TopicChange:
     configs: Mapping[str, tuple[str | None, str]] = field(default_factory=dict)
 
 
-def admin_client(bootstrap: str, *, log_level: int = 3, logger: Any = None) -> AdminClient:
+def admin_client(bootstrap: str, *, log_level: int = 3, logger: Any = None,
+                 fail_fast: bool = False) -> AdminClient:
     """An AdminClient for ``bootstrap``; quiet (librdkafka logs only errors, syslog level 3).
 
     ``logger``: where librdkafka's lines go (hub.observability.kafka_log); without one it prints
-    them to stderr itself, a line per reconnect attempt while the broker is away."""
+    them to stderr itself, a line per reconnect attempt while the broker is away.
+    ``fail_fast``: for a one-shot command, KafkaAdminError at once when every bootstrap address
+    refuses a connection, instead of a metadata timeout later (a worker waits for Kafka instead).
+    """
+    if fail_fast:
+        refused = refused_by_all(bootstrap)
+        if refused is not None:
+            raise KafkaAdminError(f"cannot reach Kafka ({refused}){_START_IT}")
     config: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": log_level}
     if logger is not None:
         config["logger"] = logger
@@ -171,8 +183,7 @@ def describe_topics(
         md = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
         raise KafkaAdminError(
-            f"cannot reach Kafka for metadata ({exc.args[0] if exc.args else exc}); "
-            "start it with `hub stack up` or check HUB_BOOTSTRAP"
+            f"cannot reach Kafka for metadata ({exc.args[0] if exc.args else exc}){_START_IT}"
         ) from exc
     wanted = set(md.topics) if names is None else set(names) & set(md.topics)
     wanted = {n for n in wanted if not n.startswith("__") and md.topics[n].error is None}

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from hub.adapters.kafka.admin import KafkaAdminError, admin_client
 from hub.adapters.kafka.reachable import _address, refused_by_all
 
 
@@ -46,3 +47,16 @@ def test_an_entry_it_cannot_read_is_left_to_the_client() -> None:
 def test_bootstrap_entries_are_read_as_librdkafka_reads_them(
         entry: str, address: tuple[str, int] | None) -> None:
     assert _address(entry) == address
+
+
+def test_a_one_shot_admin_client_says_a_refused_bootstrap_at_once() -> None:
+    port = closed_port()
+    with pytest.raises(KafkaAdminError, match=(
+            rf"cannot reach Kafka \(connection refused at 127\.0\.0\.1:{port}\); start it with "
+            r"`hub stack up` or check HUB_BOOTSTRAP")):
+        admin_client(f"127.0.0.1:{port}", fail_fast=True)
+
+
+def test_an_admin_client_that_may_wait_is_made_while_kafka_is_away() -> None:
+    """The worker's: it waits for Kafka (hub.runtime.app), so no probe refuses it."""
+    assert admin_client(f"127.0.0.1:{closed_port()}") is not None
