@@ -73,3 +73,10 @@ def brokers(text: str) -> str:
     except SettingsError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--bootstrap=")) from None
     return text
+
+
+def add_bootstrap(parser: argparse.ArgumentParser) -> None:
+    """The ``--bootstrap`` flag every Kafka-using command takes, said once so its check and help
+    cannot drift apart between commands."""
+    parser.add_argument("--bootstrap", type=brokers,
+                        help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")

@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from hub.commands.argtypes import brokers, positive_seconds
+from hub.commands.argtypes import add_bootstrap, positive_seconds
 from hub.commands.exits import EXIT_BAD_INPUT, EXIT_NOT_READY, EXIT_OK, EXIT_USAGE
 from hub.commands.paths import input_problem, output_problem
 from hub.settings import REGISTRY_TOPIC, Settings, SettingsError, check_redis_url
@@ -50,8 +50,7 @@ def add_parser(subparsers: Any) -> None:
                       "(then give --format)")
     load.add_argument("--format", choices=("csv", "jsonl"),
                       help="the file's format (default: from its suffix)")
-    load.add_argument("--bootstrap", type=brokers,
-                      help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
+    add_bootstrap(load)
     load.add_argument("--redis-url", help="Redis for the lookup cards (default: HUB_REDIS_URL)")
     load.add_argument("--no-redis", action="store_true",
                       help="publish to Kafka only; workers mirror the cards to Redis later")

@@ -19,7 +19,7 @@ from hub.adapters.kafka import KafkaError, KafkaException
 from hub.adapters.kafka.io import kafka_problem, make_consumer
 from hub.codec import load_codec, record_to_json
 from hub.codec.seal import SealError, unseal
-from hub.commands.argtypes import brokers, positive_seconds
+from hub.commands.argtypes import add_bootstrap, positive_seconds
 from hub.commands.exits import EXIT_NOT_READY
 from hub.model.errors import RecordError
 from hub.observability.kafka_log import kafka_logger
@@ -48,8 +48,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--group", help="consumer group (default: a throw-away group that commits nothing)"
     )
-    p.add_argument("--bootstrap", type=brokers,
-                   help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
+    add_bootstrap(p)
     p.add_argument(
         "--unseal",
         action="store_true",

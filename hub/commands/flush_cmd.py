@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from hub.commands.argtypes import brokers, seconds_or_zero
+from hub.commands.argtypes import add_bootstrap, seconds_or_zero
 
 
 def add_parser(sub: Any) -> None:
@@ -24,8 +24,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--wait", type=seconds_or_zero, default=60.0,
                    help="seconds to wait for the workers to catch up with the source topics "
                    "before flushing (0: flush at once)")
-    p.add_argument("--bootstrap", type=brokers,
-                   help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
+    add_bootstrap(p)
     p.set_defaults(func=run)
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub.commands.argtypes import brokers, port
+from hub.commands.argtypes import add_bootstrap, port
 
 
 def add_parser(sub: Any) -> None:
@@ -24,8 +24,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--port", type=port, default=None, help="port (default HUB_GATEWAY_PORT, 8088)")
     p.add_argument("--keys", type=Path, default=None,
                    help="API key file (default: the file HUB_GATEWAY_KEYS names)")
-    p.add_argument("--bootstrap", type=brokers,
-                   help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
+    add_bootstrap(p)
     p.add_argument("--add-key", metavar="NAME", default=None,
                    help="add a key for caller NAME to the key file, print the key once and exit "
                    "(only its scrypt hash is stored)")

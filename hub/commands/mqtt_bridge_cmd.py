@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hub.commands.argtypes import brokers, port, seconds_or_zero
+from hub.commands.argtypes import add_bootstrap, port, seconds_or_zero
 
 
 def add_parser(sub: Any) -> None:
@@ -28,8 +28,7 @@ def add_parser(sub: Any) -> None:
                    "mqtts://... (default HUB_MQTT_URL, mqtt://127.0.0.1:1883)")
     p.add_argument("--client-id", default=None, help="the session's fixed client id (default "
                    "HUB_MQTT_CLIENT_ID, hub-mqtt-bridge); one bridge per id")
-    p.add_argument("--bootstrap", type=brokers,
-                   help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
+    add_bootstrap(p)
     p.add_argument("--metrics-port", type=port, default=None,
                    help="serve Prometheus metrics on this port (default: none)")
     p.add_argument("--metrics-host", default="127.0.0.1",

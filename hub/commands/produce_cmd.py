@@ -30,7 +30,7 @@ from hub.adapters.kafka.io import (
     topic_for_kind,
 )
 from hub.codec import format_error, load_codec, read_jsonl, topic_key
-from hub.commands.argtypes import brokers, positive_seconds
+from hub.commands.argtypes import add_bootstrap, positive_seconds
 from hub.commands.exits import EXIT_NOT_READY
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
@@ -62,8 +62,7 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("file", metavar="FILE.jsonl", help="interchange lines; '-' reads stdin")
     p.add_argument("--topic", help="produce every line to this topic instead of its kind's")
-    p.add_argument("--bootstrap", type=brokers,
-                   help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
+    add_bootstrap(p)
     p.add_argument(
         "--timeout",
         type=positive_seconds,

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hub.commands.argtypes import brokers
+from hub.commands.argtypes import add_bootstrap
 from hub.replay.progress import Progress
 from hub.replay.record import RecordingError, parse_time, record
 from hub.settings import Settings
@@ -35,8 +35,7 @@ def add_parser(subparsers: Any) -> None:
     start.add_argument("--since", metavar="TIME", help="start at the first message at/after TIME")
     p.add_argument("--until", metavar="TIME", help="stop each partition after TIME")
     p.add_argument("--max", type=int, metavar="N", help="stop after N messages")
-    p.add_argument("--bootstrap", type=brokers,
-                   help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
+    add_bootstrap(p)
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=run)
 

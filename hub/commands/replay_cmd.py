@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub.commands.argtypes import brokers, positive_factor
+from hub.commands.argtypes import add_bootstrap, positive_factor
 from hub.commands.paths import input_problem
 from hub.model.events import ALL_KINDS, INCIDENT_KIND
 from hub.replay.progress import Progress
@@ -59,8 +59,7 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="send each recorded message to its recorded partition number (default: by key)",
     )
-    p.add_argument("--bootstrap", type=brokers,
-                   help="Kafka bootstrap servers (default: HUB_BOOTSTRAP)")
+    add_bootstrap(p)
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=run)
 
