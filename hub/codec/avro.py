@@ -32,7 +32,7 @@ from hub.codec.schemas import (
     strip_logical_types,
 )
 from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS, check_rules
-from hub.model.errors import DecodeError, UnknownSchemaError, ValidationError
+from hub.model.errors import DecodeError, UnknownSchemaError, ValidationError, quoted
 from hub.model.events import RECORD_NAMES, shared_strings
 
 if TYPE_CHECKING:
@@ -226,7 +226,8 @@ def _explain_write_error(parsed: Any, record: Mapping[str, Any], exc: Exception)
             if not fastavro_validate(value, fld["type"], raise_errors=False):
                 field = fname
                 return ValidationError(
-                    f"{value!r} does not fit the {name} schema type {_type_name(fld['type'])}",
+                    f"{quoted(value)} does not fit the {name} schema type "
+                    f"{_type_name(fld['type'])}",
                     field=field,
                 )
     return ValidationError(f"cannot encode {name}: {type(exc).__name__}: {exc}")

@@ -20,7 +20,7 @@ from hub.codec.avro import Codec, load_codec
 from hub.codec.limits import MAX_DEPTH, check_depth, check_line_size
 from hub.codec.validate import conform
 from hub.core.pseudonym import pseudonymize_fields
-from hub.model.errors import DecodeError, RecordError, UnknownSchemaError
+from hub.model.errors import DecodeError, RecordError, UnknownSchemaError, quoted
 from hub.model.events import (
     ALL_KINDS,
     INCIDENT_KIND,
@@ -112,7 +112,7 @@ def parse_object(
                 f'missing; add "kind": one of {", ".join(LINE_KINDS)}', field="kind"
             )
         raise UnknownSchemaError(
-            f"{kind!r} is not a known kind; use one of {', '.join(LINE_KINDS)}", field="kind"
+            f"{quoted(kind)} is not a known kind; use one of {', '.join(LINE_KINDS)}", field="kind"
         )
     if accept is not None and kind not in accept:
         raise UnknownSchemaError(

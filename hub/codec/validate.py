@@ -19,7 +19,7 @@ from typing import Any
 from hub.codec.limits import BAD_IN_ID, LIMITED_KINDS, MAX_ID_CHARS, check_limits
 from hub.codec.plain_check import TIME_FIELDS, PlainCheck
 from hub.codec.schemas import PRIMITIVES, fullname
-from hub.model.errors import ValidationError
+from hub.model.errors import ValidationError, quoted
 
 #: Times before this (2000-01-01T00:00:00Z) or from 2100 on are rejected as implausible.
 MIN_TIME_MS = 946_684_800_000
@@ -35,18 +35,18 @@ def _is_time(schema: Any) -> bool:
 def parse_time(value: Any, field: str) -> int:
     """Epoch milliseconds from an int or an ISO-8601 string with a UTC offset."""
     if isinstance(value, bool):
-        raise ValidationError(f"expected a time, got {value!r}; {_TIME_HINT}", field=field)
+        raise ValidationError(f"expected a time, got {quoted(value)}; {_TIME_HINT}", field=field)
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if not isinstance(value, str):
-        raise ValidationError(f"expected a time, got {value!r}; {_TIME_HINT}", field=field)
+        raise ValidationError(f"expected a time, got {quoted(value)}; {_TIME_HINT}", field=field)
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValidationError(
-            f"{value!r} is not an ISO-8601 time; {_TIME_HINT}", field=field
+            f"{quoted(value)} is not an ISO-8601 time; {_TIME_HINT}", field=field
         ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValidationError(
@@ -102,11 +102,11 @@ class _Walker:
         kind = schema.get("type") if isinstance(schema, dict) else schema
         if kind == "null":
             if value is not None:
-                raise ValidationError(f"expected null, got {value!r}", field=path)
+                raise ValidationError(f"expected null, got {quoted(value)}", field=path)
             return None
         if kind == "string":
             if not isinstance(value, str):
-                raise ValidationError(f"expected a string, got {_show(value)}", field=path)
+                raise ValidationError(f"expected a string, got {quoted(value)}", field=path)
             if not value.isascii():
                 _check_text(value, path)
             return value
@@ -114,18 +114,18 @@ class _Walker:
             if isinstance(value, float) and value.is_integer() and self.from_json:
                 value = int(value)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ValidationError(f"expected an integer, got {_show(value)}", field=path)
+                raise ValidationError(f"expected an integer, got {quoted(value)}", field=path)
             limit = 2**31 if kind == "int" else 2**63
             if not -limit <= value < limit:
                 raise ValidationError(f"{value} is out of range for {kind}", field=path)
             return value
         if kind in ("float", "double"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValidationError(f"expected a number, got {_show(value)}", field=path)
+                raise ValidationError(f"expected a number, got {quoted(value)}", field=path)
             return float(value)
         if kind == "boolean":
             if not isinstance(value, bool):
-                raise ValidationError(f"expected true or false, got {_show(value)}", field=path)
+                raise ValidationError(f"expected true or false, got {quoted(value)}", field=path)
             return value
         if kind == "bytes":
             if isinstance(value, str) and self.from_json:
@@ -134,30 +134,30 @@ class _Walker:
                 except (binascii.Error, ValueError):
                     raise ValidationError("expected base64 text", field=path) from None
             if not isinstance(value, (bytes, bytearray)):
-                raise ValidationError(f"expected bytes, got {_show(value)}", field=path)
+                raise ValidationError(f"expected bytes, got {quoted(value)}", field=path)
             return bytes(value)
         if kind == "enum":
             symbols = schema["symbols"]
             if value not in symbols:
                 raise ValidationError(
-                    f"{_show(value)} is not one of the allowed symbols: {', '.join(symbols)}",
+                    f"{quoted(value)} is not one of the allowed symbols: {', '.join(symbols)}",
                     field=path,
                 )
             return value
         if kind == "array":
             if not isinstance(value, (list, tuple)):
-                raise ValidationError(f"expected an array, got {_show(value)}", field=path)
+                raise ValidationError(f"expected an array, got {quoted(value)}", field=path)
             return [self.value(schema["items"], v, f"{path}[{i}]") for i, v in enumerate(value)]
         if kind == "map":
             if not isinstance(value, Mapping):
-                raise ValidationError(f"expected an object, got {_show(value)}", field=path)
+                raise ValidationError(f"expected an object, got {quoted(value)}", field=path)
             for k in value:
                 if isinstance(k, str) and not k.isascii():
                     _check_text(k, f"{path} (a key)")
             return {k: self.value(schema["values"], v, f"{path}.{k}") for k, v in value.items()}
         if kind == "record":
             if not isinstance(value, Mapping):
-                raise ValidationError(f"expected an object, got {_show(value)}", field=path)
+                raise ValidationError(f"expected an object, got {quoted(value)}", field=path)
             return self.record(schema, value, path)
         raise ValidationError(f"unsupported schema type {kind!r}", field=path)
 
@@ -176,7 +176,7 @@ class _Walker:
                 errors.append(exc)
         if len(errors) == 1:
             raise errors[0]
-        raise ValidationError(f"{_show(value)} fits none of the allowed types", field=path)
+        raise ValidationError(f"{quoted(value)} fits none of the allowed types", field=path)
 
     def record(self, schema: Mapping[str, Any], value: Mapping[str, Any], path: str) -> Any:
         fields = schema["fields"]
@@ -213,10 +213,6 @@ def _copy_default(value: Any) -> Any:
         return dict(value)
     return value
 
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def conform(

@@ -52,7 +52,7 @@ from hub.edge.intake import (
 )
 from hub.edge.vendor_routes import VENDOR_OF_PATH
 from hub.edge.vendor_routes import routes as vendor_routes
-from hub.model.errors import RecordError
+from hub.model.errors import RecordError, quoted
 from hub.model.events import SOURCE_KINDS
 from hub.settings import Settings
 
@@ -216,9 +216,10 @@ def _validate(gw: Gateway, kind: str, items: list[Any], intake: Intake) -> None:
             continue
         given = item.get("kind", kind)
         if given != kind:
-            intake.reject(index, RecordError(f"{given!r} does not match the path's kind "
-                                             f"{kind!r}; leave kind out or post to "
-                                             f"/v1/events/{given}", field="kind"))
+            path = f"/v1/events/{given if given in SOURCE_KINDS else '<kind>'}"
+            intake.reject(index, RecordError(f"{quoted(given)} does not match the path's "
+                                             f"kind {kind!r}; leave kind out or post to {path}",
+                                             field="kind"))
             continue
         try:
             found, record = gw.sink.validate({**item, "kind": kind}, accept=[kind])

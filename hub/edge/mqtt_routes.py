@@ -21,7 +21,7 @@ from connectors.common import MAX_PAYLOAD_BYTES, Mapped, MappingError
 from connectors.dahua import mapping as dahua
 from hub.edge.mqtt_subscriptions import Subscription, site_of
 from hub.edge.vendor_mapping import map_payload
-from hub.model.errors import DecodeError, RecordError
+from hub.model.errors import DecodeError, RecordError, quoted
 from hub.model.events import SOURCE_KINDS
 
 #: kept in the bridge's persistent session after the config changed).
@@ -138,11 +138,11 @@ def _interchange_event(item: Any, values: Mapping[str, str], fixed_kind: str | N
         raise DecodeError(f"expected an event object, got {type(item).__name__}", field="payload")
     given = item.get("kind")
     if fixed_kind is not None and given is not None and given != fixed_kind:
-        raise RecordError(f"{given!r} does not match the topic's kind {fixed_kind!r}; leave "
+        raise RecordError(f"{quoted(given)} does not match the topic's kind {fixed_kind!r}; leave "
                           "kind out or publish on that kind's topic", field="kind")
     kind = given if given is not None else fixed_kind
     if kind is not None and kind not in SOURCE_KINDS:
-        raise RecordError(f"{kind!r} is not taken over MQTT; use one of "
+        raise RecordError(f"{quoted(kind)} is not taken over MQTT; use one of "
                           f"{', '.join(SOURCE_KINDS)}", field="kind", reason="UNKNOWN_SCHEMA")
     obj = {**item, "kind": kind} if kind is not None else dict(item)
     for name in ("site_id", "building_id"):

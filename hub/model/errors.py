@@ -6,6 +6,8 @@ fault when there is one, and a ``detail`` a person can act on.
 
 from __future__ import annotations
 
+from typing import Any
+
 #: Dead-letter reason codes (DeadLetter.reason in schemas/avro).
 REASONS = (
     "DECODE_ERROR",  # bytes are not Avro single-object / JSON we can read
@@ -30,13 +32,36 @@ class RecordError(HubError):
         # carry a lone surrogate ("\ud800") that no UTF-8 output (a file, a topic, a response)
         # can: written escaped, the error reaches its reader instead of raising where it is
         # written.
-        field = None if field is None else _printable(field)
+        field = None if field is None else _printable(_clipped(field, FIELD_LIMIT))
         detail = _printable(detail)
         self.field = field
         self.detail = detail
         if reason is not None:
             self.reason = reason
         super().__init__(f"{field}: {detail}" if field else detail)
+
+
+#: longest value quoted in an error: enough to recognise it, never the sender's whole payload
+QUOTE_LIMIT = 60
+#: longest field path named (a sender's unknown key can be any length)
+FIELD_LIMIT = 120
+
+
+def quoted(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error's text, cut to ``limit`` characters with the length said.
+
+    Errors quote what the sender wrote so the sender can find it; a 100,000-character value
+    quoted whole made a 100 kB line on stderr, in the HTTP answer and in the dead letter's
+    reason, which already keeps the original bytes."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 3]}... ({len(value):,} characters)" if isinstance(
+        value, (str, bytes)) else text[:limit - 3] + "..."
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text):,} characters)"
 
 
 def _printable(text: str) -> str:

@@ -13,7 +13,7 @@ from hub.cli import main
 from hub.codec import check_rules, load_codec, read_jsonl
 from hub.codec.interchange import parse_line
 from hub.codec.limits import MAX_DEPTH, MAX_ID_CHARS, MAX_LINE_BYTES, TEXT_MAX
-from hub.model.errors import DecodeError, ValidationError
+from hub.model.errors import DecodeError, RecordError, ValidationError
 
 CODEC = load_codec()
 ALARM: dict[str, Any] = {
@@ -139,3 +139,19 @@ def test_correlate_rejects_lone_surrogates_line_by_line(
     assert [row["lineno"] for row in rows] == [2, 3, 4]
     assert "\\udc00" in rows[1]["detail"]
     assert "1 events" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("event_time", "x" * 100_000),           # not a time
+    ("alarm_type", "Z" * 100_000),           # not a symbol
+    ("severity", ["s" * 100_000]),           # not an integer
+    ("kind", "k" * 100_000),                 # not a kind
+    ("x" * 100_000, 1),                      # not a field
+])
+def test_an_error_quotes_a_huge_value_or_key_in_a_line_not_whole(field: str, value: Any) -> None:
+    """The sender can still recognise it; a 100 kB echo in every error line, HTTP answer and
+    dead-letter reason was the sender's payload again."""
+    with pytest.raises((ValidationError, DecodeError, RecordError)) as caught:
+        parse({**ALARM, field: value})
+    assert len(str(caught.value)) < 400, str(caught.value)[:400]
+    assert "100,000 characters" in str(caught.value) or "..." in str(caught.value)
