@@ -18,8 +18,33 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger(__name__)
+
+
+class MalformedRequestLine(logging.Filter):
+    """aiohttp logs a request it cannot parse (a 10 kB URL, a broken header) at ERROR with a
+    traceback; the client already got its 400. One line naming the client and the reason is
+    what an operator needs, and a hostile client cannot fill the log with tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite such a record in place; every record is kept."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            detail = " ".join(str(exc.message).split())
+            record.msg, record.args = "%s: bad HTTP request (%d): %s", (
+                record.getMessage(), exc.code, detail[:160])
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_malformed_requests() -> None:
+    """Install :class:`MalformedRequestLine` on aiohttp's server logger (once)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestLine) for f in server_log.filters):
+        server_log.addFilter(MalformedRequestLine())
 
 
 class ListenError(Exception):
@@ -48,6 +73,7 @@ def serve_until_stopped(
     aiohttp's access log on.
     """
     access_log = logging.getLogger("aiohttp.access") if verbose else None
+    quiet_malformed_requests()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
