@@ -19,8 +19,14 @@ from typing import Any
 from hub.codec.avro import Codec, load_codec
 from hub.codec.limits import MAX_DEPTH, check_depth, check_line_size
 from hub.codec.validate import conform
-from hub.core.pseudonym import pseudonymize_fields
-from hub.model.errors import DecodeError, RecordError, UnknownSchemaError, quoted
+from hub.core.pseudonym import RAW_ALIASES, pseudonymize_fields
+from hub.model.errors import (
+    DecodeError,
+    RecordError,
+    UnknownSchemaError,
+    ValidationError,
+    quoted,
+)
 from hub.model.events import (
     ALL_KINDS,
     INCIDENT_KIND,
@@ -118,10 +124,31 @@ def parse_object(
         raise UnknownSchemaError(
             f"{kind} lines are not taken here; use one of {', '.join(accept)}", field="kind")
     schema = codec.schema(kind)
-    fields = pseudonymize_fields(fields, pseudonym_key, pii_fields(schema))
-    record = conform(schema, fields, from_json=True)
+    personal = pii_fields(schema)
+    fields = pseudonymize_fields(fields, pseudonym_key, personal)
+    try:
+        record = conform(schema, fields, from_json=True)
+    except ValidationError as exc:
+        raise _with_raw_names(exc, schema, personal) from None
     codec.check_rules(kind, record)
     return kind, record
+
+
+def _with_raw_names(exc: ValidationError, schema: Mapping[str, Any],
+                    personal: frozenset[str]) -> ValidationError:
+    """An unknown field of a kind with personal fields: the allowed list names the schema's
+    fields, not the raw names taken for them, so a vendor who sent ``card_number`` was not told
+    that ``card_no`` or ``credential`` would have been hashed and kept."""
+    names = {f["name"] for f in schema.get("fields", [])}
+    aliases: dict[str, list[str]] = {}
+    for alias, target in RAW_ALIASES.items():
+        if target in personal:
+            aliases.setdefault(target, []).append(alias)
+    if exc.field is None or exc.field in names or "." in exc.field or not aliases:
+        return exc
+    raw = "; ".join(f"{' or '.join(a)} for {target}" for target, a in aliases.items())
+    return ValidationError(f"{exc.detail}; a raw personal value is taken as {raw} (hashed "
+                           "here, at the edge)", field=exc.field)
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,17 @@ def test_unknown_field_rejected_with_allowed_list() -> None:
 
 
 def test_raw_alias_on_wrong_kind_is_an_unknown_field() -> None:
-    assert error_of(ALARM, phone="13800001111").field == "phone"
+    err = error_of(ALARM, phone="13800001111")
+    assert err.field == "phone" and "raw personal value" not in err.detail  # no such field here
+
+
+def test_an_unknown_field_of_a_personal_kind_names_the_raw_names_taken() -> None:
+    """``card_no`` is taken but is not a schema field: the allowed list alone did not say so."""
+    swipe = {k: v for k, v in SWIPE.items() if k != "card_no"}
+    err = error_of(swipe, card_number="0012345678")
+    assert err.field == "card_number"
+    assert "credential or card_no for credential_hash" in err.detail
+    assert "0012345678" not in err.detail  # the raw value is never echoed
 
 
 @pytest.mark.parametrize(
