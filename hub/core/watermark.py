@@ -3,8 +3,10 @@
 A source's watermark is the newest event time seen minus its allowed lateness. Online, one
 internal partition may merge events from several partitions of a source topic, and a consumer may
 drain one of them far ahead of another (a replay at full speed does): so each origin keeps its own
-clock, and the source only advances as far as its slowest origin. An origin not seen yet holds the
-source back until it has been quiet for the idle time. Offline there is one origin, "".
+clock, and the source only advances as far as its slowest origin that is not idle. An origin not
+seen yet holds the source back until it has been quiet for the idle time. An idle origin holds
+nothing back while another origin of the source is live; when all are idle, the source moves on
+with the quiet wall time from its newest watermark. Offline there is one origin, "".
 """
 
 from __future__ import annotations
@@ -54,18 +56,6 @@ class SourceClock:
         NEG_INF before its first event."""
         return NEG_INF if self.max_seen is None else self.max_seen - self.lateness
 
-    def release_bound(self) -> int | None:
-        """How far rules may advance for this origin; None = no constraint (idle and unseen).
-
-        An idle origin's watermark moves on with the quiet wall time: the one place wall time
-        enters, so that incidents are not held forever when a source falls silent.
-        """
-        if self.quiet_ms < self.idle:
-            return self.watermark()
-        if self.max_seen is None:
-            return None
-        return self.watermark() + self.quiet_ms
-
 
 @dataclass(slots=True)
 class SourceClocks:
@@ -92,13 +82,28 @@ class SourceClocks:
         return clock
 
     def release_bound(self) -> int | None:
-        """The slowest origin's bound; None when no origin constrains (all idle and unseen)."""
-        bound = None
+        """How far rules may advance for this source; None when nothing constrains it.
+
+        The slowest origin that is not idle decides (one never seen holds it at NEG_INF until
+        idle). An idle origin is left out while any is live: it had its idle time to send, and
+        its next event is measured against the source's lateness like any other. Counted as
+        ``its watermark + quiet time``, an origin whose last event predates the quiet time this
+        engine has counted (a restart, a new app id, last year's events on the topic) held live
+        traffic back by all that gap: alerts came PROVISIONAL and never CONFIRMED. When every
+        origin is idle, the source moves on with the quiet wall time from the newest of them.
+        """
+        live: int | None = None
+        idle: int | None = None
         for clock in self.origins.values():
-            b = clock.release_bound()
-            if b is not None and (bound is None or b < bound):
-                bound = b
-        return bound
+            if clock.quiet_ms < clock.idle:
+                w = clock.watermark()
+                if live is None or w < live:
+                    live = w
+            elif clock.max_seen is not None:
+                b = clock.max_seen - clock.lateness + clock.quiet_ms
+                if idle is None or b > idle:
+                    idle = b
+        return live if live is not None else idle
 
     def tick(self, wall_ms: int, origins: Collection[str] | None = None) -> None:
         """Count quiet time for ``origins`` (all when None): only those a tick vouches for."""

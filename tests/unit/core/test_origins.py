@@ -130,3 +130,53 @@ def test_the_kind_bound_kept_per_event_is_the_slowest_origins_whatever_the_order
             assert engine._bounds[kind] == clocks.release_bound(), (i, kind)
             checked += 1
     assert checked >= 3_000 and late > 0, "late events were among them"
+
+
+HOUR = 3600 * SEC
+
+
+def _live(engine: CorrelationEngine, start: int, seconds: int, vouched: set[str],
+          traffic: bool = True) -> list[str]:
+    """``seconds`` of live time from ``start`` (ms after T0): a GRANTED swipe on A each second
+    (event time = wall time) when ``traffic``, then a tick vouching for ``vouched``."""
+    released: list[str] = []
+    for s in range(1, seconds + 1):
+        now = start + s * SEC
+        if traffic:
+            released += [i.rule_id for i in engine.process(
+                swipe(f"bg-{now}", now, "GRANTED", door="DX", cred=f"c{s % 7}"), A).incidents]
+        released += [i.rule_id for i in engine.tick(T0 + now, vouched).incidents]
+    return released
+
+
+def test_a_partition_silent_since_long_before_does_not_hold_live_traffic_back() -> None:
+    """B's last event is an hour old when this engine starts counting (a restart, a new app id,
+    old events on the topic): idle B must not hold the live source back until an hour of quiet
+    time has been counted. Seen live: a worker on a broker holding last year's events published
+    PROVISIONAL alerts at once and never their CONFIRMED versions."""
+    engine = _engine()
+    engine.process(swipe("b-old", 0, "GRANTED", door="DB"), B)
+    now = HOUR
+    brute_force(engine, A, now, "DA")  # on A, event time = now
+    released = _live(engine, now + 5 * SEC, 60, {A, B})
+    assert released == ["credential_brute_force"]
+
+
+def test_after_the_last_event_everything_is_confirmed_within_lateness_and_idle() -> None:
+    engine = _engine()
+    engine.process(swipe("b-old", 0, "GRANTED", door="DB"), B)
+    now = HOUR
+    brute_force(engine, A, now, "DA")
+    released = _live(engine, now + 5 * SEC, 60, {A, B}, traffic=False)  # then nothing comes
+    assert released == ["credential_brute_force"]
+
+
+def test_a_restart_does_not_make_an_old_quiet_partition_hold_live_traffic_back() -> None:
+    engine = _engine()
+    engine.process(swipe("b-old", 0, "GRANTED", door="DB"), B)
+    _live(engine, HOUR - 120 * SEC, 120, {A, B})  # live for two minutes, B quiet all along
+    successor = _engine()  # a restart: progress restored, quiet time counted afresh
+    successor.load_meta(engine.export_meta())
+    brute_force(successor, A, HOUR + SEC, "DA")
+    released = _live(successor, HOUR + 6 * SEC, 60, {A, B})
+    assert released == ["credential_brute_force"]
