@@ -56,8 +56,10 @@ def quoted(value: Any, limit: int = QUOTE_LIMIT) -> str:
     text = repr(value)
     if len(text) <= limit:
         return text
-    return f"{text[:limit - 3]}... ({len(value):,} characters)" if isinstance(
-        value, (str, bytes)) else text[:limit - 3] + "..."
+    if isinstance(value, (str, bytes)):
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{text[:limit - 3]}... ({len(value):,} {unit})"
+    return text[:limit - 3] + "..."
 
 
 def _clipped(text: str, limit: int) -> str:
