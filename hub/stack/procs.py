@@ -144,12 +144,16 @@ def port_owner(port: int) -> int | None:
         if not proc.name.isdigit():
             continue
         try:
-            for fd in (proc / "fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    return int(proc.name)
-        except OSError:
+            fds = list((proc / "fd").iterdir())
+        except OSError:  # gone, or not ours to read
             continue
+        for fd in fds:
+            try:  # one fd closed meanwhile must not hide the process's others (the listener)
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                return int(proc.name)
     return None
 
 

@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -119,6 +121,38 @@ def test_port_open_and_owner() -> None:
         assert procs.port_owner(port) == os.getpid()
         assert f"pid {os.getpid()}" in procs.describe_owner(port)
     assert not procs.port_open(port)
+
+
+def test_port_owner_is_found_while_the_process_opens_and_closes_other_files() -> None:
+    """CI once saw None here: an fd of the test process closed between listing and reading it,
+    and the OSError skipped the whole process, listener included."""
+    stop = threading.Event()
+    # fds numbered below the listener's, closed and opened again and again: the scan lists
+    # them open and finds some closed when it reads them, before it reaches the listener
+    low = [os.open(os.devnull, os.O_RDONLY) for _ in range(20)]
+
+    def churn() -> None:
+        while not stop.is_set():
+            for fd in low:
+                os.close(fd)
+            time.sleep(0.001)
+            low[:] = [os.open(os.devnull, os.O_RDONLY) for _ in range(20)]
+            time.sleep(0.001)
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        port = srv.getsockname()[1]
+        worker = threading.Thread(target=churn, daemon=True)
+        worker.start()
+        try:
+            owners = {procs.port_owner(port) for _ in range(200)}
+        finally:
+            stop.set()
+            worker.join()
+            for fd in low:
+                os.close(fd)
+    assert owners == {os.getpid()}
 
 
 def test_wait_for_gives_up() -> None:
