@@ -214,7 +214,6 @@ def _copy_default(value: Any) -> Any:
     return value
 
 
-
 def conform(
     schema: Mapping[str, Any], record: Mapping[str, Any], *, from_json: bool = False
 ) -> dict[str, Any]:

@@ -53,17 +53,18 @@ def quoted(value: Any, limit: int = QUOTE_LIMIT) -> str:
     Errors quote what the sender wrote so the sender can find it; a 100,000-character value
     quoted whole made a 100 kB line on stderr, in the HTTP answer and in the dead letter's
     reason, which already keeps the original bytes."""
-    text = repr(value)
+    if isinstance(value, (str, bytes)):  # the size said is the value's, not its repr's
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return _clipped(repr(value), limit, f" ({len(value):,} {unit})")
+    return _clipped(repr(value), limit, "")
+
+
+def _clipped(text: str, limit: int, size: str | None = None) -> str:
+    """``text`` cut to ``limit`` characters, then ``...`` and ``size`` (`` (N characters)``, its
+    own length, when None); unchanged when it fits."""
     if len(text) <= limit:
         return text
-    if isinstance(value, (str, bytes)):
-        unit = "characters" if isinstance(value, str) else "bytes"
-        return f"{text[:limit - 3]}... ({len(value):,} {unit})"
-    return text[:limit - 3] + "..."
-
-
-def _clipped(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text):,} characters)"
+    return f"{text[:limit - 3]}...{f' ({len(text):,} characters)' if size is None else size}"
 
 
 def _printable(text: str) -> str:
