@@ -244,10 +244,17 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
         dirty = self._dirty
         ident: tuple[str, str] | None = None
         for rr, mask in dispatch.pairs(fields):
-            key = self._key(rr, event)
-            if key is None:
-                self.stats.unkeyed += 1
-                continue
+            # ``_key``'s common case in line (it runs for every rule an event reaches)
+            key_field = rr.key_field
+            if key_field is not None and (value := fields.get(key_field)) is not None \
+                    and value != "":
+                key = value if type(value) is str else str(value)
+            else:
+                found = self._key(rr, event)
+                if found is None:
+                    self.stats.unkeyed += 1
+                    continue
+                key = found
             if t < rr.released:
                 if late_rules is None:
                     late_rules = []
@@ -284,9 +291,7 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
             pending[ident] = (mask, event)
             if rr.per_key:
                 pq = state.pq
-                if pq is None:
-                    state.pq = [(event.order_key, ident)]
-                else:
+                if pq is not None:  # kept while several are pending; else built at release
                     heapq.heappush(pq, (event.order_key, ident))
                 scheduled = state.scheduled
                 if scheduled is not None:

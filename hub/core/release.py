@@ -132,8 +132,7 @@ class RuleRelease:
             if len(pending) == 1:
                 mask, event = pending.popitem()[1]
                 state.scheduled = None
-                if state.pq:
-                    state.pq.clear()
+                state.pq = None
                 matches = handler(rule, state, event, mask)
                 if len(state.window) > rr.window_cap:
                     self.stats.window_dropped += cap_window(state, rr.window_cap)
@@ -141,7 +140,7 @@ class RuleRelease:
                     self._apply(rr, key, state, matches, t, result)
             else:
                 pq = state.pq
-                if pq is None:  # not kept (a state from before it existed): build it once
+                if pq is None:  # not kept while one was pending (or restored): build it once
                     pq = state.pq = sorted((e.order_key, i) for i, (_, e) in pending.items())
                 state.scheduled = None
                 while pq:
@@ -162,6 +161,8 @@ class RuleRelease:
                         self.stats.window_dropped += cap_window(state, rr.window_cap)
                     if matches:
                         self._apply(rr, key, state, matches, event.event_time, result)
+                if not pq:
+                    state.pq = None
             if dirty is not None:
                 dirty.add(("R", rule.id, key))
             states[key] = states.pop(key)  # most recently processed last: the sweep's order
