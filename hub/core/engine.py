@@ -263,12 +263,27 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
             states = rr.states
             state = states.get(key)
             fresh = state is None
-            if state is None:
-                state = states[key] = KeyState(t)
-            elif t > state.touched:
-                state.touched = t
             if dirty is not None:
                 dirty.add(("R", rr.rule.id, key))
+            if state is None:
+                if rr.lone_waits:
+                    lone = rr.lone
+                    prior = lone.get(key)
+                    if prior is None:  # dormant: one event alone cannot match (RuleRuntime)
+                        lone[key] = (mask, event)
+                        continue
+                    first = prior[1]
+                    if first.event_id == event.event_id and first.kind == event.kind:
+                        continue  # the same event again, still waiting: nothing new
+                    del lone[key]
+                    state = states[key] = KeyState(first.event_time)
+                    state.pending[(first.kind, first.event_id)] = prior
+                    if t > state.touched:
+                        state.touched = t
+                else:
+                    state = states[key] = KeyState(t)
+            elif t > state.touched:
+                state.touched = t
             if mask == 2 and rr.absent_before_only:
                 # Only ever looked back at (absence 'before'): kept in order, no release needed.
                 # Events released from now on are at or after ``released``, so anything older
@@ -336,13 +351,14 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
         event two rules wait for counts twice), the engine's part of memory that a source read
         faster than the watermark moves (a flood replayed at full speed) drives. O(states)."""
         n = sum(len(state.pending) for rr in self.rules for state in rr.states.values())
+        n += sum(len(rr.lone) for rr in self.rules)
         n += sum(len(st.pending) for entries in self._suppress.values() for _, states in entries
                  for st in states.values())
         return n
 
     def state_size(self) -> int:
         """Number of live (rule, key) states plus suppression states: memory's main driver."""
-        n = sum(len(rr.states) for rr in self.rules)
+        n = sum(len(rr.states) + len(rr.lone) for rr in self.rules)
         n += sum(len(states) for entries in self._suppress.values() for _, states in entries)
         return n
 

@@ -191,8 +191,18 @@ class RuleRelease:
                     continue
                 if not state.pending or (lone_waits and state.scheduled is None):
                     dead.append(key)  # expired; or a dormant lone event no later one can join
+        lone = rr.lone
+        if lone:  # dormant lone events, in arrival order: the same test as a dormant state's
+            if horizon >= POS_INF:
+                dead += lone
+            else:
+                for key, (_, event) in lone.items():
+                    if event.event_time >= limit:
+                        break
+                    dead.append(key)
         for key in dead:
-            del states[key]
+            if states.pop(key, None) is None:
+                del lone[key]
             if self._dirty is not None:
                 self._dirty.add(("R", rr.rule.id, key))
         rr.next_gc = horizon + rr.gc_every

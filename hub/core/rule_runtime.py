@@ -43,8 +43,8 @@ class RuleRuntime:
     """A compiled rule with its per-key states and one heap of everything due, in event time."""
 
     __slots__ = ("absent_before_only", "gc_every", "handler", "heap", "held", "hold", "join",
-                 "key_field", "lone_waits", "next_gc", "per_key", "released", "rule", "sources",
-                 "states", "window_cap", "within")
+                 "key_field", "lone", "lone_waits", "next_gc", "per_key", "released", "rule",
+                 "sources", "states", "window_cap", "within")
 
     def __init__(self, rule: Rule, window_events: int = 10_000) -> None:
         self.rule = rule
@@ -87,6 +87,11 @@ class RuleRuntime:
         # from its earliest pending event and released in order as usual, so nothing changes
         # but the work; a dormant key that stays alone is forgotten by the sweep.
         self.lone_waits = self.per_key and _min_events(rule) >= 2
+        #: with ``lone_waits``: keys that have no state but one dormant event -> (mask, event).
+        #: Most credentials swipe once in a window; a state of their own each (made, swept,
+        #: freed) was a tenth of the engine's time (BENCHMARKS.md §1). A second event of the
+        #: key makes the state, with both pending, and wakes it as before.
+        self.lone: dict[str, tuple[int, Event]] = {}
 
     def queue(self, key: str, state: KeyState) -> None:
         """Put a restored state's pending events and timers back on the heap."""

@@ -337,13 +337,30 @@ def test_a_dormant_lone_event_is_forgotten_once_no_partner_can_join_it() -> None
     engine = engine_for(default_pack(), building())
     engine.process(swipe("g1", 0, "GRANTED", cred="c9", site="S1"))
     cloned = next(rr for rr in engine.rules if rr.rule.id == "cloned_credential")
-    assert "c9" in cloned.states
+    assert "c9" in cloned.lone and "c9" not in cloned.states  # dormant: no state of its own
+    assert engine.state_size() >= 1 and engine.pending_events() >= 1
     for i in range(1, 40):  # other credentials, one a minute: c9's window and hold pass
         engine.process(swipe(f"x{i}", i * 60 * SEC, "GRANTED", cred=f"o{i}", site="S1"))
-    assert "c9" not in cloned.states
+    assert "c9" not in cloned.lone and "c9" not in cloned.states
     # and a partner after that is a new, lone event: no incident
     out = feed(engine, [swipe("g2", 40 * 60 * SEC, "GRANTED", cred="c9", site="S2")])
     assert of_rule(out, "cloned_credential") == []
+
+
+def test_a_dormant_lone_event_wakes_once_with_its_partner_and_a_repeat_is_not_a_partner() -> None:
+    engine = engine_for(default_pack(), building())
+    cloned = next(rr for rr in engine.rules if rr.rule.id == "cloned_credential")
+    first = swipe("g1", 10 * SEC, "GRANTED", cred="c9", site="S1", door="D1")
+    engine.process(first)
+    engine.dedup = None  # the same event again must be told apart by the dormant key itself
+    engine.process(first)
+    assert "c9" in cloned.lone and "c9" not in cloned.states
+    engine.process(swipe("g2", 12 * SEC, "GRANTED", cred="c9", site="S2", door="D7"))
+    assert "c9" not in cloned.lone
+    assert sorted(cloned.states["c9"].pending) == [("access_swipe", "g1"), ("access_swipe", "g2")]
+    (inc,) = of_rule(engine.flush().incidents, "cloned_credential")
+    assert ids(inc) == ["g1", "g2"] and inc.version == 1
+    assert engine.state_size() == 0 and not cloned.lone
 
 
 # -- property: arrival order within the lateness never changes the answer ----------------------
