@@ -2,6 +2,7 @@
 
     python -m benchmarks.instructions --in preload.jsonl --vs HEAD~1
     python -m benchmarks.instructions --in preload.jsonl --vs main --lines 20000
+    python -m benchmarks.instructions --in city.jsonl --vs HEAD~1 --engine   # the engine alone
 
 On this shared 2-core machine the wall and CPU time of one run move by 10-30 % from one minute
 to the next (BENCHMARKS.md §3): a change worth 3-5 % cannot be seen in benchmarks.hotpath's
@@ -36,20 +37,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 _COLLECTED = re.compile(r"Collected : (\d+)")
-_MESSAGES = re.compile(r"^([\d,]+) source messages", re.MULTILINE)
+_MESSAGES = re.compile(r"^([\d,]+) source (?:messages|events)", re.MULTILINE)
 
 
-def count(checkout: Path, path: Path, repeat: int, out_dir: Path) -> tuple[int, int]:
-    """(instructions, source messages) of benchmarks.hotpath in ``checkout``, ``repeat`` passes."""
+def count(checkout: Path, path: Path, repeat: int, out_dir: Path,
+          program: str = "benchmarks.hotpath") -> tuple[int, int]:
+    """(instructions, source messages) of ``program`` (benchmarks.hotpath, or
+    benchmarks.engine_pass) in ``checkout``, ``repeat`` passes."""
     env = dict(os.environ, PYTHONPATH=str(checkout), PYTHONHASHSEED="0")
     out = out_dir / f"callgrind.{checkout.name}.{repeat}"
     proc = subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-         "-m", "benchmarks.hotpath", "--in", str(path), "--repeat", str(repeat)],
+         "-m", program, "--in", str(path), "--repeat", str(repeat)],
         cwd=checkout, env=env, capture_output=True, text=True, check=False)
     collected, messages = _COLLECTED.search(proc.stderr), _MESSAGES.search(proc.stdout)
     if proc.returncode != 0 or collected is None or messages is None:
-        raise SystemExit(f"benchmarks.hotpath under callgrind in {checkout} failed "
+        raise SystemExit(f"{program} under callgrind in {checkout} failed "
                          f"(status {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     return int(collected.group(1)), int(messages.group(1).replace(",", ""))
 
@@ -68,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vs", required=True, metavar="REV", help="the revision to compare with")
     p.add_argument("--lines", type=int, default=10_000,
                    help="the file's first LINES lines (default 10,000)")
+    p.add_argument("--engine", action="store_true",
+                   help="the engine alone (benchmarks.engine_pass, as engine_bench runs it) "
+                        "instead of the worker's hot path; --vs a revision that has it")
     args = p.parse_args(argv)
+    program = "benchmarks.engine_pass" if args.engine else "benchmarks.hotpath"
     if shutil.which("valgrind") is None:
         print("valgrind not found: this benchmark counts instructions with valgrind's callgrind "
               "(Debian: apt-get install valgrind)", file=sys.stderr)
@@ -91,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                        cwd=ROOT, check=True)
         try:
             with ThreadPoolExecutor(max_workers=4) as pool:
-                runs = {(tree, r): pool.submit(count, tree, sample, r, tmp_dir)
+                runs = {(tree, r): pool.submit(count, tree, sample, r, tmp_dir, program)
                         for tree in (ROOT, other) for r in (1, 2)}
                 here = per_event({r: runs[(ROOT, r)].result() for r in (1, 2)})
                 there = per_event({r: runs[(other, r)].result() for r in (1, 2)})
@@ -102,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                            text=True, capture_output=True, check=False).stdout.strip()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                           capture_output=True, check=False).stdout.strip()
-    print(f"instructions per source event, one pass of ingest + correlation "
+    what = "the engine alone" if args.engine else "ingest + correlation"
+    print(f"instructions per source event, one pass of {what} "
           f"({args.lines:,} lines of {args.path.name}):")
     print(f"  this checkout ({head}{'-dirty' if dirty else ''}) {here:12,.0f}")
     print(f"  {args.vs} ({rev.stdout.strip()}){'':>{max(0, 13 - len(args.vs))}} {there:12,.0f}")
