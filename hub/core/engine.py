@@ -276,8 +276,7 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
                     if first.event_id == event.event_id and first.kind == event.kind:
                         continue  # the same event again, still waiting: nothing new
                     del lone[key]
-                    state = states[key] = KeyState(first.event_time)
-                    state.pending[(first.kind, first.event_id)] = prior
+                    state = states[key] = KeyState.of_lone(prior)
                     if t > state.touched:
                         state.touched = t
                 else:

@@ -71,8 +71,9 @@ class EngineSnapshots:
             if rr is None:
                 return None
             state = rr.states.get(key)
-            if state is None:
-                return _dormant(rr, key)
+            if state is None:  # a dormant lone event is saved as the state it stands for
+                lone = rr.lone.get(key)
+                return None if lone is None else KeyState.of_lone(lone)
             if state.window:
                 # Windows may be pruned lazily; nothing before this can share a window with an
                 # event still to come (those are at or after ``released``), so do not store it.
@@ -154,18 +155,6 @@ class EngineSnapshots:
         # a state flushed before flushes reopened time (CorrelationEngine.flush) is reopened now
         self._reopen(self.closed_at())
         self._refresh_bounds()
-
-
-def _dormant(rr: RuleRuntime, key: str) -> KeyState | None:
-    """A key's dormant lone event (``RuleRuntime.lone``) as the state it stands for, so that it
-    is saved, and restored, as any state with one event pending."""
-    lone = rr.lone.get(key)
-    if lone is None:
-        return None
-    event = lone[1]
-    state = KeyState(event.event_time)
-    state.pending[(event.kind, event.event_id)] = lone
-    return state
 
 
 __all__ = ["EngineSnapshots", "StateRef"]

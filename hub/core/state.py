@@ -123,6 +123,16 @@ class KeyState:
         entry)."""
         return not (self.pending or self.timers or self.window or self.incident)
 
+    @classmethod
+    def of_lone(cls, lone: tuple[int, Event]) -> KeyState:
+        """The state a dormant lone ``(mask, event)`` (``RuleRuntime.lone``) stands for: that
+        event pending, touched at its time. Made when a partner arrives, and when a checkpoint
+        saves the key, so both agree on what a dormant key is."""
+        event = lone[1]
+        state = cls(event.event_time)
+        state.pending[(event.kind, event.event_id)] = lone
+        return state
+
 
 @dataclass(slots=True)
 class SuppressState:
