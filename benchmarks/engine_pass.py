@@ -15,8 +15,7 @@ import gc
 from pathlib import Path
 
 from benchmarks.common import load_scenario
-from hub.core.dedup import DedupLogic
-from hub.core.engine import CorrelationEngine
+from benchmarks.engine_bench import engine_body
 from hub.core.rule_loading import load_rules
 from hub.gc_policy import THROUGHPUT_THRESHOLDS
 from hub.settings import Settings
@@ -33,12 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     pack = load_rules(settings.rules_dir)
     gc.freeze()  # the decoded input is not the engine's work (as in engine_bench)
     gc.set_threshold(*THROUGHPUT_THRESHOLDS)
-    versions = 0
-    for _ in range(args.repeat):
-        engine = CorrelationEngine(pack, scenario.registry, dedup=DedupLogic())
-        for event in scenario.events:
-            versions += len(engine.process(event).incidents)
-        versions += len(engine.flush().incidents)
+    one_pass = engine_body(pack, scenario.registry, scenario.events)
+    versions = sum(one_pass() for _ in range(args.repeat))
     print(f"{len(scenario.events):,} source events, {versions:,} incident versions "
           f"in {args.repeat} pass(es)")
     return 0
