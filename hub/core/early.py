@@ -118,7 +118,14 @@ class EagerEngine(CorrelationEngine):
             states = rr.states
             state = states.pop(key, None)
             if state is None:
-                state = KeyState(t)
+                if rr.lone_waits:
+                    prior = rr.lone.pop(key, None)
+                    if prior is None:  # alone it cannot match: wait without a state
+                        rr.lone[key] = (mask, event)
+                        continue
+                    state = self._woken(rr, prior)
+                else:
+                    state = KeyState(t)
             states[key] = state  # most recently touched last: the sweep's order
             matches = rr.handler(rr.rule, state, event, mask)
             if len(state.window) > rr.window_cap:
@@ -138,6 +145,16 @@ class EagerEngine(CorrelationEngine):
             inc = state.incident
             if inc is not None and inc.held_at is not None:
                 self._held_by_key(rr, key, state, inc, result)
+
+    def _woken(self, rr: RuleRuntime, prior: tuple[int, Event]) -> KeyState:
+        """The state a key's dormant first event (``RuleRuntime.lone``) would have made, had it
+        been handed to the rule when it arrived: a rule needing two events of a key matches
+        nothing on one, and most credentials never see a second, so the state is made only
+        when one does (as the confirmed engine does; a tenth of its time, BENCHMARKS.md §1)."""
+        mask, first = prior
+        state = KeyState(first.event_time)
+        rr.handler(rr.rule, state, first, mask)
+        return state
 
     def _held_by_key(self, rr: RuleRuntime, key: str, state: KeyState, inc: OpenIncident,
                      result: StepResult) -> None:

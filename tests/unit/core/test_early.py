@@ -264,3 +264,25 @@ def test_an_event_beyond_the_lateness_raises_no_alert() -> None:
     assert of(out, "watchlist_entry", RETRACTED) == []
     assert of(out, "watchlist_entry", CONFIRMED) == []
 
+
+
+def test_a_credential_seen_once_waits_without_a_state_and_still_pairs_out_of_order() -> None:
+    """Most credentials swipe once in a window: the eager engine keeps that swipe as a dormant
+    lone event of cloned_credential, not a state of its own, and forgets it once it expired. A
+    second swipe of the card, even one that arrived after newer events and is older than the
+    first, pairs with it exactly as if both had been handed to the rule at arrival."""
+    registry = MemoryBuildingRegistry()
+    registry.put(building())
+    both = early_engines(PACK, registry, dedup=DedupLogic())
+    rr = next(r for r in both.eager.rules if r.rule.id == "cloned_credential")
+    for i in range(50):
+        both.process(swipe(f"one{i}", i * SEC, site=f"S{i}", cred=f"card{i}"))
+    assert (len(rr.lone), len(rr.states)) == (50, 0)
+    later = both.process(swipe("k2", 90 * SEC, site="S4", cred="K"))
+    first = both.process(swipe("k1", 80 * SEC, site="S3", cred="K"))  # arrives second, earlier
+    assert later.incidents == []
+    assert [(i.rule_id, i.status) for i in first.incidents] == [("cloned_credential",
+                                                                  PROVISIONAL)]
+    assert "K" in rr.states and "K" not in rr.lone
+    both.process(swipe("far", 3 * 3_600 * SEC, site="S9", cred="far"))  # hours on: swept
+    assert set(rr.lone) == {"far"}
