@@ -24,7 +24,9 @@ from hub.edge.vendor_mapping import map_payload
 from hub.model.errors import DecodeError, RecordError, quoted
 from hub.model.events import SOURCE_KINDS
 
-#: kept in the bridge's persistent session after the config changed).
+#: Vendor label of a message on a topic no subscription matches: one under the ``unmatched:``
+#: filter, or one a subscription the broker kept in the bridge's persistent session after the
+#: config changed.
 UNROUTED = "unrouted"
 #: Largest piece of an oversized payload kept on the dead-letter topic (Kafka takes ~1 MiB).
 DEAD_LETTER_HEAD = 64 * 1024
@@ -65,8 +67,9 @@ def plan_message(sub: Subscription | None, captured: Mapping[str, str], payload:
     if sub is None:
         plan = Plan(UNROUTED, received=1)
         plan.reject(payload, RecordError(
-            f"no subscription of mqtt.yaml matches topic {topic!r} (a subscription the broker "
-            "kept from an earlier config?); add one, or clear the bridge's session",
+            f"no subscription of mqtt.yaml matches topic {topic!r}; publish under a topic a "
+            "subscription reads (hub mqtt-bridge logs them at start), or add one for it "
+            "(docs/mqtt.md)",
             field="topic", reason="UNKNOWN_SCHEMA"))
         return plan, dahua_open
     plan = Plan(sub.format)

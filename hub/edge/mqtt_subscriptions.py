@@ -27,7 +27,10 @@ FORMATS = ("interchange", "hikvision", "dahua", "gat1400")
 #: What a topic level or a fixed value may fill in: the site (小区), its building and time zone,
 #: the device (Dahua lines do not name it) and, for interchange payloads, the kind.
 PLACEHOLDERS = ("site_id", "building_id", "zone", "device_id", "kind")
-#: Vendor label of a message on a topic no subscription matches (a stale subscription the broker
+#: The format of the ``unmatched:`` filter's entry: what arrives under it and under no
+#: subscription goes to the dead-letter topic, naming its topic. A device publishing under a
+#: wrong topic is then told, where without it the broker delivers its messages to nobody.
+UNMATCHED = "unmatched"
 
 _PLACEHOLDER = re.compile(r"^\{([a-z_]+)\}$")
 
@@ -82,10 +85,15 @@ class Subscription:
 
 def parse_subscriptions(data: Any, source: str = "mqtt.yaml") -> list[Subscription]:
     """``{"subscriptions": [{topic, format, qos?, kind?, site_id?, building_id?, zone?,
-    device_id?}, ...]}`` -> subscriptions; :class:`ConfigError` names the entry, field and fix."""
+    device_id?}, ...], "unmatched"?: filter}`` -> subscriptions, the ``unmatched`` filter's
+    last (format ``UNMATCHED``); :class:`ConfigError` names the entry, field and fix."""
     if not isinstance(data, Mapping) or not isinstance(data.get("subscriptions"), list):
         raise ConfigError(f"{source}: expected a mapping with a list 'subscriptions:' (see "
                           "docs/mqtt.md)")
+    unknown_keys = set(data) - {"subscriptions", "unmatched"}
+    if unknown_keys:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(sorted(map(str, unknown_keys)))}"
+                          "; use subscriptions and unmatched")
     out: list[Subscription] = []
     filters: set[str] = set()
     for i, item in enumerate(data["subscriptions"]):
@@ -104,7 +112,28 @@ def parse_subscriptions(data: Any, source: str = "mqtt.yaml") -> list[Subscripti
         out.append(sub)
     if not out:
         raise ConfigError(f"{source}: 'subscriptions:' is empty; the bridge would hear nothing")
+    if data.get("unmatched") is not None:
+        catch_all = _unmatched(data["unmatched"], f"{source}: unmatched")
+        if catch_all.topic_filter in filters:
+            raise ConfigError(f"{source}: unmatched: {catch_all.topic_filter!r} is also a "
+                              "subscription; use a wider filter (e.g. hub/#) or remove it")
+        out.append(catch_all)
     return out
+
+
+def _unmatched(pattern: Any, where: str) -> Subscription:
+    """The catch-all filter: plain MQTT (+ and a final #), no placeholders, QoS 1 so that its
+    dead letters are acknowledged only once Kafka has them."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise ConfigError(f"{where}: expected a topic filter, e.g. unmatched: hub/#")
+    levels = pattern.strip().split("/")
+    for n, level in enumerate(levels):
+        if ("#" in level and (level != "#" or n != len(levels) - 1)) \
+                or ("+" in level and level != "+") or "{" in level or "}" in level:
+            raise ConfigError(f"{where}: level {level!r}: use plain levels, + and a final # "
+                              "(no placeholders), e.g. hub/#")
+    return Subscription(pattern.strip(), pattern.strip(), UNMATCHED, 1,
+                        tuple(None for _ in levels), levels[-1] == "#")
 
 
 def _subscription(item: Mapping[str, Any], where: str) -> Subscription:
@@ -192,8 +221,11 @@ def load_subscriptions(path: Path) -> list[Subscription]:
 
 def route(subscriptions: Iterable[Subscription], topic: str
           ) -> tuple[Subscription, dict[str, str]] | None:
-    """The first subscription whose filter matches ``topic``, with its placeholder values."""
+    """The first subscription whose filter matches ``topic``, with its placeholder values; None
+    for a topic that only the ``unmatched:`` filter (or nothing) matches."""
     for sub in subscriptions:
+        if sub.format == UNMATCHED:
+            continue
         captured = sub.match(topic)
         if captured is not None:
             return sub, captured

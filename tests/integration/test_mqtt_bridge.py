@@ -69,7 +69,7 @@ def bridges(stack_settings: Settings, prefix: str, broker: BrokerAddress
         {"topic": f"{prefix}/hikvision/{{site_id}}/{{device_id}}", "format": "hikvision",
          "building_id": "B-MQTT"},
         {"topic": f"{prefix}/events/{{kind}}/{{site_id}}", "format": "interchange"},
-    ]})
+    ], "unmatched": f"{prefix}/#"})
 
     def start(client_id: str, *, bootstrap: str | None = None, **kw: Any) -> Running:
         settings = stack_settings if bootstrap is None else replace(stack_settings,
@@ -211,6 +211,23 @@ def test_events_land_unmappable_ones_are_dead_lettered_and_metrics_reconcile(
     assert received == outcomes == 4
     assert running.sample("hub_edge_events_total", channel="mqtt", vendor="hikvision",
                           outcome="skipped") == 1
+
+
+def test_a_topic_no_subscription_reads_is_a_dead_letter_naming_it(
+        stack_settings: Settings, bridges: Callable[..., Running], broker: BrokerAddress,
+        prefix: str, reader: Reader) -> None:
+    """A device set up with a misspelt topic is told on hub.deadletter (the ``unmatched:``
+    filter), with its payload, instead of the broker delivering its messages to nobody."""
+    running = bridges(f"test-bridge-{uuid.uuid4().hex[:8]}")
+    topic = f"{prefix}/hikvison/S-1/cam-1"  # sic
+    publish(broker, topic, (HIK / "linedetection.xml").read_bytes())
+    got = reader.until(lambda g: any(r.get("source_topic") == f"mqtt:{topic}" for _, _, r in g))
+    (dead,) = [r for t, _, r in got if r.get("source_topic") == f"mqtt:{topic}"]
+    assert dead["reason"] == "UNKNOWN_SCHEMA"
+    assert f"no subscription of mqtt.yaml matches topic '{topic}'" in dead["detail"]
+    assert wait_for(lambda: running.sample("hub_mqtt_acked_total") == 1)
+    assert running.sample("hub_edge_events_total", channel="mqtt", vendor="unrouted",
+                          outcome="rejected") == 1
 
 
 def test_raw_card_numbers_never_reach_a_topic(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from hub.edge.mqtt_subscriptions import (
+    UNMATCHED,
     Subscription,
     load_subscriptions,
     parse_subscriptions,
@@ -58,7 +59,43 @@ def test_route_takes_the_first_matching_subscription() -> None:
 
 def test_the_repository_config_loads() -> None:
     loaded = load_subscriptions(Settings().mqtt_file)
-    assert {s.format for s in loaded} == {"interchange", "hikvision", "dahua", "gat1400"}
+    assert {s.format for s in loaded} == {"interchange", "hikvision", "dahua", "gat1400",
+                                          UNMATCHED}
+    assert loaded[-1].format == UNMATCHED and loaded[-1].topic_filter == "hub/#"
+
+
+def test_the_unmatched_filter_is_subscribed_last_and_routes_nothing() -> None:
+    """A message under ``unmatched:`` that a subscription reads goes to that subscription; one
+    that none reads routes to nothing (the bridge dead-letters it, naming its topic)."""
+    found = parse_subscriptions({"subscriptions": [{"topic": "hub/events/{kind}/{site_id}",
+                                                    "format": "interchange"}],
+                                 "unmatched": "hub/#"}, "test.yaml")
+    catch_all = found[-1]
+    assert (catch_all.format, catch_all.topic_filter, catch_all.qos) == (UNMATCHED, "hub/#", 1)
+    hit = route(found, "hub/events/perimeter_alarm/S-1")
+    assert hit is not None and hit[0] is found[0]
+    assert catch_all.match("hub/hikvison/S-1/cam-1") == {}
+    assert route(found, "hub/hikvison/S-1/cam-1") is None
+
+
+@pytest.mark.parametrize(("unmatched", "says"), [
+    ("hub/{site_id}", "no placeholders"),
+    ("hub/#/x", "no placeholders"),
+    ("", "expected a topic filter"),
+    (7, "expected a topic filter"),
+    ("a/+", "also a subscription"),
+])
+def test_a_bad_unmatched_filter_is_refused(unmatched: Any, says: str) -> None:
+    with pytest.raises(ConfigError, match=r"test\.yaml: unmatched") as err:
+        parse_subscriptions({"subscriptions": [{"topic": "a/{site_id}", "format": "interchange"}],
+                             "unmatched": unmatched}, "test.yaml")
+    assert says in str(err.value)
+
+
+def test_an_unknown_top_level_key_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key.*unmached"):
+        parse_subscriptions({"subscriptions": [{"topic": "a/{site_id}", "format": "interchange"}],
+                             "unmached": "hub/#"}, "test.yaml")
 
 
 @pytest.mark.parametrize(("entry", "says"), [
