@@ -8,6 +8,7 @@ what makes the results independent of arrival order.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable
 
 from hub.core.rules import Rule
@@ -36,6 +37,24 @@ def prune_window(state: KeyState, horizon: int) -> None:
         n += 1
     if n:
         _drop_oldest(state, n)
+
+
+def _order(item: tuple[int, Event]) -> tuple[int, int, str]:
+    return item[1].order_key
+
+
+def insert_in_order(window: list[tuple[int, Event]], mask: int, event: Event) -> None:
+    """Insert an event older than the window's last where ``order_key`` puts it.
+
+    Windows are kept in ``order_key`` order. The confirmed engine hands events in that order,
+    so handlers append (``if window and event.order_key < window[-1][1].order_key`` first: a call
+    per append cost the engine 2.3 % of its instructions). The eager engine (hub.core.early)
+    hands them as they arrive: appended after newer ones, a dispute's status update that came
+    before its report stood for the report in every later match, whose first evidence (and id)
+    then differed from the confirmed one: 9 of the 17 provisional incidents retracted over
+    ``hub simulate --seed 7 --buildings 400 --days 3``.
+    """
+    insort(window, (mask, event), key=_order)
 
 
 def _drop_oldest(state: KeyState, n: int) -> None:
@@ -100,7 +119,11 @@ def on_sequence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Ma
             chain.reverse()
             matches.append((chain, rule.tiers[0].risk_level))
     if mask & ~(1 << last):
-        state.window.append((mask, event))
+        window = state.window
+        if window and event.order_key < window[-1][1].order_key:
+            insert_in_order(window, mask, event)
+        else:
+            window.append((mask, event))
     return matches
 
 
@@ -167,7 +190,10 @@ def on_all(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
         # Pruning by length (a quarter more each time) let the window hold up to 1.25x its span,
         # and the soak's RSS kept growing for minutes after the window was full (BENCHMARKS §4).
         prune_window(state, event.event_time - rule.within)
-    window.append((mask, event))
+    if window and event.order_key < window[-1][1].order_key:
+        insert_in_order(window, mask, event)
+    else:
+        window.append((mask, event))
     for bit in counts:
         if mask & bit:
             counts[bit] += 1
@@ -199,7 +225,11 @@ def on_threshold(rule: Rule, state: KeyState, event: Event, mask: int) -> list[M
     prune_window(state, event.event_time - rule.within)
     if _in_window(state, event):
         return []
-    state.window.append((mask, event))
+    window = state.window
+    if window and event.order_key < window[-1][1].order_key:
+        insert_in_order(window, mask, event)
+    else:
+        window.append((mask, event))
     risk = rule.risk_for(len(state.window))
     if risk is None:
         return []
@@ -220,7 +250,10 @@ def on_distinct(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Ma
     window = state.window
     if window and window[0][1].event_time < event.event_time - rule.within:
         prune_window(state, event.event_time - rule.within)
-    window.append((mask, event))
+    if window and event.order_key < window[-1][1].order_key:
+        insert_in_order(window, mask, event)
+    else:
+        window.append((mask, event))
     if len(window) < rule.tiers[0].count:
         return []  # fewer events than the lowest tier needs distinct values
     firsts: dict[object, Event] = {}
@@ -245,7 +278,11 @@ def on_absence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Mat
     if mask & 2:  # the event that must be absent
         if rule.direction in ("before", "both"):
             prune_window(state, t - rule.within)
-            state.window.append((2, event))
+            window = state.window
+            if window and event.order_key < window[-1][1].order_key:
+                insert_in_order(window, 2, event)
+            else:
+                window.append((2, event))
         if rule.direction in ("after", "both"):
             # cancels every watched event whose 'after' span reaches this one
             for ident, (_, watched) in list(state.timers.items()):

@@ -286,3 +286,26 @@ def test_a_credential_seen_once_waits_without_a_state_and_still_pairs_out_of_ord
     assert "K" in rr.states and "K" not in rr.lone
     both.process(swipe("far", 3 * 3_600 * SEC, site="S9", cred="far"))  # hours on: swept
     assert set(rr.lone) == {"far"}
+
+
+def report(eid: str, t: int, report_id: str, status: str = "REPORTED") -> Event:
+    return ev("grid_report", eid, t, report_id=report_id, reporter_hash="r", category="DISPUTE",
+              status=status, severity=2, description="", building_id="B1", grid_id="G1")
+
+
+def test_an_update_that_arrives_before_its_report_does_not_stand_for_it() -> None:
+    """A dispute's ACCEPTED update (45 min after the report) arrives hours before the report
+    itself (grid reports may be 24 h late). The eager engine keeps its window in event-time
+    order, so when a third dispute completes the rule, the first evidence is the report, as
+    the confirmed engine will have it: one incident id, confirmed, never retracted. (Appended
+    in arrival order, the update stood for its report and the provisional was retracted.)"""
+    day = 24 * 60 * MIN
+    events = [report("r1-acc", 45 * MIN, "R1", "ACCEPTED"), report("r1", 0, "R1"),
+              report("r2", day, "R2"), report("r3", 2 * day, "R3")]
+    out = early_run(events)
+    provisional = of(out, "dispute_hotspot", PROVISIONAL)
+    confirmed = of(out, "dispute_hotspot", CONFIRMED)
+    assert [i for i, _ in provisional] == [3]
+    assert provisional[0][1].evidence[0].event_id == "r1"
+    assert {inc.incident_id for _, inc in confirmed} == {provisional[0][1].incident_id}
+    assert of(out, "dispute_hotspot", RETRACTED) == []
