@@ -61,6 +61,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--trends", type=int, default=0, metavar="N",
                    help="plant N rising trends (a steady weekly baseline, then a week of 14-20 "
                    "reports in one grid and category), labelled kind risk_trend in --labels")
+    p.add_argument("--reorder-devices", action="store_true",
+                   help="delay each event on its own, so that a device's events may overtake "
+                   "each other (no transport does that; a harsher test of ordering): by default "
+                   "a device's events arrive in its order, different devices' out of order")
     p.add_argument("--profile", choices=sorted(PROFILES),
                    help="a preset city: taian-year = a city-year whose YEAR dispute funnel is "
                    "exactly 5,872 accepted and 5,797 resolved (98.7 %%), disputes only")
@@ -107,6 +111,7 @@ def make_config(args: argparse.Namespace) -> SimConfig:
             background=not args.no_background,
             disputes=model,
             trends=args.trends,
+            reorder_devices=args.reorder_devices,
         )
     for flag, value in (("--days", args.days), ("--situations-per-rule", args.situations_per_rule),
                         ("--no-inject", args.no_inject or None),

@@ -19,8 +19,9 @@ Background (never satisfies a default rule, by construction)
     sensors; watchlist face matches below 0.90; registry lookups (at most 3 VISITOR lookups per
     building in any 30 min); grid reports with status updates (at most 2 DISPUTE reports per
     building in any 7 days); exact duplicate lines; out-of-order arrival within the allowed
-    lateness (device events at most 25 s late, grid reports at most 6 h). No HELD_OPEN and no TAMPER
-    at all: each is an incident by itself.
+    lateness (device events at most 25 s late, grid reports at most 6 h; one device's events in
+    the order it made them unless ``reorder_devices``). No HELD_OPEN and no TAMPER at all: each is
+    an incident by itself.
 
 Injected situations (one label each)
     for every default rule, placed at a reserved site and time (no other situation within 45 min at

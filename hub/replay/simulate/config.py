@@ -110,7 +110,9 @@ class SimConfig:
     The options after ``inject`` are off by default, and then the output is byte for byte what
     it was before they existed: ``background`` False leaves out the daily background (a single
     closing report on the last day remains), ``disputes`` gives background disputes full
-    histories, ``dispute_plan`` adds disputes with exact figures, ``trends`` plants rising trends.
+    histories, ``dispute_plan`` adds disputes with exact figures, ``trends`` plants rising trends,
+    ``reorder_devices`` lets a device's events overtake each other (the arrival order of
+    releases before 2026-12-06; today a device's events arrive in its order).
     """
 
     seed: int
@@ -124,6 +126,8 @@ class SimConfig:
     disputes: DisputeModel | None = None
     dispute_plan: DisputePlan | None = None
     trends: int = 0
+    #: delay each event on its own, a device's too (hub.replay.simulate.sink)
+    reorder_devices: bool = False
 
     def __post_init__(self) -> None:
         if self.buildings < 2:

@@ -44,7 +44,8 @@ class World:
         self.start = cfg.start_ms
         self.end = cfg.start_ms + cfg.days * DAY_MS
         self.city = build_city(self.rng, cfg.buildings, cfg.start_ms)
-        self.sink = Sink(self.rng, cfg.duplicate_rate, self.end)
+        self.sink = Sink(self.rng, cfg.duplicate_rate, self.end,
+                         reorder_devices=cfg.reorder_devices)
         # background constraint indices
         self.intrusions = Index()  # site -> intrusion-type alarm times
         self.bad = Index()  # site -> DENIED/FORCED_OPEN/TAILGATE times
