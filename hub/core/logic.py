@@ -2,8 +2,10 @@
 
 Every function gets the rule, the key's state and the event (with ``mask``: which of the rule's
 steps it matches) and returns the matches it makes: (new evidence, risk level). The engine turns
-matches into incident versions. Events arrive here strictly in ``Event.order_key`` order, which is
-what makes the results independent of arrival order.
+matches into incident versions. The confirmed engine hands events here strictly in
+``Event.order_key`` order, which is what makes its results independent of arrival order. The
+eager engine (hub.core.early) hands them as they arrive; windows stay in ``order_key`` order all
+the same (``insert_in_order``), so what it matches on is what the confirmed engine will see.
 """
 
 from __future__ import annotations
