@@ -92,9 +92,11 @@ def test_provisional_at_arrival_then_confirmed_without_flush(hub_worker: WorkerG
     once both sources fall idle (2 s), ticks advance their watermarks and the CONFIRMED version
     follows, same id, same evidence."""
     site = SITES["A"]
-    produce(hub_worker, tmp_path, "a.jsonl", [
-        alarm("it-a-1", site, T0), swipe("it-a-2", site, "A", T0 + 3_000),
-    ])
+    # The alarm forwarded before the swipe: produced together, the two topics' fetches may bring
+    # the swipe in an earlier batch, and a sequence seen out of order is never provisional.
+    produce(hub_worker, tmp_path, "a1.jsonl", [alarm("it-a-1", site, T0)])
+    hub_worker.wait_lag_zero(timeout=180)
+    produce(hub_worker, tmp_path, "a2.jsonl", [swipe("it-a-2", site, "A", T0 + 3_000)])
     with reading(hub_worker.settings, INCIDENTS_TOPIC) as inc:
         got = inc.until(lambda rs: bool(incidents_of(rs, site)), timeout=45,
                         what=f"the idle-path incident of {site}")
@@ -114,7 +116,10 @@ def test_breach_then_denied_gives_one_routed_incident_and_repeats_give_none(
     site = SITES["B"]
     events = [alarm("it-b-1", site, T0 + 600_000),
               swipe("it-b-2", site, "B", T0 + 600_000 + 120_000)]
-    produce(hub_worker, tmp_path, "b.jsonl", events)
+    # the alarm forwarded before the swipe (see test_provisional_at_arrival_...)
+    produce(hub_worker, tmp_path, "b1.jsonl", events[:1])
+    hub_worker.wait_lag_zero(timeout=180)
+    produce(hub_worker, tmp_path, "b2.jsonl", events[1:])
     hub_worker.wait_lag_zero(timeout=180)
     flushed = hub_worker.hub("flush", "--wait", "60")
     assert flushed.returncode == 0, flushed.stderr
