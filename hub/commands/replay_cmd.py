@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from hub.commands.argtypes import add_bootstrap, positive_factor
+from hub.commands.exits import EXIT_NOT_READY
 from hub.commands.paths import input_problem
 from hub.model.events import ALL_KINDS, INCIDENT_KIND
 from hub.replay.progress import Progress
@@ -66,7 +68,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """0 when every message was sent, 1 when any failed or the file is unreadable, 2 on usage
-    errors."""
+    errors, 3 when Kafka does not answer (nothing sent)."""
     settings = Settings.from_env()
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)
@@ -79,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
     if problem:  # before any Kafka client starts: a directory was "cannot read ... Errno 21", 1
         print(f"hub replay: {problem}", file=sys.stderr)
         return 2
+    problem = _kafka_problem(settings, args.verbose)
+    if problem:  # at once, in the sentence every command uses, not librdkafka's log lines
+        print(f"hub replay: {problem}; nothing was sent", file=sys.stderr)
+        return EXIT_NOT_READY
     progress = None if args.quiet else Progress(sys.stderr, "replaying")
 
     def report(text: str) -> None:
@@ -105,3 +111,15 @@ def run(args: argparse.Namespace) -> int:
     if summary.failed:
         print(f"hub replay: {summary.failed:,} messages were NOT delivered", file=sys.stderr)
     return 0 if summary.ok else 1
+
+
+def _kafka_problem(settings: Settings, verbose: bool) -> str | None:
+    """Why Kafka cannot take the replay now (None: it can), asked by a quiet probe."""
+    from hub.adapters.kafka.io import kafka_problem, make_producer
+    from hub.observability.kafka_log import kafka_logger
+
+    probe = make_producer(settings, logger=kafka_logger(verbose=verbose, level=logging.CRITICAL))
+    try:
+        return kafka_problem(probe, settings.bootstrap, timeout=10.0)
+    finally:
+        probe.flush(0)

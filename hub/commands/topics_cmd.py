@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hub.commands.argtypes import add_bootstrap
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--dry-run", action="store_true", help="apply: print the plan, change nothing"
     )
+    add_bootstrap(parser)
     parser.set_defaults(func=run)
 
 
@@ -39,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from hub.observability.kafka_log import kafka_logger
 
     settings = Settings.from_env()
+    if args.bootstrap:
+        settings = dataclasses.replace(settings, bootstrap=args.bootstrap)
     path = args.file or settings.topics_file
     try:
         specs = load_topic_specs(path)

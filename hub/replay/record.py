@@ -34,6 +34,7 @@ from fastavro.write import Writer
 
 from hub.adapters.kafka import Consumer, KafkaError, TopicPartition
 from hub.adapters.kafka.io import make_consumer
+from hub.adapters.kafka.reachable import not_answering
 from hub.core.durations import parse_duration
 from hub.model.errors import HubError
 from hub.replay.progress import Progress
@@ -298,7 +299,7 @@ def _positions(
         try:
             meta = consumer.list_topics(topic, timeout=10)
         except Exception as exc:
-            raise RecordingError(f"cannot reach Kafka to read topic {topic}: {exc}") from exc
+            raise RecordingError(not_answering(None, f"reading topic {topic}: {exc}")) from exc
         tmeta = meta.topics.get(topic)
         if tmeta is None or tmeta.error is not None or not tmeta.partitions:
             raise RecordingError(

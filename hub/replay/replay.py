@@ -20,6 +20,7 @@ from typing import Any
 
 from hub.adapters.kafka import KafkaError, Message, Producer
 from hub.adapters.kafka.io import DELIVERY_TIMEOUT_MS, make_producer, topic_for_kind
+from hub.adapters.kafka.reachable import not_answering
 from hub.codec import Codec, format_error, load_codec, read_jsonl, topic_key
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND
@@ -250,7 +251,7 @@ def _check_topics(producer: Producer, topics: set[str]) -> None:
     try:
         known = producer.list_topics(timeout=10).topics
     except Exception as exc:
-        raise RecordingError(f"cannot reach Kafka: {exc}") from exc
+        raise RecordingError(not_answering(None, exc)) from exc
     missing = sorted(t for t in topics if t not in known or known[t].error is not None)
     if missing:
         raise RecordingError(

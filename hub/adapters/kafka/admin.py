@@ -27,7 +27,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-from hub.adapters.kafka.reachable import refused_by_all
+from hub.adapters.kafka.reachable import not_answering, refused_by_all
 from hub.adapters.topic_specs import TopicSpec
 from hub.model.errors import HubError
 
@@ -46,9 +46,6 @@ __all__ = [
     "plan_changes",
     "wait_for_leaders",
 ]
-
-#: the fix said after every "cannot reach Kafka" of this boundary
-_START_IT = "; start it with `hub stack up` or check HUB_BOOTSTRAP"
 
 Action = Literal["create", "add_partitions", "alter_configs", "warn"]
 
@@ -90,7 +87,7 @@ def admin_client(bootstrap: str, *, log_level: int = 3, logger: Any = None,
     if fail_fast:
         refused = refused_by_all(bootstrap)
         if refused is not None:
-            raise KafkaAdminError(f"cannot reach Kafka ({refused}){_START_IT}")
+            raise KafkaAdminError(not_answering(bootstrap, refused))
     config: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": log_level}
     if logger is not None:
         config["logger"] = logger
@@ -183,8 +180,7 @@ def describe_topics(
         md = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
         raise KafkaAdminError(
-            f"cannot reach Kafka for metadata ({exc.args[0] if exc.args else exc}){_START_IT}"
-        ) from exc
+            not_answering(None, exc.args[0] if exc.args else exc)) from exc
     wanted = set(md.topics) if names is None else set(names) & set(md.topics)
     wanted = {n for n in wanted if not n.startswith("__") and md.topics[n].error is None}
     if not wanted:
@@ -293,7 +289,7 @@ def partition_count(admin: AdminClient, name: str, *, timeout: float = 10.0) -> 
     try:
         meta = admin.list_topics(name, timeout=timeout).topics.get(name)
     except KafkaException as exc:
-        raise KafkaAdminError(f"cannot reach Kafka for the metadata of {name}: {exc}") from exc
+        raise KafkaAdminError(not_answering(None, exc)) from exc
     if meta is None or meta.error is not None or not meta.partitions:
         return None
     return len(meta.partitions)

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
-from hub.adapters.kafka.reachable import refused_by_all
+from hub.adapters.kafka.reachable import not_answering, refused_by_all
 from hub.model.errors import HubError
 from hub.settings import DEADLETTER_TOPIC, INCIDENTS_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS, Settings
 
@@ -167,15 +167,13 @@ def kafka_problem(client: Producer | Consumer, bootstrap: str, topic: str | None
     it does not have (the hub never creates topics by accident), is named with the fix. When
     every bootstrap address refuses a connection, that is said at once (``reachable``).
     """
-    fix = "; start it (`hub stack up`) or point HUB_BOOTSTRAP / --bootstrap at it"
     refused = refused_by_all(bootstrap)
     if refused is not None:
-        return f"Kafka at {bootstrap} does not answer ({refused}){fix}"
+        return not_answering(bootstrap, refused)
     try:
         meta = client.list_topics(topic, timeout=timeout)
     except KafkaException as exc:
-        return (f"Kafka at {bootstrap} does not answer ({exc.args[0].str() if exc.args else exc})"
-                + fix)
+        return not_answering(bootstrap, exc.args[0].str() if exc.args else exc)
     if topic is not None:
         found = meta.topics.get(topic)
         if found is None or found.error is not None:

@@ -13,6 +13,15 @@ import socket
 
 #: librdkafka's port when a bootstrap entry names none
 DEFAULT_PORT = 9092
+#: the fix said after every "Kafka does not answer" of the hub's tools
+START_IT = "; start it (`hub stack up`) or point HUB_BOOTSTRAP / --bootstrap at it"
+
+
+def not_answering(bootstrap: str | None, why: object) -> str:
+    """The one wording of "Kafka is not there" for every command, with the fix: operators grep
+    for one sentence, not three."""
+    where = f" at {bootstrap}" if bootstrap else ""
+    return f"Kafka{where} does not answer ({why}){START_IT}"
 
 
 def _address(entry: str) -> tuple[str, int] | None:

@@ -52,8 +52,9 @@ def test_bootstrap_entries_are_read_as_librdkafka_reads_them(
 def test_a_one_shot_admin_client_says_a_refused_bootstrap_at_once() -> None:
     port = closed_port()
     with pytest.raises(KafkaAdminError, match=(
-            rf"cannot reach Kafka \(connection refused at 127\.0\.0\.1:{port}\); start it with "
-            r"`hub stack up` or check HUB_BOOTSTRAP")):
+            rf"Kafka at 127\.0\.0\.1:{port} does not answer \(connection refused at "
+            rf"127\.0\.0\.1:{port}\); start it \(`hub stack up`\) or point HUB_BOOTSTRAP / "
+            r"--bootstrap at it")):
         admin_client(f"127.0.0.1:{port}", fail_fast=True)
 
 
