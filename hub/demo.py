@@ -32,13 +32,18 @@ Say = Callable[[str], None]
 
 
 def reset_topics(settings: Settings, say: Say) -> None:
-    """Delete and recreate every topic of topics.yaml, so the demo starts from nothing."""
+    """Delete and recreate every topic of topics.yaml, so the demo starts from nothing; also
+    delete the state topics that belong to those (earlier demos' worker changelogs, the
+    casework's table and clock), or a `hub casework` started after the demo would keep cases of
+    incidents that no topic holds any more."""
     specs = load_topic_specs(settings.topics_file)
     names = [s.name for s in specs]
     admin = admin_client(settings.bootstrap)
-    delete_topics(settings, [n for n in names if n in admin.list_topics(timeout=10).topics])
+    existing = admin.list_topics(timeout=10).topics
+    stale = sorted(t for t in existing if t.startswith(owned_prefixes(settings.app_id)))
+    delete_topics(settings, [n for n in names if n in existing] + stale)
     deadline = time.monotonic() + 60
-    while set(names) & set(admin.list_topics(timeout=10).topics):
+    while set(names + stale) & set(admin.list_topics(timeout=10).topics):
         if time.monotonic() > deadline:
             raise RuntimeError("topics were not deleted within 60 s; is the broker healthy?")
         time.sleep(0.3)
@@ -50,7 +55,14 @@ def reset_topics(settings: Settings, say: Say) -> None:
             time.sleep(0.5)
     else:
         apply_topics(admin, specs)
-    say(f"demo: {len(names)} topics recreated")
+    say(f"demo: {len(names)} topics recreated" + (
+        f"; {len(stale)} state topics of earlier runs deleted" if stale else ""))
+
+
+def owned_prefixes(app_id: str) -> tuple[str, ...]:
+    """Name prefixes of the state topics a reset of the hub's topics leaves meaningless: the
+    demo's own workers (a fresh app id per run) and the casework of ``app_id``."""
+    return (f"{app_id}-demo-", f"{app_id}-casework")
 
 
 def _line(inc: Incident) -> str:
@@ -128,9 +140,10 @@ def run_demo(settings: Settings, scenario: Path, labels: Path | None, *,
         )
         expected = read_labels(labels.read_text(encoding="utf-8").splitlines(), str(labels))
         say(format_report(evaluate(expected, actual)))
-    say("demo: the stack keeps running (`hub stack down` stops it); metrics: `hub worker` "
-        "serves /metrics on 127.0.0.1:6066")
+    metrics = (f"; metrics: a `hub worker` serves /metrics on {settings.web_host}:"
+               f"{settings.web_port}" if settings.web_port else "")
+    say(f"demo: the stack keeps running (`hub stack down` stops it){metrics}")
     return 0 if latest else 1
 
 
-__all__ = ["reset_topics", "run_demo"]
+__all__ = ["owned_prefixes", "reset_topics", "run_demo"]
