@@ -47,6 +47,7 @@ from hub.codec.internal import (
 from hub.core.clock_skew import DEFAULT_FUTURE_MS, corrected
 from hub.core.early import EagerEngine, EarlyCorrelation, late_for_its_source
 from hub.core.engine import CorrelationEngine, StepResult
+from hub.core.outcomes import LateEvent
 from hub.core.registry import BuildingRegistry
 from hub.core.rules import RulePack
 from hub.core.snapshot import compact_json
@@ -64,6 +65,11 @@ from hub.runtime.state_store import ChangelogStore, encode_state
 from hub.settings import CORRELATE_TOPIC, INCIDENTS_TOPIC, LEVEL_TOPICS, Settings
 
 log = logging.getLogger(__name__)
+
+#: A device's LATE events are logged at most this often (seconds), each naming the device.
+LATE_SAY_S = 60.0
+#: Devices remembered for that; beyond, the memory starts again (a flood of made-up ids).
+LATE_SAY_KEYS = 10_000
 
 
 def read_tick(headers: Mapping[str, bytes]
@@ -135,6 +141,8 @@ class Correlator:
         self._touched: dict[int, set[str]] = {}
         #: (partition, lane) whose changelog holds provisional incidents awaiting a verdict
         self._early_kept: set[tuple[int, str]] = set()
+        #: (kind, device) -> when a LATE event of it was last logged (``_say_late``)
+        self._late_said: dict[tuple[str, str], float] = {}
 
     # -- partitions -------------------------------------------------------------------------
 
@@ -371,11 +379,33 @@ class Correlator:
         source; a LATE event other than ``event`` (one a suppression held back) gets its own."""
         for late in result.late:
             self.metrics.late_events.labels(late.event.kind).inc()
+            self._say_late(late)
             here = where if late.event is event else Where.of_event(late.event, self.codec)
             detail = describe_late(late) + (f" {here.note}" if here.note else "")
             self._dead_letter(LateError(detail, field="event_time"), here, outbox)
         for incident in result.incidents:
             self.publish(incident, outbox)
+
+    def _say_late(self, late: LateEvent) -> None:
+        """Name the device, at most once a minute: a device whose clock runs behind (or whose
+        uplink delivers late) has every event dead-lettered LATE, and an operator should find
+        it by its id in the log rather than by reading the dead letters."""
+        event = late.event
+        device = str(event.get("device_id") or "")
+        now = time.monotonic()
+        key = (event.kind, device)
+        if now - self._late_said.get(key, -LATE_SAY_S) < LATE_SAY_S:
+            return
+        if len(self._late_said) >= LATE_SAY_KEYS:  # a bound on what a flood of ids can grow
+            self._late_said.clear()
+        self._late_said[key] = now
+        arrival = ("" if event.arrived is None else
+                   f"; it reached Kafka {(event.arrived - event.event_time) / 1000:.1f} s after "
+                   "its stamp (a clock running behind, or an uplink that delivers late?)")
+        log.warning("%s device %s: event %s is %.1f s behind its source's watermark, past the "
+                    "allowed lateness%s; it goes to hub.deadletter as LATE", event.kind,
+                    device or "(none)", event.event_id,
+                    (late.watermark - event.event_time) / 1000, arrival)
 
     def _dead_letter(self, exc: BaseException, where: Where, outbox: Outbox) -> None:
         reason = outbox.dead_letter(

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from benchmarks.hotpath import MemoryStore, Message
 from hub.codec import load_codec
 from hub.codec.internal import FRAME_HEADER, TICK_HEADER, TICK_ORIGINS_HEADER
@@ -86,3 +90,21 @@ def test_a_held_alarm_judged_late_at_a_tick_is_dead_lettered_as_itself() -> None
             ALARMS, UNKNOWN, UNKNOWN)
         kind, record = load_codec().decode(bytes(dead["original_value"]))  # type: ignore[arg-type]
         assert (kind, record["event_id"], record["device_id"]) == ("perimeter_alarm", "held", "d9")
+
+
+def test_a_device_whose_events_go_late_is_named_once_a_minute(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A clock running 45 s behind: every event of that device is LATE (its source's other
+    devices moved the watermark on). Nothing said which device until someone read the dead
+    letters; now the log names it, with how far behind its arrival the stamp was."""
+    correlator, producer = _correlator(), Recording()
+    outbox = Outbox(producer, load_codec(), "t")
+    correlator.handle_batch(_frame([(SWIPES, 2, swipe("s1", 600 * S), T0 + 600 * S)], 0), outbox)
+    slow = [swipe(f"slow{i}", (555 + i) * S, device_id="AC-SLOW") for i in range(3)]
+    with caplog.at_level(logging.WARNING, logger="hub.runtime.correlator"):
+        correlator.handle_batch(_frame([(SWIPES, 2, e, e.event_time + 45 * S) for e in slow], 10),
+                                outbox)
+    assert len(_dead_letters(producer.log)) == 3
+    said = [r.getMessage() for r in caplog.records if "AC-SLOW" in r.getMessage()]
+    assert len(said) == 1, said  # three LATE events, one line
+    assert "event slow0" in said[0] and "reached Kafka 45.0 s after its stamp" in said[0], said
