@@ -46,7 +46,13 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from hub.codec import event_enums, event_fields, incident_to_json, load_codec
-    from hub.commands.paths import first_problem, input_problem, output_problem, rules_problem
+    from hub.commands.paths import (
+        first_problem,
+        input_problem,
+        output_problem,
+        rules_problem,
+        same_file_problem,
+    )
     from hub.core.rule_checks import lateness_warnings
     from hub.core.rule_loading import load_rules
     from hub.gc_policy import tune_for_throughput
@@ -59,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     problem = first_problem(
         rules_problem(args.rules) if args.rules else None, input_problem(args.input, "--in"),
         output_problem(args.out, "--out"),
-        output_problem(args.rejected, "--rejected") if args.rejected else None)
+        output_problem(args.rejected, "--rejected") if args.rejected else None,
+        same_file_problem((args.input, "--in"), (args.out, "--out"), (args.rejected, "--rejected")))
     if problem:
         print(f"hub correlate: {problem}", file=sys.stderr)
         return 2
@@ -106,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 statuses[inc.status] += 1
             writing = True
     except OSError as exc:
-        if not writing:
-            raise
+        if not writing or (isinstance(exc, BrokenPipeError) and args.out == "-"):
+            raise  # a closed stdout (`| head`) is the reader's choice: 141, as for `cat`
         progress.close()
         print(f"hub correlate: --out {args.out}: cannot write ({exc.strerror or exc}); the "
               "incidents written so far are incomplete", file=sys.stderr)

@@ -26,7 +26,47 @@ def output_problem(path: Path | str, flag: str) -> str | None:
         return f"{flag} {p}: {parent} is not a directory"
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         return f"{flag} {p}: not writable here; choose a path you may write"
+    if p.is_symlink() and not p.exists():  # writing creates its target, if it can
+        target = Path(os.path.realpath(p))
+        if not target.parent.is_dir():
+            return (f"{flag} {p}: is a symbolic link to {target}, whose directory does not "
+                    "exist; create it or give another path")
+    elif not p.exists():
+        # Some directories refuse new files whatever their mode says (/proc, a read-only
+        # mount): make the file and remove it again, so the run does not fail after its work.
+        try:
+            with open(p, "x", encoding="utf-8"):
+                pass
+            p.unlink()
+        except OSError as exc:
+            return f"{flag} {p}: cannot be created ({exc.strerror or exc}); choose another path"
     return None
+
+
+def same_file_problem(*paths: tuple[Path | str | None, str]) -> str | None:
+    """Why two of ``paths`` (path, flag) must not be the same file (None: all differ): opening
+    an output truncates it, so ``--in x --out x`` erased its input before reading a line, and
+    ``--out x --labels x`` kept only the labels. '-' and None are left out."""
+    seen: list[tuple[Path, str]] = []
+    for path, flag in paths:
+        if path is None or str(path) == "-":
+            continue
+        p = Path(path)
+        for other, other_flag in seen:
+            if _same(p, other):
+                return (f"{flag} {p}: is the same file as {other_flag} {other}; writing it would "
+                        "erase what the other holds: give another path")
+        seen.append((p, flag))
+    return None
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def directory_problem(path: Path | str, flag: str) -> str | None:
@@ -36,6 +76,12 @@ def directory_problem(path: Path | str, flag: str) -> str | None:
         return f"{flag} {p}: is a file; give a directory"
     if not p.exists() and not p.parent.is_dir():
         return f"{flag} {p}: directory {p.parent} does not exist; create it first"
+    if not p.exists():  # as output_problem: some directories refuse whatever their mode says
+        try:
+            p.mkdir()
+            p.rmdir()
+        except OSError as exc:
+            return f"{flag} {p}: cannot be created ({exc.strerror or exc}); choose another path"
     return None
 
 

@@ -8,11 +8,14 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.replay.simulate.config import DEFAULT_START_MS, DisputeModel, SimConfig
 from hub.replay.simulate.profile import PROFILES
 from hub.replay.simulate.simulator import Simulator
+
+if TYPE_CHECKING:
+    from hub.replay.progress import Progress
 
 _CST = timezone(timedelta(hours=8))
 
@@ -135,12 +138,13 @@ def make_config(args: argparse.Namespace) -> SimConfig:
 
 def run(args: argparse.Namespace) -> int:
     """0 when the city was written, 2 on usage errors (bad config or constraints)."""
-    from hub.commands.paths import first_problem, output_problem
+    from hub.commands.paths import first_problem, output_problem, same_file_problem
     from hub.replay.progress import Progress
 
     problem = first_problem(
         output_problem(args.out, "--out"),
-        output_problem(args.labels, "--labels") if args.labels is not None else None)
+        output_problem(args.labels, "--labels") if args.labels is not None else None,
+        same_file_problem((args.out, "--out"), (args.labels, "--labels")))
     if problem:  # checked before anything is written: no half-made pair of files
         print(f"hub simulate: {problem}", file=sys.stderr)
         return 2
@@ -151,9 +155,40 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hub simulate: {exc}", file=sys.stderr)
         return 2
-    lines = 0
     progress = Progress(sys.stderr, "hub simulate", unit="lines", tty_only=True)
-    out = sys.stdout if str(args.out) == "-" else open(args.out, "w", encoding="utf-8")
+    try:
+        lines = _write_lines(sim, args.out, progress)
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError) and str(args.out) == "-":
+            raise  # `| head`: 141, as for `cat` (hub/cli.py)
+        print(f"hub simulate: --out {args.out}: cannot write ({exc.strerror or exc}); the "
+              "lines written so far are incomplete", file=sys.stderr)
+        return 1
+    if args.labels is not None:
+        try:
+            with open(args.labels, "w", encoding="utf-8") as handle:
+                for text in sim.label_lines():
+                    handle.write(text + "\n")
+        except OSError as exc:
+            print(f"hub simulate: --labels {args.labels}: cannot write ({exc.strerror or exc});"
+                  f" {args.out} was written, the labels were not", file=sys.stderr)
+            return 1
+    elapsed = time.perf_counter() - began
+    counts = sim.counts
+    events = sum(v for k, v in counts.items() if k not in ("duplicates", "situations"))
+    detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    print(
+        f"hub simulate: {lines:,} lines ({events:,} events + duplicates + registry) in "
+        f"{elapsed:.1f} s ({lines / max(elapsed, 1e-9):,.0f} lines/s) -> {args.out}; {detail}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _write_lines(sim: Simulator, out_path: Path | str, progress: Progress) -> int:
+    """The city's lines to ``out_path`` ('-': stdout) in blocks; how many were written."""
+    lines = 0
+    out = sys.stdout if str(out_path) == "-" else open(out_path, "w", encoding="utf-8")
     try:
         batch: list[str] = []
         for line in sim.lines():
@@ -170,17 +205,4 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
         if out is not sys.stdout:
             out.close()
-    if args.labels is not None:
-        with open(args.labels, "w", encoding="utf-8") as handle:
-            for text in sim.label_lines():
-                handle.write(text + "\n")
-    elapsed = time.perf_counter() - began
-    counts = sim.counts
-    events = sum(v for k, v in counts.items() if k not in ("duplicates", "situations"))
-    detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
-    print(
-        f"hub simulate: {lines:,} lines ({events:,} events + duplicates + registry) in "
-        f"{elapsed:.1f} s ({lines / max(elapsed, 1e-9):,.0f} lines/s) -> {args.out}; {detail}",
-        file=sys.stderr,
-    )
-    return 0
+    return lines

@@ -337,12 +337,21 @@ def test_usage_errors_of_add_key_replay_and_worker_are_status_2(tmp_path: Path) 
     assert not keys.exists()
 
 
-def test_a_reader_that_goes_away_stops_the_output_without_a_traceback() -> None:
+@pytest.mark.parametrize("command", ["simulate", "correlate"])
+def test_a_reader_that_goes_away_stops_the_output_without_a_traceback(
+        command: str, tmp_path: Path) -> None:
     """`hub simulate --out - | head`: stdout closes under the command (it used to raise
-    BrokenPipeError out of main); exit 141 as a shell reports for `cat`, one line on stderr."""
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "simulate", "--buildings", "50",
-                             "--days", "2", "--out", "-"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, **SAFE_ENV})
+    BrokenPipeError out of main); exit 141 as a shell reports for `cat`, one line on stderr.
+    `hub correlate --out - | head` said "cannot write (Broken pipe)", status 1."""
+    city = ["--buildings", "60", "--days", "2", "--situations-per-rule", "15"]
+    if command == "correlate":  # ~220 kB of incidents: more than a pipe holds
+        assert hub("simulate", *city, "--out", str(tmp_path / "city.jsonl")).returncode == 0
+        args = ["correlate", "--in", str(tmp_path / "city.jsonl"), "--out", "-"]
+    else:
+        args = ["simulate", *city, "--out", "-"]
+    proc = subprocess.Popen([sys.executable, "-m", "hub", *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **SAFE_ENV})
     assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.read(100)
     proc.stdout.close()
@@ -350,7 +359,7 @@ def test_a_reader_that_goes_away_stops_the_output_without_a_traceback() -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) == 141, err
     assert "Traceback" not in err and "Exception ignored" not in err, err
-    assert err.strip().splitlines()[-1] == ("hub simulate: stdout was closed (broken pipe); "
+    assert err.strip().splitlines()[-1] == (f"hub {command}: stdout was closed (broken pipe); "
                                             "output stopped there"), err
 
 
@@ -374,3 +383,12 @@ def test_hub_bootstrap_with_a_blank_entry_stops_any_command_naming_it() -> None:
     assert last_line(result) == ("hub topics: HUB_BOOTSTRAP='127.0.0.1:1,' is not a list of "
                                  "brokers; use host:port, comma-separated without spaces (e.g. "
                                  "127.0.0.1:9092)")
+
+
+def test_a_full_disk_under_simulate_is_one_line_not_a_traceback() -> None:
+    """/dev/full refuses every write as a full disk does: OSError out of main before."""
+    result = hub("simulate", "--buildings", "2", "--days", "1", "--out", "/dev/full")
+    assert result.returncode == 1, result.stderr
+    assert last_line(result) == ("hub simulate: --out /dev/full: cannot write (No space left on "
+                                 "device); the lines written so far are incomplete"), result.stderr
+    assert "Traceback" not in result.stderr
