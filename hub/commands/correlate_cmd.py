@@ -82,11 +82,17 @@ def run(args: argparse.Namespace) -> int:
     if args.now is not None:
         import time
 
+        from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS
         from hub.replay.record import parse_time
         try:
             now = parse_time(args.now, int(time.time() * 1000))
         except ValueError as exc:
             print(f"hub correlate: --now: {exc}", file=sys.stderr)
+            return 2
+        if not MIN_TIME_MS <= now < MAX_TIME_MS:  # every event would be "ahead" of it
+            print(f"hub correlate: --now {args.now}: not a plausible arrival time (between "
+                  "2000-01-01 and 2100-01-01 UTC); give when the file's events reached the hub, "
+                  "e.g. 2025-03-03T08:00:00+08:00, or leave --now out", file=sys.stderr)
             return 2
     tune_for_throughput()
     summary = CorrelateSummary()

@@ -10,11 +10,21 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS
 
 SECOND_MS = 1_000
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
+
+
+def _utc(ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{ms} ms"
 
 #: Arrival delays stay inside the engine's allowed lateness (30 s devices, 24 h grid reports).
 DEVICE_MAX_DELAY_MS = 25 * SECOND_MS
@@ -138,6 +148,12 @@ class SimConfig:
             raise ValueError("situations_per_rule must be >= 0")
         if self.trends < 0:
             raise ValueError("--trends must be >= 0")
+        if not MIN_TIME_MS <= self.start_ms <= MAX_TIME_MS - (self.days + 1) * DAY_MS:
+            days = f"{self.days} day{'s' if self.days != 1 else ''}"
+            raise ValueError(
+                f"--start: {days} from {_utc(self.start_ms)} do not lie between 2000-01-01 and "
+                "2100-01-01 UTC, the times the hub takes as plausible (it would reject every "
+                "line outside them); start later or earlier")
         plan = self.dispute_plan
         if plan is not None:
             if self.background or (self.inject and self.per_rule > 0):

@@ -297,3 +297,16 @@ def test_a_recording_gives_each_event_its_kafka_timestamp(tmp_path: Path) -> Non
     assert main(["correlate", "--rules", str(RULES), "--in", str(plain), "--out", str(out_now),
                  "--final", "--now", str(arrival)]) == 0
     assert out_rec.read_text() == out_now.read_text() != ""
+
+
+@pytest.mark.parametrize("now", ["0", "946684799999", "4102444800000", "2101-01-01T00:00:00Z"])
+def test_an_implausible_now_is_refused(now: str, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """--now 0 took every event as ahead of its arrival: all times became 1970, incidents
+    outside the contract's range, status 0."""
+    out = tmp_path / "out.jsonl"
+    status = main(["correlate", "--rules", str(RULES), "--in", str(write_events(tmp_path)),
+                   "--out", str(out), "--now", now])
+    assert status == 2
+    assert f"--now {now}: not a plausible arrival time" in capsys.readouterr().err
+    assert not out.exists()
