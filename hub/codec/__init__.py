@@ -4,7 +4,15 @@ Where Avro lives: schemas are loaded from ``schemas/avro`` (``Settings.schemas_d
 imported here and nowhere in ``hub.core``.
 """
 
-from hub.codec.avro import Codec, decode, encode, event_enums, event_fields, load_codec
+from hub.codec.avro import (
+    Codec,
+    decode,
+    encode,
+    event_enums,
+    event_fields,
+    event_types,
+    load_codec,
+)
 from hub.codec.compat import full_problems, read_problems
 from hub.codec.deadletter import DEAD_LETTER_KIND, dead_letter_record
 from hub.codec.interchange import (
@@ -37,6 +45,7 @@ __all__ = [
     "error_lineno",
     "event_enums",
     "event_fields",
+    "event_types",
     "format_error",
     "full_problems",
     "incident_to_json",

@@ -31,12 +31,12 @@ from hub.codec.schemas import (
     load_named_types,
     strip_logical_types,
 )
-from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS, check_rules
+from hub.codec.validate import FIELD_RANGES, MAX_TIME_MS, MIN_TIME_MS, check_rules
 from hub.model.errors import DecodeError, UnknownSchemaError, ValidationError, quoted
 from hub.model.events import RECORD_NAMES, shared_strings
 
 if TYPE_CHECKING:
-    from hub.core.rules import EnumType
+    from hub.core.rules import EnumType, FieldType
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
@@ -268,6 +268,27 @@ def event_fields(codec: Codec) -> dict[str, frozenset[str]]:
     return {
         kind: frozenset(f["name"] for f in codec.schema(kind)["fields"]) for kind in SOURCE_KINDS
     }
+
+
+def event_types(codec: Codec) -> dict[str, dict[str, FieldType]]:
+    """The plain fields of each source kind (kind -> field -> its Avro primitive types and, for
+    a number ingest checks, its range), for checking the values rule filters compare them with
+    (``severity: {eq: "4"}``, ``similarity: {gte: 90}``). Enum, record and array fields are left
+    out: enums are checked by their symbols (``event_enums``)."""
+    from hub.core.rules import FieldType as Field
+    from hub.model.events import SOURCE_KINDS
+
+    primitives = {"int", "long", "float", "double", "string", "boolean", "null"}
+    out: dict[str, dict[str, FieldType]] = {}
+    for kind in SOURCE_KINDS:
+        out[kind] = {}
+        for fld in codec.schema(kind)["fields"]:
+            branches = fld["type"] if isinstance(fld["type"], list) else [fld["type"]]
+            names = {b if isinstance(b, str) else b.get("type") for b in branches}
+            if names <= primitives:
+                low, high = FIELD_RANGES.get(fld["name"], (None, None))
+                out[kind][fld["name"]] = Field(frozenset(str(n) for n in names), low, high)
+    return out
 
 
 def event_enums(codec: Codec) -> dict[str, dict[str, EnumType]]:

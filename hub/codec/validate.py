@@ -309,6 +309,10 @@ def _check_ids_and_times(record: Mapping[str, Any]) -> None:
             _time_ok(record[name], name)
 
 
+#: The ranges ``_check_ranges`` enforces, for the rule checks (a filter outside never holds).
+FIELD_RANGES: dict[str, tuple[float, float]] = {"severity": (1, 5), "similarity": (0.0, 1.0)}
+
+
 def _check_ranges(kind: str, record: Mapping[str, Any]) -> None:
     severity = record.get("severity")
     if severity is not None and not (isinstance(severity, int) and 1 <= severity <= 5):

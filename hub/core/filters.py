@@ -7,6 +7,7 @@ into closures keeps per-event evaluation cheap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,9 +21,19 @@ def _missing(_fields: Mapping[str, Any]) -> bool:
     return True
 
 
+def _one_value(name: str, op: str, value: Any) -> None:
+    """A value an event field can equal: a list or mapping never does, a NaN never equals."""
+    if isinstance(value, list | tuple | Mapping):
+        raise ValueError(f"field {name!r}: {op} takes one value, got {value!r}; for any of "
+                         "several write {in: [...]}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"field {name!r}: {op} takes a finite value, got {value!r}")
+
+
 def _compile_one(name: str, spec: Any) -> Predicate:
     if not isinstance(spec, Mapping):
         value = spec
+        _one_value(name, "a plain value", value)
         return lambda f: f.get(name) == value
     if len(spec) != 1:
         raise ValueError(f"field {name!r}: use exactly one operator of {', '.join(OPERATORS)}")
@@ -34,19 +45,26 @@ def _compile_one(name: str, spec: Any) -> Predicate:
     if op in ("in", "not_in"):
         if not isinstance(arg, list | tuple) or not arg:
             raise ValueError(f"field {name!r}: {op} takes a non-empty list")
+        for value in arg:
+            _one_value(name, f"each value of {op}", value)
         values = frozenset(arg)
         if op == "in":
             return lambda f: f.get(name) in values
         return lambda f: f.get(name) not in values
+    if op in ("eq", "ne"):
+        _one_value(name, op, arg)
     if op == "eq":
         return lambda f: f.get(name) == arg
     if op == "ne":
         return lambda f: f.get(name) != arg
     if op == "exists":
-        want = bool(arg)
+        if not isinstance(arg, bool):  # "no" is text, and any text was taken as true
+            raise ValueError(f"field {name!r}: exists takes true or false (unquoted), got "
+                             f"{arg!r}")
+        want = arg
         return lambda f: (f.get(name) is not None) == want
-    if not isinstance(arg, int | float) or isinstance(arg, bool):
-        raise ValueError(f"field {name!r}: {op} takes a number, got {arg!r}")
+    if not isinstance(arg, int | float) or isinstance(arg, bool) or not math.isfinite(arg):
+        raise ValueError(f"field {name!r}: {op} takes a finite number, got {arg!r}")
     bound = arg
 
     def compare(f: Mapping[str, Any]) -> bool:

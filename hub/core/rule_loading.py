@@ -22,7 +22,9 @@ from hub.core.rules import (
     REGISTRY_JOIN_FIELDS,
     RULE_TYPES,
     EnumType,
+    FieldType,
     KnownEnums,
+    KnownTypes,
     Limits,
     Matcher,
     Rule,
@@ -31,6 +33,7 @@ from hub.core.rules import (
     Suppression,
     Tier,
 )
+from hub.core.yaml_keys import DuplicateKeyError, load_unique
 from hub.model.errors import ConfigError
 from hub.model.events import SOURCE_KINDS
 from hub.model.incidents import RISK_LEVELS, ROUTE_LEVELS
@@ -58,12 +61,24 @@ def _matcher(ctx: _Ctx, fld: str, spec: Any) -> Matcher:
     unknown = set(spec) - {"kind", "where"}
     if unknown:
         raise ctx.error(fld, f"unknown keys {sorted(unknown)}; a step has 'kind' and 'where'")
-    where = spec.get("where") or {}
+    where = _where(ctx, f"{fld}.where", spec, kind)
     try:
         pred = compile_where(where)
     except ValueError as exc:
         raise ctx.error(f"{fld}.where", str(exc)) from exc
     return Matcher(kind=kind, where=where, pred=pred)
+
+
+def _where(ctx: _Ctx, fld: str, spec: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    """The step's filter; ``where:`` given with nothing under it (or not a mapping) is a
+    mistake, mostly an indentation one: it used to match every event of the kind."""
+    if "where" not in spec:
+        return {}
+    where = spec["where"]
+    if not isinstance(where, Mapping) or not where:
+        raise ctx.error(fld, f"expected field: value pairs, got {where!r}; leave 'where' out to "
+                        f"take every {kind} event")
+    return where
 
 
 def _risk(ctx: _Ctx, fld: str, value: Any) -> str:
@@ -120,7 +135,10 @@ def parse_rule(raw: Any, file: str) -> Rule | None:
     if unknown:
         allowed = sorted(_COMMON_KEYS | _TYPE_KEYS[rtype])
         raise ctx.error(sorted(unknown)[0], f"not a key of a {rtype} rule; allowed: {allowed}")
-    if raw.get("enabled", True) is False:
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):  # "no" (quoted) is text, and the rule stayed on
+        raise ctx.error("enabled", f"expected true or false (unquoted), got {enabled!r}")
+    if not enabled:
         return None
     by = raw.get("by")
     if isinstance(by, str):
@@ -199,13 +217,14 @@ def _parse_suppression(raw: Any, file: str) -> Suppression:
         by = [by]
     if not isinstance(by, list) or not by:
         raise ctx.error("by", "expected a list of field names")
+    where = _where(ctx, "where", raw, kind)
     try:
         within = parse_duration(raw.get("within"))
-        pred = compile_where(raw.get("where"))
+        pred = compile_where(where)
     except ValueError as exc:
         raise ctx.error("within/where", str(exc)) from exc
     return Suppression(id=raw["id"], kind=kind, by=tuple(by), within=within, where=pred,
-                       clauses=raw.get("where") or {}, source_file=file)
+                       clauses=where, source_file=file)
 
 
 def _parse_sources(raw: Any, file: str) -> dict[str, SourcePolicy]:
@@ -313,31 +332,92 @@ def _check_enum_clause(ctx: _Ctx, fld: str, name: str, spec: Any, enum: EnumType
         raise ctx.error(fld, f"{value!r} is not {article} {enum.name}; use one of {symbols}{hint}")
 
 
+_NUMBERS = frozenset({"int", "long", "float", "double"})
+
+
+def _described(field_type: FieldType) -> str:
+    names = field_type.names - {"null"}
+    what = ("a number" if names <= _NUMBERS else "text" if names == {"string"}
+            else "true or false" if names == {"boolean"} else " or ".join(sorted(names)))
+    if field_type.low is not None and field_type.high is not None:
+        what += f" from {field_type.low} to {field_type.high}"
+    return what
+
+
+def _fits(value: Any, field_type: FieldType) -> bool:
+    names = field_type.names
+    if value is None:
+        return "null" in names
+    if isinstance(value, bool):
+        return "boolean" in names
+    if isinstance(value, int | float):
+        if not names & _NUMBERS or (not names & {"float", "double"} and value != int(value)):
+            return False
+        low, high = field_type.low, field_type.high
+        return (low is None or value >= low) and (high is None or value <= high)
+    return isinstance(value, str) and "string" in names
+
+
+def _check_typed_clause(ctx: _Ctx, fld: str, name: str, spec: Any,
+                        field_type: FieldType) -> None:
+    """A filter on a plain field must name values the field can hold: ``severity: {eq: "4"}``
+    (text against a number), ``similarity: {gte: 90}`` (outside 0-1) never hold, and
+    ``ne``/``not_in`` with them always hold. Either way it is a typo, not a rule."""
+    op, values = clause_values(spec)
+    what = _described(field_type)
+    numeric = bool(field_type.names & _NUMBERS)
+    if op in COMPARISONS and not numeric:
+        raise ctx.error(fld, f"{name!r} is {what}, not a number, so {op!r} never holds; use eq "
+                        "or in")
+    for value in values:
+        if op in COMPARISONS:
+            low, high = field_type.low, field_type.high
+            if (low is None or value >= low) and (high is None or value <= high):
+                continue  # any bound inside the range can hold
+            percent = " (a percentage? divide by 100)" if high == 1 and value > 1 else ""
+            raise ctx.error(fld, f"{op} {value!r}: {name!r} is {what}, so the bound is outside "
+                            f"anything it can hold; give one within{percent}")
+        if _fits(value, field_type):
+            continue
+        hint = ("; write it without quotes" if isinstance(value, str) and numeric
+                else "; YAML reads yes/no/on/off as true/false: quote the value"
+                if isinstance(value, bool) else "; quote it" if "string" in field_type.names
+                else "")
+        raise ctx.error(fld, f"{value!r} is not a value {name!r} can hold ({what}), so the "
+                        f"filter never matches (ne/not_in: always){hint}")
+
+
 def _check_where(ctx: _Ctx, fld: str, kind: str, where: Mapping[str, Any],
-                 fields: frozenset[str], enums: Mapping[str, EnumType]) -> None:
+                 fields: frozenset[str], enums: Mapping[str, EnumType],
+                 types: Mapping[str, FieldType] | None = None) -> None:
     for name, spec in where.items():
         if name not in fields:
             raise ctx.error(f"{fld}.{name}",
                             f"{kind} has no field {name!r}; it has {sorted(fields)}")
         if name in enums:
             _check_enum_clause(ctx, f"{fld}.{name}", name, spec, enums[name])
+        elif types and name in types:
+            _check_typed_clause(ctx, f"{fld}.{name}", name, spec, types[name])
 
 
 def check_fields(pack: RulePack, known: Mapping[str, frozenset[str]],
-                 enums: KnownEnums | None = None) -> None:
+                 enums: KnownEnums | None = None, types: KnownTypes | None = None) -> None:
     """Every field a rule names must exist on the events it reads (a typo would match nothing),
-    and every value a filter gives an enum-typed field must be one of the enum's symbols.
+    and every value a filter gives a field must be one the field can hold.
 
     ``known`` maps each kind to its field names (from the event contracts); keys may also use
     the fields joined from the building registry. ``enums`` maps each kind to its enum-typed
-    fields (also from the contracts); without it filter values are not checked.
+    fields, ``types`` to its plain fields' types and ranges (both from the contracts); without
+    them filter values are not checked.
     """
     enums = enums or {}
+    types = types or {}
     for rule in pack.rules:
         ctx = _Ctx(rule.source_file, rule.id)
         for where, m in rule.matchers:
             _check_where(ctx, f"{where}.where", m.kind, m.where,
-                         known.get(m.kind, frozenset()), enums.get(m.kind, {}))
+                         known.get(m.kind, frozenset()), enums.get(m.kind, {}),
+                         types.get(m.kind))
         on_every_event = set.intersection(*(set(known.get(m.kind, ())) for m in rule.steps))
         by_ok = on_every_event | set(REGISTRY_JOIN_FIELDS)
         for name in rule.by:
@@ -354,19 +434,21 @@ def check_fields(pack: RulePack, known: Mapping[str, frozenset[str]],
                                   f"{supp.kind} has no field {name!r}")
         supp_ctx = _Ctx(f"{supp.source_file}: suppression {supp.id!r}")
         _check_where(supp_ctx, "where", supp.kind, supp.clauses, fields,
-                     enums.get(supp.kind, {}))
+                     enums.get(supp.kind, {}), types.get(supp.kind))
 
 
 def load_rules(
     directory: Path | str,
     known_fields: Mapping[str, frozenset[str]] | None = None,
     known_enums: KnownEnums | None = None,
+    known_types: KnownTypes | None = None,
 ) -> RulePack:
     """Load every *.yaml / *.yml in ``directory`` (sorted by name) into one pack.
 
     With ``known_fields`` (kind -> field names of the event contracts, ``hub.codec.event_fields``)
-    every field a rule names is checked too; with ``known_enums`` as well
-    (``hub.codec.event_enums``), every value a filter gives an enum-typed field.
+    every field a rule names is checked too; with ``known_enums`` (``hub.codec.event_enums``)
+    and ``known_types`` (``hub.codec.event_types``) as well, every value a filter gives a field.
+    A key given twice in a mapping is an error: YAML would keep the last one silently.
     """
     path = Path(directory)
     if not path.is_dir():
@@ -374,12 +456,14 @@ def load_rules(
     docs = []
     for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
         try:
-            docs.append((str(file), yaml.safe_load(file.read_text(encoding="utf-8"))))
+            docs.append((str(file), load_unique(file.read_text(encoding="utf-8"))))
         except yaml.YAMLError as exc:
             raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        except DuplicateKeyError as exc:
+            raise ConfigError(f"{file}: {exc}") from exc
     pack = parse_documents(docs)
     if not pack.rules:
         raise ConfigError(f"{path}: no rules found (files need a top-level 'rules:' list)")
     if known_fields is not None:
-        check_fields(pack, known_fields, known_enums)
+        check_fields(pack, known_fields, known_enums, known_types)
     return pack

@@ -47,6 +47,20 @@ class EnumType(NamedTuple):
 KnownEnums = Mapping[str, Mapping[str, EnumType]]
 
 
+class FieldType(NamedTuple):
+    """What a plain (not enum) event field may hold, from the contracts: its Avro primitive
+    types, and for a number the range ingest accepts. A rule comparing the field with anything
+    else is a typo (``severity: {eq: "4"}`` never holds: severity is a number)."""
+
+    names: frozenset[str]  # Avro primitives: int, long, float, double, string, boolean, null
+    low: float | None = None
+    high: float | None = None
+
+
+#: kind -> field name -> its type, for the plain fields (``hub.codec.event_types``).
+KnownTypes = Mapping[str, Mapping[str, FieldType]]
+
+
 @dataclass(frozen=True)
 class Matcher:
     """One step of a rule: an event kind and a compiled filter over its fields."""

@@ -89,7 +89,7 @@ def test_good_rule_loads(tmp_path: Path) -> None:
         (
             {"match": {"kind": "access_swipe", "where": {"n": {"gt": "five"}}}},
             "match.where",
-            "takes a number",
+            "takes a finite number",
         ),
         (
             {"match": {"kind": "access_swipe", "where": {"result": {"in": "DENIED"}}}},
