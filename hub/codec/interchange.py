@@ -42,6 +42,10 @@ LINE_KINDS: tuple[str, ...] = (*ALL_KINDS, INCIDENT_KIND, "dead_letter", "incide
                                "case_change", "dispute_funnel", "risk_warning", "safety_index")
 
 
+#: Every line kind, quoted as in a line: what ``read_jsonl(only=...)`` may skip unread.
+_KNOWN = tuple(f'"{k}"'.encode() for k in LINE_KINDS)
+
+
 def pii_fields(schema: Mapping[str, Any]) -> frozenset[str]:
     """Top-level fields the schema marks ``"pii": "pseudonymized"``."""
     return frozenset(f["name"] for f in schema.get("fields", []) if f.get("pii") == "pseudonymized")
@@ -175,9 +179,10 @@ def read_jsonl(
 ) -> Iterator[Line]:
     """Every non-blank line of ``path`` (``-`` for stdin) as a :class:`Line`; never stops early.
     ``accept``: the kinds taken (see :func:`parse_object`). ``only``: skip, unparsed, every line
-    that names a ``"kind"`` but none of these (a reader that needs two kinds of a city's 700,000
-    lines should not validate the other 690,000); a line naming no kind at all (garbage, a
-    binary record) is read, so that it is rejected, not skipped. Line numbers stay the file's."""
+    that names a ``"kind"`` and another kind the hub knows, but none of these (a reader that
+    needs two kinds of a city's 700,000 lines should not validate the other 690,000); a line
+    naming no known kind (garbage, a binary record, ``"grid_reprot"``) is read, so that it is
+    rejected, not skipped. Line numbers stay the file's."""
     codec = codec or load_codec()
     wanted = tuple(f'"{k}"'.encode() for k in only) if only is not None else None
     if str(path) == "-":
@@ -193,7 +198,7 @@ def _read_lines(lines: Any, key: bytes | str, codec: Codec,
     """Lines are decoded one by one, so a line that is not UTF-8 is one rejected line."""
     for lineno, raw in enumerate(lines, start=1):
         if (wanted is not None and isinstance(raw, bytes) and b'"kind"' in raw
-                and not any(w in raw for w in wanted)):
+                and not any(w in raw for w in wanted) and any(k in raw for k in _KNOWN)):
             continue
         try:
             check_line_size(len(raw.encode() if isinstance(raw, str) else raw))

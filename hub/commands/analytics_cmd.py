@@ -83,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
                                accept={"incident"}):
             if line.record is None or line.error is not None:
                 bad_incidents += 1
-                print(f"{args.incidents}:{line.lineno}: {line.error}", file=sys.stderr)
+                err = line.error  # as --in's lines: FILE:LINE: REASON: field: detail
+                detail = ": ".join(p for p in (err.field, err.detail) if p) if err else "unreadable"
+                print(f"{args.incidents}:{line.lineno}: "
+                      f"{err.reason if err else 'DECODE_ERROR'}: {detail}", file=sys.stderr)
                 continue
             incidents.append(Incident.from_record(line.record))
     lines = read_input(args.input, pseudonym_key=settings.pseudonym_key, codec=codec,
@@ -101,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     for rej in result.rejected[:20]:
         print(f"{args.input}:{rej.lineno}: {rej.reason}: {rej.detail}", file=sys.stderr)
     print(f"hub analytics: {result.buildings} buildings, {result.reports} grid reports, "
-          f"{result.incidents} confirmed incident versions, {len(result.rejected)} rejected; "
+          f"{result.incidents} confirmed incident versions, "
+          f"{len(result.rejected) + bad_incidents} rejected; "
           + ", ".join(f"{n} {k}" for k, n in written.items()) + f" -> {args.out}",
           file=sys.stderr)
     return EXIT_BAD_INPUT if result.rejected or bad_incidents else EXIT_OK

@@ -285,6 +285,19 @@ def test_only_skips_other_kinds_but_rejects_lines_that_name_no_kind(tmp_path: Pa
                    (5, None, False)]
 
 
+def test_only_rejects_a_line_whose_kind_is_misspelt(tmp_path: Path) -> None:
+    """`hub analytics` dropped a grid report written `"kind": "grid_reprot"` unseen: it named a
+    kind, just not one it needed. A kind the hub does not know is now read, and rejected."""
+    path = tmp_path / "in.jsonl"
+    typo = line(ALARM).replace('"perimeter_alarm"', '"perimeter_alrm"')
+    assert typo != line(ALARM)
+    path.write_text("\n".join([line(ALARM), typo, line(SWIPE)]) + "\n")
+    got = [(x.lineno, x.ok, str(x.error or ""))
+           for x in read_jsonl(path, pseudonym_key=KEY, only=("access_swipe",))]
+    assert [(n, ok) for n, ok, _ in got] == [(2, False), (3, True)]
+    assert "'perimeter_alrm' is not a known kind" in got[0][2]
+
+
 def test_read_jsonl_reports_every_bad_line_and_keeps_going(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text(

@@ -69,3 +69,24 @@ def test_an_out_that_is_a_file_is_status_2(tmp_path: Path, city: tuple[Path, Pat
     result = hub("analytics", "--in", str(events), "--out", str(events))
     assert result.returncode == 2
     assert result.stderr.strip() == f"hub analytics: --out {events}: is a file; give a directory"
+
+
+def test_bad_incident_lines_are_counted_and_said_as_input_lines_are(
+        tmp_path: Path, city: tuple[Path, Path]) -> None:
+    """A bad --incidents line printed "FILE:1: line 1: ..." and the summary said "0 rejected"
+    beside status 1; a grid report under a misspelt kind was skipped unseen, status 0."""
+    events, _ = city
+    incidents = tmp_path / "incidents.jsonl"
+    incidents.write_text('{"kind": "incident"}\n')
+    typo = tmp_path / "events.jsonl"
+    report = next(x for x in events.read_text().splitlines() if '"grid_report"' in x)
+    typo.write_text(events.read_text() + report.replace('"grid_report"', '"grid_reprot"') + "\n")
+    lines = len(typo.read_text().splitlines())
+    result = hub("analytics", "--in", str(typo), "--incidents", str(incidents),
+                 "--out", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    said = result.stderr.splitlines()
+    assert f"{incidents}:1: VALIDATION_ERROR: incident_id: required field missing" in said[0]
+    assert said[1].startswith(f"{typo}:{lines}: UNKNOWN_SCHEMA: 'grid_reprot' is not a known "
+                              "kind"), said
+    assert ", 2 rejected; " in said[-1], said
