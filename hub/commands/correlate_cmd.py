@@ -25,7 +25,9 @@ def add_parser(sub: Any) -> None:
                    help="events .jsonl ('-' for stdin), or a recording made by `hub record` "
                    "(its Kafka timestamps say when each event arrived)")
     p.add_argument("--out", default="-", help="incidents .jsonl ('-' for stdout, the default)")
-    p.add_argument("--final", action="store_true", help="only the last version of each incident")
+    p.add_argument("--final", action="store_true",
+                   help="only the last version of each incident (with --early: CONFIRMED, or "
+                   "RETRACTED for a provisional incident that late lines disproved)")
     p.add_argument("--early", action="store_true",
                    help="take the line order as arrival order and also write what operators see "
                    "before the watermark: PROVISIONAL versions at arrival, RETRACTED ones when "

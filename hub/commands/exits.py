@@ -1,7 +1,7 @@
 """The exit statuses every ``hub`` command uses (README, "Exit status")."""
 
 EXIT_OK = 0
-#: bad input (a rejected line, an invalid record) or a failed delivery
+#: bad input (an invalid line or record; a LATE line is reported, not bad) or a failed delivery
 EXIT_BAD_INPUT = 1
 #: usage: a wrong flag, a missing or unusable file or directory, a bad configuration
 EXIT_USAGE = 2
