@@ -232,6 +232,13 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
                 return str(value)
             if not rr.join:
                 return None
+        pair = rr.key_pair
+        if pair is not None:  # as key_for: "a|b", None when either is missing or empty
+            fields = event.fields
+            a, b = fields.get(pair[0]), fields.get(pair[1])
+            if a is None or a == "" or b is None or b == "":
+                return None
+            return f"{a}|{b}"
         return self.key_of(rr.rule, event)
 
     def _feed(self, event: Event, result: StepResult) -> None:
@@ -249,6 +256,9 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
             if key_field is not None and (value := fields.get(key_field)) is not None \
                     and value != "":
                 key = value if type(value) is str else str(value)
+            elif (pair := rr.key_pair) is not None and (a := fields.get(pair[0])) \
+                    and (b := fields.get(pair[1])):  # a site's door (else _key decides)
+                key = f"{a}|{b}"
             else:
                 found = self._key(rr, event)
                 if found is None:

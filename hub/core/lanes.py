@@ -1,8 +1,10 @@
 """Which internal partition each event must reach so every rule sees all events of its key.
 
 Rules keyed only by site-local fields (door, building, device, zone, site) are evaluated in the
-site's partition ("site" lane). A rule keyed by anything else (a credential, a grid) gets a lane of
-its own, and events are repartitioned by that key, so the answer stays right with many workers.
+site's partition ("site" lane), with the site in their key (rule loading adds ``site_id``: a
+vendor's door and device ids repeat across sites). A rule keyed by anything else (a
+credential, a grid) gets a lane of its own, and events are repartitioned by that key, so the
+answer stays right with many workers.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from hub.core.rules import (
     DEFAULT_LATENESS,
     REGISTRY_JOIN_FIELDS,
     RULE_TYPES,
+    SITE_LOCAL_FIELDS,
     EnumType,
     FieldType,
     KnownEnums,
@@ -145,6 +146,11 @@ def parse_rule(raw: Any, file: str) -> Rule | None:
         by = [by]
     if not isinstance(by, list) or not by or not all(isinstance(b, str) for b in by):
         raise ctx.error("by", "expected one field name or a list of them (e.g. [site_id])")
+    if set(by) <= SITE_LOCAL_FIELDS and "site_id" not in by:
+        # Door, device and zone ids are the vendor's, and repeat across sites ("main-door"):
+        # keyed by them alone, two sites' doors were one key offline, and online only when the
+        # sites shared a partition. The site lane collides per site.
+        by = ["site_id", *by]
     if "within" not in raw:
         raise ctx.error("within", "every rule needs a window in event time, e.g. within: 5m")
     try:

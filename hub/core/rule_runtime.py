@@ -43,8 +43,8 @@ class RuleRuntime:
     """A compiled rule with its per-key states and one heap of everything due, in event time."""
 
     __slots__ = ("absent_before_only", "gc_every", "handler", "heap", "held", "hold", "join",
-                 "key_field", "lone", "lone_waits", "next_gc", "per_key", "released", "rule",
-                 "sources", "states", "window_cap", "within")
+                 "key_field", "key_pair", "lone", "lone_waits", "next_gc", "per_key", "released",
+                 "rule", "sources", "states", "window_cap", "within")
 
     def __init__(self, rule: Rule, window_events: int = 10_000) -> None:
         self.rule = rule
@@ -57,6 +57,8 @@ class RuleRuntime:
         # Fast path for the usual one-field key read straight from the event.
         self.key_field = rule.by[0] if len(rule.by) == 1 else None
         self.join = any(name in REGISTRY_JOIN_FIELDS for name in rule.by)
+        # ... and for two (a site's door: site_id, door_id), the site lane's usual key
+        self.key_pair = (rule.by[0], rule.by[1]) if len(rule.by) == 2 and not self.join else None
         self.absent_before_only = rule.type == "absence" and rule.direction == "before"
         self.within = rule.within
         self.handler = HANDLERS[rule.type]

@@ -84,7 +84,7 @@ def test_breach_entry_order_is_event_time_not_arrival() -> None:
 
 def test_forced_door_without_any_grant() -> None:
     (inc,) = fire("forced_door", [swipe("f1", 0, "FORCED_OPEN")])
-    assert inc.risk_level == "HIGH" and ids(inc) == ["f1"] and inc.key == "D1"
+    assert inc.risk_level == "HIGH" and ids(inc) == ["f1"] and inc.key == "S1|D1"
 
 
 def test_forced_door_grant_exactly_30s_before_suppresses() -> None:
@@ -283,7 +283,7 @@ def test_dispute_hotspot_other_categories_and_buildings_do_not_count() -> None:
 def test_lookup_spike_five_distinct_visitors() -> None:
     events = [lookup(f"l{i}", i * MIN, f"v{i}") for i in range(5)]
     (inc,) = fire("lookup_spike", events)
-    assert inc.risk_level == "LOW" and inc.key == "B1"
+    assert inc.risk_level == "LOW" and inc.key == "S1|B1"
 
 
 def test_lookup_spike_five_lookups_by_four_visitors() -> None:
@@ -326,7 +326,7 @@ def test_door_held_open() -> None:
 
 def test_device_tamper() -> None:
     (inc,) = fire("device_tamper", [alarm("t1", 0, "TAMPER", device_id="pa-9")])
-    assert inc.risk_level == "MEDIUM" and inc.key == "pa-9"
+    assert inc.risk_level == "MEDIUM" and inc.key == "S1|pa-9"
     assert fire("device_tamper", [alarm("t1", 0, "INTRUSION")]) == []
 
 
@@ -346,7 +346,7 @@ def test_credential_brute_force_counts_an_event_given_twice_once() -> None:
     before = CorrelationEngine(default_pack(), MemoryBuildingRegistry(), track_changes=True)
     for e in batch:
         before.process(e)
-    ref = ("R", "credential_brute_force", "D1")
+    ref = ("R", "credential_brute_force", "S1|D1")
     written = before.export_state(ref)
     assert written is not None and len(written["w"]) == 4  # the window: the four, released
     after = CorrelationEngine(default_pack(), MemoryBuildingRegistry(), track_changes=True)

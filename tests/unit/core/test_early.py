@@ -156,7 +156,7 @@ def test_an_earlier_first_event_arriving_late_retracts_and_names_the_confirmed_i
 
 
 def test_a_late_granted_swipe_that_fills_the_absence_retracts_forced_door() -> None:
-    out = early_run([swipe("fo", 10 * SEC, "FORCED_OPEN", door="D7"),
+    out = early_run([swipe("fo", 10 * SEC, "FORCED_OPEN", door="D7", site="S5"),
                      swipe("g", 4 * SEC, "GRANTED", door="D7", site="S5")])
     assert [i for i, _ in of(out, "forced_door", PROVISIONAL)] == [0]
     assert not of(out, "forced_door", CONFIRMED)

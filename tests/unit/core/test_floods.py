@@ -130,7 +130,7 @@ def test_provisional_versions_of_a_flood_are_coalesced_when_another_key_runs_ahe
             origin = "p1" if event is ahead else "p0"
             out.extend(both.process(event, origin, eager=False).incidents)
         out.extend(both.process_eager(batch).incidents)
-    provisional = [i for i in brute(out) if i.status == PROVISIONAL and i.key == "D1"]
+    provisional = [i for i in brute(out) if i.status == PROVISIONAL and i.key == "S1|D1"]
     assert provisional, "the flood raises a provisional incident"
     assert len(provisional) <= 100 // 10 + 2, len(provisional)
     times = [i.emitted_time for i in provisional]

@@ -100,7 +100,7 @@ def test_threshold_update_and_new_incident_after_the_gap() -> None:
     incs = of_rule(run(PACK, burst1 + burst2), "credential_brute_force")
     assert [(i.version, len(i.evidence)) for i in incs] == [(1, 5), (2, 6), (1, 5)]
     assert incs[0].incident_id == incs[1].incident_id != incs[2].incident_id
-    assert incs[2].incident_id == incident_id("credential_brute_force", "D1", "b0")
+    assert incs[2].incident_id == incident_id("credential_brute_force", "S1|D1", "b0")
 
 
 def test_risk_is_raised_by_tiers_and_never_lowered() -> None:
@@ -162,7 +162,7 @@ def test_incident_id_depends_on_rule_key_and_first_evidence() -> None:
 def test_two_keys_are_two_incidents() -> None:
     events = [swipe("h1", 0, "HELD_OPEN", door="D1"), swipe("h2", 1, "HELD_OPEN", door="D2")]
     incs = of_rule(run(PACK, events), "door_held_open")
-    assert sorted(i.key for i in incs) == ["D1", "D2"]
+    assert sorted(i.key for i in incs) == ["S1|D1", "S1|D2"]
     assert len({i.incident_id for i in incs}) == 2
 
 

@@ -62,7 +62,7 @@ def test_the_sweep_keeps_a_key_while_a_later_event_may_still_join_its_incident()
     engine = held_engine()
     engine.process(swipe("h1", 0, "HELD_OPEN"))
     engine.process(swipe("h2", 90 * SEC, "HELD_OPEN", door="D2"))  # releases h1
-    assert engine.open_incident_id("held", "D1") is not None
+    assert engine.open_incident_id("held", "S1|D1") is not None
 
 
 def test_the_sweep_forgets_a_key_once_its_window_and_incident_have_expired() -> None:
@@ -71,10 +71,10 @@ def test_the_sweep_forgets_a_key_once_its_window_and_incident_have_expired() -> 
     # released to 10 min - 5 s, past h1's window and its incident's hold (1 min each); but the
     # sweep walks keys in the order they were last processed and stops at the first one alive
     engine.process(swipe("h2", 600 * SEC, "HELD_OPEN", door="D2"))
-    assert engine.open_incident_id("held", "D1") is not None
+    assert engine.open_incident_id("held", "S1|D1") is not None
     engine.process(swipe("h3", 700 * SEC, "HELD_OPEN", door="D3"))  # D1 now comes first
-    assert engine.open_incident_id("held", "D1") is None
-    assert engine.open_incident_id("held", "D2") is not None
+    assert engine.open_incident_id("held", "S1|D1") is None
+    assert engine.open_incident_id("held", "S1|D2") is not None
     assert engine.state_size() == 2  # D2 with its open incident, D3 still pending
 
 

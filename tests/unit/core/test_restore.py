@@ -123,8 +123,8 @@ def test_take_dirty_lists_each_changed_state_once_in_order_then_starts_again() -
     engine.process(swipe("d2", 0, "DENIED", door="D2"))
     engine.process(swipe("d1", 0, "DENIED", door="D1"))
     engine.process(swipe("d3", 1, "DENIED", door="D1"))
-    assert engine.take_dirty() == [("R", "credential_brute_force", "D1"),
-                                   ("R", "credential_brute_force", "D2"),
+    assert engine.take_dirty() == [("R", "credential_brute_force", "S1|D1"),
+                                   ("R", "credential_brute_force", "S1|D2"),
                                    ("R", "perimeter_breach_entry", "S1")]
     assert engine.take_dirty() == []
     assert CorrelationEngine(PACK).take_dirty() == []  # not tracked: nothing to write back

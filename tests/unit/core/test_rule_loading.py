@@ -59,7 +59,7 @@ def assert_names(msg: str, tmp_path: Path, rule: str | None, field: str) -> None
 def test_good_rule_loads(tmp_path: Path) -> None:
     pack = load_rules(write_rules(tmp_path, GOOD, name="good.yaml"))
     (rule,) = pack.rules
-    assert rule.id == "probe" and rule.within == 120_000 and rule.by == ("door_id",)
+    assert rule.id == "probe" and rule.within == 120_000 and rule.by == ("site_id", "door_id")
     assert [(t.count, t.risk_level) for t in rule.tiers] == [(3, "MEDIUM"), (6, "HIGH")]
     assert rule.risk_for(2) is None
     assert rule.risk_for(3) == "MEDIUM" and rule.risk_for(7) == "HIGH"
@@ -360,14 +360,14 @@ def test_default_pack_is_what_issue_3_lists() -> None:
     rules = {r.id: r for r in pack.rules}
     expect = {
         "perimeter_breach_entry": ("sequence", ("site_id",), 300_000),
-        "forced_door": ("absence", ("door_id",), 30_000),
-        "credential_brute_force": ("threshold", ("door_id",), 120_000),
+        "forced_door": ("absence", ("site_id", "door_id"), 30_000),
+        "credential_brute_force": ("threshold", ("site_id", "door_id"), 120_000),
         "cloned_credential": ("distinct", ("credential_hash",), 180_000),
         "watchlist_entry": ("all", ("site_id",), 600_000),
-        "dispute_hotspot": ("distinct", ("building_id",), 7 * 86_400_000),
-        "lookup_spike": ("distinct", ("building_id",), 1_800_000),
-        "door_held_open": ("single", ("door_id",), 600_000),
-        "device_tamper": ("single", ("device_id",), 600_000),
+        "dispute_hotspot": ("distinct", ("site_id", "building_id"), 7 * 86_400_000),
+        "lookup_spike": ("distinct", ("site_id", "building_id"), 1_800_000),
+        "door_held_open": ("single", ("site_id", "door_id"), 600_000),
+        "device_tamper": ("single", ("site_id", "device_id"), 600_000),
     }
     assert {k: (r.type, r.by, r.within) for k, r in rules.items()} == expect
     (flap,) = pack.suppressions

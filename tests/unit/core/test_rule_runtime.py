@@ -36,8 +36,10 @@ def test_rules_that_need_two_events_of_a_key_leave_a_lone_event_dormant() -> Non
 
 
 def test_the_usual_key_field_is_read_straight_from_the_event_unless_joined() -> None:
-    rr = RuleRuntime(RULES["credential_brute_force"])
-    assert rr.key_field == "door_id" and not rr.join
+    rr = RuleRuntime(RULES["credential_brute_force"])  # a site's door: two fields
+    assert rr.key_field is None and rr.key_pair == ("site_id", "door_id") and not rr.join
+    one = RuleRuntime(RULES["cloned_credential"])
+    assert one.key_field == "credential_hash" and one.key_pair is None and not one.join
     assert rr.released == NEG_INF and rr.next_gc == NEG_INF and rr.heap == [] and rr.states == {}
 
 
