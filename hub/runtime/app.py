@@ -125,7 +125,7 @@ def run_worker(hub_app: HubApp, signals: StopSignals) -> int:
     0 after a stop on request; EXIT_RESTARTABLE (70) when only a new process can go on (a fenced
     or fatally failed producer, a bug in a batch): the supervisor restarts it from the last
     commit. After a stop request the process is gone within
-    ``hub.runtime.stop_signals.STOP_DEADLINE_S`` (4.5 s), even when Kafka does not answer (the
+    ``hub.runtime.stop_signals.STOP_DEADLINE_S`` (4 s), even when Kafka does not answer (the
     open batch is then abandoned, uncommitted): ``signals`` (installed before any thread
     started) sees the request even while a librdkafka call blocks this thread.
     """

@@ -24,8 +24,10 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-#: After a stop request the process is gone within this many seconds.
-STOP_DEADLINE_S = 4.5
+#: After a stop request the process is gone within this many seconds: 4, not the 5 promised, so
+#: that a supervising ``hub worker`` parent, which exits after its child, keeps inside them on
+#: a loaded machine (an outside probe saw the parent leave 1.3-2 s after a 4.5 s child).
+STOP_DEADLINE_S = 4.0
 
 _SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
