@@ -347,7 +347,7 @@ def test_a_flood_on_one_door_stays_small_and_matches_offline(fresh_group: Worker
     swipes_dead = [d for d in dead if (d.record or {}).get("source_kind") == "access_swipe"]
     assert swipes_dead == []
     mine = [r for r in incidents if r.record and r.record["rule_id"] == "credential_brute_force"
-            and r.record["key"] == "DOOR-FLOOD"]
+            and r.record["key"] == f"{SITE}|DOOR-FLOOD"]
     confirmed = [r.record for r in mine if r.record.get("status", "CONFIRMED") == "CONFIRMED"]
     assert 1 <= len(confirmed) <= span // 10_000 + 2, len(confirmed)
     assert all(len(r["evidence"]) <= 40 for r in (x.record for x in mine))
