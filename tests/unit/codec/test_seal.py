@@ -31,3 +31,27 @@ def test_a_sealed_dead_letter_says_so_and_older_ones_read_as_not_sealed() -> Non
     plain = dead_letter_record(DecodeError("x"), topic="t", partition=0, offset=1, key=None,
                                value=b"v", time_ms=1)
     assert plain["original_sealed"] is False
+
+
+def test_values_sealed_before_gcm_still_unseal() -> None:
+    """Letters on hub.deadletter from before 2026-12-07 are Fernet tokens: still opened by the
+    same key, refused by another."""
+    from hub.codec.seal import _fernet
+
+    old = _fernet("dl-key").encrypt(RAW)
+    assert old.startswith(b"gAAAAA") and unseal(old, "dl-key") == RAW
+    with pytest.raises(SealError):
+        unseal(old, "other")
+
+
+def test_a_new_seal_is_gcm_and_altering_any_part_is_refused() -> None:
+    from hub.codec.seal import SEALED_V2
+
+    token = seal(RAW, "dl-key")
+    assert token.startswith(SEALED_V2) and len(token) == len(SEALED_V2) + 12 + len(RAW) + 16
+    for at in (len(SEALED_V2), len(SEALED_V2) + 12, len(token) - 1):  # nonce, body, tag
+        altered = token[:at] + bytes([token[at] ^ 1]) + token[at + 1:]
+        with pytest.raises(SealError):
+            unseal(altered, "dl-key")
+    with pytest.raises(SealError):
+        unseal(SEALED_V2 + b"short", "dl-key")
