@@ -32,10 +32,17 @@ def ahead_by(event_time: int, arrived: int | None, tolerance: int) -> int:
     return max(0, event_time - arrived - tolerance)
 
 
+#: Record timestamps outside [2000-01-01, 2100-01-01) UTC are no arrival time (the bounds the
+#: codec holds event times to, hub.codec.validate).
+PLAUSIBLE_MS = (946_684_800_000, 4_102_444_800_000)
+
+
 def arrived_at(timestamp_type: int, timestamp: int) -> int | None:
     """The arrival time of a Kafka record (confluent-kafka's ``timestamp()``), None if it has
-    none (type 0 or a negative stamp)."""
-    return timestamp if timestamp_type and timestamp > 0 else None
+    none (type 0) or an implausible one: a producer that stamps records in seconds (1.7e9 ms
+    is January 1970) made every event of its "ahead" by 55 years, taken at 1970, and LATE."""
+    low, high = PLAUSIBLE_MS
+    return timestamp if timestamp_type and low <= timestamp < high else None
 
 
 def corrected(event: Event, tolerance: int) -> tuple[Event, int]:

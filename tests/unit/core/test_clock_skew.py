@@ -87,6 +87,23 @@ def test_arrival_of_a_kafka_record() -> None:
     assert arrived_at(1, -1) is None
 
 
+def test_a_record_stamped_in_seconds_or_out_of_range_has_no_arrival() -> None:
+    """A producer stamping records in seconds (1.7e9 'ms' is January 1970) made every event of
+    its "ahead" by 55 years: taken at 1970 and LATE. Such a stamp is no arrival time."""
+    from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS
+    from hub.core.clock_skew import PLAUSIBLE_MS
+
+    assert PLAUSIBLE_MS == (MIN_TIME_MS, MAX_TIME_MS)  # the codec's bounds for event times
+    assert arrived_at(1, 1_700_000_000) is None
+    assert arrived_at(1, 1000) is None
+    assert arrived_at(1, MAX_TIME_MS) is None
+    assert arrived_at(1, MIN_TIME_MS) == MIN_TIME_MS
+    fields = {"event_id": "e", "vendor": "v", "device_id": "d", "site_id": "s",
+              "event_time": T0, "zone_id": "z", "alarm_type": "INTRUSION", "severity": 3}
+    event = Event.from_record("perimeter_alarm", fields, arrived=arrived_at(1, 1_700_000_000))
+    assert corrected(event, 60_000) == (event, 0)  # kept as stamped
+
+
 def test_an_event_too_far_ahead_takes_its_arrival_time() -> None:
     e = at(alarm("a", 0), T0 - 5 * MIN)  # stamped 5 minutes after it reached Kafka
     fixed, ahead = corrected(e, FUTURE)
