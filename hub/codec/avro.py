@@ -31,9 +31,9 @@ from hub.codec.schemas import (
     load_named_types,
     strip_logical_types,
 )
-from hub.codec.validate import FIELD_RANGES, MAX_TIME_MS, MIN_TIME_MS, check_rules
+from hub.codec.validate import FIELD_RANGES, check_rules
 from hub.model.errors import DecodeError, UnknownSchemaError, ValidationError, quoted
-from hub.model.events import RECORD_NAMES, shared_strings
+from hub.model.events import MAX_TIME_MS, MIN_TIME_MS, RECORD_NAMES, shared_strings
 
 if TYPE_CHECKING:
     from hub.core.rules import EnumType, FieldType

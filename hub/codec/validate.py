@@ -20,10 +20,8 @@ from hub.codec.limits import BAD_IN_ID, LIMITED_KINDS, MAX_ID_CHARS, check_limit
 from hub.codec.plain_check import TIME_FIELDS, PlainCheck
 from hub.codec.schemas import PRIMITIVES, fullname
 from hub.model.errors import ValidationError, quoted
+from hub.model.events import MAX_TIME_MS, MIN_TIME_MS
 
-#: Times before this (2000-01-01T00:00:00Z) or from 2100 on are rejected as implausible.
-MIN_TIME_MS = 946_684_800_000
-MAX_TIME_MS = 4_102_444_800_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TIME_HINT = "write ISO-8601 with an offset (2024-05-01T08:30:00+08:00) or epoch milliseconds"
 
@@ -315,14 +313,17 @@ FIELD_RANGES: dict[str, tuple[float, float]] = {"severity": (1, 5), "similarity"
 
 def _check_ranges(kind: str, record: Mapping[str, Any]) -> None:
     severity = record.get("severity")
-    if severity is not None and not (isinstance(severity, int) and 1 <= severity <= 5):
+    low, high = FIELD_RANGES["severity"]
+    if severity is not None and not (isinstance(severity, int) and low <= severity <= high):
         raise ValidationError(
             f"{severity!r} is out of range: severity is an integer from 1 (lowest) to 5",
             field="severity",
         )
     similarity = record.get("similarity")
+    low, high = FIELD_RANGES["similarity"]
     if similarity is not None and not (
-        isinstance(similarity, (int, float)) and math.isfinite(similarity) and 0 <= similarity <= 1
+        isinstance(similarity, (int, float)) and math.isfinite(similarity)
+        and low <= similarity <= high
     ):
         raise ValidationError(
             f"{similarity!r} is out of range: similarity is a number from 0.0 to 1.0 "

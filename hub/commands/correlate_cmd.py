@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.now is not None:
         import time
 
-        from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS
+        from hub.model.events import MAX_TIME_MS, MIN_TIME_MS
         from hub.replay.record import parse_time
         try:
             now = parse_time(args.now, int(time.time() * 1000))

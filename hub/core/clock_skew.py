@@ -19,7 +19,7 @@ Offline the arrival is the recording's record timestamp, or the ``--now`` given 
 
 from __future__ import annotations
 
-from hub.model.events import Event
+from hub.model.events import MAX_TIME_MS, MIN_TIME_MS, Event
 
 #: ``future`` in sources.yaml when not given.
 DEFAULT_FUTURE_MS = 60_000
@@ -32,17 +32,11 @@ def ahead_by(event_time: int, arrived: int | None, tolerance: int) -> int:
     return max(0, event_time - arrived - tolerance)
 
 
-#: Record timestamps outside [2000-01-01, 2100-01-01) UTC are no arrival time (the bounds the
-#: codec holds event times to, hub.codec.validate).
-PLAUSIBLE_MS = (946_684_800_000, 4_102_444_800_000)
-
-
 def arrived_at(timestamp_type: int, timestamp: int) -> int | None:
     """The arrival time of a Kafka record (confluent-kafka's ``timestamp()``), None if it has
     none (type 0) or an implausible one: a producer that stamps records in seconds (1.7e9 ms
     is January 1970) made every event of its "ahead" by 55 years, taken at 1970, and LATE."""
-    low, high = PLAUSIBLE_MS
-    return timestamp if timestamp_type and low <= timestamp < high else None
+    return timestamp if timestamp_type and MIN_TIME_MS <= timestamp < MAX_TIME_MS else None
 
 
 def corrected(event: Event, tolerance: int) -> tuple[Event, int]:

@@ -13,9 +13,8 @@ from typing import Any
 
 from hub.codec import Codec
 from hub.codec.limits import MAX_ID_CHARS, TEXT_MAX
-from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS
 from hub.core.pseudonym import RAW_ALIASES
-from hub.model.events import SOURCE_KINDS
+from hub.model.events import MAX_TIME_MS, MIN_TIME_MS, SOURCE_KINDS
 
 #: Most events in one ``POST /v1/events/<kind>`` request.
 MAX_EVENTS = 1000

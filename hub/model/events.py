@@ -21,6 +21,10 @@ SOURCE_KINDS: tuple[str, ...] = (
     "grid_report",
 )
 _KIND_RANK = {kind: i for i, kind in enumerate(SOURCE_KINDS)}
+#: Times before this (2000-01-01T00:00:00Z) or from 2100 on are not plausible: the codec rejects
+#: such event times, and the clock rule takes no such record timestamp for an arrival.
+MIN_TIME_MS = 946_684_800_000
+MAX_TIME_MS = 4_102_444_800_000
 REGISTRY_KIND = "building_identity"
 INCIDENT_KIND = "incident"
 ALL_KINDS: tuple[str, ...] = (*SOURCE_KINDS, REGISTRY_KIND)

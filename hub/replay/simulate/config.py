@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS
+from hub.model.events import MAX_TIME_MS, MIN_TIME_MS
 
 SECOND_MS = 1_000
 MINUTE_MS = 60_000

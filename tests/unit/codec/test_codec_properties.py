@@ -9,8 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.codec import load_codec, parse_line, record_to_json
-from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS
-from hub.model.events import RECORD_NAMES
+from hub.model.events import MAX_TIME_MS, MIN_TIME_MS, RECORD_NAMES
 
 CODEC = load_codec()
 KEY = "property-key"

@@ -9,8 +9,7 @@ import pytest
 
 from hub.codec import load_codec
 from hub.codec.plain_check import compile_plain_check
-from hub.codec.validate import MAX_TIME_MS, MIN_TIME_MS
-from hub.model.events import SOURCE_KINDS
+from hub.model.events import MAX_TIME_MS, MIN_TIME_MS, SOURCE_KINDS
 from tests.unit.codec.test_validate_fast_path import VARIANTS, _full, _outcome
 
 CODEC = load_codec()
