@@ -62,14 +62,13 @@ from hub.runtime.ingest import KIND_OF_TOPIC
 from hub.runtime.outbox import Outbox, headers_of
 from hub.runtime.provenance import LateError, Where
 from hub.runtime.state_store import ChangelogStore, encode_state
+from hub.runtime.transactions import Throttled
 from hub.settings import CORRELATE_TOPIC, INCIDENTS_TOPIC, LEVEL_TOPICS, Settings
 
 log = logging.getLogger(__name__)
 
 #: A device's LATE events are logged at most this often (seconds), each naming the device.
 LATE_SAY_S = 60.0
-#: Devices remembered for that; beyond, the memory starts again (a flood of made-up ids).
-LATE_SAY_KEYS = 10_000
 
 
 def read_tick(headers: Mapping[str, bytes]
@@ -141,8 +140,8 @@ class Correlator:
         self._touched: dict[int, set[str]] = {}
         #: (partition, lane) whose changelog holds provisional incidents awaiting a verdict
         self._early_kept: set[tuple[int, str]] = set()
-        #: (kind, device) -> when a LATE event of it was last logged (``_say_late``)
-        self._late_said: dict[tuple[str, str], float] = {}
+        #: LATE events said once a minute per (kind, device) (``_say_late``)
+        self._say_late_once = Throttled(every=LATE_SAY_S, logger=log)
 
     # -- partitions -------------------------------------------------------------------------
 
@@ -392,20 +391,14 @@ class Correlator:
         it by its id in the log rather than by reading the dead letters."""
         event = late.event
         device = str(event.get("device_id") or "")
-        now = time.monotonic()
-        key = (event.kind, device)
-        if now - self._late_said.get(key, -LATE_SAY_S) < LATE_SAY_S:
-            return
-        if len(self._late_said) >= LATE_SAY_KEYS:  # a bound on what a flood of ids can grow
-            self._late_said.clear()
-        self._late_said[key] = now
         arrival = ("" if event.arrived is None else
                    f"; it reached Kafka {(event.arrived - event.event_time) / 1000:.1f} s after "
                    "its stamp (a clock running behind, or an uplink that delivers late?)")
-        log.warning("%s device %s: event %s is %.1f s behind its source's watermark, past the "
-                    "allowed lateness%s; it goes to hub.deadletter as LATE", event.kind,
-                    device or "(none)", event.event_id,
-                    (late.watermark - event.event_time) / 1000, arrival)
+        self._say_late_once(
+            f"{event.kind}\x00{device}", logging.WARNING, "%s device %s: event %s is %.1f s behind "
+            "its source's watermark, past the allowed lateness%s; it goes to hub.deadletter as "
+            "LATE", event.kind, device or "(none)", event.event_id,
+            (late.watermark - event.event_time) / 1000, arrival)
 
     def _dead_letter(self, exc: BaseException, where: Where, outbox: Outbox) -> None:
         reason = outbox.dead_letter(

@@ -57,6 +57,9 @@ class Throttled:
     _last: dict[str, tuple[float, int]] = field(default_factory=dict)
     #: where it is said: the worker loop says its own things under its own logger
     logger: logging.Logger = log
+    #: keys remembered at most; beyond, the memory starts again (keys made of device ids that a
+    #: flood can make up)
+    most: int = 10_000
 
     def __call__(self, key: str, level: int, msg: str, *args: object) -> None:
         """Log ``msg`` under ``key`` unless said within ``every`` seconds; then only count it."""
@@ -65,6 +68,8 @@ class Throttled:
         if now - said >= self.every:
             suffix = f" (and {times} more times since)" if times else ""
             self.logger.log(level, msg + suffix, *args)
+            if len(self._last) >= self.most and key not in self._last:
+                self._last.clear()
             self._last[key] = (now, 0)
         else:
             self._last[key] = (said, times + 1)

@@ -283,3 +283,14 @@ def test_a_drained_partition_does_not_stop_a_backlog_on_several(
     step = stepper(pipe, consumer, pending, clock)
 
     assert step(HOLD_PENDING + 1) == {(SOURCE, 0)}
+
+
+def test_throttled_remembers_at_most_its_bound_of_keys(caplog: pytest.LogCaptureFixture) -> None:
+    """Keys made of device ids (the correlator's LATE lines) cannot grow it without end."""
+    say = Throttled(every=3600, most=2)
+    with caplog.at_level(logging.WARNING):
+        for key in ("a", "b", "a", "c", "a"):  # "c" makes three: the memory starts again
+            say(key, logging.WARNING, "late at %s", key)
+    assert [r.getMessage() for r in caplog.records] == ["late at a", "late at b", "late at c",
+                                                        "late at a"]
+    assert len(say._last) == 2
