@@ -12,6 +12,7 @@ from hub.codec.avro import (
     event_fields,
     event_types,
     load_codec,
+    rule_contracts,
 )
 from hub.codec.compat import full_problems, read_problems
 from hub.codec.deadletter import DEAD_LETTER_KIND, dead_letter_record
@@ -56,6 +57,7 @@ __all__ = [
     "read_jsonl",
     "read_problems",
     "record_to_json",
+    "rule_contracts",
     "to_building",
     "to_event",
     "topic_key",

@@ -270,6 +270,13 @@ def event_fields(codec: Codec) -> dict[str, frozenset[str]]:
     }
 
 
+def rule_contracts(codec: Codec) -> tuple[dict[str, frozenset[str]], dict[str, dict[str, EnumType]],
+                                          dict[str, dict[str, FieldType]]]:
+    """What ``hub.core.rule_loading.load_rules`` checks a rule pack against, from the contracts:
+    ``load_rules(directory, *rule_contracts(codec))``."""
+    return event_fields(codec), event_enums(codec), event_types(codec)
+
+
 def event_types(codec: Codec) -> dict[str, dict[str, FieldType]]:
     """The plain fields of each source kind (kind -> field -> its Avro primitive types and, for
     a number ingest checks, its range), for checking the values rule filters compare them with

@@ -76,7 +76,7 @@ def _add(args: argparse.Namespace, path: Path) -> int:
 
 def _serve(args: argparse.Namespace, settings: Any, path: Path) -> int:
     from hub.adapters.http_server import ListenError
-    from hub.codec import event_enums, event_fields, event_types, load_codec
+    from hub.codec import load_codec, rule_contracts
     from hub.console.accounts import load_accounts
     from hub.console.analytics import AnalyticsView
     from hub.console.board import Board
@@ -89,8 +89,7 @@ def _serve(args: argparse.Namespace, settings: Any, path: Path) -> int:
     try:
         accounts = load_accounts(path)
         codec = load_codec(settings.schemas_dir)
-        pack = load_rules(settings.rules_dir, event_fields(codec), event_enums(codec),
-                          event_types(codec))
+        pack = load_rules(settings.rules_dir, *rule_contracts(codec))
     except ConfigError as exc:
         print(f"hub console: {exc}", file=sys.stderr)
         return 2

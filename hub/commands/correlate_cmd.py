@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     errors."""
     import json
 
-    from hub.codec import event_enums, event_fields, event_types, incident_to_json, load_codec
+    from hub.codec import incident_to_json, load_codec, rule_contracts
     from hub.commands.paths import (
         first_problem,
         input_problem,
@@ -74,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     codec = load_codec(settings.schemas_dir)
     try:
-        pack = load_rules(args.rules or settings.rules_dir, event_fields(codec), event_enums(codec),
-                          event_types(codec))
+        pack = load_rules(args.rules or settings.rules_dir, *rule_contracts(codec))
     except ConfigError as exc:
         print(f"hub correlate: {exc}", file=sys.stderr)
         return 2

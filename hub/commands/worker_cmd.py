@@ -81,7 +81,7 @@ def _run_worker(args: argparse.Namespace, worker_id: str) -> int:
     signals.install()  # before any other thread: they inherit the blocked signals
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from hub.codec import event_enums, event_fields, event_types, load_codec
+    from hub.codec import load_codec, rule_contracts
     from hub.core.rule_loading import load_rules
     from hub.gc_policy import tune_for_throughput
     from hub.model.errors import ConfigError
@@ -92,8 +92,7 @@ def _run_worker(args: argparse.Namespace, worker_id: str) -> int:
     settings = Settings.from_env()
     try:
         codec = load_codec(settings.schemas_dir)
-        pack = load_rules(args.rules or settings.rules_dir, event_fields(codec), event_enums(codec),
-                          event_types(codec))
+        pack = load_rules(args.rules or settings.rules_dir, *rule_contracts(codec))
     except ConfigError as exc:
         print(f"hub worker: {exc}", file=sys.stderr)
         return 2

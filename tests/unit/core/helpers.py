@@ -128,3 +128,21 @@ def fingerprint(incidents: Iterable[Incident]) -> list[tuple[Any, ...]]:
     return sorted(
         (i.incident_id, i.version, i.risk_level, tuple(ids(i))) for i in incidents
     )
+
+
+def load_rule_text(tmp_path: Path, body: str, contracts: tuple[Any, ...]) -> RulePack:
+    """``body`` as the one rule file of a directory, loaded with the contract checks given
+    (``hub.codec.rule_contracts`` or a part of it)."""
+    (tmp_path / "r.yaml").write_text(body, encoding="utf-8")
+    return load_rules(tmp_path, *contracts)
+
+
+def rule_load_error(tmp_path: Path, body: str, contracts: tuple[Any, ...]) -> str:
+    """The ConfigError that loading ``body`` (as :func:`load_rule_text`) raises."""
+    import pytest
+
+    from hub.model.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_rule_text(tmp_path, body, contracts)
+    return str(info.value)

@@ -13,8 +13,8 @@ import pytest
 
 from hub.codec import event_enums, event_fields, load_codec
 from hub.core.rule_loading import load_rules
-from hub.core.rules import EnumType, RulePack
-from hub.model.errors import ConfigError
+from hub.core.rules import EnumType
+from tests.unit.core.helpers import load_rule_text, rule_load_error
 
 RULES = Path(__file__).resolve().parents[3] / "topology" / "rules"
 ACCESS_RESULTS = "GRANTED, DENIED, FORCED_OPEN, HELD_OPEN, TAILGATE, ANTI_PASSBACK, UNKNOWN"
@@ -27,17 +27,6 @@ CATEGORIES = ("DISPUTE, SAFETY_HAZARD, FIRE_HAZARD, SUSPICIOUS_PERSON, PUBLIC_OR
 def contracts() -> Contracts:
     codec = load_codec()
     return event_fields(codec), event_enums(codec)
-
-
-def _load(tmp_path: Path, body: str, contracts: Contracts) -> RulePack:
-    (tmp_path / "r.yaml").write_text(body, encoding="utf-8")
-    return load_rules(tmp_path, *contracts)
-
-
-def _error(tmp_path: Path, body: str, contracts: Contracts) -> str:
-    with pytest.raises(ConfigError) as info:
-        _load(tmp_path, body, contracts)
-    return str(info.value)
 
 
 def _single(kind: str, where: str) -> str:
@@ -56,7 +45,7 @@ def test_contracts_give_the_enums_of_each_kind(contracts: Contracts) -> None:
 def test_unknown_access_result_is_named_with_the_symbols(
     tmp_path: Path, contracts: Contracts
 ) -> None:
-    msg = _error(tmp_path, _single("access_swipe", "{result: FORCED_OPENED}"), contracts)
+    msg = rule_load_error(tmp_path, _single("access_swipe", "{result: FORCED_OPENED}"), contracts)
     assert msg == (f"{tmp_path / 'r.yaml'}: rule 'r1': field 'match.where.result': "
                    f"'FORCED_OPENED' is not an AccessResult; use one of {ACCESS_RESULTS}")
 
@@ -64,7 +53,7 @@ def test_unknown_access_result_is_named_with_the_symbols(
 def test_unknown_report_category_is_named_with_the_symbols(
     tmp_path: Path, contracts: Contracts
 ) -> None:
-    msg = _error(tmp_path, _single("grid_report", "{category: FIRE}"), contracts)
+    msg = rule_load_error(tmp_path, _single("grid_report", "{category: FIRE}"), contracts)
     assert msg == (f"{tmp_path / 'r.yaml'}: rule 'r1': field 'match.where.category': "
                    f"'FIRE' is not a ReportCategory; use one of {CATEGORIES}")
 
@@ -78,24 +67,25 @@ def test_unknown_report_category_is_named_with_the_symbols(
 def test_every_operator_that_names_a_value_is_checked(
     where: str, tmp_path: Path, contracts: Contracts
 ) -> None:
-    msg = _error(tmp_path, _single("access_swipe", where), contracts)
+    msg = rule_load_error(tmp_path, _single("access_swipe", where), contracts)
     assert msg.endswith("field 'match.where.result': 'FORCED_OPENED' is not an AccessResult; "
                         f"use one of {ACCESS_RESULTS}"), msg
 
 
 def test_case_matters(tmp_path: Path, contracts: Contracts) -> None:
-    msg = _error(tmp_path, _single("access_swipe", "{result: denied}"), contracts)
+    msg = rule_load_error(tmp_path, _single("access_swipe", "{result: denied}"), contracts)
     assert "'denied' is not an AccessResult" in msg
 
 
 def test_a_list_as_plain_value_points_to_in(tmp_path: Path, contracts: Contracts) -> None:
-    msg = _error(tmp_path, _single("access_swipe", "{result: [DENIED, GRANTED]}"), contracts)
+    msg = rule_load_error(tmp_path, _single("access_swipe", "{result: [DENIED, GRANTED]}"),
+                          contracts)
     assert "a plain value takes one value, got ['DENIED', 'GRANTED']" in msg
     assert msg.endswith("; for any of several write {in: [...]}")
 
 
 def test_a_comparison_on_an_enum_never_holds(tmp_path: Path, contracts: Contracts) -> None:
-    msg = _error(tmp_path, _single("grid_report", "{category: {gte: 2}}"), contracts)
+    msg = rule_load_error(tmp_path, _single("grid_report", "{category: {gte: 2}}"), contracts)
     assert "field 'match.where.category': 'category' is a ReportCategory, not a number" in msg
 
 
@@ -112,7 +102,7 @@ def test_a_comparison_on_an_enum_never_holds(tmp_path: Path, contracts: Contract
 def test_steps_and_absent_events_are_checked(
     rule: str, field: str, tmp_path: Path, contracts: Contracts
 ) -> None:
-    msg = _error(tmp_path, f"rules:\n  - {rule}\n", contracts)
+    msg = rule_load_error(tmp_path, f"rules:\n  - {rule}\n", contracts)
     assert f"rule 'r1': field '{field}': 'FORCED_OPENED' is not an AccessResult" in msg
 
 
@@ -120,7 +110,7 @@ def test_suppression_filters_are_checked(tmp_path: Path, contracts: Contracts) -
     body = _single("access_swipe", "{result: DENIED}") + (
         "suppress:\n  - {id: s1, kind: perimeter_alarm, by: [device_id], within: 10s, "
         "where: {alarm_type: {in: [TAMPERED]}}}\n")
-    msg = _error(tmp_path, body, contracts)
+    msg = rule_load_error(tmp_path, body, contracts)
     assert msg.startswith(f"{tmp_path / 'r.yaml'}: suppression 's1': field 'where.alarm_type': "
                           "'TAMPERED' is not an AlarmType; use one of INTRUSION,"), msg
 
@@ -132,7 +122,7 @@ def test_valid_values_load(tmp_path: Path, contracts: Contracts) -> None:
         + "  - {id: r2, type: single, title: t, by: [site_id], within: 1m, risk_level: LOW, "
         "match: {kind: grid_report, where: {category: FIRE_HAZARD, severity: {gte: 3}}}}\n"
     )
-    pack = _load(tmp_path, body, contracts)
+    pack = load_rule_text(tmp_path, body, contracts)
     assert [r.id for r in pack.rules] == ["r1", "r2"]
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from hub.codec import event_enums, event_fields, event_types, load_codec
+from hub.codec import load_codec, rule_contracts
 from hub.codec.validate import FIELD_RANGES, check_rules
 from hub.core.rule_loading import load_rules
-from hub.core.rules import EnumType, FieldType, RulePack
-from hub.model.errors import ConfigError, ValidationError
+from hub.core.rules import EnumType, FieldType
+from hub.model.errors import ValidationError
+from tests.unit.core.helpers import load_rule_text, rule_load_error
 
 RULES = Path(__file__).resolve().parents[3] / "topology" / "rules"
 Contracts = tuple[dict[str, frozenset[str]], dict[str, dict[str, EnumType]],
@@ -27,18 +28,7 @@ Contracts = tuple[dict[str, frozenset[str]], dict[str, dict[str, EnumType]],
 @pytest.fixture(scope="module")
 def contracts() -> Contracts:
     codec = load_codec()
-    return event_fields(codec), event_enums(codec), event_types(codec)
-
-
-def _load(tmp_path: Path, body: str, contracts: Contracts) -> RulePack:
-    (tmp_path / "r.yaml").write_text(body, encoding="utf-8")
-    return load_rules(tmp_path, *contracts)
-
-
-def _error(tmp_path: Path, body: str, contracts: Contracts) -> str:
-    with pytest.raises(ConfigError) as info:
-        _load(tmp_path, body, contracts)
-    return str(info.value)
+    return rule_contracts(codec)
 
 
 def _single(kind: str, where: str, extra: str = "") -> str:
@@ -72,7 +62,7 @@ def test_the_default_rules_load_with_every_check(contracts: Contracts) -> None:
 ])
 def test_a_value_the_field_cannot_hold_is_named(tmp_path: Path, contracts: Contracts, kind: str,
                                                 where: str, words: str) -> None:
-    msg = _error(tmp_path, _single(kind, where), contracts)
+    msg = rule_load_error(tmp_path, _single(kind, where), contracts)
     assert msg.startswith(f"{tmp_path / 'r.yaml'}: rule 'r1': field 'match.where."), msg
     assert words in msg, msg
 
@@ -83,7 +73,7 @@ def test_a_value_the_field_cannot_hold_is_named(tmp_path: Path, contracts: Contr
 ])
 def test_values_the_field_can_hold_load(tmp_path: Path, contracts: Contracts,
                                         where: str) -> None:
-    assert _load(tmp_path, _single("perimeter_alarm", where), contracts).rules
+    assert load_rule_text(tmp_path, _single("perimeter_alarm", where), contracts).rules
 
 
 def test_the_ranges_are_the_ones_ingest_enforces() -> None:
@@ -97,22 +87,23 @@ def test_the_ranges_are_the_ones_ingest_enforces() -> None:
 
 
 def test_where_with_nothing_under_it_is_refused(tmp_path: Path, contracts: Contracts) -> None:
-    msg = _error(tmp_path, _single("face_match", "null"), contracts)
+    msg = rule_load_error(tmp_path, _single("face_match", "null"), contracts)
     assert msg == (f"{tmp_path / 'r.yaml'}: rule 'r1': field 'match.where': expected field: "
                    "value pairs, got None; leave 'where' out to take every face_match event")
     body = ("rules:\n  - {id: r1, type: single, title: t, by: [site_id], within: 1m, "
             "risk_level: LOW, match: {kind: face_match}}\n")
-    assert _load(tmp_path, body, contracts).rules  # left out: every event, as documented
+    assert load_rule_text(tmp_path, body, contracts).rules  # left out: every event, as documented
 
 
 @pytest.mark.parametrize("value", ['"no"', "0", '"false"'])
 def test_enabled_is_true_or_false(tmp_path: Path, contracts: Contracts, value: str) -> None:
-    msg = _error(tmp_path, _single("face_match", "{similarity: {gte: 0.9}}",
+    msg = rule_load_error(tmp_path, _single("face_match", "{similarity: {gte: 0.9}}",
                                    f", enabled: {value}"), contracts)
     assert "field 'enabled': expected true or false (unquoted)" in msg, msg
-    off = _load(tmp_path, _single("face_match", "{similarity: {gte: 0.9}}", ", enabled: false")
-                + "  - {id: r2, type: single, title: t, by: [site_id], within: 1m, "
-                "risk_level: LOW, match: {kind: face_match}}\n", contracts)
+    body = (_single("face_match", "{similarity: {gte: 0.9}}", ", enabled: false")
+            + "  - {id: r2, type: single, title: t, by: [site_id], within: 1m, "
+            "risk_level: LOW, match: {kind: face_match}}\n")
+    off = load_rule_text(tmp_path, body, contracts)
     assert [r.id for r in off.rules] == ["r2"]
 
 
@@ -120,6 +111,6 @@ def test_a_key_given_twice_is_refused(tmp_path: Path, contracts: Contracts) -> N
     body = ("rules:\n  - id: r1\n    type: single\n    title: t\n    by: [site_id]\n"
             "    within: 30s\n    risk_level: LOW\n    within: 5m\n"
             "    match: {kind: face_match}\n")
-    msg = _error(tmp_path, body, contracts)
+    msg = rule_load_error(tmp_path, body, contracts)
     assert msg == (f"{tmp_path / 'r.yaml'}: key 'within' is given twice (line 6 and line 8); "
                    "YAML would keep only the last: remove one")
