@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from hub.model.events import REGISTRY_KIND
     from hub.model.incidents import Incident
     from hub.offline.analytics import analyse
+    from hub.offline.correlate import Rejected
     from hub.offline.inputs import read_input
     from hub.settings import Settings
 
@@ -83,10 +84,9 @@ def run(args: argparse.Namespace) -> int:
                                accept={"incident"}):
             if line.record is None or line.error is not None:
                 bad_incidents += 1
-                err = line.error  # as --in's lines: FILE:LINE: REASON: field: detail
-                detail = ": ".join(p for p in (err.field, err.detail) if p) if err else "unreadable"
-                print(f"{args.incidents}:{line.lineno}: "
-                      f"{err.reason if err else 'DECODE_ERROR'}: {detail}", file=sys.stderr)
+                rej = Rejected.of(line)  # said as --in's lines are
+                print(f"{args.incidents}:{rej.lineno}: {rej.reason}: {rej.detail}",
+                      file=sys.stderr)
                 continue
             incidents.append(Incident.from_record(line.record))
     lines = read_input(args.input, pseudonym_key=settings.pseudonym_key, codec=codec,

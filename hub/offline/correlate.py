@@ -36,6 +36,14 @@ class Rejected:
     reason: str
     detail: str
 
+    @classmethod
+    def of(cls, line: Any) -> Rejected:
+        """A line that did not read (``Line`` with an error, or none of kind and record): its
+        reason, and the field and detail joined, as ``FILE:LINE: REASON: field: detail``."""
+        err = line.error
+        detail = ": ".join(p for p in (err.field, err.detail) if p) if err else "unreadable"
+        return cls(line.lineno, err.reason if err else "DECODE_ERROR", detail)
+
 
 @dataclass
 class CorrelateSummary:
@@ -75,11 +83,7 @@ def correlate_lines(
     for line in lines:
         summary.lines += 1
         if line.error is not None or line.kind is None or line.record is None:
-            err = line.error
-            detail = ": ".join(p for p in (err.field, err.detail) if p) if err else "unreadable"
-            summary.rejected.append(
-                Rejected(line.lineno, err.reason if err else "DECODE_ERROR", detail)
-            )
+            summary.rejected.append(Rejected.of(line))
             continue
         if line.kind == REGISTRY_KIND:
             registry.put(to_building(line.record))
