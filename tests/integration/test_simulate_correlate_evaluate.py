@@ -60,6 +60,22 @@ def test_default_rules_find_exactly_the_injected_situations(
     assert result["overall"]["recall"] == 1.0 and result["overall"]["precision"] == 1.0
     assert len(result["rules"]) == 9
     assert result["risk_mismatches"] == []
+    assert_labels_name_their_incidents_keys(labels, incidents)
+
+
+def assert_labels_name_their_incidents_keys(labels: Path, incidents: Path) -> None:
+    """A label's key is the key of the incident it expects (the engine keys a door's rules per
+    site: `SITE-0001|DOOR-00001-1`), so a missed label reads as the incident would."""
+    keys: dict[tuple[str, str], str] = {}
+    for line in incidents.read_text().splitlines():
+        inc = json.loads(line)
+        for e in inc["evidence"]:
+            keys[(inc["rule_id"], e["event_id"])] = inc["key"]
+    for line in labels.read_text().splitlines():
+        lab = json.loads(line)
+        found = {keys[(lab["rule_id"], eid)] for eid in lab["event_ids"]
+                 if (lab["rule_id"], eid) in keys}
+        assert found == {lab["key"]}, (lab["rule_id"], lab["key"], found)
 
 
 def test_the_bundled_sample_scenario_meets_its_labels(tmp_path: Path) -> None:
@@ -82,3 +98,4 @@ def test_the_bundled_sample_scenario_meets_its_labels(tmp_path: Path) -> None:
     )
     assert ev.returncode == 0, ev.stdout + ev.stderr
     assert "perimeter_breach_entry" in ev.stdout
+    assert_labels_name_their_incidents_keys(root / "samples" / "scenario.labels.jsonl", incidents)

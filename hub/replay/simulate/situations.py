@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.core.lanes import key_for
 from hub.replay.simulate.city import Building, Site
 from hub.replay.simulate.config import (
     DAY_MS,
@@ -89,6 +90,15 @@ def _add(world: World, rule_id: str, key: str, events: list[dict[str, Any]], ris
     )
 
 
+def _sited(event: dict[str, Any], field: str) -> str:
+    """The incident key of a rule keyed by a site-local field: the engine keys such a rule by
+    site as well (hub.core.rule_loading), so a label names the key its incident carries."""
+    key = key_for(("site_id", field), event, None)
+    if key is None:
+        raise ValueError(f"a planted {event['kind']} event lacks site_id or {field}")
+    return key
+
+
 def _pick_door(world: World, site: Site) -> tuple[Building, tuple[str, str]]:
     b = site.buildings[world.rng.randrange(len(site.buildings))]
     return b, b.doors[world.rng.randrange(len(b.doors))]
@@ -118,7 +128,7 @@ def _inject_forced(world: World, i: int) -> None:
     event = world.swipe(b, door, t, None, "UNKNOWN", "FORCED_OPEN", "IN")
     world.site_zones.add(site.site_id, t - 3 * MINUTE_MS, t + MINUTE_MS, Z_ENTRY)
     world.site_zones.add(site.site_id, t - 20 * MINUTE_MS, t + 20 * MINUTE_MS, Z_INTRUSION)
-    _add(world, "forced_door", door[0], [event], "HIGH")
+    _add(world, "forced_door", _sited(event, "door_id"), [event], "HIGH")
 
 
 def _inject_brute(world: World, i: int) -> None:
@@ -135,7 +145,7 @@ def _inject_brute(world: World, i: int) -> None:
     ]
     world.site_zones.add(site.site_id, t - 10 * MINUTE_MS, t + 15 * MINUTE_MS, Z_BAD)
     world.site_zones.add(site.site_id, t - 20 * MINUTE_MS, t + 20 * MINUTE_MS, Z_INTRUSION)
-    _add(world, "credential_brute_force", door[0], events, "MEDIUM")
+    _add(world, "credential_brute_force", _sited(events[0], "door_id"), events, "MEDIUM")
 
 
 def _inject_cloned(world: World, i: int) -> None:
@@ -210,7 +220,8 @@ def _inject_dispute(world: World, i: int) -> None:
         events.extend(chain)
     last = max(e["event_time"] for e in events)
     world.dispute_zones.add(b.building_id, t - _DISPUTE_MARGIN_MS, last + _DISPUTE_MARGIN_MS)
-    _add(world, "dispute_hotspot", b.building_id, events, "MEDIUM" if n < 5 else "HIGH")
+    risk = "MEDIUM" if n < 5 else "HIGH"
+    _add(world, "dispute_hotspot", _sited(events[0], "building_id"), events, risk)
 
 
 def _inject_lookups(world: World, i: int) -> None:
@@ -223,14 +234,14 @@ def _inject_lookups(world: World, i: int) -> None:
         events.append(world.lookup(b, tk, pseudonym(rng), "VISITOR", "QR_SCAN"))
         tk += rng.randint(60, 240) * SECOND_MS
     world.lookup_zones.add(b.building_id, t - 40 * MINUTE_MS, tk + 40 * MINUTE_MS)
-    _add(world, "lookup_spike", b.building_id, events, "LOW")
+    _add(world, "lookup_spike", _sited(events[0], "building_id"), events, "LOW")
 
 
 def _inject_held(world: World, i: int) -> None:
     (site,), t = _slot(world, MINUTE_MS)
     b, door = _pick_door(world, site)
     event = world.swipe(b, door, t, None, "UNKNOWN", "HELD_OPEN", "UNKNOWN")
-    _add(world, "door_held_open", door[0], [event], "LOW")
+    _add(world, "door_held_open", _sited(event, "door_id"), [event], "LOW")
 
 
 def _inject_tamper(world: World, i: int) -> None:
@@ -241,4 +252,4 @@ def _inject_tamper(world: World, i: int) -> None:
     events = [world.alarm(site, zone, device, t, "TAMPER", 3)]
     if i % 2 == 0:  # the sensor flaps: the repeat is suppressed, the incident stays one
         events.append(world.alarm(site, zone, device, t + 4 * SECOND_MS, "TAMPER", 3))
-    _add(world, "device_tamper", device, events, "MEDIUM")
+    _add(world, "device_tamper", _sited(events[0], "device_id"), events, "MEDIUM")

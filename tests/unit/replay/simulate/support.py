@@ -38,6 +38,8 @@ CONFIG = load_analytics(REPO / "topology" / "analytics.yaml")
 
 
 CST = timezone(timedelta(hours=8))
+#: fields the engine keys per site as well (a rule `by: [door_id]` is keyed by site and door)
+SITE_LOCAL = frozenset({"door_id", "building_id", "device_id", "zone_id"})
 
 
 ORDER = ("REPORTED", "ACCEPTED", "MEDIATING")
@@ -116,10 +118,14 @@ def oracle(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     matches: list[tuple[str, str, int, list[str], str]] = []  # rule, key, time, ids, risk
 
+    def sited(e: dict[str, Any], field: str) -> str:
+        # a rule keyed by a site-local field is keyed per site as well (the engine's key)
+        return f"{e['site_id']}|{e[field]}" if field in SITE_LOCAL else str(e[field])
+
     def group(items: list[dict[str, Any]], field: str) -> dict[str, list[dict[str, Any]]]:
         g: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for e in items:
-            g[e[field]].append(e)
+            g[sited(e, field)].append(e)
         return g
 
     swipes = of("access_swipe")
@@ -152,9 +158,10 @@ def oracle(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for f in (e for e in swipes if e["result"] == "FORCED_OPEN"):
         if not any(
             f["event_time"] - 30 * S <= g["event_time"] <= f["event_time"]
-            for g in granted_by_door.get(f["door_id"], [])
+            for g in granted_by_door.get(sited(f, "door_id"), [])
         ):
-            matches.append(("forced_door", f["door_id"], f["event_time"], [f["event_id"]], "HIGH"))
+            matches.append(
+                ("forced_door", sited(f, "door_id"), f["event_time"], [f["event_id"]], "HIGH"))
     # thresholds and distinct counts over any span of the window
 
     def spans(
@@ -226,11 +233,11 @@ def oracle(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for e in swipes:
         if e["result"] == "HELD_OPEN":
             matches.append(
-                ("door_held_open", e["door_id"], e["event_time"], [e["event_id"]], "LOW")
+                ("door_held_open", sited(e, "door_id"), e["event_time"], [e["event_id"]], "LOW")
             )
     for e in of("perimeter_alarm", alarm_type="TAMPER"):
         matches.append(
-            ("device_tamper", e["device_id"], e["event_time"], [e["event_id"]], "MEDIUM")
+            ("device_tamper", sited(e, "device_id"), e["event_time"], [e["event_id"]], "MEDIUM")
         )
 
     incidents: list[dict[str, Any]] = []

@@ -3,15 +3,22 @@ exactly one incident."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from hub.replay.simulate.config import RULE_IDS
 from tests.unit.replay.simulate.support import (
     RANK,
+    SITE_LOCAL,
     events_of,
     oracle,
     sim,
 )
+
+
+def sited(event: dict[str, Any], field: str) -> str:
+    return f"{event['site_id']}|{event[field]}" if field in SITE_LOCAL else str(event[field])
 
 
 def test_labels_cover_every_rule_and_point_at_real_events() -> None:
@@ -32,7 +39,8 @@ def test_labels_cover_every_rule_and_point_at_real_events() -> None:
     for lab in s.labels:
         evs = [by_id[i] for i in lab.event_ids]
         assert lab.first_event_time == min(e["event_time"] for e in evs)
-        assert all(e[key_field[lab.rule_id]] == lab.key for e in evs)
+        field = key_field[lab.rule_id]
+        assert all(sited(e, field) == lab.key for e in evs), (lab.rule_id, lab.key)
         assert lab.risk_level in RANK
     assert [lab.first_event_time for lab in s.labels] == sorted(
         lab.first_event_time for lab in s.labels
