@@ -55,9 +55,7 @@ def analyse(lines: Iterable[Line], incidents: Iterable[Incident],
     reports: list[tuple[int, int, Event]] = []
     for line in lines:
         if line.error is not None or line.kind is None or line.record is None:
-            err = line.error
-            result.rejected.append(Rejected(line.lineno, err.reason if err else "DECODE_ERROR",
-                                            err.detail if err else "unreadable"))
+            result.rejected.append(Rejected.of(line))
         elif line.kind == REGISTRY_KIND:
             directory.put(to_building(line.record))
             result.buildings += 1

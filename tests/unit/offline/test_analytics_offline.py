@@ -87,6 +87,6 @@ def test_bad_incident_lines_are_counted_and_said_as_input_lines_are(
     assert result.returncode == 1, result.stderr
     said = result.stderr.splitlines()
     assert f"{incidents}:1: VALIDATION_ERROR: incident_id: required field missing" in said[0]
-    assert said[1].startswith(f"{typo}:{lines}: UNKNOWN_SCHEMA: 'grid_reprot' is not a known "
-                              "kind"), said
+    assert said[1].startswith(f"{typo}:{lines}: UNKNOWN_SCHEMA: kind: 'grid_reprot' is not a "
+                              "known kind"), said
     assert ", 2 rejected; " in said[-1], said
