@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.codec import Codec, parse_object
+from hub.codec import Codec, json_names, parse_object
 from hub.codec.limits import MAX_DEPTH, check_depth, check_line_size
 from hub.model.errors import DecodeError, HubError, RecordError, ValidationError
 from hub.model.events import REGISTRY_KIND
@@ -291,7 +290,7 @@ def parse_jsonl(lines: Iterable[bytes | str], *, codec: Codec,
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
+                obj = json_names.loads_line(text)
             except ValueError as exc:
                 raise DecodeError(f"not valid JSON: {exc}; write one JSON object per "
                                   "line") from None

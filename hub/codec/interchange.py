@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from hub.codec.avro import Codec, load_codec
+from hub.codec.json_names import loads_line, refuse_twice
 from hub.codec.limits import MAX_DEPTH, check_depth, check_line_size
 from hub.codec.validate import conform
-from hub.core.pseudonym import RAW_ALIASES, pseudonymize_fields
+from hub.core.pseudonym import RAW_ALIASES, pseudonymize_fields, sources_that_differ
 from hub.model.errors import (
     DecodeError,
     RecordError,
@@ -92,7 +93,7 @@ def parse_line(
     try:
         check_line_size(len(text))  # characters: at least as many bytes
         try:
-            obj = json.loads(text)
+            obj = loads_line(text)
         except ValueError as exc:
             raise DecodeError(f"not valid JSON: {exc}; write one JSON object per line") from exc
         except RecursionError:
@@ -114,6 +115,7 @@ def parse_object(
     """Like :func:`parse_line` for an already-parsed JSON object. ``accept``: the kinds the
     caller takes (any line kind when None); another kind is refused before validation."""
     codec = codec or load_codec()
+    refuse_twice(obj)
     fields = dict(obj)
     kind = fields.pop("kind", None)
     if kind not in LINE_KINDS:
@@ -129,6 +131,7 @@ def parse_object(
             f"{kind} lines are not taken here; use one of {', '.join(accept)}", field="kind")
     schema = codec.schema(kind)
     personal = pii_fields(schema)
+    check_one_source(fields, personal, pseudonym_key)
     fields = pseudonymize_fields(fields, pseudonym_key, personal)
     try:
         record = conform(schema, fields, from_json=True)
@@ -136,6 +139,19 @@ def parse_object(
         raise _with_raw_names(exc, schema, personal) from None
     codec.check_rules(kind, record)
     return kind, record
+
+
+def check_one_source(fields: Mapping[str, Any], personal: frozenset[str],
+                     pseudonym_key: bytes | str) -> None:
+    """Refuse a personal value given under two names that disagree (``card_no`` and
+    ``credential``): one of them would be kept without a word, and nobody can tell which the
+    sender meant."""
+    differ = sources_that_differ(fields, personal, pseudonym_key)
+    if differ:
+        first, *others = differ
+        raise ValidationError(
+            f"given with {' and '.join(others)} and the two differ; send the value once, under "
+            "one name", field=first)
 
 
 def _with_raw_names(exc: ValidationError, schema: Mapping[str, Any],

@@ -74,7 +74,8 @@ def pseudonymize_fields(
     For every field in ``hash_fields`` (the schema's fields marked ``"pii": "pseudonymized"``):
 
     - a raw alias (``RAW_ALIASES``, e.g. ``card_no`` for ``credential_hash``) is hashed into the
-      field and removed; when both are present the raw alias wins, since it is the fresher value;
+      field and removed (an interchange object giving both, differently, is refused before:
+      :func:`sources_that_differ`);
     - a value that is not already a pseudonym is treated as raw and hashed (integers as their
       digits);
     - ``None`` and empty strings stay as they are, other types too: validation rejects them.
@@ -90,6 +91,30 @@ def pseudonymize_fields(
         if name in out and not is_pseudonym(out[name]):
             out[name] = _hash_raw(out[name], key)
     return out
+
+
+def sources_that_differ(record: Mapping[str, Any], hash_fields: Collection[str],
+                        key: bytes | str) -> list[str]:
+    """The names under which ``record`` gives one personal value differently (``card_no`` and
+    ``credential`` for one ``credential_hash``), empty when they agree or only one is given:
+    :func:`pseudonymize_fields` would keep one of them and drop the other unsaid."""
+    if not any(name in record for name in RAW_ALIASES):  # most records: no raw name at all
+        return []
+    for target in hash_fields:
+        given = [name for name in (target, *_ALIASES_OF.get(target, ()))
+                 if record.get(name) not in (None, "")]
+        if len(given) > 1:
+            values = [record[name] if name == target and is_pseudonym(record[name])
+                      else _hash_raw(record[name], key) for name in given]
+            if any(v != values[0] for v in values[1:]):
+                return given
+    return []
+
+
+#: personal field -> the raw names taken for it
+_ALIASES_OF: dict[str, tuple[str, ...]] = {}
+for _raw, _target in RAW_ALIASES.items():
+    _ALIASES_OF[_target] = (*_ALIASES_OF.get(_target, ()), _raw)
 
 
 def _hash_raw(value: Any, key: bytes | str) -> Any:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import time
 import warnings
@@ -29,7 +28,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from hub.adapters.http_server import serve_until_stopped
-from hub.codec import Codec, load_codec
+from hub.codec import Codec, json_names, load_codec
 from hub.edge import openapi
 from hub.edge.api_keys import INTERCHANGE, ApiKeys, Caller
 from hub.edge.intake import (
@@ -186,7 +185,7 @@ async def post_events(request: web.Request) -> web.Response:
                               f"with kinds [{kind}]")
     body = await read_body(gw, request)
     try:
-        obj = json.loads(body)
+        obj = json_names.loads(body)
     except (ValueError, RecursionError) as exc:
         return request_rejected(gw, INTERCHANGE, "body", f"not valid JSON ({exc}); send one "
                                 "event object or an array of them")
@@ -222,6 +221,7 @@ def _validate(gw: Gateway, kind: str, items: list[Any], intake: Intake) -> None:
                                              field="kind"))
             continue
         try:
+            json_names.refuse_twice(item)  # the copy below would not say it
             found, record = gw.sink.validate({**item, "kind": kind}, accept=[kind])
         except RecordError as exc:
             intake.reject(index, exc)

@@ -12,13 +12,13 @@ parameter, so the whole path from bytes to records is testable without a broker.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.common import MAX_PAYLOAD_BYTES, Mapped, MappingError
 from connectors.dahua import mapping as dahua
+from hub.codec import json_names
 from hub.edge.mqtt_subscriptions import Subscription, site_of
 from hub.edge.vendor_mapping import map_payload
 from hub.model.errors import DecodeError, RecordError, quoted
@@ -139,6 +139,7 @@ def _interchange_event(item: Any, values: Mapping[str, str], fixed_kind: str | N
                        validate: Validate) -> tuple[str, dict[str, Any]]:
     if not isinstance(item, dict):
         raise DecodeError(f"expected an event object, got {type(item).__name__}", field="payload")
+    json_names.refuse_twice(item)
     given = item.get("kind")
     if fixed_kind is not None and given is not None and given != fixed_kind:
         raise RecordError(f"{quoted(given)} does not match the topic's kind {fixed_kind!r}; leave "
@@ -165,7 +166,7 @@ def json_pieces(text: str) -> list[tuple[Any, bytes]]:
     as published (so a rejected element is dead-lettered as its sender wrote it).
 
     Raises ValueError when the text is not one JSON value."""
-    decoder = json.JSONDecoder()
+    decoder = json_names.DECODER
     start = _skip_ws(text, 0)
     if text[start:start + 1] != "[":
         value, end = decoder.raw_decode(text, start)

@@ -86,6 +86,26 @@ def test_a_mixed_array_stores_the_valid_and_names_each_bad_field(tmp_path: Path)
     gateway_run(tmp_path, test)
 
 
+def test_an_event_naming_a_field_twice_is_rejected_alone(tmp_path: Path) -> None:
+    """JSON keeps the last of two values under one name without a word: a severity 5 sent as
+    ``"severity": 1, ..., "severity": 5`` is refused, naming it, and its neighbours stored."""
+    one = json.dumps(alarm("ok-1"))
+    twice = json.dumps(alarm("twice-1", severity=1))[:-1] + ', "severity": 5}'
+    body = f"[{one}, {twice}]"
+
+    async def test(client: Client, sink: FakeSink, keys: dict[str, str]) -> None:
+        r = await client.post("/v1/events/perimeter_alarm", data=body,
+                              headers={**auth(keys["pa"]), "Content-Type": "application/json"})
+        assert r.status == 400
+        got = await r.json()
+        assert [a["event_id"] for a in got["accepted"]] == ["ok-1"]
+        assert [(x["index"], x["field"]) for x in got["rejected"]] == [(1, "severity")]
+        assert "more than once" in got["rejected"][0]["message"]
+        assert [rec["event_id"] for _, rec in sink.produced] == ["ok-1"]
+
+    gateway_run(tmp_path, test)
+
+
 def test_a_lone_surrogate_is_400_naming_the_field(tmp_path: Path) -> None:
     """JSON may escape half a surrogate pair ("\\ud800"); it is not text, and must be the
     field's error rather than a 500 where the text is hashed or written out."""

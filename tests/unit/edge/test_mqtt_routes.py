@@ -101,6 +101,18 @@ def test_interchange_array_dead_letters_only_the_bad_element_with_its_own_bytes(
     assert raw2 == b"7" and err2.reason == "DECODE_ERROR"
 
 
+def test_interchange_element_naming_a_field_twice_is_dead_lettered_alone() -> None:
+    twice = ('{"event_id": "e-2", "vendor": "acme", "device_id": "cam-9", "event_time": '
+             '1714574412000, "zone_id": "z1", "alarm_type": "TAMPER", "alarm_type": "INTRUSION",'
+             ' "severity": 3}')
+    text = "[" + json.dumps(_alarm("e-1")) + ", " + twice + "]"
+    p, _ = plan(EVT_SUB, "hub/events/perimeter_alarm/S-1", text.encode())
+    assert [r["event_id"] for _, r in p.records] == ["e-1"]
+    ((raw, error, _),) = p.dead
+    assert raw == twice.encode() and error.field == "alarm_type"
+    assert error.reason == "VALIDATION_ERROR" and "more than once" in error.detail
+
+
 @pytest.mark.parametrize(("topic", "event", "field"), [
     ("hub/events/perimeter_alarm/S-1", _alarm("e", kind="face_match"), "kind"),
     ("hub/events/perimeter_alarm/S-1", _alarm("e", site_id="S-2"), "site_id"),

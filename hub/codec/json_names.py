@@ -1,0 +1,68 @@
+"""JSON objects that give one name twice.
+
+RFC 8259 leaves such an object's meaning open and Python's ``json`` keeps the last value without a
+word, so ``{"result": "DENIED", ..., "result": "GRANTED"}`` would pass as a GRANTED swipe: the
+sender meant one of them and nobody can tell which. The edge and the interchange readers refuse
+it, naming the field, as any other bad field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from hub.model.errors import ValidationError
+
+
+class NamedTwice(dict[str, Any]):
+    """A parsed object in which ``names`` were given more than once (the last value kept)."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, pairs: list[tuple[str, Any]], names: tuple[str, ...]) -> None:
+        super().__init__(pairs)
+        self.names = names
+
+
+def object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json``'s object hook: a plain dict, or a :class:`NamedTwice` saying which names
+    repeat (the caller decides; an array of events rejects only the object at fault)."""
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen: set[str] = set()
+    twice: dict[str, None] = {}
+    for name, _ in pairs:
+        if name in seen:
+            twice[name] = None
+        seen.add(name)
+    return NamedTwice(pairs, tuple(twice))
+
+
+#: A decoder whose objects say the names they repeat (``raw_decode`` for pieces of a payload).
+DECODER = json.JSONDecoder(object_pairs_hook=object_pairs)
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` whose objects say the names they repeat (see :func:`refuse_twice`)."""
+    return json.loads(text, object_pairs_hook=object_pairs)
+
+
+def loads_line(text: str) -> Any:
+    """:func:`loads` for one interchange line at plain ``json.loads``'s cost: a flat object
+    has as many ``":`` as names, so only a line where they differ (a name twice, or a value
+    holding ``":``, or a space before a colon) is read again with the hook."""
+    obj = json.loads(text)
+    if type(obj) is dict and text.count('":') != len(obj):
+        return loads(text)
+    return obj
+
+
+def refuse_twice(obj: Mapping[str, Any]) -> None:
+    """Raise :class:`ValidationError` naming the first field ``obj`` was given twice."""
+    names = getattr(obj, "names", None)
+    if names:
+        raise ValidationError(
+            "given more than once in one object; JSON readers keep only one of the values, "
+            "so send each field once", field=names[0])
