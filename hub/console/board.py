@@ -36,6 +36,8 @@ class Entry:
     history: list[dict[str, Any]] = field(default_factory=list)
     incident: dict[str, Any] | None = None
     chain: dict[str, str | None] = field(default_factory=dict)
+    #: the chain came with the case (CaseChange v2): the casework's own, never recomputed
+    chain_fixed: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,10 @@ class Board:
             entry.history.append(dict(record))
             entry.history.sort(key=lambda h: int(h["version"]))
             entry.case = entry.history[-1]
-            if not entry.chain or entry.incident is None:
+            chain = record.get("chain")
+            if chain:  # the casework's chain, fixed when the case opened: who may act
+                entry.chain, entry.chain_fixed = dict(chain), True
+            elif not entry.chain or entry.incident is None:
                 entry.chain.setdefault(str(record["level"]), record.get("department_code"))
             self.version += 1
         return iid
@@ -110,7 +115,8 @@ class Board:
     @staticmethod
     def _set_incident(entry: Entry, record: dict[str, Any]) -> None:
         entry.incident = record
-        entry.chain = chain_of(Incident.from_record(record))
+        if not entry.chain_fixed:  # a case record from before CaseChange v2
+            entry.chain = chain_of(Incident.from_record(record))
 
     # -- reads (the web) --------------------------------------------------------------------
 
@@ -122,7 +128,8 @@ class Board:
             if entry is None or not self._sees(dept, entry):
                 return None
             return Entry(dict(entry.case), [dict(h) for h in entry.history],
-                         entry.incident and dict(entry.incident), dict(entry.chain))
+                         entry.incident and dict(entry.incident), dict(entry.chain),
+                         entry.chain_fixed)
 
     def known(self, iid: str) -> bool:
         """Whether case ``iid`` is held, whatever its jurisdiction: never use it to answer a

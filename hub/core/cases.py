@@ -301,7 +301,7 @@ class CaseBook:
         return CaseChange(case.incident_id, case.version, change, case.state, case.level,
                           case.chain.get(case.level), case.risk_level, case.rule_id,
                           case.deadline, time, actor, action, case.assignee, note,
-                          tuple(case.escalations))
+                          tuple(case.escalations), tuple(case.chain.items()))
 
 
 def chain_of(incident: Incident) -> dict[str, str | None]:
@@ -318,12 +318,20 @@ def chain_of(incident: Incident) -> dict[str, str | None]:
     return chain
 
 
+#: The top level: it sees the cases no registry names a city unit for.
+CITY = ROUTE_LEVELS[-1]
+
+
 def in_jurisdiction(level: str, code: str, case_level: str,
                     chain: Mapping[str, str | None]) -> bool:
     """A unit (``level``, ``code``) sees and acts on a case handled at ``case_level`` when it is
-    that level's unit or the unit above it in the case's chain; never a neighbour's."""
+    that level's unit or the unit above it in the case's chain; never a neighbour's. A case
+    whose chain names no city unit (an unrouted incident: no building, no route) is every CITY
+    account's: otherwise it would escalate to a city nobody signs in as."""
     if level not in ROUTE_LEVELS or case_level not in ROUTE_LEVELS:
         return False
+    if level == CITY and chain.get(CITY) is None:
+        return True  # an incident no registry places (unrouted): the city's, or nobody's
     return not _above(case_level, level) and chain.get(level) == code
 
 

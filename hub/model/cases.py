@@ -78,6 +78,8 @@ class CaseChange:
     assignee: str | None = None
     note: str | None = None
     escalations: tuple[str, ...] = field(default=())  # levels it was escalated to, in order
+    #: the unit at each level, fixed when the case opened (who may see and act on it)
+    chain: tuple[tuple[str, str | None], ...] = field(default=())
 
     def to_record(self) -> dict[str, Any]:
         """The change as a ``CaseChange`` Avro record, for the case changes topic."""
@@ -86,4 +88,5 @@ class CaseChange:
                 "department_code": self.department_code, "risk_level": self.risk_level,
                 "rule_id": self.rule_id, "deadline": self.deadline, "time": self.time,
                 "actor": self.actor, "action": self.action, "assignee": self.assignee,
-                "note": self.note, "escalations": list(self.escalations)}
+                "note": self.note, "escalations": list(self.escalations),
+                "chain": dict(self.chain) if self.chain else None}

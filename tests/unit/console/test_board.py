@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import xml.dom.minidom
+from pathlib import Path
+
+import pytest
 
 from hub.console import plots
 from hub.console.board import Board, Filters
+from hub.core.cases import ActionRejected, CaseBook, load_dispatch
 from hub.model.cases import Department
-from tests.case_builders import incident
+from tests.case_builders import action, incident
 
 NOW = 1_767_225_600_000
 MIN = 60_000
@@ -89,3 +93,35 @@ def test_stats_count_opened_per_hour_open_per_level_and_time_to_acknowledge() ->
                 plots.open_per_level(stats["open_per_level"]),
                 plots.time_to_acknowledge(stats["to_ack_minutes"])):
         xml.dom.minidom.parseString(svg)  # well-formed, whatever the labels hold
+
+
+def test_the_board_shows_a_case_to_the_units_the_casework_lets_act() -> None:
+    """A later version of an incident may name another building (more evidence): the case keeps
+    the units it opened with, in the casework and, through CaseChange.chain, on the board. The
+    board once moved it to the new township, which the casework then refused to hear."""
+    book = CaseBook(load_dispatch(Path(__file__).resolve().parents[3] / "topology"
+                                  / "dispatch.yaml"))
+    book.advance(NOW)
+    board = Board()
+    for version, township, risk in ((1, "T-CW-1", "MEDIUM"), (2, "T-CW-2", "MEDIUM")):
+        inc = incident("inc-a", township=township, risk=risk, version=version, emitted=NOW)
+        board.apply_incident(inc.to_record())
+        for c in book.on_incident(inc, NOW):
+            board.apply_case(c.to_record())
+    assert board.visible(T1, "inc-a") is not None and board.visible(T2, "inc-a") is None
+    with pytest.raises(ActionRejected):
+        book.on_action(action("inc-a", "ACKNOWLEDGE", "TOWNSHIP", "T-CW-2", NOW + MIN))
+    [acked] = book.on_action(action("inc-a", "ACKNOWLEDGE", "TOWNSHIP", "T-CW-1", NOW + MIN))
+    assert acked.state == "ACKNOWLEDGED"
+
+
+def test_an_unrouted_case_is_on_every_city_board() -> None:
+    board = Board()
+    record = incident("inc-u", emitted=NOW).to_record()
+    record.update(route=None, unrouted=True, building=None, grid_id=None, building_id=None)
+    board.apply_incident(record)
+    board.apply_case({**change("inc-u", 1, level="DISTRICT", code=None),  # type: ignore[dict-item]
+                      "chain": {"GRID": None, "TOWNSHIP": None, "DISTRICT": None,
+                                "CITY": None}})
+    assert [r["incident_id"] for r in board.rows(Department("CITY", "C-CW"))] == ["inc-u"]
+    assert board.rows(D1) == [] and board.visible(D1, "inc-u") is None

@@ -19,11 +19,11 @@ NOW = 1_767_225_600_000
 B = building("B1", grid="G1", township="T1", district="D1", city="C1")
 
 
-def incident(iid: str = "inc-1", risk: str = "HIGH", route: tuple[str, str] = ("DISTRICT", "D1"),
-             **over: object) -> Incident:
+def incident(iid: str = "inc-1", risk: str = "HIGH",
+             route: tuple[str, str] | None = ("DISTRICT", "D1"), **over: object) -> Incident:
     base = Incident(iid, 1, "perimeter_breach_entry", "sequence", "t", risk, "S1", "S1", "B1",
-                    "G1", NOW, NOW, (Evidence("perimeter_alarm", "a1", NOW),), Route(*route),
-                    False, B, NOW)
+                    "G1", NOW, NOW, (Evidence("perimeter_alarm", "a1", NOW),),
+                    Route(*route) if route else None, route is None, B, NOW)
     return dataclasses.replace(base, **over)  # type: ignore[arg-type]
 
 
@@ -121,6 +121,28 @@ def test_jurisdiction_is_the_chain_at_or_above_the_cases_level(book: CaseBook) -
         book.on_action(act("ACKNOWLEDGE", "DISTRICT", "D9"))
     [c] = book.on_action(act("ACKNOWLEDGE", "DISTRICT", "D1"))  # its own district may act
     assert c.state == "ACKNOWLEDGED"
+
+
+def test_an_unrouted_incident_is_the_citys_to_see_and_act_on(book: CaseBook) -> None:
+    """No building, no route, no grid: no unit is named at any level. Before, the case
+    escalated to a city nobody could sign in as; every CITY account may act on it now."""
+    [opened] = book.on_incident(incident(route=None, building=None, grid_id=None,
+                                         building_id=None), NOW)
+    assert dict(opened.chain) == {"GRID": None, "TOWNSHIP": None, "DISTRICT": None,
+                                  "CITY": None}
+    with pytest.raises(ActionRejected, match="DISTRICT D1 has no jurisdiction"):
+        book.on_action(act("ACKNOWLEDGE", "DISTRICT", "D1"))
+    [c] = book.on_action(act("ACKNOWLEDGE", "CITY", "C1"))
+    assert c.state == "ACKNOWLEDGED"
+
+
+def test_a_change_carries_the_chain_fixed_when_the_case_opened(book: CaseBook) -> None:
+    book.on_incident(incident(risk="MEDIUM", route=("TOWNSHIP", "T1")), NOW)
+    moved = building("B2", grid="G2", township="T2", district="D1", city="C1")
+    [c] = book.on_incident(incident(risk="HIGH", version=2, building=moved,
+                                    route=("TOWNSHIP", "T2")), NOW)
+    assert c.to_record()["chain"] == {"GRID": "G1", "TOWNSHIP": "T1", "DISTRICT": "D1",
+                                      "CITY": "C1"}
 
 
 @pytest.mark.parametrize(("first", "then", "says"), [
