@@ -27,7 +27,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from hub.codec.deadletter import dead_letter_record
 from hub.core.cases import CaseBook, DispatchPolicy, escalated
 from hub.model.cases import CaseChange, IncidentAction
 from hub.model.errors import ConfigError, RecordError
-from hub.model.incidents import Incident
+from hub.model.incidents import Incident, version_rank
 from hub.settings import (
     ACTIONS_TOPIC,
     CASES_TOPIC,
@@ -133,10 +133,18 @@ class Casework:
         incident = Incident.from_record(record)
         book = self.book(partition)
         changes = book.on_incident(incident, incident.emitted_time)
-        if incident.incident_id in book.cases:
+        if incident.incident_id in book.cases and self._stands(incident.incident_id, record):
             self.incidents[incident.incident_id] = value
         self.save(partition, book, (c.incident_id for c in changes))
         return changes
+
+    def _stands(self, incident_id: str, record: Mapping[str, Any]) -> bool:
+        """Whether ``record`` replaces the version kept for republishing: a PROVISIONAL one read
+        after the CONFIRMED one must not be what the level above receives (version_rank)."""
+        kept = self.incidents.get(incident_id)
+        if not kept:
+            return True
+        return version_rank(self.codec.decode(kept)[1]) <= version_rank(record)
 
     def on_action(self, partition: int, value: bytes) -> list[CaseChange]:
         """Apply one encoded operator action (acknowledge, resolve, ...) and persist what
@@ -161,10 +169,13 @@ class Casework:
         return changes
 
     def escalations(self, changes: Iterable[CaseChange]) -> list[tuple[str, str, bytes]]:
-        """(topic, key, value) of each escalated incident, for the level that now must act."""
+        """(topic, key, value) of each escalated incident, for the level that now must act; and
+        of each retraction of an escalated one, which that level's topic must hear as well (the
+        worker withdraws it only where it routed it)."""
         out = []
         for change in changes:
-            if change.change != "ESCALATED":
+            if change.change != "ESCALATED" and not (change.change == "RETRACTED"
+                                                     and change.escalations):
                 continue
             raw = self.incidents.get(change.incident_id)
             if not raw:

@@ -16,7 +16,7 @@ from typing import Any
 
 from hub.core.cases import chain_of, in_jurisdiction
 from hub.model.cases import Department
-from hub.model.incidents import RISK_LEVELS, ROUTE_LEVELS, Incident, risk_rank
+from hub.model.incidents import RISK_LEVELS, ROUTE_LEVELS, Incident, risk_rank, version_rank
 
 #: Case states that still need someone.
 ACTIVE_STATES = frozenset({"OPEN", "ACKNOWLEDGED", "ASSIGNED"})
@@ -97,17 +97,18 @@ class Board:
         return iid
 
     def apply_incident(self, record: Mapping[str, Any]) -> str:
-        """Attach an incident record to its case, keeping the newest version; an incident arriving
+        """Attach an incident record to its case, keeping the one that stands (a CONFIRMED
+        version over any PROVISIONAL one, then the newest: version_rank); an incident arriving
         before its case is held until the case comes. Returns the incident id."""
         iid = str(record["incident_id"])
         with self._lock:
             entry = self._entries.get(iid)
             if entry is None:
                 old = self._pending.get(iid)
-                if old is None or int(old["version"]) <= int(record["version"]):
+                if old is None or version_rank(old) <= version_rank(record):
                     self._pending[iid] = dict(record)
                 return iid
-            if entry.incident is None or int(entry.incident["version"]) <= int(record["version"]):
+            if entry.incident is None or version_rank(entry.incident) <= version_rank(record):
                 self._set_incident(entry, dict(record))
                 self.version += 1
         return iid

@@ -8,6 +8,7 @@ arrival order or wall time, so replays and restarts reproduce it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,14 @@ LEVEL_FOR_RISK: dict[str, tuple[str, str]] = {
 def risk_rank(level: str) -> int:
     """Order of risk levels; a symbol this build does not know (an old reader's UNKNOWN) is -1."""
     return RISK_LEVELS.index(level) if level in RISK_LEVELS else -1
+
+
+def version_rank(record: Mapping[str, Any]) -> tuple[int, int]:
+    """Which record of one incident id stands (the greater): a CONFIRMED or RETRACTED version
+    supersedes every PROVISIONAL one whatever the numbers (each status counts its own versions,
+    docs/contracts.md "Incident status"); within a status the latest version. A record without
+    ``status`` is CONFIRMED (written before the field)."""
+    return (0 if record.get("status") == PROVISIONAL else 1, int(record["version"]))
 
 
 def incident_id(rule_id: str, key: str, first_event_id: str) -> str:

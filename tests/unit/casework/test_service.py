@@ -40,3 +40,35 @@ def test_the_first_tick_persists_every_case_it_clocked_in() -> None:
     assert (live.incident_id, live.change, live.level) == ("live", "ESCALATED", "CITY")
     [old] = successor.on_tick(0, tick_value(NOW + 5 * MIN + 1000))
     assert (old.incident_id, old.change) == ("old", "ESCALATED")
+
+
+def test_a_retraction_reaches_the_level_the_case_was_escalated_to() -> None:
+    """The worker withdraws an incident only on the topic it routed it to; the level the case
+    had escalated to heard the alarm from the casework, and must hear its retraction too."""
+    cw = service({})
+    provisional = incident("p", route=("DISTRICT", "D1"), status="PROVISIONAL",
+                           emitted_time=NOW)
+    cw.on_incident(0, CODEC.encode("incident", provisional.to_record()))
+    cw.on_tick(0, tick_value(NOW))
+    [up] = cw.on_tick(0, tick_value(NOW + 5 * MIN))
+    assert (up.change, up.level) == ("ESCALATED", "CITY")
+    [(topic, key, _)] = cw.escalations([up])
+    retracted = incident("p", route=("DISTRICT", "D1"), status="RETRACTED", emitted_time=NOW,
+                         status_reason="late data")
+    [closed] = cw.on_incident(0, CODEC.encode("incident", retracted.to_record()))
+    [(topic2, key2, value2)] = cw.escalations([closed])
+    assert (topic2, key2) == (topic, key) == ("hub.incidents.city", "C1")
+    record = CODEC.decode(value2)[1]
+    assert record["status"] == "RETRACTED" and "escalated:DISTRICT>CITY" in record["tags"]
+
+
+def test_a_provisional_version_read_after_the_confirmed_one_is_not_republished() -> None:
+    cw = service({})
+    for status, version in (("CONFIRMED", 1), ("PROVISIONAL", 2)):
+        inc = incident("c", route=("DISTRICT", "D1"), status=status, version=version,
+                       emitted_time=NOW)
+        cw.on_incident(0, CODEC.encode("incident", inc.to_record()))
+    cw.on_tick(0, tick_value(NOW))
+    [up] = cw.on_tick(0, tick_value(NOW + 5 * MIN))
+    [(_, _, value)] = cw.escalations([up])
+    assert CODEC.decode(value)[1]["status"] == "CONFIRMED"

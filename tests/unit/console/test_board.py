@@ -125,3 +125,18 @@ def test_an_unrouted_case_is_on_every_city_board() -> None:
                                 "CITY": None}})
     assert [r["incident_id"] for r in board.rows(Department("CITY", "C-CW"))] == ["inc-u"]
     assert board.rows(D1) == [] and board.visible(D1, "inc-u") is None
+
+
+def test_a_confirmed_version_supersedes_every_provisional_one_on_the_page() -> None:
+    """Each status counts its own versions: CONFIRMED v1 after PROVISIONAL v2 is what stands
+    (docs/contracts.md, "Incident status"), whichever order the records come in."""
+    records = [incident("inc-p", emitted=NOW, version=v, status=s).to_record()
+               for v, s in ((1, "PROVISIONAL"), (2, "PROVISIONAL"), (1, "CONFIRMED"))]
+    for order in (records, records[::-1]):
+        board = Board()
+        board.apply_case(change("inc-p", 1))
+        for r in order:
+            board.apply_incident(r)
+        entry = board.visible(D1, "inc-p")
+        assert entry is not None and entry.incident is not None
+        assert (entry.incident["status"], entry.incident["version"]) == ("CONFIRMED", 1)
