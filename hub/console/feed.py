@@ -38,6 +38,21 @@ class ActionNotStored(Exception):
     """Kafka did not acknowledge the action in time: nothing was recorded."""
 
 
+#: How long an operator's action may wait for Kafka before the page says it was not stored.
+ACTION_WAIT_S = 10.0
+#: librdkafka gives an action up after this long (message.timeout.ms), before the page's wait
+#: is over: a 503 then means the producer has dropped it, never that it is still queued and
+#: stored later, after the operator was told nothing changed (an outside probe: a FALSE_ALARM
+#: answered 503 was applied once Kafka came back 20 s later).
+ACTION_DELIVERY_MS = 7000
+
+
+def action_producer(settings: Settings, **extra: Any) -> Any:
+    """The producer of operators' actions: it gives an action up after ACTION_DELIVERY_MS."""
+    return make_producer(settings, **{"client.id": "hub-console",
+                                      "message.timeout.ms": ACTION_DELIVERY_MS}, **extra)
+
+
 class Feed:
     """A thread that keeps ``board`` up to date; ``on_change`` is called after each batch."""
 
@@ -61,7 +76,7 @@ class Feed:
         extra = self._extra
         self._consumer = make_consumer(self.settings, from_beginning=True,
                                        **{"client.id": "hub-console"}, **extra)
-        self._producer = make_producer(self.settings, **{"client.id": "hub-console"}, **extra)
+        self._producer = action_producer(self.settings, **extra)
         self._thread.start()
 
     def close(self) -> None:
@@ -72,20 +87,26 @@ class Feed:
         if self._producer is not None:
             flush(self._producer, 5)
 
-    def send_action(self, action: IncidentAction, timeout: float = 10.0) -> None:
-        """Put the action on hub.incident.actions; returns once Kafka has stored it."""
+    def send_action(self, action: IncidentAction, timeout: float = ACTION_WAIT_S) -> None:
+        """Put the action on hub.incident.actions; returns once Kafka has stored it, raises
+        ActionNotStored once the producer has given it up (ACTION_DELIVERY_MS)."""
         errors: list[str] = []
+        answered = threading.Event()
 
         def delivered(err: Any, _msg: Any) -> None:
             if err is not None:
                 errors.append(str(err))
+            answered.set()
 
         if self._producer is None:
             raise ActionNotStored("the console's Kafka feed has not started")
         value = self.codec.encode("incident_action", action.to_record())
         produce(self._producer, ACTIONS_TOPIC, value, key=action.incident_id,
                 on_delivery=delivered)
-        if flush(self._producer, timeout) or errors:
+        deadline = time.monotonic() + timeout
+        while not answered.is_set() and time.monotonic() < deadline:
+            flush(self._producer, min(0.5, max(0.0, deadline - time.monotonic())))
+        if errors or not answered.is_set():
             raise ActionNotStored(errors[0] if errors else f"no answer from Kafka in {timeout}s")
 
     def _assign(self) -> bool:

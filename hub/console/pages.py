@@ -11,6 +11,7 @@ from typing import Any
 from hub.console.accounts import Account
 from hub.console.plots import CST
 from hub.core.cases import TRANSITIONS
+from hub.model.cases import MAX_NOTE, new_action_id
 from hub.model.incidents import RISK_LEVELS, ROUTE_LEVELS
 
 PERSONAL_HINT = "pseudonymized at the edge (keyed hash); the raw value never reaches the hub"
@@ -106,9 +107,10 @@ def incident(account: Account, case: Mapping[str, Any], history: Sequence[Mappin
     note = f'<p class="notice" role="status">{escape(notice)}</p>' if notice else ""
     actions = (f'<section><h2>Act</h2>{note}<form method="post" '
                f'action="/incidents/{iid}/actions" class="actions">'
+               f'<input type="hidden" name="action_id" value="{new_action_id()}">'
                '<label>Assignee <input name="assignee" id="assignee" '
                'placeholder="person or unit (ASSIGN)"></label>'
-               '<label>Note <input name="note" id="note"></label>'
+               f'<label>Note <input name="note" id="note" maxlength="{MAX_NOTE}"></label>'
                f'<div class="buttons">{buttons}</div></form></section>')
     return _layout(f"Incident {case['incident_id']}", head + summary + actions
                    + _evidence(incident) + _building(incident) + _history(history),

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +25,16 @@ from hub.console.accounts import Account
 from hub.console.analytics import AnalyticsView
 from hub.console.board import Board, Entry, Filters
 from hub.console.feed import ActionNotStored, Feed, now_ms
+from hub.core.cases import TRANSITIONS
 from hub.core.secret_hash import verify_secret
-from hub.model.cases import ACTIONS, IncidentAction
+from hub.model.cases import ACTIONS, MAX_ASSIGNEE, MAX_NOTE, IncidentAction, new_action_id
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "hub_console"
+#: An action id a form may carry (pages.incident writes a fresh one into every form).
+ACTION_ID = re.compile(r"act-[0-9a-f]{32}")
 SESSION_S = 12 * 3600
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -66,6 +69,8 @@ class Console:
 
 
 APP_KEY = web.AppKey("console", Console)
+#: The signed-in account, set by ``guard`` on every request past it.
+ACCOUNT_KEY = web.RequestKey("account", Account)
 #: Put on every live stream's queue at shutdown: the streams end, so a browser that keeps its
 #: board open does not hold up SIGTERM (aiohttp waits for open handlers when it shuts down).
 CLOSE_STREAM = -1
@@ -76,7 +81,7 @@ def _console(request: web.Request) -> Console:
 
 
 def _me(request: web.Request) -> Account:
-    account: Account = request["account"]
+    account: Account = request[ACCOUNT_KEY]
     return account
 
 
@@ -94,7 +99,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(("/api/", "/plots/")):
             raise web.HTTPUnauthorized(text="sign in first")
         raise web.HTTPFound("/login")
-    request["account"] = account
+    request[ACCOUNT_KEY] = account
     return await handler(request)
 
 
@@ -198,20 +203,39 @@ async def incident_api(request: web.Request) -> web.Response:
 
 async def act(request: web.Request) -> web.Response:
     """POST /incidents/{iid}/actions: store an operator action in Kafka (the board changes only when
-    it comes back through the feed); 503 when it was not stored, 202 for JSON clients."""
-    console, me, iid, _ = _entry(request)
+    it comes back through the feed); 503 when it was not stored, 202 for JSON clients.
+
+    An action the case cannot take as the board shows it (ACKNOWLEDGE twice, REOPEN on an open
+    case) is answered 409 at once rather than sent to be rejected where the operator never
+    looks; two operators acting at the same moment are still decided by the casework. The form
+    carries its ``action_id``: sent again after a 503, it is the same action, applied once."""
+    console, me, iid, entry = _entry(request)
     form = await request.post()
     what = str(form.get("action", ""))
     if what not in ACTIONS:
         raise web.HTTPBadRequest(text=f"action {what!r}: use one of {', '.join(ACTIONS)}")
-    action = IncidentAction(f"act-{uuid.uuid4().hex}", iid, what, me.user, me.department,
-                            now_ms(), str(form.get("assignee") or "") or None,
-                            str(form.get("note") or "") or None)
+    state = str(entry.case["state"])
+    allowed = TRANSITIONS.get(state, {})
+    if what not in allowed:
+        raise web.HTTPConflict(text=f"action {what!r}: not allowed on a {state} case; allowed: "
+                               f"{', '.join(allowed)} (reload the page: the case may have moved)")
+    assignee, note = str(form.get("assignee") or "").strip(), str(form.get("note") or "")
+    for name, value, most in (("assignee", assignee, MAX_ASSIGNEE), ("note", note, MAX_NOTE)):
+        if len(value) > most:
+            raise web.HTTPBadRequest(text=f"{name}: {len(value):,} characters; at most "
+                                     f"{most:,} (keep documents outside, link to them)")
+    if what == "ASSIGN" and not assignee:
+        raise web.HTTPBadRequest(text="assignee: ASSIGN needs a person or unit; fill it in")
+    given = str(form.get("action_id") or "")
+    action = IncidentAction(given if ACTION_ID.fullmatch(given) else new_action_id(), iid, what,
+                            me.user, me.department, now_ms(), assignee or None, note or None)
     try:
         await asyncio.get_running_loop().run_in_executor(None, console.send, action)
     except ActionNotStored as exc:
-        raise web.HTTPServiceUnavailable(text=f"the action was not stored (Kafka: {exc}); "
-                                         "nothing changed, try again") from exc
+        raise web.HTTPServiceUnavailable(
+            text=f"the action was not stored (Kafka: {exc}); nothing changed. Sending the same "
+                 "form again is safe: it keeps its action id, and the casework applies an id "
+                 "once") from exc
     if "application/json" in request.headers.get("Accept", ""):
         return web.json_response({"action_id": action.action_id}, status=202)
     raise web.HTTPSeeOther(f"/incidents/{iid}?notice={what}+sent")

@@ -7,6 +7,7 @@ case is the list of its changes: what an audit, a downstream app or a restarted 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,18 @@ class Department:
 
     level: str
     code: str
+
+
+#: Longest note and assignee an action takes: a note is a line in a case's history for ever,
+#: and a Kafka record has a size limit (a 1 MB note was the console's 500).
+MAX_NOTE = 4000
+MAX_ASSIGNEE = 200
+
+
+def new_action_id() -> str:
+    """A fresh action id (``act-`` and 32 hex digits): made once per form the console draws,
+    so that the form sent twice is one action."""
+    return f"act-{uuid.uuid4().hex}"
 
 
 @dataclass(frozen=True, slots=True)

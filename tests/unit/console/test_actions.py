@@ -1,0 +1,115 @@
+"""POST /incidents/{iid}/actions (hub.console.web.act) against a board, without Kafka: what the
+operator is told at once, and the action id a form carries (sent again, it is one action)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from hub.codec import load_codec
+from hub.console.accounts import Account
+from hub.console.analytics import AnalyticsView
+from hub.console.board import Board
+from hub.console.feed import ActionNotStored
+from hub.console.web import COOKIE, Console, create_web_app
+from hub.model.cases import MAX_NOTE, Department, IncidentAction
+from tests.case_builders import incident
+from tests.unit.console.test_board import NOW, change
+
+T1 = Department("TOWNSHIP", "T-CW-1")
+
+
+def run(test: Callable[[TestClient[Any, Any], list[IncidentAction]], Awaitable[None]], *,
+        state: str = "OPEN", fail: bool = False) -> None:
+    board = Board()
+    board.apply_incident(incident("inc-a", emitted=NOW).to_record())
+    board.apply_case(change("inc-a", 1, state=state))
+    sent: list[IncidentAction] = []
+
+    def send(action: IncidentAction) -> None:
+        if fail:
+            raise ActionNotStored("Local: Message timed out")
+        sent.append(action)
+
+    console = Console(board, {"t1": Account("t1", "T1", T1, "scrypt$unused")}, AnalyticsView(),
+                      send)
+    console.sessions["tok"] = ("t1", time.time() + 600)
+
+    async def main() -> None:
+        async with TestClient(TestServer(create_web_app(console))) as client:
+            client.session.cookie_jar.update_cookies({COOKIE: "tok"})
+            await test(client, sent)
+
+    asyncio.run(main())
+
+
+async def post(client: TestClient[Any, Any], **form: str) -> tuple[int, str]:
+    r = await client.post("/incidents/inc-a/actions", data=form, allow_redirects=False,
+                          headers={"Accept": "application/json"})
+    return r.status, await r.text()
+
+
+def test_the_forms_action_id_makes_a_resent_form_one_action() -> None:
+    async def test(client: TestClient[Any, Any], sent: list[IncidentAction]) -> None:
+        page = await (await client.get("/incidents/inc-a")).text()
+        [aid] = re.findall(r'name="action_id" value="(act-[0-9a-f]{32})"', page)
+        again = await (await client.get("/incidents/inc-a")).text()
+        assert aid not in again  # every drawing of the form is a new action
+        assert (await post(client, action="ACKNOWLEDGE", action_id=aid))[0] == 202
+        assert (await post(client, action="ACKNOWLEDGE", action_id="x; drop"))[0] == 202
+        assert sent[0].action_id == aid
+        assert re.fullmatch(r"act-[0-9a-f]{32}", sent[1].action_id) and sent[1].action_id != aid
+
+    run(test)
+
+
+@pytest.mark.parametrize(("state", "form", "status", "says"), [
+    ("OPEN", {"action": "REOPEN"}, 409, "not allowed on a OPEN case; allowed: ACKNOWLEDGE"),
+    ("ACKNOWLEDGED", {"action": "ACKNOWLEDGE"}, 409, "not allowed on a ACKNOWLEDGED case"),
+    ("RESOLVED", {"action": "ACKNOWLEDGE"}, 409, "allowed: COMMENT, REOPEN"),
+    ("OPEN", {"action": "ASSIGN", "assignee": "  "}, 400, "assignee: ASSIGN needs"),
+    ("OPEN", {"action": "COMMENT", "note": "x" * (MAX_NOTE + 1)}, 400, "note: 4,001 characters"),
+    ("OPEN", {"action": "ASSIGN", "assignee": "y" * 201}, 400, "assignee: 201 characters"),
+])
+def test_an_action_the_case_cannot_take_is_refused_at_once(state: str, form: dict[str, str],
+                                                           status: int, says: str) -> None:
+    async def test(client: TestClient[Any, Any], sent: list[IncidentAction]) -> None:
+        got, text = await post(client, **form)
+        assert (got, sent) == (status, [])
+        assert says in text, text
+
+    run(test, state=state)
+
+
+def test_not_stored_is_503_saying_the_same_form_may_be_sent_again() -> None:
+    async def test(client: TestClient[Any, Any], sent: list[IncidentAction]) -> None:
+        got, text = await post(client, action="ACKNOWLEDGE")
+        assert got == 503 and "nothing changed" in text and "Sending the same form" in text
+
+    run(test, fail=True)
+
+
+def test_the_producer_gives_an_action_up_before_the_page_stops_waiting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 503's "nothing changed" holds only if the producer has dropped the action: with
+    Kafka away, the delivery report says it timed out (message.timeout.ms), before the page's
+    wait is over. Before, flush gave up first and the action stayed queued, stored later."""
+    from hub.console import feed as feed_module
+    from hub.settings import Settings
+
+    monkeypatch.setattr(feed_module, "ACTION_DELIVERY_MS", 300)  # the page's wait: 5 s
+    feed = feed_module.Feed(Settings(bootstrap="127.0.0.1:1"), load_codec(), Board(),
+                            lambda: None)
+    feed._producer = feed_module.action_producer(feed.settings)
+    action = IncidentAction("act-" + "0" * 32, "inc-a", "ACKNOWLEDGE", "t1", T1, NOW)
+    started = time.monotonic()
+    with pytest.raises(ActionNotStored, match="timed out"):
+        feed.send_action(action, timeout=5.0)
+    assert time.monotonic() - started < 4.0
+    assert len(feed._producer) == 0  # nothing left queued to be stored later
