@@ -25,8 +25,8 @@ from hub.console.accounts import Account
 from hub.console.analytics import AnalyticsView
 from hub.console.board import Board, Entry, Filters
 from hub.console.feed import ActionNotStored, Feed, now_ms
+from hub.console.signin import SignIns
 from hub.core.cases import TRANSITIONS
-from hub.core.secret_hash import verify_secret
 from hub.model.cases import ACTIONS, MAX_ASSIGNEE, MAX_NOTE, IncidentAction, new_action_id
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,10 @@ class Console:
     rules: list[str] = field(default_factory=list)
     sessions: dict[str, tuple[str, float]] = field(default_factory=dict)
     listeners: set[asyncio.Queue[int]] = field(default_factory=set)
+    signins: SignIns = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.signins = SignIns(self.accounts)
 
     def account(self, request: web.Request) -> Account | None:
         """The signed-in account of ``request``, or None when there is no session or it has
@@ -110,15 +114,24 @@ async def login_page(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     """POST /login: check the password and open a session cookie; a wrong user and a wrong password
-    get the same answer."""
+    get the same answer, after the same work (hub.console.signin), and repeated failures a 429."""
     form = await request.post()
     console = _console(request)
-    account = console.accounts.get(str(form.get("user", "")))
-    if account is None or not verify_secret(str(form.get("password", "")), account.password):
+    user, client = str(form.get("user", "")), request.remote or "?"
+    wait = console.signins.refused_for(user, client)
+    if wait > 0:
+        return web.Response(text=pages.login(f"Too many failed sign-ins; try again in "
+                                             f"{int(wait) + 1} s."), content_type="text/html",
+                            status=429, headers={"Retry-After": str(int(wait) + 1)})
+    account = await console.signins.check(user, str(form.get("password", "")), client)
+    if account is None:
         return web.Response(text=pages.login("Unknown account or wrong password."),
                             content_type="text/html", status=401)
     token = secrets.token_urlsafe(32)
-    console.sessions[token] = (account.user, time.time() + SESSION_S)
+    now = time.time()
+    for old in [t for t, (_, until) in console.sessions.items() if until < now]:
+        del console.sessions[old]  # expired sessions go when someone signs in
+    console.sessions[token] = (account.user, now + SESSION_S)
     response = web.HTTPSeeOther("/")
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_S)
     raise response
