@@ -191,7 +191,10 @@ class _Walker:
         for fld in fields:
             name = fld["name"]
             if name in value:
-                out[name] = self.value(fld["type"], value[name], f"{prefix}{name}")
+                if "pii" in fld:
+                    out[name] = self._personal(fld, value[name], f"{prefix}{name}")
+                else:
+                    out[name] = self.value(fld["type"], value[name], f"{prefix}{name}")
             elif "default" in fld:
                 out[name] = _copy_default(fld["default"])
             elif isinstance(fld["type"], list) and "null" in fld["type"]:
@@ -202,6 +205,18 @@ class _Walker:
                     field=f"{prefix}{name}",
                 )
         return out
+
+
+    def _personal(self, fld: Mapping[str, Any], value: Any, path: str) -> Any:
+        """A personal field's value; an error never repeats it (a card number sent as a list or
+        a float is still a card number, and errors reach dead letters and HTTP answers)."""
+        try:
+            return self.value(fld["type"], value, path)
+        except ValidationError:
+            raise ValidationError(
+                f"expected the raw value as text (hashed here) or a p1: pseudonym, got a "
+                f"{type(value).__name__} (not repeated here: it may be personal data)",
+                field=path) from None
 
 
 def _copy_default(value: Any) -> Any:
