@@ -46,6 +46,8 @@ def _strategy(schema: Any, name: str, names: dict[str, Any]) -> st.SearchStrateg
             return st.sampled_from(schema["symbols"])
         if kind == "array":
             return st.lists(_strategy(schema["items"], name, names), max_size=3)
+        if kind == "map":
+            return st.dictionaries(_text, _strategy(schema["values"], name, names), max_size=3)
         schema = kind
     if name.endswith("_hash"):
         return _pseudonym
