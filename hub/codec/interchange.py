@@ -20,7 +20,12 @@ from hub.codec.avro import Codec, load_codec
 from hub.codec.json_names import loads_line, refuse_twice
 from hub.codec.limits import MAX_DEPTH, check_depth, check_line_size
 from hub.codec.validate import conform
-from hub.core.pseudonym import RAW_ALIASES, pseudonymize_fields, sources_that_differ
+from hub.core.pseudonym import (
+    RAW_ALIASES,
+    pseudonymize_fields,
+    scrub_fields,
+    sources_that_differ,
+)
 from hub.model.errors import (
     DecodeError,
     RecordError,
@@ -50,6 +55,12 @@ _KNOWN = tuple(f'"{k}"'.encode() for k in LINE_KINDS)
 def pii_fields(schema: Mapping[str, Any]) -> frozenset[str]:
     """Top-level fields the schema marks ``"pii": "pseudonymized"``."""
     return frozenset(f["name"] for f in schema.get("fields", []) if f.get("pii") == "pseudonymized")
+
+
+def scrubbed_fields(schema: Mapping[str, Any]) -> frozenset[str]:
+    """Top-level free-text fields the schema marks ``"pii": "scrubbed"``: personal numbers in
+    them are replaced by pseudonyms (hub.core.pseudonym.scrub_text)."""
+    return frozenset(f["name"] for f in schema.get("fields", []) if f.get("pii") == "scrubbed")
 
 
 def _with_line(exc: RecordError, lineno: int | None) -> RecordError:
@@ -133,6 +144,9 @@ def parse_object(
     personal = pii_fields(schema)
     check_one_source(fields, personal, pseudonym_key)
     fields = pseudonymize_fields(fields, pseudonym_key, personal)
+    free_text = scrubbed_fields(schema)
+    if free_text:
+        fields = scrub_fields(fields, pseudonym_key, free_text)
     try:
         record = conform(schema, fields, from_json=True)
     except ValidationError as exc:

@@ -17,12 +17,12 @@ from typing import Any
 from hub.adapters.dedup_store import CLAIM_CHUNK, Claim, DedupStore
 from hub.adapters.kafka.io import KafkaIOError, topic_for_kind
 from hub.codec import Codec
-from hub.codec.interchange import pii_fields
+from hub.codec.interchange import pii_fields, scrubbed_fields
 from hub.codec.internal import APP_HEADER, FRAME_HEADER
 from hub.codec.seal import seal
 from hub.core.clock_skew import DEFAULT_FUTURE_MS, ahead_by, arrived_at
 from hub.core.lanes import Lane, lane_targets
-from hub.core.pseudonym import pseudonymize_fields, raw_fields
+from hub.core.pseudonym import protect, raw_fields, unscrubbed_fields
 from hub.core.registry import BuildingRegistry
 from hub.core.snapshot import event_json
 from hub.model.errors import RecordError, ValidationError
@@ -73,6 +73,8 @@ class Ingestor:
         self.future = {kind: DEFAULT_FUTURE_MS for kind in SOURCE_TOPICS} | dict(future or {})
         self._warned: dict[tuple[str, str], float] = {}
         self._pii = {kind: pii_fields(codec.schema(kind)) for kind in SOURCE_TOPICS}
+        #: free-text fields, where a personal number is replaced by its pseudonym
+        self._text = {kind: scrubbed_fields(codec.schema(kind)) for kind in SOURCE_TOPICS}
         #: "topic/partition" -> newest event time accepted from it (the ticks carry it onwards)
         self.progress: dict[str, int] = {}
 
@@ -100,9 +102,10 @@ class Ingestor:
             )
         self.codec.check_rules(kind, record)
         pii = self._pii.get(kind, frozenset())
-        if raw_fields(record, pii):
+        text = self._text.get(kind)
+        if raw_fields(record, pii) or (text and unscrubbed_fields(record, text)):
             # A producer skipped the edge: never forward the raw value.
-            record = shared_strings(pseudonymize_fields(record, self.pseudonym_key, pii))
+            record = shared_strings(protect(record, self.pseudonym_key, pii, text or ()))
             value = self.codec.encode(kind, record)
         # The correlator keeps this event (handed over, hub/runtime/handoff.py), so its short
         # strings are shared: the codec's decode shared them. It corrects a time too far ahead
@@ -145,12 +148,13 @@ class Ingestor:
             if not value:
                 return value, [], False
             return seal(value, self.deadletter_key), [], True
-        pii = self._pii.get(kind, frozenset())
-        raw = raw_fields(record, pii)
+        pii, text = self._pii.get(kind, frozenset()), self._text.get(kind, frozenset())
+        raw = raw_fields(record, pii) + unscrubbed_fields(record, text)
         if not raw:
             return value, [], False
         try:
-            scrubbed = pseudonymize_fields(record, self.pseudonym_key, raw)
+            scrubbed = protect(record, self.pseudonym_key, [f for f in raw if f in pii],
+                               [f for f in raw if f in text])
             return self.codec.encode(kind, scrubbed), raw, False
         except Exception:  # cannot happen for a record that decoded; never keep the raw value
             log.exception("cannot re-encode a dead letter with %s pseudonymized; keeping it "
