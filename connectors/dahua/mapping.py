@@ -105,30 +105,62 @@ def parse_event(line: str) -> DahuaEvent:
     return DahuaEvent(code.strip(), action, index, data)
 
 
-#: The state of :func:`pair`: the (device_id, code, index) whose Start has been emitted and
-#: whose Stop has not arrived yet.
-OpenEvents = frozenset[tuple[str, str, int]]
+#: The state of :func:`pair`: per (device_id, code, index) whose Start has been emitted and whose
+#: Stop has not arrived yet, when that Start was (ms; None: unknown) and its EventID (or None).
+OpenEvents = frozenset[tuple[str, str, int, int | None, int | None]]
+#: A Start of an event still open is the same alarm (a connector re-attaching while it lasts)
+#: within this long of the open Start; later, that alarm's Stop was lost and this is a new one.
+#: Without it, one lost Stop silenced the channel for good (an outside probe: Starts a day and
+#: four weeks later were each "skipped").
+REPEAT_WITHIN_MS = 5 * 60_000
 
 
-def pair(open_events: OpenEvents, device_id: str, event: DahuaEvent) -> tuple[OpenEvents, bool]:
-    """Start/Stop pairing, pure: ``(new state, emit?)``.
+def when(event: DahuaEvent, site: Site, received_ms: int | None) -> int | None:
+    """The event's time as :func:`map_event` reads it; None when it cannot be read (the
+    mapping then says why)."""
+    try:
+        return _event_time(event.data, site, received_ms)
+    except MappingError:
+        return None
 
-    - Start: emitted unless the same code and index is already open (a repeated Start, e.g. after
-      the connector re-attaches while the alarm lasts, is the same event);
+
+def pair(open_events: OpenEvents, device_id: str, event: DahuaEvent,
+         at: int | None = None) -> tuple[OpenEvents, bool]:
+    """Start/Stop pairing, pure: ``(new state, emit?)``; ``at``: the event's time (:func:`when`).
+
+    - Start: emitted unless the same code and index is already open with the same EventID, or
+      (EventIDs unknown) within REPEAT_WITHIN_MS of the open Start: a repeated Start, e.g. after
+      the connector re-attaches while the alarm lasts, is the same event;
     - Stop: closes the open event, never emitted (a Stop without its Start is dropped);
     - Pulse: a one-shot event, always emitted, no state;
     - State: a status report (e.g. SystemState), never emitted, no state.
     """
-    key = (device_id, event.code, event.index)
     if event.action == "Pulse":
         return open_events, True
     if event.action == "State":
         return open_events, False
-    if event.action == "Start":
-        if key in open_events:
+    key = (device_id, event.code, event.index)
+    held = next((o for o in open_events if o[:3] == key), None)
+    rest = open_events - {held} if held is not None else open_events
+    if event.action != "Start":
+        return rest, False
+    vendor_id = _event_id(event)
+    if held is not None:
+        _, _, _, since, held_id = held
+        if vendor_id is not None and held_id is not None:
+            repeat = vendor_id == held_id
+        else:
+            repeat = at is None or since is None or abs(at - since) <= REPEAT_WITHIN_MS
+        if repeat:
             return open_events, False
-        return open_events | {key}, True
-    return open_events - {key}, False
+    return rest | {(*key, at, vendor_id)}, True
+
+
+def _event_id(event: DahuaEvent) -> int | None:
+    try:
+        return integer(event.data, "EventID", "data.EventID")
+    except MappingError:
+        return None
 
 
 def map_event(event: DahuaEvent, *, device_id: str, site: Site,
@@ -170,7 +202,7 @@ def map_stream(body: str, *, device_id: str, site: Site, open_events: OpenEvents
     for block in split_events(body):
         try:
             event = parse_event(block)
-            new_state, emit = pair(state, device_id, event)
+            new_state, emit = pair(state, device_id, event, when(event, site, received_ms))
             mapped = map_event(event, device_id=device_id, site=site,
                                received_ms=received_ms) if emit else None
         except MappingError as exc:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from connectors.dahua.mapping import OpenEvents
 from hub.edge.api_keys import ApiKeys, Caller
 from hub.edge.sink import EDGE_DELIVERY_TIMEOUT_MS, Delivery
 from hub.model.errors import RecordError
@@ -81,7 +82,7 @@ class Gateway:
     #: half a body and stalls held its connection and buffer for as long as it liked.
     body_read_s: float = 30.0
     #: (site_id, device_id) -> the Dahua events whose Start was stored and whose Stop has not come.
-    dahua_open: dict[tuple[str, str], frozenset[tuple[str, str, int]]] = field(
+    dahua_open: dict[tuple[str, str], OpenEvents] = field(
         default_factory=dict)
     dahua_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
 

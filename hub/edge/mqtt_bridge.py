@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
+from connectors.dahua.mapping import OpenEvents
 from hub.edge.mqtt_acks import AckOrder
 from hub.edge.mqtt_routes import Plan, plan_message
 from hub.edge.mqtt_subscriptions import Subscription, route
@@ -213,7 +214,7 @@ class MqttBridge:
         self._stopping = threading.Event()
         self._subscribed = threading.Event()
         #: (site_id, device_id) -> the Dahua events whose Start was emitted, Stop not yet seen.
-        self._dahua_open: dict[tuple[str, str], frozenset[tuple[str, str, int]]] = {}
+        self._dahua_open: dict[tuple[str, str], OpenEvents] = {}
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

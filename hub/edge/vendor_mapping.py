@@ -35,6 +35,8 @@ class Piece:
     mapped: Mapped | None = None
     error: MappingError | None = None
     dahua_event: dahua.DahuaEvent | None = None
+    #: that block's time, as the pairing took it
+    dahua_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,14 +114,15 @@ def _dahua(payload: bytes, site: Site, _key: str | bytes, device_id: str, receiv
         raw = block.encode("utf-8")
         try:
             event = dahua.parse_event(block)
-            new_state, emit = dahua.pair(state, device_id, event)
+            at = dahua.when(event, site, received_ms)
+            new_state, emit = dahua.pair(state, device_id, event, at)
             mapped = dahua.map_event(event, device_id=device_id, site=site,
                                      received_ms=received_ms) if emit else None
         except MappingError as exc:
             pieces.append(Piece(raw, error=exc))
             continue
         state = new_state
-        pieces.append(Piece(raw, mapped, dahua_event=event))
+        pieces.append(Piece(raw, mapped, dahua_event=event, dahua_at=at))
     return MappedPayload("dahua", tuple(pieces), state)
 
 

@@ -198,7 +198,7 @@ async def dahua_events(request: web.Request) -> web.Response:
                 continue  # not parsed: it never moved the state
             if piece.mapped is not None and index not in settled.delivered:
                 continue
-            state, _ = dahua.pair(state, device_id, piece.dahua_event)
+            state, _ = dahua.pair(state, device_id, piece.dahua_event, piece.dahua_at)
         if state:
             gw.dahua_open[key] = state
         else:

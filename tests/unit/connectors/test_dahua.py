@@ -64,7 +64,7 @@ def test_pairing_is_pure_and_keyed_by_device_code_and_index() -> None:
     start = DahuaEvent("CrossLineDetection", "Start", 0)
     stop = DahuaEvent("CrossLineDetection", "Stop", 0)
     state, emit = pair(frozenset(), DEVICE, start)
-    assert emit and state == {(DEVICE, "CrossLineDetection", 0)}
+    assert emit and state == {(DEVICE, "CrossLineDetection", 0, None, None)}
     assert pair(state, DEVICE, start) == (state, False)  # repeated Start: same event
     assert pair(state, "other-device", start)[1]  # another device's Start is its own
     assert pair(state, DEVICE, DahuaEvent("CrossLineDetection", "Start", 1))[1]
@@ -72,6 +72,29 @@ def test_pairing_is_pure_and_keyed_by_device_code_and_index() -> None:
     assert pair(frozenset(), DEVICE, stop) == (frozenset(), False)  # Stop without Start: dropped
     pulse = DahuaEvent("CrossFenceDetection", "Pulse", 0)
     assert pair(state, DEVICE, pulse) == (state, True)
+
+
+def test_a_start_long_after_an_open_one_is_a_new_alarm() -> None:
+    """A lost Stop must not silence the channel: a Start more than REPEAT_WITHIN_MS after the
+    open one, or with another EventID, is emitted (an outside probe: Starts a day and four
+    weeks later were each skipped)."""
+    def start(utc: int, event_id: int | None = None) -> str:
+        extra = f', "EventID": {event_id}' if event_id is not None else ""
+        return f'Code=CrossRegionDetection;action=Start;index=0;data={{"UTC":{utc}{extra}}}'
+
+    t0 = 1714574412
+    first, state = map_stream(start(t0), device_id=DEVICE, site=SITE)
+    again, state = map_stream(start(t0 + 60), device_id=DEVICE, site=SITE, open_events=state)
+    later, state = map_stream(start(t0 + 86_400), device_id=DEVICE, site=SITE,
+                              open_events=state)
+    assert (len(first), len(again), len(later)) == (1, 0, 1)
+    assert len(state) == 1  # the new alarm replaced the one whose Stop was lost
+    same, state2 = map_stream(start(t0, 7), device_id=DEVICE, site=SITE)
+    repeat, state2 = map_stream(start(t0 + 86_400, 7), device_id=DEVICE, site=SITE,
+                                open_events=state2)
+    other, state2 = map_stream(start(t0 + 1, 8), device_id=DEVICE, site=SITE,
+                               open_events=state2)
+    assert (len(same), len(repeat), len(other)) == (1, 0, 1)  # EventID decides when known
 
 
 def test_state_carries_across_calls() -> None:
