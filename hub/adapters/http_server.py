@@ -47,6 +47,18 @@ def quiet_malformed_requests() -> None:
         server_log.addFilter(MalformedRequestLine())
 
 
+#: A connection that has not sent a whole request within this long of connecting, or of its last
+#: answer, is closed. aiohttp's default is an hour: 50 clients that sent half a request line held
+#: their connections for good, and 20,000 such ran the gateway out of file descriptors (an
+#: outside probe). Long answers (the console's live stream, a wait on Kafka) are not idle.
+IDLE_CLOSE_S = 15.0
+
+
+def make_runner(app: web.Application, access_log: logging.Logger | None = None) -> web.AppRunner:
+    """The AppRunner every web process of the hub serves ``app`` with (IDLE_CLOSE_S)."""
+    return web.AppRunner(app, access_log=access_log, keepalive_timeout=IDLE_CLOSE_S)
+
+
 class ListenError(Exception):
     """The server cannot listen on host:port (taken, or not an address of this machine); the
     command names its flags and exits 2 instead of showing asyncio's traceback."""
@@ -77,7 +89,7 @@ def serve_until_stopped(
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        runner = web.AppRunner(app, access_log=access_log)
+        runner = make_runner(app, access_log)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
