@@ -5,7 +5,7 @@ Routes (the OpenAPI document at ``GET /openapi.json`` describes each one):
 - ``POST /v1/events/{kind}``: interchange JSON, one event or an array of up to 1,000;
 - ``POST /v1/vendors/hikvision/isapi``, ``/v1/vendors/dahua/events``,
   ``/v1/vendors/gat1400/[VIID/]DispositionNotifications``: vendor payloads (vendor_routes.py);
-- ``GET /openapi.json``, ``GET /metrics``, ``GET /healthz``: open, no key.
+- ``GET /openapi.json``, ``GET /metrics``, ``GET /healthz``, ``GET /readyz``: open, no key.
 
 Every ``/v1/`` route needs an API key (api_keys.py); the caller is put on the request as
 ``request["caller"]`` (a frozen :class:`~hub.edge.api_keys.Caller`), so that routes added by
@@ -34,6 +34,7 @@ from hub.edge.api_keys import INTERCHANGE, ApiKeys, Caller
 from hub.edge.intake import (
     CHANNEL,
     GATEWAY_KEY,
+    MAX_KEY_CHECKS,
     BodyTooLarge,
     BodyTooSlow,
     Gateway,
@@ -68,7 +69,7 @@ EVENTS_PREFIX = "/v1/events/"
 #: The routes a key's ``vendors`` allow or refuse (docs/gateway.md, "Keys").
 ROUTE_VENDORS = frozenset({INTERCHANGE, *VENDOR_OF_PATH.values()})
 #: Paths anyone may read.
-OPEN_PATHS = frozenset({"/openapi.json", "/metrics", "/healthz"})
+OPEN_PATHS = frozenset({"/openapi.json", "/metrics", "/healthz", "/readyz"})
 
 
 def route_vendor(request: web.Request) -> str | None:
@@ -132,8 +133,18 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     caller = None
     if key:
         caller = gw.keys.cached(key)
-        if caller is None:  # scrypt takes tens of ms: off the event loop
-            caller = await asyncio.get_running_loop().run_in_executor(None, gw.keys.check, key)
+        if caller is None:  # scrypt takes tens of ms: off the event loop, in its own threads
+            if gw.key_checks_pending >= MAX_KEY_CHECKS:
+                response = error_response(429, f"{gw.key_checks_pending} API keys are being "
+                                          "checked; try again in a second")
+                response.headers["Retry-After"] = "1"
+                return response
+            gw.key_checks_pending += 1
+            try:
+                caller = await asyncio.get_running_loop().run_in_executor(
+                    gw.key_checks, gw.keys.check, key)
+            finally:
+                gw.key_checks_pending -= 1
     if caller is None:
         response = error_response(
             401, "a valid API key is needed: send 'Authorization: Bearer <key>' or "
@@ -242,9 +253,21 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 
 async def get_healthz(request: web.Request) -> web.Response:
+    """Liveness: 200 while the process serves, whatever Kafka does (a probe restarting the
+    gateway when Kafka is away would help nobody); ``kafka`` says how Kafka is."""
     problem = await asyncio.get_running_loop().run_in_executor(
         None, gateway_of(request).sink.kafka_problem)
     return web.json_response({"status": "ok", "kafka": problem or "ok"})
+
+
+async def get_readyz(request: web.Request) -> web.Response:
+    """Readiness: 503 while Kafka does not answer, so that a load balancer sends devices to
+    another gateway instead of to one that can only answer 503."""
+    problem = await asyncio.get_running_loop().run_in_executor(
+        None, gateway_of(request).sink.kafka_problem)
+    if problem:
+        return web.json_response({"status": "not ready", "kafka": problem}, status=503)
+    return web.json_response({"status": "ready"})
 
 
 # -- the app ---------------------------------------------------------------------------------------
@@ -271,7 +294,7 @@ def make_app(settings: Settings, sink: Sink, keys: ApiKeys, *, registry: Collect
         *vendor_routes(),
         web.get("/openapi.json", get_openapi),
         web.get("/metrics", get_metrics),
-        web.get("/healthz", get_healthz),
+        web.get("/healthz", get_healthz), web.get("/readyz", get_readyz),
     ])
     app.add_routes(list(extra_routes))
     for plugin in plugins:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,6 +68,12 @@ class Sink(Protocol):
         """Count what became of ``n`` received events; the two counters must reconcile."""
 
 
+#: Threads checking API keys, and how many checks may wait for them before a request with a key
+#: not seen yet is answered 429 at once (a valid key is cached after its first check).
+KEY_CHECK_THREADS = 2
+MAX_KEY_CHECKS = 32
+
+
 @dataclass
 class Gateway:
     """The gateway's state, one per process: the sink, the callers, the Dahua pairing state."""
@@ -85,6 +91,13 @@ class Gateway:
     dahua_open: dict[tuple[str, str], OpenEvents] = field(
         default_factory=dict)
     dahua_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    #: Key checks (scrypt, ~50 ms of a core each) run here, apart from the pool that validates
+    #: batches and waits on Kafka: 1,500 wrong keys at once held a valid 1,000-event post for
+    #: 38 s when they shared it (an outside probe).
+    key_checks: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(KEY_CHECK_THREADS, "key-check"))
+    #: key checks waiting or running; beyond MAX_KEY_CHECKS a request is answered 429 unchecked
+    key_checks_pending: int = 0
 
 
 GATEWAY_KEY = web.AppKey("gateway", Gateway)

@@ -283,6 +283,19 @@ def document(codec: Codec) -> dict[str, Any]:
                                   "type": "object", "required": ["status", "kafka"],
                                   "properties": {"status": {"type": "string"},
                                                  "kafka": {"type": "string"}}}}}}}}}
+    paths["/readyz"] = {"get": {
+        "operationId": "get_readyz", "tags": ["service"], "security": [],
+        "summary": "Readiness: whether events sent now can be stored (for a load balancer)",
+        "responses": {
+            "200": {"description": "Kafka takes messages",
+                    "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["status"],
+                        "properties": {"status": {"type": "string"}}}}}},
+            "503": {"description": "Kafka does not answer: events would get 503 too",
+                    "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["status", "kafka"],
+                        "properties": {"status": {"type": "string"},
+                                       "kafka": {"type": "string"}}}}}}}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "天罗地网 hub gateway", "version": "1",

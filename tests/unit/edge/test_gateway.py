@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -457,6 +458,13 @@ def test_metrics_count_responses_per_vendor_and_status(tmp_path: Path) -> None:
             '1.0' in text
         health = await (await client.get("/healthz")).json()
         assert health == {"status": "ok", "kafka": "ok"}
+        ready = await client.get("/readyz")
+        assert (ready.status, await ready.json()) == (200, {"status": "ready"})
+        sink.problem = "Kafka at 127.0.0.1:1 does not answer"
+        away = await client.get("/healthz")
+        assert away.status == 200 and (await away.json())["kafka"] == sink.problem
+        ready = await client.get("/readyz")  # a load balancer sends devices elsewhere
+        assert (ready.status, (await ready.json())["kafka"]) == (503, sink.problem)
 
     gateway_run(tmp_path, test)
 
@@ -502,3 +510,36 @@ def test_the_building_lookup_route_sits_behind_the_keys(tmp_path: Path) -> None:
 
     doc = gateway_run(tmp_path, test, plugins=True)
     assert "/v1/buildings/{building_id}" in doc["paths"]
+
+
+def test_a_flood_of_unknown_keys_neither_waits_forever_nor_holds_known_callers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key checks (scrypt) run in their own two threads and at most MAX_KEY_CHECKS wait: the
+    rest are answered 429 unchecked, and a caller whose key was checked before (cached) is
+    served meanwhile. Held checks stand for slow ones here."""
+    from hub.edge.intake import GATEWAY_KEY, MAX_KEY_CHECKS
+
+    release = threading.Event()
+
+    async def test(client: Client, sink: FakeSink, keys: dict[str, str]) -> None:
+        headers = {"X-API-Key": keys["pa"]}
+        assert (await client.post("/v1/events/perimeter_alarm", json=alarm("warm"),
+                                  headers=headers)).status == 202  # now cached
+        gw = client.server.app[GATEWAY_KEY]
+        real = gw.keys.check
+        monkeypatch.setattr(gw.keys, "check", lambda key: release.wait(10) and real(key))
+        flood = [asyncio.create_task(client.post(
+            "/v1/events/perimeter_alarm", json=alarm(f"f{i}"),
+            headers={"X-API-Key": f"{keys['pa'].split('.')[0]}.wrong{i}"}))
+            for i in range(MAX_KEY_CHECKS + 8)]
+        while gw.key_checks_pending < MAX_KEY_CHECKS:
+            await asyncio.sleep(0.01)
+        batch = [alarm(f"known-{i}") for i in range(25)]  # > 20: validated in a worker thread
+        ok = await asyncio.wait_for(client.post("/v1/events/perimeter_alarm", json=batch,
+                                                headers=headers), 5)
+        assert ok.status == 202
+        release.set()
+        statuses = sorted([(await r).status for r in flood])
+        assert statuses == [401] * MAX_KEY_CHECKS + [429] * 8
+
+    gateway_run(tmp_path, test)
