@@ -321,8 +321,31 @@ class MqttBridge:
         sub, captured = routed if routed is not None else (None, {})
         key = (captured.get("site_id") or (sub.fixed.get("site_id", "") if sub else ""),
                captured.get("device_id") or (sub.fixed.get("device_id", "") if sub else ""))
+        state = self._dahua_open.get(key, frozenset())
+        if getattr(message, "retain", False):
+            # A retained message is the broker's copy of a topic's last message, sent to every
+            # new subscription: on each reconnect, once per matching filter. It happened before
+            # (and was taken then, if the bridge was subscribed): state, not a new event.
+            plan = Plan(sub.format if sub else "unrouted", received=1, skipped=1)
+            self._retained(topic)
+        else:
+            plan, state = self._plan(sub, captured, payload, topic, key)
+        if sub is not None and sub.format == "dahua":
+            if state:
+                self._dahua_open[key] = state
+            else:
+                self._dahua_open.pop(key, None)
+        self._queue(message, topic, plan)
+
+    @staticmethod
+    def _retained(topic: str) -> None:
+        log.info("mqtt-bridge: a retained message on %s skipped (the broker's copy of an earlier "
+                 "message, not a new event; publish events with retain off)", topic)
+
+    def _plan(self, sub: Subscription | None, captured: Mapping[str, str], payload: bytes,
+              topic: str, key: tuple[str, str]) -> tuple[Plan, OpenEvents]:
         try:
-            plan, state = plan_message(
+            return plan_message(
                 sub, captured, payload, validate=self.sink.validate,
                 pseudonym_key=self.settings.pseudonym_key, received_ms=int(self._clock() * 1000),
                 dahua_open=self._dahua_open.get(key, frozenset()), topic=topic)
@@ -331,12 +354,9 @@ class MqttBridge:
             plan = Plan(sub.format if sub else "unrouted", received=1)
             plan.reject(payload, RecordError(f"{type(exc).__name__}: {exc}", field="payload",
                                              reason="PROCESSING_ERROR"))
-            state = self._dahua_open.get(key, frozenset())
-        if sub is not None and sub.format == "dahua":
-            if state:
-                self._dahua_open[key] = state
-            else:
-                self._dahua_open.pop(key, None)
+            return plan, self._dahua_open.get(key, frozenset())
+
+    def _queue(self, message: Message, topic: str, plan: Plan) -> None:
         self.sink.received(CHANNEL, plan.vendor, plan.received)
         self.sink.outcome(CHANNEL, plan.vendor, "rejected", len(plan.dead))
         self.sink.outcome(CHANNEL, plan.vendor, "skipped", plan.skipped)

@@ -114,7 +114,8 @@ def _accept(plan: Plan, mapped: Mapped, raw: bytes, validate: Validate) -> None:
 def _interchange(plan: Plan, values: Mapping[str, str], payload: bytes,
                  validate: Validate) -> None:
     try:
-        pieces = json_pieces(payload.decode("utf-8"))
+        # a byte-order mark (Windows tools write one) is not part of the JSON, as at the gateway
+        pieces = json_pieces(payload.decode("utf-8").removeprefix("\ufeff"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         plan.received = 1
         plan.reject(payload, DecodeError(f"not valid UTF-8 JSON ({exc}); publish one event "

@@ -122,6 +122,7 @@ class Msg:
     payload: bytes
     mid: int
     qos: int = 1
+    retain: bool = False
 
 
 def bridge(sink: ManualSink, **kw: Any) -> tuple[MqttBridge, FakeClient]:
@@ -237,6 +238,19 @@ def test_heartbeat_and_qos0_need_no_kafka() -> None:
     client.on_message(client, None, Msg("t/hik/S-1/cam-1", LINE, mid=0, qos=0))
     sink.answer(0)
     assert client.acks == [(10, 1)]  # QoS 0 is never acknowledged
+
+
+def test_a_retained_copy_is_acknowledged_and_skipped_not_stored_again() -> None:
+    """The broker sends a topic's retained message to every new subscription, on every
+    reconnect and once per matching filter: an outside probe found one event stored 5 times and
+    an unmatched retained status dead-lettered 3 times after two bridge restarts."""
+    sink = ManualSink()
+    _, client = bridge(sink)
+    client.on_message(client, None, Msg("t/events/S-1", alarm("e-r"), mid=21, retain=True))
+    assert client.acks == [(21, 1)] and sink.counts == {"received": 1, "skipped": 1}
+    client.on_message(client, None, Msg("t/events/S-1", alarm("e-live"), mid=22))
+    sink.answer(0)
+    assert client.acks == [(21, 1), (22, 1)] and sink.counts["received"] == 2
 
 
 def test_messages_of_a_lost_connection_are_not_acknowledged_on_the_next() -> None:

@@ -101,6 +101,12 @@ def test_interchange_array_dead_letters_only_the_bad_element_with_its_own_bytes(
     assert raw2 == b"7" and err2.reason == "DECODE_ERROR"
 
 
+def test_interchange_after_a_byte_order_mark_is_read_as_at_the_gateway() -> None:
+    payload = "\ufeff".encode() + json.dumps(_alarm("e-bom")).encode()
+    p, _ = plan(EVT_SUB, "hub/events/perimeter_alarm/S-1", payload)
+    assert [r["event_id"] for _, r in p.records] == ["e-bom"] and p.dead == []
+
+
 def test_interchange_element_naming_a_field_twice_is_dead_lettered_alone() -> None:
     twice = ('{"event_id": "e-2", "vendor": "acme", "device_id": "cam-9", "event_time": '
              '1714574412000, "zone_id": "z1", "alarm_type": "TAMPER", "alarm_type": "INTRUSION",'
