@@ -53,6 +53,10 @@ TRANSITIONS: Mapping[str, Mapping[str, str | None]] = {
 }
 
 
+#: How far ahead of the casework's clock an action's own time is taken: live, the console's clock
+#: and the casework's ticks differ by about a tick; a replay's driven ticks may lag its actions.
+ACTION_AHEAD_MS = 3_600_000
+
 #: The note of an ``UPDATED`` change whose deadline moved to the casework's first tick.
 CLOCKED_IN = ("the time to acknowledge starts now: the incident is older than the casework's "
               "clock (a replay, or a backlog read at start)")
@@ -200,7 +204,7 @@ class CaseBook:
         if action.action == "ASSIGN":
             case.assignee = action.assignee
         if action.action == "REOPEN":
-            case.deadline = self._deadline(case.risk_level, action.time)
+            case.deadline = self._deadline(case.risk_level, self._acted(action.time))
             self._watch(case)
         elif case.state != "OPEN":
             case.deadline = None
@@ -231,6 +235,14 @@ class CaseBook:
         for case in escalated_now:  # watched after the loop: at most one level per tick
             self._watch(case)
         return out
+
+    def _acted(self, t: int) -> int:
+        """When an action's deadline starts: its own time, but never before the casework's clock
+        nor more than ACTION_AHEAD_MS after it. An action's time is what its sender wrote: a
+        REOPEN stamped 1970 escalated at the next tick, one stamped ten years ahead never."""
+        if self.clock is None:
+            return t
+        return min(max(t, self.clock), self.clock + ACTION_AHEAD_MS)
 
     def _start(self, t: int) -> int:
         """When a deadline that would run from event time ``t`` starts: not before the last

@@ -113,3 +113,17 @@ def test_the_producer_gives_an_action_up_before_the_page_stops_waiting(
         feed.send_action(action, timeout=5.0)
     assert time.monotonic() - started < 4.0
     assert len(feed._producer) == 0  # nothing left queued to be stored later
+
+
+def test_the_page_says_only_its_own_notices_and_is_never_framed() -> None:
+    async def test(client: TestClient[Any, Any], sent: list[IncidentAction]) -> None:
+        own = await client.get("/incidents/inc-a?notice=ACKNOWLEDGE+sent")
+        assert "ACKNOWLEDGE sent" in await own.text()
+        forged = await client.get("/incidents/inc-a?notice=Call+13900000000+now")
+        assert "13900000000" not in await forged.text()
+        for r in (own, forged, await client.get("/login"), await client.get("/nowhere")):
+            assert r.headers["X-Frame-Options"] == "DENY"
+            assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+    run(test)

@@ -123,6 +123,20 @@ def test_jurisdiction_is_the_chain_at_or_above_the_cases_level(book: CaseBook) -
     assert c.state == "ACKNOWLEDGED"
 
 
+@pytest.mark.parametrize("stamped", [1000, NOW + 10 * 365 * 24 * 60 * MIN])
+def test_a_reopen_deadline_runs_from_the_casework_clock_not_a_forged_time(
+        book: CaseBook, stamped: int) -> None:
+    """An action's time is what its sender wrote: REOPEN stamped 1970 escalated at the next
+    tick, one stamped ten years ahead never (an outside probe, writing to the actions topic)."""
+    book.on_incident(incident(risk="HIGH", route=("DISTRICT", "D1")), NOW)
+    book.on_action(act("RESOLVE", "DISTRICT", "D1", NOW + MIN))
+    book.advance(NOW + 2 * MIN)
+    [reopened] = book.on_action(act("REOPEN", "DISTRICT", "D1", stamped))
+    assert reopened.deadline is not None
+    assert NOW + 2 * MIN < reopened.deadline <= NOW + 2 * MIN + 60 * MIN + 5 * MIN
+    assert book.advance(NOW + 3 * MIN) == []  # not escalated at the next tick
+
+
 def test_an_unrouted_incident_is_the_citys_to_see_and_act_on(book: CaseBook) -> None:
     """No building, no route, no grid: no unit is named at any level. Before, the case
     escalated to a city nobody could sign in as; every CITY account may act on it now."""
