@@ -102,12 +102,15 @@ async def hikvision_isapi(request: web.Request) -> web.Response:
     gw = gateway_of(request)
     site = site_from_query(request)
     intake = Intake("hikvision", request.path)
-    gw.sink.received(CHANNEL, intake.vendor)
+    # Counted once the body is read, as the other routes do: a 413 or 408 answers a request
+    # nothing was read from, and an event counted received must have an outcome.
     try:
         payload = await _alert_part(gw, request)
     except MappingError as exc:  # no readable part: nothing to keep (never the picture)
+        gw.sink.received(CHANNEL, intake.vendor)
         intake.reject(0, exc)
         return (await settle(gw, intake)).response
+    gw.sink.received(CHANNEL, intake.vendor)
     _take(gw, intake, map_payload("hikvision", payload, site=site,
                                   pseudonym_key=gw.settings.pseudonym_key))
     return _forbidden(gw, request, intake) or (await settle(gw, intake)).response

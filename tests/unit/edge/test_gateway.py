@@ -188,6 +188,13 @@ def test_413_before_the_body_is_read(tmp_path: Path) -> None:
                               headers=auth(keys["pa"]))  # chunked: no Content-Length
         assert r.status == 413
         assert sink.produced == []
+        for body, ctype in ((b"<x>" + b"a" * 3000 + b"</x>", "application/xml"),
+                            (b"--b\r\nContent-Type: image/jpeg\r\n\r\n" + b"j" * 3000
+                             + b"\r\n--b--\r\n", "multipart/form-data; boundary=b")):
+            r = await client.post(f"{HIK}?site_id=S-1", data=body,
+                                  headers={**auth(keys["cams"]), "Content-Type": ctype})
+            assert r.status == 413
+        assert sink.reconciles("hikvision")  # a 413 is no received event without an outcome
 
     gateway_run(tmp_path, test, gateway_max_bytes=2000)
 
