@@ -19,6 +19,7 @@ from defusedxml import DefusedXmlException
 
 from hub.core.pseudonym import pseudonymize
 from hub.model.errors import RecordError
+from hub.model.events import MAX_TIME_MS, MIN_TIME_MS
 
 #: The zone of a site whose devices send local times without an offset, unless configured.
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -116,7 +117,17 @@ def parse_time(value: Any, vendor_field: str, site: Site) -> int:
                            "ISO-8601 (2024-05-01T08:00:00+08:00) or YYYYMMDDhhmmss") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=site.tzinfo())
-    return epoch_ms(parsed)
+    return plausible(epoch_ms(parsed), vendor_field, text)
+
+
+def plausible(ms: int, vendor_field: str, sent: object) -> int:
+    """``ms`` when it lies in 2000-2100 (the contracts' bounds); else an error naming the vendor's
+    field: a camera with an unset clock sends 1970, and "event_time: 0 is not a plausible time"
+    named a field the vendor never wrote."""
+    if MIN_TIME_MS <= ms < MAX_TIME_MS:
+        return ms
+    raise MappingError(vendor_field, f"{str(sent)[:40]} is not a plausible time (2000-2100): is "
+                       "the device's clock set? Set it (NTP) and send the time it shows")
 
 
 # -- ids and personal values -----------------------------------------------------------------------

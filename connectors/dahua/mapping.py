@@ -28,9 +28,11 @@ from connectors.common import (
     integer,
     parse_time,
     perimeter_alarm,
+    plausible,
     stable_id,
     text,
 )
+from hub.model.events import MAX_TIME_MS, MIN_TIME_MS
 
 VENDOR = "dahua"
 
@@ -260,8 +262,11 @@ def _seconds(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise MappingError("data.UTC", "expected epoch seconds (a number)")
     if not 0 <= value <= LAST_EPOCH_SECOND:  # 1e308 used to come back as a 309-digit time
+        hint = ("; that looks like epoch milliseconds: send seconds (divide by 1000)"
+                if MIN_TIME_MS <= value < MAX_TIME_MS else "")
         raise MappingError("data.UTC", f"expected epoch seconds from 0 to {LAST_EPOCH_SECOND} "
-                                       f"(9999-12-31), got {str(value)[:24]}")
+                                       f"(9999-12-31), got {str(value)[:24]}{hint}")
+    plausible(int(value) * 1000, "data.UTC", int(value))
     return int(value)
 
 

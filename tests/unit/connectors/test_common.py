@@ -31,7 +31,8 @@ def test_parse_time(value: str, expected: int) -> None:
     assert parse_time(value, "f", SHANGHAI) == expected
 
 
-@pytest.mark.parametrize("value", [None, "", "soon", 5, "2024-02-30T00:00:00", "20241301000000"])
+@pytest.mark.parametrize("value", [None, "", "soon", 5, "2024-02-30T00:00:00", "20241301000000",
+                                   "1970-01-01T00:00:00Z", "2150-01-01T00:00:00+08:00"])
 def test_parse_time_errors_name_the_field(value: object) -> None:
     with pytest.raises(MappingError) as caught:
         parse_time(value, "Vendor.when", SHANGHAI)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from connectors.common import Mapped, MappingError, Site
-from connectors.dahua.mapping import DahuaEvent, map_event, map_stream, pair, parse_event
+from connectors.dahua.mapping import (
+    DahuaEvent,
+    OpenEvents,
+    map_event,
+    map_stream,
+    pair,
+    parse_event,
+)
 
 from .support import assert_valid, fixture
 
@@ -14,8 +21,8 @@ DEVICE = "dh-ipc-0031"
 RECEIVED = 1714574500000
 
 
-def stream(name: str, open_events: frozenset[tuple[str, str, int]] = frozenset(),
-           ) -> tuple[list[Mapped | MappingError], frozenset[tuple[str, str, int]]]:
+def stream(name: str, open_events: OpenEvents = frozenset(),
+           ) -> tuple[list[Mapped | MappingError], OpenEvents]:
     return map_stream(fixture("dahua", name).decode(), device_id=DEVICE, site=SITE,
                       open_events=open_events, received_ms=RECEIVED)
 
@@ -95,6 +102,16 @@ def test_a_start_long_after_an_open_one_is_a_new_alarm() -> None:
     other, state2 = map_stream(start(t0 + 1, 8), device_id=DEVICE, site=SITE,
                                open_events=state2)
     assert (len(same), len(repeat), len(other)) == (1, 0, 1)  # EventID decides when known
+
+
+@pytest.mark.parametrize(("utc", "says"), [
+    (1714574412000, "looks like epoch milliseconds"), (0, "not a plausible time")])
+def test_a_bad_time_names_data_utc_and_the_fix(utc: int, says: str) -> None:
+    """Not `event_time`, a field the vendor never wrote."""
+    [outcome], _ = map_stream(f'Code=CrossLineDetection;action=Pulse;index=0;data={{"UTC":{utc}}}',
+                              device_id=DEVICE, site=SITE)
+    assert isinstance(outcome, MappingError)
+    assert outcome.field == "data.UTC" and says in outcome.detail
 
 
 def test_state_carries_across_calls() -> None:
