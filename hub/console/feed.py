@@ -38,6 +38,8 @@ class ActionNotStored(Exception):
     """Kafka did not acknowledge the action in time: nothing was recorded."""
 
 
+#: How often the feed asks Kafka whether it answers (the board says so while it does not).
+CHECK_S = 5.0
 #: How long an operator's action may wait for Kafka before the page says it was not stored.
 ACTION_WAIT_S = 10.0
 #: librdkafka gives an action up after this long (message.timeout.ms), before the page's wait
@@ -70,6 +72,9 @@ class Feed:
         self._consumer: Any = None
         self._producer: Any = None
         self._thread = threading.Thread(target=self._run, name="console-feed", daemon=True)
+        #: when Kafka stopped answering the feed (wall clock), None while it answers
+        self.away_since: float | None = None
+        self._checked = 0.0
 
     def start(self) -> None:
         """Start reading in the background; ``caught_up`` is set once the topics are read."""
@@ -86,6 +91,32 @@ class Feed:
             self._thread.join(5)
         if self._producer is not None:
             flush(self._producer, 5)
+
+    def status(self) -> dict[str, Any]:
+        """What the board says about its own freshness: whether the topics have been read to
+        their end since start, and since when Kafka does not answer (None: it does)."""
+        away = self.away_since
+        return {"caught_up": self.caught_up.is_set(),
+                "kafka": None if away is None else
+                f"Kafka does not answer since {time.strftime('%H:%M:%S', time.localtime(away))}: "
+                "the board may be out of date, and actions cannot be stored"}
+
+    def _check_kafka(self) -> None:
+        """Every CHECK_S, one metadata request: a consumer says nothing when the broker goes."""
+        now = time.monotonic()
+        if now - self._checked < CHECK_S:
+            return
+        self._checked = now
+        try:
+            self._consumer.list_topics(timeout=2)
+        except KafkaException:
+            if self.away_since is None:
+                self.away_since = time.time()
+                self.on_change()
+            return
+        if self.away_since is not None:
+            self.away_since = None
+            self.on_change()
 
     def send_action(self, action: IncidentAction, timeout: float = ACTION_WAIT_S) -> None:
         """Put the action on hub.incident.actions; returns once Kafka has stored it, raises
@@ -114,6 +145,8 @@ class Feed:
             meta = self._consumer.list_topics(timeout=5)
         except KafkaException as exc:
             log.warning("console: waiting for Kafka at %s: %s", self.settings.bootstrap, exc)
+            if self.away_since is None:
+                self.away_since = time.time()
             return False
         parts = []
         for topic in (CASES_TOPIC, INCIDENTS_TOPIC, REGISTRY_TOPIC, *ANALYTICS_TOPICS.values()):
@@ -123,6 +156,7 @@ class Feed:
             parts += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.topics[topic]
                       .partitions]
         self._consumer.assign(parts)
+        self.away_since = None
         return True
 
     def _run(self) -> None:
@@ -153,6 +187,8 @@ class Feed:
                 self.on_change()
             if not messages and not self.caught_up.is_set():
                 self.caught_up.set()
+                self.on_change()
+            self._check_kafka()
         self._consumer.close()
 
 

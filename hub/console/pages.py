@@ -70,6 +70,7 @@ def board(account: Account, rules: Sequence[str]) -> str:
         '</form>')
     body = (
         f'<h1>Live board <small id="count"></small> <span id="live" class="live">●</span></h1>'
+        '<p id="feed" class="feed" role="status" hidden></p>'
         f'{filters}<table id="board"><thead><tr><th>Risk</th><th>Incident</th><th>Rule</th>'
         '<th>Level · unit</th><th>State</th><th>Time left to acknowledge</th><th>Opened</th>'
         '</tr></thead><tbody></tbody></table>'

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -63,6 +64,9 @@ class Console:
     sessions: dict[str, tuple[str, float]] = field(default_factory=dict)
     listeners: set[asyncio.Queue[int]] = field(default_factory=set)
     signins: SignIns = field(init=False)
+    #: the feed's freshness (Feed.status); a console without a feed is always fresh
+    feed_status: Callable[[], dict[str, Any]] = field(
+        default=lambda: {"caught_up": True, "kafka": None})
 
     def __post_init__(self) -> None:
         self.signins = SignIns(self.accounts)
@@ -175,7 +179,8 @@ async def board_api(request: web.Request) -> web.Response:
     dept, filters = _me(request).department, Filters.from_query(request.query)
     rows = console.board.rows(dept, filters)
     return web.json_response({"now": now_ms(), "version": console.board.version, "rows": rows,
-                              "total": console.board.count(dept, filters)})
+                              "total": console.board.count(dept, filters),
+                              "feed": console.feed_status()})
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -346,6 +351,7 @@ def serve(console: Console, feed: Feed, host: str, port: int, *, verbose: bool =
             loop.call_soon_threadsafe(console.changed)
 
         feed.on_change = changed
+        console.feed_status = feed.status
         feed.start()
 
     return serve_until_stopped(create_web_app(console), host, port, name="console",

@@ -47,6 +47,10 @@
     if (res.status === 401) { location.href = "/login"; return; }
     const data = await res.json();
     skew = data.now - Date.now(); rows = data.rows; total = data.total; render();
+    const feed = data.feed || {}, said = document.getElementById("feed");
+    said.textContent = feed.kafka || (feed.caught_up === false
+      ? "Reading the cases published so far: the board is not complete yet." : "");
+    said.hidden = !said.textContent;
   }
   function soon() {  // at most ~3 refreshes a second, however fast changes arrive
     if (pending) return;

@@ -127,3 +127,28 @@ def test_the_page_says_only_its_own_notices_and_is_never_framed() -> None:
             assert r.headers["X-Content-Type-Options"] == "nosniff"
 
     run(test)
+
+
+def test_the_board_says_when_it_is_not_complete_or_kafka_is_away() -> None:
+    """The board answered 200 from what it had read, with no word that Kafka was down or that
+    a restarted console had not read every case yet (an outside probe)."""
+    from hub.console import feed as feed_module
+    from hub.settings import Settings
+
+    async def test(client: TestClient[Any, Any], sent: list[IncidentAction]) -> None:
+        got = await (await client.get("/api/board")).json()
+        assert got["feed"] == {"caught_up": True, "kafka": None}
+
+    run(test)
+    feed = feed_module.Feed(Settings(bootstrap="127.0.0.1:1"), load_codec(), Board(),
+                            lambda: None)
+    feed.start()
+    try:
+        deadline = time.monotonic() + 20
+        while feed.status()["kafka"] is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status = feed.status()
+    finally:
+        feed.close()
+    assert status["caught_up"] is False
+    assert status["kafka"] and status["kafka"].startswith("Kafka does not answer since")
