@@ -224,8 +224,7 @@ class CaseBook:
             if case is None or case.state != "OPEN" or case.deadline != deadline:
                 continue  # acknowledged, closed, or its deadline moved
             up = _next_level(case.level)
-            if up is None:  # the city: nowhere higher to go
-                case.deadline = None
+            if up is None:  # the city: nowhere higher to go; it stays overdue, as its board says
                 continue
             case.level = up
             case.escalations.append(up)

@@ -137,6 +137,17 @@ def test_a_reopen_deadline_runs_from_the_casework_clock_not_a_forged_time(
     assert book.advance(NOW + 3 * MIN) == []  # not escalated at the next tick
 
 
+def test_a_city_case_past_its_deadline_stays_overdue_as_published(book: CaseBook) -> None:
+    """Nowhere higher to go: no change, and the state keeps the deadline its last change
+    published (it cleared it unsaid, so the board's "overdue" and the state disagreed)."""
+    book.on_incident(incident(route=("DISTRICT", "D1")), NOW)
+    [up] = book.advance(NOW + 5 * MIN)
+    assert up.level == "CITY" and up.deadline is not None
+    assert book.advance(up.deadline + MIN) == []
+    exported = book.export_case("inc-1")
+    assert exported is not None and exported["deadline"] == up.deadline
+
+
 def test_an_unrouted_incident_is_the_citys_to_see_and_act_on(book: CaseBook) -> None:
     """No building, no route, no grid: no unit is named at any level. Before, the case
     escalated to a city nobody could sign in as; every CITY account may act on it now."""
