@@ -70,6 +70,8 @@ class LiveAnalytics:
     #: given no time yet and is not at its end holds the watermark back entirely
     partitions: set[Where] = field(default_factory=set)
     late: int = 0
+    #: the LateInput of each input refused since the driver last took them (it dead-letters them)
+    refused: list[LateInput] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.funnel = DisputeFunnelEngine(self.config, self.directory)
@@ -100,6 +102,7 @@ class LiveAnalytics:
                 out += [("safety_index", r) for r in self.safety.add_incident(incident)]
         except LateInput as exc:
             self.late += 1
+            self.refused.append(exc)
             log.info("analytics: %s behind the watermark: %s", kind, exc)
         return out
 
@@ -159,7 +162,10 @@ class LiveFeed:
         #: the offset of the last message taken, per partition
         self.taken: dict[Where, int] = {}
         self.registry_read = False
-        self.held: list[tuple[Where, str, dict[str, Any]]] = []
+        self.held: list[tuple[Where, int, str, dict[str, Any]]] = []
+        #: inputs behind the watermark since the app last took them: (where, offset, kind,
+        #: record, error), for hub.deadletter (reason LATE): nothing is dropped unsaid
+        self.late: list[tuple[Where, int, str, dict[str, Any], LateInput]] = []
 
     def message(self, where: Where, offset: int, kind: str, record: dict[str, Any]
                 ) -> list[Output]:
@@ -169,9 +175,22 @@ class LiveFeed:
         if where[0] == REGISTRY_TOPIC or kind == REGISTRY_KIND:
             return self.live.take(where, kind, record)
         if not self.registry_read:
-            self.held.append((where, kind, record))
+            self.held.append((where, offset, kind, record))
             return []
-        return self.live.take(where, kind, record) + self.live.advance()
+        return self._take(where, offset, kind, record) + self.live.advance()
+
+    def _take(self, where: Where, offset: int, kind: str, record: dict[str, Any]
+              ) -> list[Output]:
+        out = self.live.take(where, kind, record)
+        for exc in self.live.refused:
+            self.late.append((where, offset, kind, record, exc))
+        self.live.refused.clear()
+        return out
+
+    def take_late(self) -> list[tuple[Where, int, str, dict[str, Any], LateInput]]:
+        """The inputs refused as late since the last call (the app dead-letters them)."""
+        late, self.late = self.late, []
+        return late
 
     def barrier(self, barrier: Barrier) -> list[Output]:
         """Take one Barrier: marks partitions read to their end (no longer holding the watermark
@@ -189,7 +208,7 @@ class LiveFeed:
             log.info("analytics: registry read (%d areas); taking %d held reports and incidents",
                      len(self.live.directory.households_by_area()), len(self.held))
             held, self.held = self.held, []
-            for where, kind, record in held:
-                out += self.live.take(where, kind, record) + self.live.advance()
+            for where, offset, kind, record in held:
+                out += self._take(where, offset, kind, record) + self.live.advance()
         self.live.at_end |= at_end
         return out + self.live.advance()

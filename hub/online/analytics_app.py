@@ -27,6 +27,7 @@ import asyncio
 import logging
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -37,11 +38,12 @@ from faust.exceptions import ConsumerNotStarted
 
 from hub.adapters.kafka.admin import admin_client, ensure_topic
 from hub.codec import Codec
+from hub.codec.deadletter import dead_letter_record
 from hub.core.analytics import AnalyticsConfig
 from hub.core.analytics.keys import record_key
 from hub.model.errors import ConfigError, RecordError
 from hub.online.analytics import INPUTS, Barrier, LiveFeed, Output, Where
-from hub.settings import ANALYTICS_TOPICS, Settings
+from hub.settings import ANALYTICS_TOPICS, DEADLETTER_TOPIC, Settings
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class LiveAnalyticsApp:
         self.feed = LiveFeed(config)
         self.published = 0
         self.skipped = 0
+        self.dead_lettered = 0
         self.on_publish = on_publish
         self.clock = clock_topic(settings.app_id)
         self.generation = 0
@@ -121,12 +124,17 @@ class LiveAnalyticsApp:
         async def _assigned(*_args: Any, **_kwargs: Any) -> None:
             self.new_generation()
 
+        self.deadletter = raw(DEADLETTER_TOPIC)
+
         @app.agent(self.inputs, concurrency=1)
         async def analytics(stream: Any) -> None:
             async for event in stream.events():
                 out = self.handle(event.message)
                 if out:
                     await self.publish(out)
+                late = self.feed.take_late()
+                if late:
+                    await self.dead_letter(late)
 
         async def _tick() -> None:
             await self.send_tick()
@@ -210,6 +218,21 @@ class LiveAnalyticsApp:
         self.published += len(out)
         if self.on_publish is not None:
             self.on_publish(self.published)
+
+    async def dead_letter(self, late: list[tuple[Where, int, str, dict[str, Any], Any]]) -> None:
+        """Each input refused as late (its period was published already) on hub.deadletter,
+        reason LATE, with its topic, partition and offset and the record re-encoded; return
+        when Kafka has acknowledged them. A late input was only logged at INFO before."""
+        pending = []
+        for (topic, partition), offset, kind, record, exc in late:
+            letter = dead_letter_record(
+                exc, topic=topic, partition=partition, offset=offset, key=None,
+                value=self.codec.encode(kind, record), time_ms=int(time.time() * 1000),
+                source_kind=kind, worker_id=self.app.conf.id)
+            pending.append(await self.deadletter.send(
+                key=None, value=self.codec.encode("dead_letter", letter)))
+        await asyncio.gather(*pending)
+        self.dead_lettered += len(late)
 
     def cleanup(self) -> None:
         """After the run: its data directory and its consumer group are of no further use."""

@@ -8,6 +8,7 @@ record for it (final warnings only: early ones depend on arrival order by design
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from hub.model.events import REGISTRY_KIND
 from hub.model.incidents import CONFIRMED, Incident
 from hub.offline.analytics import analyse
 from hub.offline.inputs import read_input
-from hub.settings import ANALYTICS_TOPICS, INCIDENTS_TOPIC, Settings
+from hub.settings import ANALYTICS_TOPICS, DEADLETTER_TOPIC, INCIDENTS_TOPIC, Settings
 from tests.integration.casework_harness import TopicReader, producer
 from tests.integration.harness_common import REPO, wait_until
 from tests.integration.topic_reset import exclusive_topics, reset_topics
@@ -77,6 +78,7 @@ def test_live_equals_offline_on_a_simulated_city(own_topics: Settings, tmp_path:
     assert p.flush(30) == 0
 
     readers = {kind: TopicReader(s, topic) for kind, topic in ANALYTICS_TOPICS.items()}
+    dead = TopicReader(s, DEADLETTER_TOPIC)
     live = subprocess.Popen([sys.executable, "-m", "hub", "analytics", "--live"], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -86,6 +88,18 @@ def test_live_equals_offline_on_a_simulated_city(own_topics: Settings, tmp_path:
             counts.append(sum(len(r.poll()) for r in readers.values()))
             return len(counts) > 12 and counts[-1] > 0 and counts[-1] == counts[-12]
         wait_until(settled, timeout=240, interval=0.5, what="the live records to settle")
+        # A dispute reported now for the city's first day: its periods were published long
+        # ago. It must reach hub.deadletter (reason LATE, its coordinates), not only a log line.
+        first = next(x.record for x in read_jsonl(inputs, pseudonym_key="k", codec=CODEC,
+                                                   accept={"grid_report"}) if x.record)
+        late_line = {**first, "kind": "grid_report", "event_id": "late-probe-1",
+                     "report_id": "LATE-PROBE-1", "category": "DISPUTE", "status": "REPORTED"}
+        late_file = tmp_path / "late.jsonl"
+        late_file.write_text(json.dumps(late_line) + "\n")
+        assert hub("produce", str(late_file), env=env).returncode == 0
+        letter = dead.wait_for("the late report's dead letter", timeout=60,
+                               source_topic="hub.src.grid_report", reason="LATE")
+        assert letter["source_offset"] >= 0 and b"LATE-PROBE-1" in letter["original_value"]
     finally:
         live.send_signal(signal.SIGTERM)
         out, _ = live.communicate(timeout=30)
@@ -106,5 +120,5 @@ def test_live_equals_offline_on_a_simulated_city(own_topics: Settings, tmp_path:
         assert want, f"the offline driver closed no {kind} (the test proves nothing)"
         assert got == want, (kind, len(got), len(want), sorted(got ^ want)[:3])
         print(f"{kind}: {len(want)} records equal online and offline")
-    for reader in readers.values():
+    for reader in (*readers.values(), dead):
         reader.close()

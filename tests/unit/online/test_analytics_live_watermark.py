@@ -93,3 +93,19 @@ def test_a_partition_not_heard_from_holds_the_watermark_back() -> None:
     assert feed.live.watermark is None  # partition 1 has a backlog not read yet
     feed.message(REPORTS_1, 0, "grid_report", _report("r2", T0 + 10 * HOUR))
     assert feed.live.watermark == T0 + 10 * HOUR - feed.live.config.lateness_ms
+
+
+def test_an_input_behind_the_watermark_is_handed_over_for_a_dead_letter() -> None:
+    """Its period was published already: the app dead-letters it (reason LATE, with its topic,
+    partition and offset). It was only logged at INFO, where an outside probe found it."""
+    feed = _feed()
+    feed.barrier(Barrier({REGISTRY: 0, REPORTS: 0}, {REGISTRY: 0, REPORTS: 0}))
+    dispute = {**_report("r-new", T0 + 60 * 24 * HOUR), "category": "DISPUTE"}
+    feed.message(REPORTS, 0, "grid_report", dispute)
+    assert feed.take_late() == []
+    old = {**_report("r-old", T0), "category": "DISPUTE"}
+    feed.message(REPORTS, 1, "grid_report", old)
+    [(where, offset, kind, record, exc)] = feed.take_late()
+    assert (where, offset, kind, record["report_id"]) == (REPORTS, 1, "grid_report", "r-old")
+    assert exc.reason == "LATE" and exc.detail
+    assert feed.take_late() == []  # handed over once
