@@ -22,8 +22,10 @@ import dataclasses
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+from hub.codec.limits import BAD_IN_ID, MAX_ID_CHARS
 from hub.commands.argtypes import add_bootstrap, positive_seconds
 from hub.commands.exits import EXIT_BAD_INPUT, EXIT_NOT_READY, EXIT_OK, EXIT_USAGE
 from hub.commands.paths import input_problem, output_problem
@@ -213,8 +215,14 @@ def run_qr(args: argparse.Namespace) -> int:
     from hub.buildings.qr import lookup_url, write_qr_png
 
     problem = output_problem(args.out, "--out")
+    if problem is None and str(args.out) != "-" and Path(args.out).suffix.lower() != ".png":
+        problem = f"--out {args.out}: the plate is a PNG; give a name ending in .png"
     if problem is None and not args.building_id.strip():
         problem = "BUILDING_ID is empty; give the id of the card, e.g. BLDG-00001"
+    if problem is None and (len(args.building_id) > MAX_ID_CHARS
+                            or BAD_IN_ID.search(args.building_id)):
+        problem = (f"BUILDING_ID: {len(args.building_id):,} characters or a control character;"
+                   f" card ids are at most {MAX_ID_CHARS} printable characters")
     if problem is None and args.base_url and not args.base_url.startswith(("http://",
                                                                            "https://")):
         problem = (f"--base-url {args.base_url}: give an http:// or https:// URL, e.g. "
