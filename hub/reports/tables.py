@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from hub.codec import load_codec
+from hub.codec.validate import conform
+from hub.model.errors import ValidationError
 from hub.model.incidents import ROUTE_LEVELS
 
 Record = Mapping[str, Any]
@@ -78,8 +81,17 @@ def parse_records(lines: Iterable[str], report: ReportKind) -> list[dict[str, An
         missing = [f for f in report.required if f not in rec]
         if missing:
             raise BadLine(lineno, f"{report.kind} without {', '.join(missing)}")
+        try:  # each field of the type its schema says: a table formats what it reads
+            conform(_schema(report.kind), {k: v for k, v in rec.items() if k != "kind"},
+                    from_json=True)
+        except ValidationError as exc:
+            raise BadLine(lineno, str(exc)) from None
         records.append(rec)
     return records
+
+
+def _schema(kind: str) -> Mapping[str, Any]:
+    return load_codec().schema(kind)
 
 
 def select(report: str, records: Iterable[Record], *, level: str, area: str | None = None,

@@ -112,6 +112,7 @@ def test_parse_records_reads_lines_and_skips_blank_ones() -> None:
     (json.dumps(SAFETY[0]), "kind 'safety_index', expected 'dispute_funnel'"),
     (json.dumps({k: v for k, v in DISPUTES[0].items() if k != "accepted"}),
      "dispute_funnel without accepted"),
+    (json.dumps({**DISPUTES[0], "accepted": "NaN"}), "accepted: expected an integer"),
 ])
 def test_parse_records_names_the_bad_line(line: str, detail: str) -> None:
     good = json.dumps(DISPUTES[0])
