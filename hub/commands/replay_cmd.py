@@ -67,8 +67,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0 when every message was sent, 1 when any failed or the file is unreadable, 2 on usage
-    errors, 3 when Kafka does not answer (nothing sent)."""
+    """0 when every message was sent, 1 when any failed, 2 on usage errors and a file that is no
+    readable recording, 3 when Kafka or a destination topic is not there (nothing sent)."""
     settings = Settings.from_env()
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)
@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             errors=report,
         )
-    except RecordingError as exc:
+    except RecordingError as exc:  # unreadable: 2; Kafka or a topic not there: 3
         print(f"hub replay: {exc}", file=sys.stderr)
-        return 1
+        return exc.status
     print(f"hub replay: {summary.describe()}", file=sys.stderr)
     for error in summary.errors:
         print(f"hub replay: delivery failed: {error}", file=sys.stderr)

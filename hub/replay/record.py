@@ -47,7 +47,22 @@ CONTAINER_MAGIC = b"Obj\x01"
 
 
 class RecordingError(HubError):
-    """Recording or reading a recording failed; the message says what to check."""
+    """Recording or reading a recording failed; the message says what to check. ``status``:
+    the exit status it means (README, "Exit status")."""
+
+    status = 1
+
+
+class UnreadableRecording(RecordingError):
+    """The file is no recording, or one cut short: nothing of it is sent (usage, 2)."""
+
+    status = 2
+
+
+class NotReady(RecordingError):
+    """Kafka does not answer, or a destination topic is not there: nothing is sent (3)."""
+
+    status = 3
 
 
 @cache
@@ -113,15 +128,22 @@ def is_recording(path: Path | str) -> bool:
 
 def read_recording(path: Path | str) -> Iterator[RecordedMessage]:
     """The messages of a recording, in the order they were recorded."""
+    read = 0
     with open(path, "rb") as handle:
         try:
             reader = fastavro.reader(handle)
             for r in reader:
                 if not isinstance(r, dict):
-                    raise RecordingError(f"{path}: not a recording (records expected)")
+                    raise UnreadableRecording(f"{path}: not a recording (records expected)")
                 yield RecordedMessage.from_record(r)
+                read += 1
         except (ValueError, EOFError, KeyError) as exc:
-            raise RecordingError(f"{path}: not a readable recording: {exc}") from exc
+            where = (f" after message {read:,} (byte {handle.tell():,} of "
+                     f"{Path(path).stat().st_size:,})" if read else "")
+            raise UnreadableRecording(
+                f"{path}: not a readable recording{where}: {exc}; a file cut short (a copy "
+                "stopped early, a full disk) cannot be replayed: record again, or copy it "
+                "whole") from exc
 
 
 def recording_metadata(path: Path | str) -> dict[str, str]:

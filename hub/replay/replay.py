@@ -25,7 +25,12 @@ from hub.codec import Codec, format_error, load_codec, read_jsonl, topic_key
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND
 from hub.replay.progress import Progress
-from hub.replay.record import RecordingError, is_recording, read_recording
+from hub.replay.record import (
+    NotReady,
+    UnreadableRecording,
+    is_recording,
+    read_recording,
+)
 from hub.replay.replay_plan import (
     Pacer,
     ReplayMessage,
@@ -209,7 +214,7 @@ def replay_file(
             path, codec, pseudonym_key=settings.pseudonym_key, summary=summary, errors=errors
         )
     except OSError as exc:
-        raise RecordingError(f"cannot read {path}: {exc}") from exc
+        raise UnreadableRecording(f"cannot read {path}: {exc}") from exc
     if only:
         kinds = set(only)
         kept = [m for m in messages if (m.kind or kind_of_message(m, codec)) in kinds]
@@ -251,10 +256,10 @@ def _check_topics(producer: Producer, topics: set[str]) -> None:
     try:
         known = producer.list_topics(timeout=10).topics
     except Exception as exc:
-        raise RecordingError(not_answering(None, exc)) from exc
+        raise NotReady(not_answering(None, exc)) from exc
     missing = sorted(t for t in topics if t not in known or known[t].error is not None)
     if missing:
-        raise RecordingError(
+        raise NotReady(
             f"topic(s) {', '.join(missing)} do not exist: create them (`hub topics apply` for "
             "the hub's own) or send elsewhere with --map OLD=NEW"
         )

@@ -145,3 +145,18 @@ def test_interchange_replay_with_shift_to_now_moves_all_times_together(
         assert m.timestamp == rec["event_time"]  # message time and event time moved together
         seen += 1
     assert seen == len(event_times)
+
+
+def test_replay_to_a_topic_that_is_not_there_is_not_ready(stack_settings: Settings,
+                                                            tmp_path: Path) -> None:
+    """Status 3 (README, "Exit status"), as `hub record` of a missing topic; it was 1."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HUB_BOOTSTRAP": stack_settings.bootstrap}
+    sample = Path(__file__).resolve().parents[2] / "samples" / "scenario.jsonl"
+    done = subprocess.run([sys.executable, "-m", "hub", "replay", str(sample), "--max", "--map",
+                           f"{SOURCE_TOPICS['grid_report']}=test.not-there"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 3, done.stderr
+    assert "test.not-there do not exist" in done.stderr

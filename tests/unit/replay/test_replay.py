@@ -3,6 +3,7 @@ shifting and filtering, failure accounting; and recordings round-tripping (hub.r
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from hub.codec import load_codec
 from hub.replay.record import (
     RecordedMessage,
+    UnreadableRecording,
     is_recording,
     parse_time,
     read_recording,
@@ -155,6 +157,19 @@ def test_recording_round_trips_bytes_and_headers(tmp_path: Path) -> None:
         ("a", 0, None, b"\x00\xc3\x01", (("h", b"1"), ("h", None))),
         ("b", 3, b"key", None, ()),
     ]
+
+
+def test_a_recording_cut_short_is_unreadable_and_says_where(tmp_path: Path) -> None:
+    """Usage (2), not a failed delivery (1): nothing of it is sent, and the message says how far
+    it read (an outside probe: "Expected 2018 bytes, read 616", exit 1)."""
+    path = tmp_path / "r.avro"
+    write_recording(path, [RecordedMessage("a", 0, i, T0 + i, 1, None, os.urandom(200))
+                           for i in range(2000)], {"hub.topics": "a"})
+    cut = tmp_path / "cut.avro"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(UnreadableRecording, match=r"after message [0-9,]+ \(byte") as caught:
+        list(read_recording(cut))
+    assert caught.value.status == 2 and "record again" in str(caught.value)
 
 
 def test_time_and_map_arguments() -> None:
