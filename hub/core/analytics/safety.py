@@ -143,10 +143,14 @@ class SafetyIndexEngine:
         return []
 
     def add_report(self, event: Event) -> list[SafetyIndex]:
-        """Take a grid report event: DISPUTE ones make the open-dispute counts."""
-        if not is_dispute(event):
-            return []
+        """Take a grid report event: DISPUTE ones make the open-dispute counts; any report is an
+        input accepted, so its day starts the index and its areas have one (a city whose
+        reports were all hazards had no index at all: docs/analytics.md promises a quiet day
+        its 100)."""
         self._accept(event.event_time)
+        if not is_dispute(event):
+            self._seen.update(self.directory.report_areas(event))
+            return []
         report_id = str(event.fields.get("report_id") or "")
         history = self._disputes.get(report_id)
         if history is None:

@@ -57,6 +57,16 @@ def test_open_disputes_by_the_end_of_each_day() -> None:
         1, 1, 0, 0]
 
 
+def test_a_city_whose_reports_are_all_hazards_has_its_quiet_days() -> None:
+    """Every closed day from the earliest input accepted scores 100 less its open disputes: a
+    hazard report is an input too (an outside probe: 18 non-dispute reports, no index at all)."""
+    out = run([], [report("h1", MONDAY + H, "H1", category="SAFETY_HAZARD", grid_id="G7",
+                          building_id=None)], days=2)
+    grid = out[("GRID", "G7", "2026-01-05")]
+    assert (grid.index, grid.open_disputes) == (100, 0)
+    assert ("GRID", "G7", "2026-01-06") in out
+
+
 def test_an_area_without_households_uses_the_floor() -> None:
     out = run([incident("i1", MONDAY + H, risk="LOW", b=building("B2", grid="G9",
                                                                    households=0))])
