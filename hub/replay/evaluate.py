@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.model.errors import HubError
-from hub.model.incidents import CONFIRMED, STATUSES
+from hub.model.incidents import CONFIRMED, RISK_LEVELS, STATUSES
 
 #: The ``kind`` of a planted-trend label line (hub.replay.simulate.labels.TREND_LABEL_KIND);
 #: read_labels skips them, hub.replay.evaluate_trends reads them.
@@ -219,6 +219,10 @@ def read_labels(lines: Iterable[str], source: str = "labels") -> list[ExpectedLa
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
             raise EvaluationInputError(f"{where}: event_ids: expected a non-empty list of strings")
         risk = obj.get("risk_level")
+        if risk is not None and risk not in RISK_LEVELS:
+            raise EvaluationInputError(f"{where}: risk_level: {str(risk)[:40]!r} is not a risk "
+                                       f"level; use one of {', '.join(RISK_LEVELS)}, or leave "
+                                       "it out")
         out.append(
             ExpectedLabel(
                 rule_id=required_str(obj, "rule_id", where),

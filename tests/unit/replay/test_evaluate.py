@@ -108,6 +108,8 @@ def test_thresholds() -> None:
             '{"rule_id": "a", "event_ids": ["x"], "first_event_time": "soon"}',
             "labels:2: first_event_time",
         ),
+        ('{"rule_id": "a", "event_ids": ["x"], "risk_level": "EXTREME"}',
+         "labels:2: risk_level: 'EXTREME' is not a risk level"),
     ],
 )
 def test_malformed_labels_name_file_and_line(text: str, where: str) -> None:
