@@ -191,7 +191,8 @@ class _Walker:
         for fld in fields:
             name = fld["name"]
             if name in value:
-                if "pii" in fld:
+                # free text ("scrubbed") was scrubbed if it is text: its errors may quote it
+                if "pii" in fld and (fld["pii"] != "scrubbed" or type(value[name]) is not str):
                     out[name] = self._personal(fld, value[name], f"{prefix}{name}")
                 else:
                     out[name] = self.value(fld["type"], value[name], f"{prefix}{name}")
@@ -213,10 +214,11 @@ class _Walker:
         try:
             return self.value(fld["type"], value, path)
         except ValidationError:
+            wanted = ("text" if fld.get("pii") == "scrubbed" else
+                      "the raw value as text (hashed here) or a p1: pseudonym")
             raise ValidationError(
-                f"expected the raw value as text (hashed here) or a p1: pseudonym, got a "
-                f"{type(value).__name__} (not repeated here: it may be personal data)",
-                field=path) from None
+                f"expected {wanted}, got a {type(value).__name__} (not repeated here: it may be "
+                "personal data)", field=path) from None
 
 
 def _copy_default(value: Any) -> Any:

@@ -54,6 +54,15 @@ def test_a_bad_personal_value_is_refused_without_being_repeated(kind: str, name:
     assert caught.value.field
 
 
+@pytest.mark.parametrize("kind", ["grid_report", "perimeter_alarm"])
+def test_free_text_of_the_wrong_type_is_not_repeated_either(kind: str) -> None:
+    record = {**sample(kind), "description": [RAW]}
+    with pytest.raises(RecordError) as caught:
+        parse_object(record, pseudonym_key="k", codec=CODEC)
+    assert caught.value.field == "description" and RAW not in str(caught.value)
+    assert caught.value.detail.startswith("expected text, got a list")
+
+
 def test_every_source_kind_has_a_personal_field_checked_here() -> None:
     assert {kind for kind, _ in personal_names()} >= {"access_swipe", "face_match",
                                                       "building_lookup", "grid_report"}
