@@ -86,7 +86,7 @@ def run_load(args: argparse.Namespace) -> int:
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)
     source = "<stdin>" if args.file == "-" else str(args.file)
-    problem = input_problem(args.file, "FILE")
+    problem = input_problem(args.file, "FILE", "a card file (.csv, or JSON lines)")
     if problem is None and args.file == "-" and args.format is None:
         problem = "FILE -: give --format csv or --format jsonl when reading stdin"
     if problem is None and args.redis_url and not args.no_redis:
