@@ -86,6 +86,13 @@ def test_bad_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["buildings", "qr", "B", "--out", str(tmp_path / "p.png"), "--base-url",
                  "hub.example"]) == 2
     assert "--base-url hub.example: give an http:// or https:// URL" in capsys.readouterr().err
+    # an outside probe: a 3,000-character id was a qrcode traceback (status 1), and a .jpg
+    # name got a PNG under it (status 0)
+    assert main(["buildings", "qr", "A" * 3000, "--out", str(tmp_path / "p.png")]) == 2
+    assert "at most 128 printable characters" in capsys.readouterr().err
+    assert main(["buildings", "qr", "B", "--out", str(tmp_path / "p.jpg")]) == 2
+    assert "the plate is a PNG" in capsys.readouterr().err
+    assert not (tmp_path / "p.jpg").exists() and not (tmp_path / "p.png").exists()
 
 
 def test_the_comparison_tells_urls_apart(tmp_path: Path) -> None:
