@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,11 @@ def _check_header(header: list[str], columns: Mapping[str, tuple[str, bool]]) ->
                             "first row is the header and must name them", line=1)
 
 
+#: A whole-number cell: ASCII digits (Python's int() also takes "１２" and float() "1e3", which
+#: the file's readers would not), with an optional sign and a spreadsheet's ".0".
+_WHOLE = re.compile(r"([-+]?[0-9]+)(?:\.0+)?")
+
+
 def _cell(name: str, kind: str, text: str, now_ms: int) -> Any:
     """One cell's value for :func:`parse_object` (which then checks it like any interchange
     value). Raises ValidationError naming the column for what cannot be converted."""
@@ -193,18 +199,11 @@ def _cell(name: str, kind: str, text: str, now_ms: int) -> Any:
         if not text:
             raise ValidationError("empty; write a whole number (0 when there are none)",
                                   field=name)
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            number = float(text)
-        except ValueError:
-            number = float("nan")
-        if number.is_integer():
-            return int(number)
+        whole = _WHOLE.fullmatch(text)  # what a spreadsheet writes: 12, -3, or 12.0
+        if whole is not None:
+            return int(whole.group(1))
         raise ValidationError(f"{text!r} is not a whole number; write digits only, e.g. 12 "
-                              "(no thousands separators or units)", field=name)
+                              "(no thousands separators, exponents or units)", field=name)
     return text
 
 

@@ -61,6 +61,9 @@ def test_empty_updated_time_cell_is_now_and_epoch_ms_is_taken() -> None:
 
 @pytest.mark.parametrize(("cells", "field", "words"), [
     ("B,n,a,S,G,T,D,C,,,x12,0,,", "households", "not a whole number"),
+    ("B,n,a,S,G,T,D,C,,,1e3,0,,", "households", "not a whole number"),
+    ("B,n,a,S,G,T,D,C,,,１２,0,,", "households", "not a whole number"),
+    ("B,n,a,S,G,T,D,C,,,12.5,0,,", "households", "not a whole number"),
     ("B,n,a,S,G,T,D,C,,,,0,,", "households", "empty; write a whole number"),
     ("B,n,a,S,G,T,D,C,,,3,-1,,", "rental_units", "negative"),
     ("B,n,a,,G,T,D,C,,,3,1,,", "site_id", "must not be empty"),
