@@ -101,6 +101,20 @@ def protect(record: Mapping[str, Any], key: bytes | str, hash_fields: Collection
     return scrub_fields(out, key, text_fields) if text_fields else out
 
 
+def shield(record: dict[str, Any], key: bytes | str, hash_fields: Collection[str],
+           text_fields: Collection[str]) -> tuple[dict[str, Any], list[str]]:
+    """``record`` with no raw personal value left, and the fields that held one (sorted personal
+    fields, then free text). A record pseudonymized at the edge, as almost all are, comes back
+    itself after one look per field: the worker and the dead letters ask it of every record
+    that did not come through the edge, so a producer that skipped it leaks nothing."""
+    raw = raw_fields(record, hash_fields)
+    if text_fields:
+        raw += unscrubbed_fields(record, text_fields)
+    if not raw:
+        return record, raw
+    return protect(record, key, hash_fields, text_fields), raw
+
+
 def raw_fields(record: Mapping[str, Any], fields: Collection[str]) -> list[str]:
     """The ``fields`` of ``record`` that hold a raw personal value (set, and not a pseudonym),
     sorted: what a producer that skipped the edge left for the hub to pseudonymize."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from hub.codec import Codec, read_jsonl
 from hub.codec.interchange import Line, pii_fields, scrubbed_fields
 from hub.core.clock_skew import arrived_at
-from hub.core.pseudonym import protect, raw_fields, unscrubbed_fields
+from hub.core.pseudonym import shield
 from hub.model.errors import RecordError, ValidationError
 from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
 from hub.replay.record import is_recording, read_recording
@@ -47,9 +47,7 @@ def recording_lines(path: Path | str, *, pseudonym_key: str, codec: Codec) -> It
                 raise ValidationError(f"a {kind} record on {m.topic}; only source events and "
                                       "building records are input", field="kind")
             pii, text = pii_fields(codec.schema(kind)), scrubbed_fields(codec.schema(kind))
-            if raw_fields(record, pii) or unscrubbed_fields(record, text):
-                # as ingest does: a producer skipped the edge
-                record = protect(record, pseudonym_key, pii, text)
+            record, _ = shield(record, pseudonym_key, pii, text)  # as ingest does
             codec.check_rules(kind, record)
         except RecordError as exc:
             yield Line(n, None, None, exc)

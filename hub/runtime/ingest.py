@@ -22,7 +22,7 @@ from hub.codec.internal import APP_HEADER, FRAME_HEADER
 from hub.codec.seal import seal
 from hub.core.clock_skew import DEFAULT_FUTURE_MS, ahead_by, arrived_at
 from hub.core.lanes import Lane, lane_targets
-from hub.core.pseudonym import protect, raw_fields, unscrubbed_fields
+from hub.core.pseudonym import shield
 from hub.core.registry import BuildingRegistry
 from hub.core.snapshot import event_json
 from hub.model.errors import RecordError, ValidationError
@@ -103,9 +103,9 @@ class Ingestor:
         self.codec.check_rules(kind, record)
         pii = self._pii.get(kind, frozenset())
         text = self._text.get(kind)
-        if raw_fields(record, pii) or (text and unscrubbed_fields(record, text)):
-            # A producer skipped the edge: never forward the raw value.
-            record = shared_strings(protect(record, self.pseudonym_key, pii, text or ()))
+        protected, raw = shield(record, self.pseudonym_key, pii, text or ())
+        if raw:  # a producer skipped the edge: never forward the raw value
+            record = shared_strings(protected)
             value = self.codec.encode(kind, record)
         # The correlator keeps this event (handed over, hub/runtime/handoff.py), so its short
         # strings are shared: the codec's decode shared them. It corrects a time too far ahead
@@ -149,12 +149,10 @@ class Ingestor:
                 return value, [], False
             return seal(value, self.deadletter_key), [], True
         pii, text = self._pii.get(kind, frozenset()), self._text.get(kind, frozenset())
-        raw = raw_fields(record, pii) + unscrubbed_fields(record, text)
+        scrubbed, raw = shield(record, self.pseudonym_key, pii, text)
         if not raw:
             return value, [], False
         try:
-            scrubbed = protect(record, self.pseudonym_key, [f for f in raw if f in pii],
-                               [f for f in raw if f in text])
             return self.codec.encode(kind, scrubbed), raw, False
         except Exception:  # cannot happen for a record that decoded; never keep the raw value
             log.exception("cannot re-encode a dead letter with %s pseudonymized; keeping it "

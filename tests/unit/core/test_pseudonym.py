@@ -15,6 +15,7 @@ from hub.core.pseudonym import (
     pseudonymize,
     pseudonymize_fields,
     raw_fields,
+    shield,
 )
 
 KEY = "test-key"
@@ -101,3 +102,17 @@ def test_raw_fields_names_each_raw_value_sorted_and_nothing_else() -> None:
     fields = ["phone", "credential_hash", "card_no", "face_id", "person_id", "reporter_phone",
               "absent"]
     assert raw_fields(record, fields) == ["card_no", "phone", "reporter_phone"]
+
+
+def test_shield_returns_a_clean_record_itself_and_protects_one_that_is_not() -> None:
+    clean = {"credential_hash": pseudonymize("0012345678", KEY), "description": "门口有人吵架"}
+    same, raw = shield(clean, KEY, ["credential_hash"], ["description"])
+    assert same is clean and raw == []
+
+    leaky = {"credential_hash": "0012345678", "description": "报警人电话 13912345678"}
+    safe, raw = shield(leaky, KEY, ["credential_hash"], ["description"])
+    assert raw == ["credential_hash", "description"]
+    assert safe["credential_hash"] == pseudonymize("0012345678", KEY)
+    assert "13912345678" not in safe["description"]
+    assert pseudonymize("13912345678", KEY) in safe["description"]
+    assert shield(safe, KEY, ["credential_hash"], ["description"]) == (safe, [])
