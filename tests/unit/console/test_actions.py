@@ -3,29 +3,25 @@ operator is told at once, and the action id a form carries (sent again, it is on
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from hub.codec import load_codec
 from hub.console.accounts import Account
-from hub.console.analytics import AnalyticsView
 from hub.console.board import Board
 from hub.console.feed import ActionNotStored
-from hub.console.web import COOKIE, Console, create_web_app
 from hub.model.cases import MAX_NOTE, Department, IncidentAction
 from tests.case_builders import incident
+from tests.unit.console.serving import Client, make_console, serve
 from tests.unit.console.test_board import NOW, change
 
 T1 = Department("TOWNSHIP", "T-CW-1")
 
 
-def run(test: Callable[[TestClient[Any, Any], list[IncidentAction]], Awaitable[None]], *,
+def run(test: Callable[[Client, list[IncidentAction]], Awaitable[None]], *,
         state: str = "OPEN", fail: bool = False) -> None:
     board = Board()
     board.apply_incident(incident("inc-a", emitted=NOW).to_record())
@@ -37,26 +33,19 @@ def run(test: Callable[[TestClient[Any, Any], list[IncidentAction]], Awaitable[N
             raise ActionNotStored("Local: Message timed out")
         sent.append(action)
 
-    console = Console(board, {"t1": Account("t1", "T1", T1, "scrypt$unused")}, AnalyticsView(),
-                      send)
-    console.sessions["tok"] = ("t1", time.time() + 600)
-
-    async def main() -> None:
-        async with TestClient(TestServer(create_web_app(console))) as client:
-            client.session.cookie_jar.update_cookies({COOKIE: "tok"})
-            await test(client, sent)
-
-    asyncio.run(main())
+    console = make_console({"t1": Account("t1", "T1", T1, "scrypt$unused")}, board=board,
+                           send=send)
+    serve(console, lambda client: test(client, sent), signed_in="t1")
 
 
-async def post(client: TestClient[Any, Any], **form: str) -> tuple[int, str]:
+async def post(client: Client, **form: str) -> tuple[int, str]:
     r = await client.post("/incidents/inc-a/actions", data=form, allow_redirects=False,
                           headers={"Accept": "application/json"})
     return r.status, await r.text()
 
 
 def test_the_forms_action_id_makes_a_resent_form_one_action() -> None:
-    async def test(client: TestClient[Any, Any], sent: list[IncidentAction]) -> None:
+    async def test(client: Client, sent: list[IncidentAction]) -> None:
         page = await (await client.get("/incidents/inc-a")).text()
         [aid] = re.findall(r'name="action_id" value="(act-[0-9a-f]{32})"', page)
         again = await (await client.get("/incidents/inc-a")).text()
@@ -79,7 +68,7 @@ def test_the_forms_action_id_makes_a_resent_form_one_action() -> None:
 ])
 def test_an_action_the_case_cannot_take_is_refused_at_once(state: str, form: dict[str, str],
                                                            status: int, says: str) -> None:
-    async def test(client: TestClient[Any, Any], sent: list[IncidentAction]) -> None:
+    async def test(client: Client, sent: list[IncidentAction]) -> None:
         got, text = await post(client, **form)
         assert (got, sent) == (status, [])
         assert says in text, text
@@ -88,7 +77,7 @@ def test_an_action_the_case_cannot_take_is_refused_at_once(state: str, form: dic
 
 
 def test_not_stored_is_503_saying_the_same_form_may_be_sent_again() -> None:
-    async def test(client: TestClient[Any, Any], sent: list[IncidentAction]) -> None:
+    async def test(client: Client, sent: list[IncidentAction]) -> None:
         got, text = await post(client, action="ACKNOWLEDGE")
         assert got == 503 and "nothing changed" in text and "Sending the same form" in text
 
@@ -116,7 +105,7 @@ def test_the_producer_gives_an_action_up_before_the_page_stops_waiting(
 
 
 def test_the_page_says_only_its_own_notices_and_is_never_framed() -> None:
-    async def test(client: TestClient[Any, Any], sent: list[IncidentAction]) -> None:
+    async def test(client: Client, sent: list[IncidentAction]) -> None:
         own = await client.get("/incidents/inc-a?notice=ACKNOWLEDGE+sent")
         assert "ACKNOWLEDGE sent" in await own.text()
         forged = await client.get("/incidents/inc-a?notice=Call+13900000000+now")
@@ -135,7 +124,7 @@ def test_the_board_says_when_it_is_not_complete_or_kafka_is_away() -> None:
     from hub.console import feed as feed_module
     from hub.settings import Settings
 
-    async def test(client: TestClient[Any, Any], sent: list[IncidentAction]) -> None:
+    async def test(client: Client, sent: list[IncidentAction]) -> None:
         got = await (await client.get("/api/board")).json()
         assert got["feed"] == {"caught_up": True, "kafka": None}
 

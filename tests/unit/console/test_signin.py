@@ -5,31 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from hub.console import signin
 from hub.console.accounts import Account
-from hub.console.analytics import AnalyticsView
-from hub.console.board import Board
-from hub.console.web import Console, create_web_app
+from hub.console.web import Console
 from hub.core.secret_hash import hash_secret
 from hub.model.cases import Department
+from tests.unit.console.serving import Client, make_console, serve
 
 PASSWORD = "correct horse battery"
 
 
 def console(clock: list[float] | None = None) -> Console:
-    account = Account("t1", "T1", Department("TOWNSHIP", "T-1"), hash_secret(PASSWORD))
-    c = Console(Board(), {"t1": account}, AnalyticsView(), lambda _: None)
+    c = make_console({"t1": Account("t1", "T1", Department("TOWNSHIP", "T-1"),
+                                    hash_secret(PASSWORD))})
     if clock is not None:
         c.signins = signin.SignIns(c.accounts, clock=lambda: clock[0])
     return c
 
 
-async def login(client: TestClient[Any, Any], user: str, password: str) -> int:
+async def login(client: Client, user: str, password: str) -> int:
     r = await client.post("/login", data={"user": user, "password": password},
                           allow_redirects=False)
     return r.status
@@ -48,15 +45,14 @@ def test_a_password_check_never_holds_the_other_pages(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(signin, "verify_secret", slow)
 
-    async def main() -> None:
-        async with TestClient(TestServer(create_web_app(console()))) as client:
-            attempt = asyncio.create_task(login(client, "t1", "wrong"))
-            assert await asyncio.get_running_loop().run_in_executor(None, checking.wait, 10)
-            assert (await client.get("/healthz")).status == 200
-            healthy.set()
-            assert await attempt == 401
+    async def test(client: Client) -> None:
+        attempt = asyncio.create_task(login(client, "t1", "wrong"))
+        assert await asyncio.get_running_loop().run_in_executor(None, checking.wait, 10)
+        assert (await client.get("/healthz")).status == 200
+        healthy.set()
+        assert await attempt == 401
 
-    asyncio.run(main())
+    serve(console(), test)
     assert saw == [True]
 
 
@@ -70,13 +66,12 @@ def test_an_unknown_user_costs_a_check_as_a_known_one(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(signin, "verify_secret", spy)
 
-    async def main() -> None:
-        async with TestClient(TestServer(create_web_app(console()))) as client:
-            assert await login(client, "nobody", "x") == 401
-            assert await login(client, "t1", "x") == 401
-            assert await login(client, "t1", PASSWORD) == 303
+    async def test(client: Client) -> None:
+        assert await login(client, "nobody", "x") == 401
+        assert await login(client, "t1", "x") == 401
+        assert await login(client, "t1", PASSWORD) == 303
 
-    asyncio.run(main())
+    serve(console(), test)
     assert len(checked) == 3 and checked[0].startswith("scrypt$") and checked[0] != checked[1]
 
 
@@ -84,28 +79,26 @@ def test_repeated_failures_are_refused_without_a_check_until_the_window_moves() 
     clock = [1000.0]
     c = console(clock)
 
-    async def main() -> None:
-        async with TestClient(TestServer(create_web_app(c))) as client:
-            for _ in range(signin.FAILS_PER_NAME):
-                assert await login(client, "t1", "guess") == 401
-            r = await client.post("/login", data={"user": "t1", "password": PASSWORD},
-                                  allow_redirects=False)
-            assert r.status == 429 and 0 < int(r.headers["Retry-After"]) <= 61
-            assert await login(client, "ghost", "guess") == 401  # another name may still try
-            clock[0] += signin.WINDOW_S
-            assert await login(client, "t1", PASSWORD) == 303
+    async def test(client: Client) -> None:
+        for _ in range(signin.FAILS_PER_NAME):
+            assert await login(client, "t1", "guess") == 401
+        r = await client.post("/login", data={"user": "t1", "password": PASSWORD},
+                              allow_redirects=False)
+        assert r.status == 429 and 0 < int(r.headers["Retry-After"]) <= 61
+        assert await login(client, "ghost", "guess") == 401  # another name may still try
+        clock[0] += signin.WINDOW_S
+        assert await login(client, "t1", PASSWORD) == 303
 
-    asyncio.run(main())
+    serve(c, test)
 
 
 def test_one_address_guessing_many_names_is_refused_too() -> None:
     clock = [1000.0]
     c = console(clock)
 
-    async def main() -> None:
-        async with TestClient(TestServer(create_web_app(c))) as client:
-            for i in range(signin.FAILS_PER_CLIENT):
-                assert await login(client, f"user-{i}", "guess") == 401
-            assert await login(client, "t1", PASSWORD) == 429
+    async def test(client: Client) -> None:
+        for i in range(signin.FAILS_PER_CLIENT):
+            assert await login(client, f"user-{i}", "guess") == 401
+        assert await login(client, "t1", PASSWORD) == 429
 
-    asyncio.run(main())
+    serve(c, test)
