@@ -59,6 +59,15 @@ def loads_line(text: str) -> Any:
     return obj
 
 
+def with_fields(obj: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    """A copy of ``obj`` with ``fields`` set (an edge filling in what its route fixes, e.g. the
+    path's kind) that still says the names ``obj`` was given twice, for the reader to refuse."""
+    names = getattr(obj, "names", None)
+    out = NamedTwice(list(obj.items()), names) if names else dict(obj)
+    out.update(fields)
+    return out
+
+
 def refuse_twice(obj: Mapping[str, Any]) -> None:
     """Raise :class:`ValidationError` naming the first field ``obj`` was given twice."""
     names = getattr(obj, "names", None)

@@ -232,8 +232,8 @@ def _validate(gw: Gateway, kind: str, items: list[Any], intake: Intake) -> None:
                                              field="kind"))
             continue
         try:
-            json_names.refuse_twice(item)  # the copy below would not say it
-            found, record = gw.sink.validate({**item, "kind": kind}, accept=[kind])
+            found, record = gw.sink.validate(json_names.with_fields(item, kind=kind),
+                                             accept=[kind])
         except RecordError as exc:
             intake.reject(index, exc)
             continue

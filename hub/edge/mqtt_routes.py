@@ -140,7 +140,6 @@ def _interchange_event(item: Any, values: Mapping[str, str], fixed_kind: str | N
                        validate: Validate) -> tuple[str, dict[str, Any]]:
     if not isinstance(item, dict):
         raise DecodeError(f"expected an event object, got {type(item).__name__}", field="payload")
-    json_names.refuse_twice(item)
     given = item.get("kind")
     if fixed_kind is not None and given is not None and given != fixed_kind:
         raise RecordError(f"{quoted(given)} does not match the topic's kind {fixed_kind!r}; leave "
@@ -149,7 +148,7 @@ def _interchange_event(item: Any, values: Mapping[str, str], fixed_kind: str | N
     if kind is not None and kind not in SOURCE_KINDS:
         raise RecordError(f"{quoted(kind)} is not taken over MQTT; use one of "
                           f"{', '.join(SOURCE_KINDS)}", field="kind", reason="UNKNOWN_SCHEMA")
-    obj = {**item, "kind": kind} if kind is not None else dict(item)
+    obj = json_names.with_fields(item, **({"kind": kind} if kind is not None else {}))
     for name in ("site_id", "building_id"):
         expected = values.get(name)
         if expected is None:
