@@ -224,7 +224,9 @@ def flush_and_collect(group: WorkerGroup, *, quiet: float = 4.0, timeout: float 
     (its watchdog ends it 45 s later), so a fault test must keep supervising. Without it, any
     exit fails the test.
     """
-    from hub.settings import DEADLETTER_TOPIC, INCIDENTS_TOPIC
+    from benchmarks.contenders import correlate_consumed
+    from benchmarks.stack import topic_ends
+    from hub.settings import CORRELATE_TOPIC, DEADLETTER_TOPIC, INCIDENTS_TOPIC
 
     def restart_exited() -> None:
         if restarts is None:
@@ -243,6 +245,20 @@ def flush_and_collect(group: WorkerGroup, *, quiet: float = 4.0, timeout: float 
         flush.kill()
     out = flush.communicate()[0]
     assert flush.returncode == 0, f"hub flush ({flush.returncode}): {out}\n{group.logs()}"
+    # The flush is on the correlation topic; its incidents are committed in the transaction that
+    # commits its offsets. Read only after that: a worker inside a hung librdkafka call (after a
+    # broker restart) publishes nothing until its successor runs, longer than a quiet spell.
+    target = topic_ends(group.settings, [CORRELATE_TOPIC])
+
+    def flush_consumed() -> bool:
+        restart_exited()
+        try:
+            return correlate_consumed(group.settings, group.app_id, target)
+        except Exception:  # the broker may still be settling after a fault
+            return False
+
+    wait_until(flush_consumed, timeout=timeout, interval=0.5,
+               what="the workers' commit of the flush (correlation offsets past it)")
     with reading(group.settings, INCIDENTS_TOPIC) as inc, \
             reading(group.settings, DEADLETTER_TOPIC) as dl:
         incidents = inc.until_quiet(quiet=quiet, timeout=timeout)
