@@ -25,10 +25,17 @@ class DedupLogic:
         self.duplicates = 0
 
     def is_duplicate(self, kind: str, event_id: str, event_time: int) -> bool:
-        """True for a repeat within retention; otherwise records the id and returns False."""
+        """True for a repeat within retention of the event time it was first seen at;
+        otherwise records the id and returns False.
+
+        An id given again more than ``retention_ms`` later (a device whose counter started
+        over) is a new event whether or not another id has expired the old one meanwhile: the
+        answer depends on the two event times only, so arrival order cannot change it.
+        """
         key = f"{kind}\x00{event_id}"
         seen = self._seen
-        if key in seen:
+        first = seen.get(key)
+        if first is not None and abs(event_time - first) <= self.retention_ms:
             self.duplicates += 1
             return True
         seen[key] = event_time
@@ -43,8 +50,9 @@ class DedupLogic:
             # Insertion order is close to event-time order; an id that arrived out of order is
             # kept a little longer, never dropped early.
             while times and times[0] < horizon:
-                times.popleft()
-                seen.pop(keys.popleft(), None)
+                expired, key = times.popleft(), keys.popleft()
+                if seen.get(key) == expired:  # not since given again, later
+                    del seen[key]
         return False
 
     def __len__(self) -> int:

@@ -249,7 +249,7 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
         fields = event.fields
         t = event.event_time
         dirty = self._dirty
-        ident: tuple[str, str] | None = None
+        ident = event.order_key
         for rr, mask in dispatch.pairs(fields):
             # ``_key``'s common case in line (it runs for every rule an event reaches)
             key_field = rr.key_field
@@ -283,7 +283,7 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
                         lone[key] = (mask, event)
                         continue
                     first = prior[1]
-                    if first.event_id == event.event_id and first.kind == event.kind:
+                    if first.order_key == ident:
                         continue  # the same event again, still waiting: nothing new
                     del lone[key]
                     state = states[key] = KeyState.of_lone(prior)
@@ -307,8 +307,6 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
                 if not fresh:
                     states[key] = states.pop(key)  # most recently touched last (the sweep)
                 continue
-            if ident is None:
-                ident = (event.kind, event.event_id)
             pending = state.pending
             if ident in pending:
                 continue  # the same event again, still waiting: nothing new

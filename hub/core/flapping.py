@@ -51,7 +51,7 @@ class FlappingSuppression:
         state = states.get(key)
         if state is None:
             state = states[key] = SuppressState()
-        ident = (event.kind, event.event_id)
+        ident = event.order_key
         if ident in state.pending_ids:
             return
         state.pending_ids.add(ident)
@@ -81,7 +81,7 @@ class FlappingSuppression:
                 self._dirty.add(("S", sid, key))
             while state.pending and state.pending[0][0][0] < bound:
                 _, event = heapq.heappop(state.pending)
-                state.pending_ids.discard((event.kind, event.event_id))
+                state.pending_ids.discard(event.order_key)
                 t = event.event_time
                 if state.last_time is not None and t - state.last_time <= supp.within:
                     self.stats.suppressed += 1

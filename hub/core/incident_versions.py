@@ -74,7 +74,8 @@ class IncidentVersions:
                 evidence = sorted(evidence, key=lambda e: e.order_key)
                 first = evidence[0]
                 inc = state.incident = OpenIncident(
-                    incident_id=incident_id(rule.id, key, first.event_id),
+                    incident_id=incident_id(rule.id, key, first.kind, first.event_id,
+                                            first.event_time),
                     version=0,
                     first_event_time=first.event_time,
                     last_event_time=trigger,

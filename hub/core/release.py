@@ -87,13 +87,13 @@ class RuleRelease:
             if state is None:
                 continue
             if prio == 0:
-                if state.pending.pop((event.kind, event.event_id), None) is None:
+                if state.pending.pop(event.order_key, None) is None:
                     continue
                 matches = handler(rule, state, event, mask)
                 if len(state.window) > rr.window_cap:
                     self.stats.window_dropped += cap_window(state, rr.window_cap)
             else:
-                ident = (event.kind, event.event_id)
+                ident = event.order_key
                 due = state.timers.get(ident)
                 if due is None or due[0] != t:
                     continue  # cancelled by an absent-kind event

@@ -145,7 +145,7 @@ def key_state_from_dict(data: Snapshot) -> KeyState:
     state = KeyState(touched=int(data.get("u", NEG_INF)))
     for mask, raw in data.get("p", ()):
         e = event_from_dict(raw)
-        state.pending[(e.kind, e.event_id)] = (int(mask), e)
+        state.pending[e.order_key] = (int(mask), e)
     state.window = [(int(mask), event_from_dict(raw)) for mask, raw in data.get("w", ())]
     for deadline, raw in data.get("t", ()):
         e = event_from_dict(raw)
@@ -160,7 +160,7 @@ def key_state_from_dict(data: Snapshot) -> KeyState:
             last_event_time=int(i["lt"]),
             risk_level=i["r"],
             evidence=evidence,
-            evidence_ids={(e.kind, e.event_id) for e in evidence},
+            evidence_ids={e.order_key for e in evidence},
             values=set(i.get("vals", ())),
             evidence_count=int(i.get("n", len(evidence))),
             dropped=None if "d" not in i else (_order(i["d"][0]), _order(i["d"][1])),
@@ -183,6 +183,6 @@ def suppress_state_from_dict(data: Snapshot) -> SuppressState:
     state = SuppressState(last_time=data.get("last"))
     for raw in data.get("p", ()):
         e = event_from_dict(raw)
-        state.pending_ids.add((e.kind, e.event_id))
+        state.pending_ids.add(e.order_key)
         heapq.heappush(state.pending, (e.order_key, e))
     return state

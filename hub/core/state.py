@@ -12,11 +12,13 @@ from typing import Any
 from hub.core.watermark import NEG_INF
 from hub.model.events import Event
 
-Ident = tuple[str, str]  # (kind, event_id)
-
-
 #: Event.order_key
 OrderKey = tuple[int, int, str]
+
+#: One event in a key's state: its order key (event time, kind, id). Not (kind, id) alone: a
+#: device whose ids start over gives one id to two events a day apart, both pending at once
+#: when the later arrives before the watermark passes the earlier.
+Ident = OrderKey
 
 
 @dataclass(slots=True)
@@ -35,7 +37,7 @@ class OpenIncident:
     last_event_time: int
     risk_level: str
     evidence: list[Event]
-    evidence_ids: set[tuple[str, str]]
+    evidence_ids: set[Ident]
     values: set[Any] = field(default_factory=set)
     evidence_count: int = 0
     dropped: tuple[OrderKey, OrderKey] | None = None
@@ -44,7 +46,7 @@ class OpenIncident:
 
     def knows(self, event: Event) -> bool:
         """Already counted: kept, or inside the span of events left out of the list."""
-        if (event.kind, event.event_id) in self.evidence_ids:
+        if event.order_key in self.evidence_ids:
             return True
         span = self.dropped
         return span is not None and span[0] <= event.order_key <= span[1]
@@ -54,13 +56,13 @@ class OpenIncident:
         evidence = self.evidence
         for e in events:
             evidence.append(e)
-            self.evidence_ids.add((e.kind, e.event_id))
+            self.evidence_ids.add(e.order_key)
         self.evidence_count += len(events)
         evidence.sort(key=order_of)
         if len(evidence) > first + last:
             gone = evidence[first:len(evidence) - last]
             for e in gone:
-                self.evidence_ids.discard((e.kind, e.event_id))
+                self.evidence_ids.discard(e.order_key)
             lo, hi = gone[0].order_key, gone[-1].order_key
             if self.dropped is not None:
                 lo, hi = min(lo, self.dropped[0]), max(hi, self.dropped[1])
@@ -112,7 +114,7 @@ class KeyState:
         """Watch ``event`` until ``deadline``; ``queue``: also hand it to the engine's heap."""
         if self.timers is _NO_TIMERS:
             self.timers = {}
-        self.timers[(event.kind, event.event_id)] = (deadline, event)
+        self.timers[event.order_key] = (deadline, event)
         if queue:
             if self.new_timers is _NO_NEW_TIMERS:
                 self.new_timers = []
@@ -130,7 +132,7 @@ class KeyState:
         saves the key, so both agree on what a dormant key is."""
         event = lone[1]
         state = cls(event.event_time)
-        state.pending[(event.kind, event.event_id)] = lone
+        state.pending[event.order_key] = lone
         return state
 
 

@@ -42,9 +42,15 @@ def version_rank(record: Mapping[str, Any]) -> tuple[int, int]:
     return (0 if record.get("status") == PROVISIONAL else 1, int(record["version"]))
 
 
-def incident_id(rule_id: str, key: str, first_event_id: str) -> str:
-    """Deterministic id: same rule, key and first evidence give the same id on every run."""
-    digest = hashlib.sha256(f"{rule_id}\x1f{key}\x1f{first_event_id}".encode()).hexdigest()
+def incident_id(rule_id: str, key: str, first_kind: str, first_event_id: str,
+                first_event_time: int) -> str:
+    """Deterministic id: same rule, key and first evidence give the same id on every run.
+
+    The first evidence is its kind, id and event time: a device whose event ids start over
+    (a counter reset, beyond the dedup retention) must not give a new incident an old one's id.
+    """
+    digest = hashlib.sha256(f"{rule_id}\x1f{key}\x1f{first_kind}\x1f{first_event_id}\x1f"
+                            f"{first_event_time}".encode()).hexdigest()
     return f"inc-{digest[:32]}"
 
 

@@ -65,11 +65,24 @@ def test_dedup_retention_is_event_time() -> None:
     dedup = DedupLogic(retention_ms=HOUR)
     assert not dedup.is_duplicate("access_swipe", "e1", 0)
     assert dedup.is_duplicate("access_swipe", "e1", 0)
-    assert dedup.is_duplicate("access_swipe", "e1", 5 * HOUR)  # the id itself is no clock
+    assert dedup.is_duplicate("access_swipe", "e1", HOUR)  # at the edge of retention
     assert not dedup.is_duplicate("access_swipe", "e2", HOUR)
     assert not dedup.is_duplicate("access_swipe", "e3", 2 * HOUR + 1)  # e1 now out of retention
     assert not dedup.is_duplicate("access_swipe", "e1", 2 * HOUR + 2)
     assert dedup.duplicates == 2
+
+
+def test_an_id_given_again_after_retention_is_new_whatever_came_between() -> None:
+    """A device whose counter started over: the answer depends on the two event times only,
+    not on whether other ids arrived between them (stop 39's probe: it did)."""
+    for between in ([], [("e2", HOUR + 500)]):
+        dedup = DedupLogic(retention_ms=HOUR)
+        assert not dedup.is_duplicate("access_swipe", "e1", 0)
+        for event_id, t in between:
+            dedup.is_duplicate("access_swipe", event_id, t)
+        assert not dedup.is_duplicate("access_swipe", "e1", HOUR + 1_000)
+        assert dedup.is_duplicate("access_swipe", "e1", HOUR + 1_000)  # the new one is kept
+        assert dedup.is_duplicate("access_swipe", "e1", 2 * HOUR + 1_000)
 
 
 def test_dedup_memory_is_bounded_by_retention() -> None:

@@ -68,7 +68,8 @@ def test_sequence_continues_and_appends_evidence_in_event_time_order() -> None:
     assert [i.version for i in incs] == [1, 2, 3]
     assert len({i.incident_id for i in incs}) == 1
     assert ids(incs[-1]) == ["a1", "s1", "s2", "a2", "s3"]
-    assert incs[-1].incident_id == incident_id("perimeter_breach_entry", "S1", "a1")
+    assert incs[-1].incident_id == incident_id("perimeter_breach_entry", "S1", "perimeter_alarm",
+                                               "a1", T0)
 
 
 def test_sequence_after_the_gap_is_a_new_incident() -> None:
@@ -80,7 +81,8 @@ def test_sequence_after_the_gap_is_a_new_incident() -> None:
     ]
     incs = of_rule(run(PACK, events), "perimeter_breach_entry")
     assert [(i.version, ids(i)) for i in incs] == [(1, ["a1", "s1"]), (1, ["a2", "s2"])]
-    assert incs[1].incident_id == incident_id("perimeter_breach_entry", "S1", "a2")
+    assert incs[1].incident_id == incident_id("perimeter_breach_entry", "S1", "perimeter_alarm",
+                                              "a2", T0 + 6 * MIN + 1)
 
 
 def test_all_rule_continues_at_the_edge_and_restarts_after_the_gap() -> None:
@@ -100,7 +102,8 @@ def test_threshold_update_and_new_incident_after_the_gap() -> None:
     incs = of_rule(run(PACK, burst1 + burst2), "credential_brute_force")
     assert [(i.version, len(i.evidence)) for i in incs] == [(1, 5), (2, 6), (1, 5)]
     assert incs[0].incident_id == incs[1].incident_id != incs[2].incident_id
-    assert incs[2].incident_id == incident_id("credential_brute_force", "S1|D1", "b0")
+    assert incs[2].incident_id == incident_id("credential_brute_force", "S1|D1", "access_swipe",
+                                              "b0", T0 + 10 * MIN)
 
 
 def test_risk_is_raised_by_tiers_and_never_lowered() -> None:
@@ -137,26 +140,23 @@ def test_incident_ids_are_deterministic_across_runs() -> None:
         (i.incident_id, i.version) for i in shuffled
     )
     for inc in first:
-        assert inc.incident_id == incident_id(inc.rule_id, inc.key, inc.evidence[0].event_id)
+        first_evidence = inc.evidence[0]
+        assert inc.incident_id == incident_id(inc.rule_id, inc.key, first_evidence.kind,
+                                              first_evidence.event_id, first_evidence.event_time)
 
 
 def test_incident_id_depends_on_rule_key_and_first_evidence() -> None:
-    base = incident_id("r", "k", "e1")
+    base = incident_id("r", "k", "swipe", "e1", 1000)
     assert base.startswith("inc-") and len(base) == 36
-    assert base == incident_id("r", "k", "e1")
-    assert (
-        len(
-            {
-                base,
-                incident_id("r2", "k", "e1"),
-                incident_id("r", "k2", "e1"),
-                incident_id("r", "k", "e2"),
-            }
-        )
-        == 4
-    )
+    assert base == incident_id("r", "k", "swipe", "e1", 1000)
+    others = {incident_id("r2", "k", "swipe", "e1", 1000),
+              incident_id("r", "k2", "swipe", "e1", 1000),
+              incident_id("r", "k", "alarm", "e1", 1000),
+              incident_id("r", "k", "swipe", "e2", 1000),
+              incident_id("r", "k", "swipe", "e1", 1001)}  # the id given again, later
+    assert len(others | {base}) == 6
     # the separator keeps fields apart: no ambiguity from concatenation
-    assert incident_id("ab", "c", "e") != incident_id("a", "bc", "e")
+    assert incident_id("ab", "c", "s", "e", 1) != incident_id("a", "bc", "s", "e", 1)
 
 
 def test_two_keys_are_two_incidents() -> None:
@@ -254,3 +254,20 @@ def test_a_held_update_is_published_at_flush_as_it_stood() -> None:
     out = feed(engine_for(pack), [swipe("h0", 0, "HELD_OPEN"), swipe("h1", SEC, "HELD_OPEN")])
     assert [(i.version, ids(i), i.emitted_time) for i in out] == [
         (1, ["h0"], T0), (2, ["h0", "h1"], T0 + 10 * SEC)]
+
+
+def test_an_event_id_given_again_a_day_later_is_a_new_incident_in_any_order() -> None:
+    """A door whose controller's event counter started over: the second HELD_OPEN "h1", more
+    than the dedup retention (24 h) after the first, is a new event and a new incident, with an
+    id of its own, whether or not another event arrived between them (stop 39's probe: one
+    order dropped it as a duplicate, the other gave both incidents one id)."""
+    again = swipe("h1", DAY + SEC, "HELD_OPEN")
+    between = swipe("d1", DAY + SEC // 2, "DENIED")
+    results = []
+    for events in ([swipe("h1", 0, "HELD_OPEN"), between, again],
+                   [swipe("h1", 0, "HELD_OPEN"), again, between]):
+        incs = of_rule(run(PACK, events), "door_held_open")
+        results.append(sorted((i.incident_id, i.version, i.first_event_time) for i in incs))
+    assert results[0] == results[1]
+    assert sorted(t for _, _, t in results[0]) == [T0, T0 + DAY + SEC]
+    assert len({iid for iid, _, _ in results[0]}) == 2
