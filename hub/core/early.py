@@ -26,7 +26,7 @@ from typing import Any
 from hub.core.dedup import DedupLogic
 from hub.core.engine import CorrelationEngine, EngineStats, StepResult
 from hub.core.flapping import suppression_key
-from hub.core.logic import cap_window
+from hub.core.logic import cap_window, on_sequence_as_arrived
 from hub.core.registry import BuildingRegistry
 from hub.core.rule_runtime import RuleRuntime
 from hub.core.rules import Rule, RulePack
@@ -51,6 +51,9 @@ class EagerEngine(CorrelationEngine):
         super().__init__(pack, registry, dedup=DedupLogic() if dedup else None, lanes=lanes)
         self.now: int | None = None  # the newest event time seen
         self._timed = [rr for rr in self.rules if not rr.per_key]  # rules that may set timers
+        for rr in self.rules:
+            if rr.rule.type == "sequence":  # its last step may come before an earlier one
+                rr.handler = on_sequence_as_arrived
         self._lateness = {r.id: pack_lateness(pack, r.sources) for r in pack.rules}
 
     def process(self, event: Event, origin: str = "") -> StepResult:

@@ -10,7 +10,7 @@ the same (``insert_in_order``), so what it matches on is what the confirmed engi
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
 from collections.abc import Callable
 
 from hub.core.rules import Rule
@@ -127,6 +127,75 @@ def on_sequence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Ma
         else:
             window.append((mask, event))
     return matches
+
+
+#: Last-step events one key keeps waiting for an earlier step (on_sequence_as_arrived): a flood
+#: of them with no first step must not make each new one scan all the others.
+MAX_WAITING = 16
+
+
+def on_sequence_as_arrived(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Match]:
+    """The eager engine's ``sequence`` (hub.core.early), whose events come in arrival order: an
+    earlier step can come after the last one, and a provisional alert is due at the line that
+    completes a match, whichever line that is. A last-step event that completes nothing waits
+    (``KeyState.waiting``, the newest :data:`MAX_WAITING`, within the rule's span) for such a
+    step; each last-step event matches once, with the chain :func:`on_sequence` would find."""
+    t = event.event_time
+    prune_window(state, t - rule.within)
+    last_bit = 1 << (len(rule.steps) - 1)
+    window = state.window
+    if mask & ~last_bit:
+        if window and event.order_key < window[-1][1].order_key:
+            insert_in_order(window, mask, event)
+        else:
+            window.append((mask, event))
+    matches: list[Match] = []
+    if mask & last_bit:
+        chain = _chain_ending(rule, window, event)
+        if chain is not None:
+            matches.append((chain, rule.tiers[0].risk_level))
+        else:
+            waiting = state.waiting
+            if waiting is None:
+                waiting = state.waiting = []
+            insort(waiting, event, key=_event_order)
+            if len(waiting) > MAX_WAITING:
+                del waiting[0]
+    waiting = state.waiting
+    if waiting and mask & ~last_bit and waiting[-1].order_key > event.order_key:
+        for last in [w for w in waiting if w.order_key > event.order_key
+                     and w.event_time - rule.within <= t]:
+            chain = _chain_ending(rule, window, last)
+            if chain is not None:
+                matches.append((chain, rule.tiers[0].risk_level))
+                waiting.remove(last)
+    if waiting:  # as the window: older than this event's span, it can be completed no more
+        while waiting and waiting[0].event_time < t - rule.within:
+            del waiting[0]
+    return matches
+
+
+def _event_order(event: Event) -> tuple[int, int, str]:
+    return event.order_key
+
+
+def _chain_ending(rule: Rule, window: list[tuple[int, Event]], last: Event) -> list[Event] | None:
+    """The chain :func:`on_sequence` finds when ``last`` (a last-step event) is handed to it:
+    for each step before the last, latest first, the latest window event of that step before
+    the one after it, within the rule's span of ``last``; None when a step has none."""
+    idx = bisect_left(window, last.order_key, key=_order)
+    horizon = last.event_time - rule.within
+    chain = [last]
+    for step in range(len(rule.steps) - 2, -1, -1):
+        bit = 1 << step
+        idx -= 1
+        while idx >= 0 and not window[idx][0] & bit:
+            idx -= 1
+        if idx < 0 or window[idx][1].event_time < horizon:
+            return None
+        chain.append(window[idx][1])
+    chain.reverse()
+    return chain
 
 
 def _augment(step: int, window: list[tuple[int, Event]], owner: dict[int, int],

@@ -92,7 +92,7 @@ class KeyState:
     """
 
     __slots__ = ("incident", "new_timers", "pending", "pq", "scheduled",
-                 "step_counts", "timers", "touched", "window")
+                 "step_counts", "timers", "touched", "waiting", "window")
 
     def __init__(self, touched: int = NEG_INF) -> None:
         self.pending: dict[Ident, tuple[int, Event]] = {}  # -> (mask, event)
@@ -109,6 +109,9 @@ class KeyState:
         # with thousands pending (a flood, 30 s of lateness) releases each in O(log n) instead of
         # sorting them all at every release. Entries no longer pending are skipped (lazy).
         self.pq: list[tuple[OrderKey, Ident]] | None = None
+        # The eager engine's sequence rules: last-step events that completed nothing yet, in
+        # order, waiting for an earlier step that arrives after them (logic.on_sequence_as_arrived)
+        self.waiting: list[Event] | None = None
 
     def add_timer(self, deadline: int, event: Event, *, queue: bool = True) -> None:
         """Watch ``event`` until ``deadline``; ``queue``: also hand it to the engine's heap."""
@@ -123,7 +126,7 @@ class KeyState:
     def is_empty(self) -> bool:
         """True when the state holds nothing, so the engine can drop the key (and its table
         entry)."""
-        return not (self.pending or self.timers or self.window or self.incident)
+        return not (self.pending or self.timers or self.window or self.incident or self.waiting)
 
     @classmethod
     def of_lone(cls, lone: tuple[int, Event]) -> KeyState:

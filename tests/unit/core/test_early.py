@@ -170,6 +170,39 @@ def test_a_sequence_whose_steps_arrive_in_the_wrong_order_is_never_provisional()
     assert not [inc for _, inc in out if inc.rule_id == "perimeter_breach_entry"]
 
 
+@pytest.mark.parametrize("same_time", [False, True])
+def test_a_sequence_whose_first_step_arrives_after_its_last_alerts_at_that_line(
+        same_time: bool) -> None:
+    """The alarm (first step) happened before the denied swipe but reached the hub after it:
+    the alarm's line completes the match, so the provisional alert comes there, with the
+    confirmed incident's id (stop 39's probe: there was none until the watermark)."""
+    t_alarm = 60 * SEC if same_time else 30 * SEC
+    out = early_run([swipe("d1", 60 * SEC, "DENIED"), alarm("a1", t_alarm)])
+    [(at, provisional)] = of(out, "perimeter_breach_entry", PROVISIONAL)
+    [(_, confirmed)] = of(out, "perimeter_breach_entry", CONFIRMED)
+    assert at == 1 and [e.event_id for e in provisional.evidence] == ["a1", "d1"]
+    assert provisional.incident_id == confirmed.incident_id
+    assert not of(out, "perimeter_breach_entry", RETRACTED)
+
+
+def test_last_steps_waiting_for_a_first_are_bounded_and_each_matches_once() -> None:
+    """A flood of denied swipes with no alarm keeps only the newest waiting (a scan over all of
+    them at every swipe would be quadratic); a late alarm completes each of those once."""
+    from hub.core.logic import MAX_WAITING, on_sequence_as_arrived
+    from hub.core.state import KeyState
+
+    rule = next(r for r in PACK.rules if r.id == "perimeter_breach_entry")
+    state = KeyState()
+    for i in range(200):
+        d = swipe(f"d{i}", 40 * SEC + i * 100, "DENIED", door=f"D{i % 3}")
+        assert on_sequence_as_arrived(rule, state, d, 2) == []
+    assert state.waiting is not None and len(state.waiting) == MAX_WAITING
+    first = on_sequence_as_arrived(rule, state, alarm("a1", 30 * SEC), 1)
+    assert [[e.event_id for e in chain] for chain, _ in first] == [
+        ["a1", f"d{i}"] for i in range(200 - MAX_WAITING, 200)]
+    assert on_sequence_as_arrived(rule, state, alarm("a2", 31 * SEC), 1) == []
+
+
 def test_the_retraction_comes_once_the_confirmed_engine_has_passed_the_provisional() -> None:
     """Not at the end of input: as soon as the watermark shows the match is not there."""
     events = [swipe("fo", 10 * SEC, "FORCED_OPEN", door="D7"),
