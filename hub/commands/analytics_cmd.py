@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from hub.offline.analytics import analyse
     from hub.offline.correlate import Rejected
     from hub.offline.inputs import read_input
+    from hub.replay.record import RecordingError
     from hub.settings import Settings
 
     settings = Settings.from_env()
@@ -91,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
             incidents.append(Incident.from_record(line.record))
     lines = read_input(args.input, pseudonym_key=settings.pseudonym_key, codec=codec,
                        only=("grid_report", REGISTRY_KIND))
-    result = analyse(lines, incidents, config)
+    try:
+        result = analyse(lines, incidents, config)
+    except RecordingError as exc:  # a recording cut short, found where it stops
+        print(f"hub analytics: --in {exc}; nothing written", file=sys.stderr)
+        return exc.status
     args.out.mkdir(exist_ok=True)
     written = {}
     for name, records in (("disputes.jsonl", result.disputes),
@@ -103,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         written[name] = len(records)
     for rej in result.rejected[:20]:
         print(f"{args.input}:{rej.lineno}: {rej.reason}: {rej.detail}", file=sys.stderr)
+    if len(result.rejected) > 20:
+        print(f"... and {len(result.rejected) - 20} more rejected lines", file=sys.stderr)
     print(f"hub analytics: {result.buildings} buildings, {result.reports} grid reports, "
           f"{result.incidents} confirmed incident versions, "
           f"{len(result.rejected) + bad_incidents} rejected; "

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from hub.model.incidents import STATUSES
     from hub.offline.correlate import CorrelateSummary, correlate_file, final_versions
     from hub.replay.progress import Progress
+    from hub.replay.record import RecordingError
     from hub.settings import Settings
 
     settings = Settings.from_env()
@@ -120,6 +121,13 @@ def run(args: argparse.Namespace) -> int:
                 written[inc.rule_id] += 1
                 statuses[inc.status] += 1
             writing = True
+    except RecordingError as exc:  # a recording cut short: found only where it stops
+        progress.close()
+        if args.out != "-":
+            Path(args.out).unlink(missing_ok=True)
+        print(f"hub correlate: --in {exc}{'' if args.out == '-' else f'; {args.out} removed'}",
+              file=sys.stderr)
+        return exc.status
     except OSError as exc:
         if not writing or (isinstance(exc, BrokenPipeError) and args.out == "-"):
             raise  # a closed stdout (`| head`) is the reader's choice: 141, as for `cat`

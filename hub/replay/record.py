@@ -142,8 +142,8 @@ def read_recording(path: Path | str) -> Iterator[RecordedMessage]:
                      f"{Path(path).stat().st_size:,})" if read else "")
             raise UnreadableRecording(
                 f"{path}: not a readable recording{where}: {exc}; a file cut short (a copy "
-                "stopped early, a full disk) cannot be replayed: record again, or copy it "
-                "whole") from exc
+                "stopped early, a full disk) cannot be read: record again, or copy it whole"
+            ) from exc
 
 
 def recording_metadata(path: Path | str) -> dict[str, str]:

@@ -310,3 +310,26 @@ def test_an_implausible_now_is_refused(now: str, tmp_path: Path,
     assert status == 2
     assert f"--now {now}: not a plausible arrival time" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["correlate", "analytics"])
+def test_a_recording_cut_short_is_one_line_and_status_2_with_nothing_left(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found only where it stops (the commands stream): one line naming where, status 2, and
+    no partial output (stop 39's probe: a traceback, status 1 and an empty --out file)."""
+    import os
+
+    from hub.replay.record import RecordedMessage, write_recording
+    from hub.settings import SOURCE_TOPICS
+
+    whole = tmp_path / "whole.avro"
+    write_recording(whole, [RecordedMessage(SOURCE_TOPICS["grid_report"], 0, i, T + i, 1, None,
+                                            os.urandom(200)) for i in range(2000)])
+    cut = tmp_path / "cut.avro"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    out = tmp_path / ("out.jsonl" if command == "correlate" else "out")
+    argv = ([command, "--rules", str(RULES)] if command == "correlate" else [command])
+    assert main([*argv, "--in", str(cut), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "after message" in err, err
+    assert not out.exists() or not any(out.iterdir())
