@@ -115,7 +115,7 @@ def test_every_version_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     ]
     breach = [i for i in incidents if i["rule_id"] == "perimeter_breach_entry"]
     assert {i["incident_id"] for i in breach} == {
-        incident_id("perimeter_breach_entry", "S-1", "pa-1")
+        incident_id("perimeter_breach_entry", "S-1", "perimeter_alarm", "pa-1", T)
     }
     assert breach[-1]["route"] == {"level": "DISTRICT", "department_id": "330106"}
     assert breach[-1]["building"]["name"] == "3号楼"  # the snapshot travels with the incident
