@@ -144,7 +144,14 @@ def utf8_problem(path: Path | str, flag: str) -> str | None:
 
 
 def _not_utf8(path: Path | str, flag: str, at: int) -> str:
-    return f"{flag} {path}: not UTF-8 text (byte {at}); save it as UTF-8"
+    """The message, with the line the bad byte is on (counted again: only on this error)."""
+    line = 1
+    with open(path, "rb") as handle:
+        done = 0
+        while done < at and (chunk := handle.read(min(1 << 16, at - done))):
+            line += chunk.count(b"\n")
+            done += len(chunk)
+    return f"{flag} {path}:{line}: not UTF-8 text (byte {at}); save it as UTF-8"
 
 
 def first_problem(*problems: str | None) -> str | None:

@@ -21,11 +21,11 @@ Rising trends
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.codec import json_names
 from hub.model.errors import HubError
 from hub.model.incidents import CONFIRMED, RISK_LEVELS, STATUSES
 
@@ -180,13 +180,20 @@ def json_objects(lines: Iterable[str], source: str) -> Iterable[tuple[int, dict[
         if not text.strip():
             continue
         try:
-            obj = json.loads(text)
+            obj = json_names.loads(text)
         except ValueError as exc:
             raise EvaluationInputError(f"{source}:{lineno}: not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise EvaluationInputError(f"{source}:{lineno}: JSON nested too deeply; labels and "
+                                       "incidents are flat objects") from None
         if not isinstance(obj, dict):
             raise EvaluationInputError(
                 f"{source}:{lineno}: expected a JSON object, got {type(obj).__name__}"
             )
+        twice = getattr(obj, "names", None)
+        if twice:
+            raise EvaluationInputError(f"{source}:{lineno}: {twice[0]}: given more than once in "
+                                       "one object; send each field once")
         yield lineno, obj
 
 

@@ -258,14 +258,14 @@ def test_files_that_are_not_utf8_are_one_line_naming_them(tmp_path: Path) -> Non
             (["mqtt-bridge", "--config", str(bad), "--check"],
              f"hub mqtt-bridge: {bad}: not UTF-8 text; save it as UTF-8"),
             (["correlate", "--rules", str(rules), "--in", str(SCENARIO), "--out", str(out)],
-             f"hub correlate: --rules {rules / 'zz.yaml'}: not UTF-8 text (byte 0); save it as "
+             f"hub correlate: --rules {rules / 'zz.yaml'}:1: not UTF-8 text (byte 0); save it as "
              "UTF-8"),
             (["worker", "--no-supervise", "--rules", str(rules)],
-             f"hub worker: --rules {rules / 'zz.yaml'}: not UTF-8 text (byte 0)"),
+             f"hub worker: --rules {rules / 'zz.yaml'}:1: not UTF-8 text (byte 0)"),
             (["analytics", "--config", str(bad), "--in", str(SCENARIO), "--out",
-              str(tmp_path / "an")], f"hub analytics: --config {bad}: not UTF-8 text (byte 0)"),
+              str(tmp_path / "an")], f"hub analytics: --config {bad}:1: not UTF-8 text (byte 0)"),
             (["evaluate", "--expected", str(bad), "--actual", str(SCENARIO)],
-             f"hub evaluate: --expected {bad}: not UTF-8 text (byte 0); save it as UTF-8")):
+             f"hub evaluate: --expected {bad}:1: not UTF-8 text (byte 0); save it as UTF-8")):
         result = hub(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert last_line(result).startswith(message), result.stderr

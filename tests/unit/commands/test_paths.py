@@ -12,10 +12,11 @@ def test_utf8_text_is_fine_and_the_first_bad_byte_is_named(tmp_path: Path) -> No
     f.write_bytes("中".encode() * 40_000)  # 120,000 bytes: characters split by the 64 KiB reads
     assert utf8_problem(f, "--config") is None
     f.write_bytes("中".encode() * 40_000 + b"\xe4")  # a character cut off at the end
-    assert utf8_problem(f, "--config") == (f"--config {f}: not UTF-8 text (byte 120000); save "
+    assert utf8_problem(f, "--config") == (f"--config {f}:1: not UTF-8 text (byte 120000); save "
                                            "it as UTF-8")
-    f.write_bytes(b"ab" + "西湖".encode("gbk"))
-    assert utf8_problem(f, "--config") == f"--config {f}: not UTF-8 text (byte 2); save it as UTF-8"
+    f.write_bytes(b"a: 1\nb: 2\nab" + "西湖".encode("gbk"))  # the line, for an editor to go to
+    assert utf8_problem(f, "--config") == (f"--config {f}:3: not UTF-8 text (byte 12); save it "
+                                           "as UTF-8")
     assert utf8_problem(tmp_path / "none", "--config") is None  # input_problem says why
 
 
