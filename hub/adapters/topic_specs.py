@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from hub.core.yaml_keys import load_unique
 from hub.model.errors import ConfigError
 
 CLEANUP_POLICIES = ("delete", "compact", "compact,delete")
@@ -127,7 +128,7 @@ def _spec(raw: object, index: int, defaults: Mapping[str, Any], path: Path) -> T
 def load_topic_specs(path: Path) -> list[TopicSpec]:
     """Read and validate the topics file; ConfigError names file, topic and field on any problem."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_unique(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read topics file: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

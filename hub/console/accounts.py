@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from hub.core.secret_hash import hash_secret, looks_hashed
+from hub.core.yaml_keys import load_unique
 from hub.model.cases import Department
 from hub.model.errors import ConfigError
 from hub.model.incidents import ROUTE_LEVELS
@@ -41,7 +42,7 @@ class Account:
 def load_accounts(path: Path) -> dict[str, Account]:
     """Read the accounts file; ConfigError names the file, the entry and the field."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = load_unique(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the console accounts: "
                           f"{getattr(exc, 'strerror', None) or exc}") from exc
@@ -81,7 +82,7 @@ def add_account(path: Path, user: str, name: str, level: str, code: str, passwor
     """Add or replace ``user`` in the accounts file (created if missing)."""
     raw: dict[str, Any] = {"accounts": []}
     if path.exists():
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        loaded = load_unique(path.read_text(encoding="utf-8")) or {}
         if isinstance(loaded, Mapping) and isinstance(loaded.get("accounts"), list):
             raw = dict(loaded)
     entry = {"user": user, "name": name, "level": level, "code": code,

@@ -28,6 +28,7 @@ import yaml
 
 from hub.core.durations import parse_duration
 from hub.core.routing import FIELD_FOR_LEVEL
+from hub.core.yaml_keys import load_unique
 from hub.model.cases import ACTIONS, CaseChange, IncidentAction
 from hub.model.errors import ConfigError, ValidationError
 from hub.model.incidents import (
@@ -72,7 +73,7 @@ class DispatchPolicy:
 def load_dispatch(path: Path | str) -> DispatchPolicy:
     """Read topology/dispatch.yaml; ConfigError names the file, the field and the fix."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = load_unique(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
     spec = (raw or {}).get("acknowledge_within") if isinstance(raw, Mapping) else None

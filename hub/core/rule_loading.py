@@ -463,10 +463,10 @@ def load_rules(
     for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
         try:
             docs.append((str(file), load_unique(file.read_text(encoding="utf-8"))))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
         except DuplicateKeyError as exc:
             raise ConfigError(f"{file}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
     pack = parse_documents(docs)
     if not pack.rules:
         raise ConfigError(f"{path}: no rules found (files need a top-level 'rules:' list)")

@@ -1,8 +1,9 @@
 """A YAML loader that refuses a key given twice in one mapping.
 
 PyYAML keeps the last of two equal keys without a word: a rule with ``within: 30s`` and, lower
-down, ``within: 5m`` ran with 5 minutes, and whoever fixed the first line saw no change. The
-operator's files (rules) are read with this loader instead, so the second key is named.
+down, ``within: 5m`` ran with 5 minutes, and whoever fixed the first line saw no change. Every
+file the hub reads as YAML (rules, topics, dispatch, analytics, MQTT, keys, accounts) is read
+with this loader instead, so the second key is named.
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ from typing import Any
 import yaml
 
 
-class DuplicateKeyError(ValueError):
+class DuplicateKeyError(yaml.YAMLError):
     """A mapping names a key twice; the message says which, and where."""
+
+
+class NestedTooDeep(yaml.YAMLError):
+    """A document nested deeper than Python's recursion allows (a hostile or broken file: the
+    hub's files are a few levels deep); said in one line, not a RecursionError traceback."""
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -35,4 +41,8 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 def load_unique(text: str) -> Any:
     """``yaml.safe_load`` that refuses repeated keys (DuplicateKeyError)."""
-    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise NestedTooDeep("nested deeper than can be read; the hub's YAML files are a few "
+                            "levels deep: check the file's indentation and brackets") from None

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from hub.core.secret_hash import hash_secret, looks_hashed, verify_secret
+from hub.core.yaml_keys import load_unique
 from hub.model.errors import ConfigError
 
 #: What ``kinds`` / ``vendors`` hold to allow everything.
@@ -100,7 +101,7 @@ def load_keys(path: Path, roles: Collection[str], kinds: Collection[str]) -> Api
 
     ``roles``: the RequesterRole symbols; ``kinds``: the source kinds a key may name."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = load_unique(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: cannot read the gateway keys: not UTF-8 text; save it as "
                           "UTF-8") from None
@@ -171,7 +172,7 @@ def add_key(path: Path, name: str, *, role: str, kinds: Collection[str],
     raw: dict[str, Any] = {"keys": []}
     if path.exists():
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            loaded = load_unique(path.read_text(encoding="utf-8")) or {}
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: cannot read the gateway keys: not UTF-8 text; save it "
                               "as UTF-8") from None

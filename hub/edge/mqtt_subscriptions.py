@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from connectors.common import DEFAULT_ZONE, MappingError, Site
+from hub.core.yaml_keys import load_unique
 from hub.model.errors import ConfigError
 from hub.model.events import SOURCE_KINDS
 
@@ -208,7 +209,7 @@ def _subscription(item: Mapping[str, Any], where: str) -> Subscription:
 def load_subscriptions(path: Path) -> list[Subscription]:
     """Read ``path`` (YAML); errors name the file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_unique(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror}); set HUB_MQTT_FILE or pass "
                           "--config") from None

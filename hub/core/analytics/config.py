@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from hub.core.durations import parse_duration
+from hub.core.yaml_keys import load_unique
 from hub.model.errors import ConfigError
 from hub.model.incidents import RISK_LEVELS
 
@@ -124,7 +125,7 @@ def load_analytics(path: Path | str) -> AnalyticsConfig:
     A setting left out takes its shipped default (the values in the file of the repository).
     """
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = load_unique(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
     if raw is None:
