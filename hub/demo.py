@@ -8,6 +8,7 @@ it deletes and recreates the hub's topics.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from hub.adapters.kafka.admin import admin_client, apply_topics
 from hub.adapters.topic_specs import load_topic_specs
 from hub.codec import incident_to_json, load_codec
 from hub.model.incidents import CONFIRMED, Incident
+from hub.observability.kafka_log import kafka_logger
 from hub.replay.evaluate import evaluate, format_report, read_incidents, read_labels
 from hub.replay.replay import replay_file
 from hub.runtime.control import send_flush, wait_caught_up
@@ -74,7 +76,7 @@ def _line(inc: Incident) -> str:
 
 
 def run_demo(settings: Settings, scenario: Path, labels: Path | None, *,
-             quiet_seconds: float = 8.0, say: Say = print) -> int:
+             quiet_seconds: float = 8.0, say: Say = print, verbose: bool = False) -> int:
     """``hub demo`` (see the module doc); 0 when incidents came out, 1 when none did, the replay
     failed or the worker stopped. The stack is left running."""
     say("demo: starting the local stack (Kafka in KRaft mode, Redis) on 127.0.0.1")
@@ -91,6 +93,7 @@ def run_demo(settings: Settings, scenario: Path, labels: Path | None, *,
             [sys.executable, "-m", "hub", "worker", "--worker-id", "demo", "--metrics-port", "0"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
+    kafka_logger(verbose=verbose, level=logging.CRITICAL)  # librdkafka's lines: -v only
     codec = load_codec(settings.schemas_dir)
     consumer = make_viewer_consumer(settings, f"{app_id}-viewer")
     consumer.subscribe([INCIDENTS_TOPIC])
@@ -140,9 +143,9 @@ def run_demo(settings: Settings, scenario: Path, labels: Path | None, *,
         )
         expected = read_labels(labels.read_text(encoding="utf-8").splitlines(), str(labels))
         say(format_report(evaluate(expected, actual)))
-    metrics = (f"; metrics: a `hub worker` serves /metrics on {settings.web_host}:"
-               f"{settings.web_port}" if settings.web_port else "")
-    say(f"demo: the stack keeps running (`hub stack down` stops it){metrics}")
+    say("demo: the stack keeps running (`hub stack down` stops it); the demo's worker has "
+        "stopped: `hub worker` runs one (its /metrics on "
+        f"{settings.web_host}:{settings.web_port or 'a port of its own, --metrics-port'})")
     return 0 if latest else 1
 
 

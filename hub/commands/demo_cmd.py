@@ -24,4 +24,4 @@ def run(args: argparse.Namespace) -> int:
     from hub.demo import run_demo
     from hub.settings import Settings
 
-    return run_demo(Settings.from_env(), args.scenario, args.labels)
+    return run_demo(Settings.from_env(), args.scenario, args.labels, verbose=args.verbose)

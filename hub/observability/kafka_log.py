@@ -40,6 +40,10 @@ class OncePer(logging.Filter):
         return True
 
 
+#: the logger librdkafka's lines go to; :func:`kafka_logger` sets what shows
+KAFKA_LOGGER = "hub.kafka"
+
+
 def kafka_logger(*, verbose: bool = False, every: float = 30.0,
                  level: int = logging.WARNING) -> logging.Logger:
     """The logger to pass as librdkafka's ``logger`` (one per process).
@@ -48,7 +52,7 @@ def kafka_logger(*, verbose: bool = False, every: float = 30.0,
     says in one line what went wrong (``hub consume``, ``hub produce``) passes CRITICAL, so a
     missing broker is that line, not librdkafka's reconnect log.
     """
-    logger = logging.getLogger("hub.kafka")
+    logger = logging.getLogger(KAFKA_LOGGER)
     logger.setLevel(logging.DEBUG if verbose else level)
     if not any(isinstance(f, OncePer) for f in logger.filters):
         logger.addFilter(OncePer(every))

@@ -37,6 +37,7 @@ from hub.adapters.kafka.io import make_consumer
 from hub.adapters.kafka.reachable import not_answering
 from hub.core.durations import parse_duration
 from hub.model.errors import HubError
+from hub.observability.kafka_log import KAFKA_LOGGER
 from hub.replay.progress import Progress
 from hub.settings import Settings
 
@@ -271,7 +272,7 @@ def record(
             "enable.auto.commit": False,
             "client.id": "hub-record",
         }
-        consumer = make_consumer(settings, **overrides)
+        consumer = make_consumer(settings, logger=logging.getLogger(KAFKA_LOGGER), **overrides)
     bounded = from_beginning or since_ms is not None
     began = time.monotonic()
     summary = RecordSummary(path=str(out))

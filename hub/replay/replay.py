@@ -24,6 +24,7 @@ from hub.adapters.kafka.reachable import not_answering
 from hub.codec import Codec, format_error, load_codec, read_jsonl, topic_key
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND
+from hub.observability.kafka_log import KAFKA_LOGGER
 from hub.replay.progress import Progress
 from hub.replay.record import (
     NotReady,
@@ -226,7 +227,9 @@ def replay_file(
         shift = shift_offset(paced[0], max(paced), now_ms(), speed) if paced else 0
         summary.shift_ms = shift
     if producer is None:
-        sender = make_producer(settings, **{"client.id": "hub-replay"})
+        # librdkafka's lines through hub.kafka, as the command set it up (quiet unless -v)
+        sender = make_producer(settings, logger=logging.getLogger(KAFKA_LOGGER),
+                               **{"client.id": "hub-replay"})
         _check_topics(sender, {(topic_map or {}).get(m.topic, m.topic) for m in messages})
     else:
         sender = producer
