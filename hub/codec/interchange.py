@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.codec.avro import Codec, load_codec
-from hub.codec.json_names import loads_line, refuse_twice
+from hub.codec.json_names import loads_line, refuse_twice, why_not_json
 from hub.codec.limits import MAX_DEPTH, check_depth, check_line_size
 from hub.codec.validate import conform
 from hub.core.pseudonym import (
@@ -106,7 +106,10 @@ def parse_line(
         try:
             obj = loads_line(text)
         except ValueError as exc:
-            raise DecodeError(f"not valid JSON: {exc}; write one JSON object per line") from exc
+            why = why_not_json(exc)
+            if why.startswith("not valid JSON"):
+                why += "; write one JSON object per line"
+            raise DecodeError(why) from exc
         except RecursionError:
             raise DecodeError(f"JSON nested deeper than {MAX_DEPTH} levels; records are "
                               "flat") from None
@@ -242,8 +245,8 @@ def _read_lines(lines: Any, key: bytes | str, codec: Codec,
                               "interchange lines in UTF-8")
             yield Line(lineno, None, None, _with_line(err, lineno))
             continue
-        if lineno == 1 and text.startswith("\ufeff"):
-            text = text[1:]  # a byte-order mark (Windows editors write one), not part of the line
+        if text.startswith("\ufeff"):  # a byte-order mark (Windows editors write one; files
+            text = text[1:]  # joined with cat carry it into the middle), not part of the line
         if not text.strip():
             continue
         try:

@@ -9,6 +9,7 @@ it, naming the field, as any other bad field.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,15 @@ DECODER = json.JSONDecoder(object_pairs_hook=object_pairs)
 def loads(text: str | bytes) -> Any:
     """``json.loads`` whose objects say the names they repeat (see :func:`refuse_twice`)."""
     return json.loads(text, object_pairs_hook=object_pairs)
+
+
+def why_not_json(exc: ValueError) -> str:
+    """What a reader says of a line ``json`` refused: Python's guard against huge numbers, and
+    its advice to raise ``sys.set_int_max_str_digits``, are not the sender's business."""
+    if "int_max_str_digits" in str(exc):
+        return (f"a number of more than {sys.get_int_max_str_digits():,} digits; no field "
+                "takes one: check the sender")
+    return f"not valid JSON: {exc}"
 
 
 def loads_line(text: str) -> Any:

@@ -115,7 +115,8 @@ class _Walker:
                 raise ValidationError(f"expected an integer, got {quoted(value)}", field=path)
             limit = 2**31 if kind == "int" else 2**63
             if not -limit <= value < limit:
-                raise ValidationError(f"{value} is out of range for {kind}", field=path)
+                raise ValidationError(f"{quoted(value)} is out of range for {kind} "
+                                      f"({-limit} to {limit - 1})", field=path)
             return value
         if kind in ("float", "double"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -182,7 +182,8 @@ def json_objects(lines: Iterable[str], source: str) -> Iterable[tuple[int, dict[
         try:
             obj = json_names.loads(text)
         except ValueError as exc:
-            raise EvaluationInputError(f"{source}:{lineno}: not valid JSON: {exc}") from exc
+            raise EvaluationInputError(f"{source}:{lineno}: {json_names.why_not_json(exc)}"
+                                       ) from exc
         except RecursionError:
             raise EvaluationInputError(f"{source}:{lineno}: JSON nested too deeply; labels and "
                                        "incidents are flat objects") from None
