@@ -31,7 +31,8 @@ def add_parser(subparsers: Any) -> None:
             "situation per default rule and ~40 building-days. Same arguments, same bytes."
         ),
     )
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="random seed, a whole number >= 0 (default 1)")
     p.add_argument("--buildings", type=int,
                    help="number of buildings (>= 2; required unless --profile)")
     p.add_argument("--days", type=int,
@@ -40,8 +41,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--labels", type=Path, help="write the ground-truth labels here (JSON lines)")
     p.add_argument(
         "--start",
-        help="first simulated day, ISO-8601 with offset (default 2025-03-03T00:00:00+08:00); "
-        "a local midnight gives the daily rhythm its meaning",
+        help="first simulated day, ISO-8601 (default 2025-03-03T00:00:00+08:00); a date or a "
+        "time without offset is China Standard Time (+08:00); a local midnight gives the daily "
+        "rhythm its meaning",
     )
     p.add_argument(
         "--situations-per-rule",
@@ -74,6 +76,10 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+#: ``--situations-per-rule``'s most: each situation takes a building to itself for its span
+MAX_SITUATIONS_PER_RULE = 50
+
+
 def parse_start(text: str | None) -> int:
     """``--start`` as epoch ms; a date or naive time is read as China Standard Time (+08:00)."""
     if text is None:
@@ -101,6 +107,12 @@ def _dispute_model(args: argparse.Namespace) -> DisputeModel | None:
 def make_config(args: argparse.Namespace) -> SimConfig:
     """The SimConfig the arguments ask for; ValueError says what is wrong."""
     model = _dispute_model(args)
+    if args.seed < 0:  # Python's random takes -1 as 1: two seeds, one city
+        raise ValueError(f"--seed {args.seed}: give a whole number >= 0")
+    per_rule = args.situations_per_rule
+    if per_rule is not None and not 1 <= per_rule <= MAX_SITUATIONS_PER_RULE:
+        raise ValueError(f"--situations-per-rule {per_rule}: give 1-{MAX_SITUATIONS_PER_RULE} "
+                         "(--no-inject for none)")
     if args.profile is None:
         if args.buildings is None or args.days is None:
             raise ValueError("--buildings and --days are required (or give --profile NAME)")
