@@ -216,6 +216,10 @@ def optional_int(obj: Mapping[str, Any], name: str, where: str) -> int | None:
     return value
 
 
+#: What a situation label may say (docs/toolkit.md, "The label format")
+LABEL_FIELDS = frozenset({"rule_id", "key", "event_ids", "risk_level", "first_event_time"})
+
+
 def read_labels(lines: Iterable[str], source: str = "labels") -> list[ExpectedLabel]:
     """Labels as written by ``hub simulate --labels`` (rule_id, key, event_ids, ...)."""
     out = []
@@ -223,6 +227,10 @@ def read_labels(lines: Iterable[str], source: str = "labels") -> list[ExpectedLa
         where = f"{source}:{lineno}"
         if obj.get("kind") == TREND_KIND:
             continue  # a planted trend: read_trend_labels
+        unknown = sorted(set(obj) - LABEL_FIELDS)
+        if unknown:  # a misspelt "risk_levle" would otherwise leave the level unchecked
+            raise EvaluationInputError(f"{where}: {unknown[0][:40]}: not a label field; use "
+                                       f"{', '.join(sorted(LABEL_FIELDS))}")
         ids = obj.get("event_ids")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
             raise EvaluationInputError(f"{where}: event_ids: expected a non-empty list of strings")

@@ -113,6 +113,8 @@ def test_thresholds() -> None:
         ('{"rule_id": "a", "event_ids": ["x"], "rule_id": "b"}',
          "labels:2: rule_id: given more than once"),
         ("[" * 100_000, "labels:2: JSON nested too deeply"),
+        ('{"rule_id": "a", "event_ids": ["x"], "risk_levle": "LOW"}',
+         "labels:2: risk_levle: not a label field"),
     ],
 )
 def test_malformed_labels_name_file_and_line(text: str, where: str) -> None:
