@@ -107,7 +107,11 @@ def rules_problem(path: Path | str, flag: str = "--rules") -> str | None:
         return (f"{flag} {p}: is a file; give the rules directory that holds it "
                 f"({p.parent}: sources.yaml, limits.yaml and the rule files together)")
     if not p.is_dir():
-        return f"{flag} {p}: no such directory; pass --rules topology/rules"
+        from hub.settings import Settings
+
+        shipped = Settings().rules_dir  # the default rules, wherever the command runs from
+        return (f"{flag} {p}: no such directory (from {Path.cwd()}); give the rules directory, "
+                f"e.g. {shipped}, or leave {flag} out for those")
     # The rule loader (hub/core) reads every *.yaml and *.yml as UTF-8 text: name the one it
     # could not read here, rather than let it raise IsADirectoryError or UnicodeDecodeError.
     for file in sorted([*p.glob("*.yaml"), *p.glob("*.yml")]):

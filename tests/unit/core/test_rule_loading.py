@@ -346,6 +346,10 @@ def test_durations() -> None:
     for bad in ("5", "5 minutes", "m", True, None, 1.5, "-5m"):
         with pytest.raises(ValueError, match="duration"):
             parse_duration(bad)
+    assert parse_duration("36500d") == 36_500 * 86_400_000
+    for huge in ("36501d", "99999999999999999999999d", 10**30):
+        with pytest.raises(ValueError, match="longer than 100 years"):
+            parse_duration(huge)
     assert [format_duration(x) for x in (604_800_000, 7_200_000, 300_000, 30_000, 1500)] == [
         "7d",
         "2h",
