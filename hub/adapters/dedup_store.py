@@ -28,6 +28,10 @@ class Claim(Protocol):
         ...
 
 
+#: How often a Redis outage is said again while it lasts
+STILL_DOWN_EVERY_S = 60.0
+
+
 class DedupStore(Protocol):
     """What ingest needs to drop exact duplicates; Redis in the worker, memory in tests."""
 
@@ -169,6 +173,7 @@ class RedisDedupStore:
         self._down_until = 0.0
         #: when Redis failed first since it last answered (None: it answers): "back" is said once
         self._down_since: float | None = None
+        self._said_at = 0.0  # when the outage was last said (a warning a minute, not each retry)
 
     def duplicates(self, items: Sequence[Item]) -> list[bool]:
         """As :meth:`DedupStore.duplicates`; all False (and ``on_error``) while Redis fails,
@@ -264,9 +269,14 @@ class RedisDedupStore:
         self._unanswered.clear()
         self._drop_connection()
         self._down_until = time.monotonic() + self._breaker_seconds
+        now = time.monotonic()
         if self._down_since is None:
-            self._down_since = time.monotonic()
-        log.warning("redis dedup unavailable (%s); falling back to in-engine dedup", exc)
+            self._down_since = self._said_at = now
+            log.warning("redis dedup unavailable (%s); falling back to in-engine dedup", exc)
+        elif now - self._said_at >= STILL_DOWN_EVERY_S:  # not at every breaker retry (5 s)
+            self._said_at = now
+            log.warning("redis dedup still unavailable after %.0f s (%s)", now - self._down_since,
+                        exc)
         if self._on_error:
             self._on_error("dedup")
 

@@ -305,6 +305,27 @@ def test_the_real_store_says_once_when_redis_is_back(
         store.close()
 
 
+def test_the_real_store_says_an_outage_once_then_once_a_minute(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop 39's probe: a 35 s outage logged 'unavailable' 7 times, at every breaker retry."""
+    from hub.adapters import dedup_store
+
+    clock = [1000.0]
+    monkeypatch.setattr(dedup_store.time, "monotonic", lambda: clock[0])
+    store = RedisDedupStore(f"redis://127.0.0.1:{_free_port()}/0", DAY_MS, breaker_seconds=5)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hub.adapters.dedup_store"):
+            for _ in range(30):  # 150 s of retries, every 5 s
+                assert store.duplicates([("access_swipe", "e1", "s/0/1")]) == [False]
+                clock[0] += 5.0
+        said = [r.getMessage() for r in caplog.records]
+        assert [m.split(" (")[0] for m in said] == [
+            "redis dedup unavailable", "redis dedup still unavailable after 60 s",
+            "redis dedup still unavailable after 120 s"], said
+    finally:
+        store.close()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
