@@ -94,6 +94,67 @@ class EagerEngine(CorrelationEngine):
         super().flush()
         return StepResult()
 
+    def resume(self, confirmed: CorrelationEngine) -> None:
+        """Start from ``confirmed``'s state, just restored (a restart, a rebalance), as if this
+        engine had seen the same events: its windows, incidents and timers, then the events
+        the confirmed engine still holds (in a rule's buffer or a flapping suppression), handed
+        to the rules in event-time order. Started
+        empty, a successor raised alerts again under new ids for incidents already confirmed
+        (their first evidence was before the restart) and missed those that events before the
+        restart had begun. What the held events make was published before: nothing comes out.
+        """
+        scratch = StepResult()
+        for crr in confirmed.rules:
+            rr = self._rule_runtime(crr.rule.id)
+            if rr is None:
+                continue
+            for key in [*crr.states, *crr.lone]:
+                data = confirmed.export_state(("R", crr.rule.id, key))
+                if data is not None:
+                    self.load_state(("R", crr.rule.id, key), data)
+            # this engine hands events to the rules at once: only absence timers wait here
+            rr.heap = [entry for entry in rr.heap if entry[1] == 1]
+            heapq.heapify(rr.heap)
+            for key, state in list(rr.states.items()):
+                if not state.pending:
+                    continue
+                held = sorted(state.pending.values(), key=lambda pair: pair[1].order_key)
+                state.pending.clear()
+                state.pq = state.scheduled = None
+                for mask, event in held:
+                    matches = rr.handler(rr.rule, state, event, mask)
+                    for deadline, watched in state.new_timers:
+                        heapq.heappush(rr.heap, (deadline, 1, watched.order_key, key, 0, watched))
+                    state.new_timers.clear()
+                    if matches:
+                        self._apply(rr, key, state, matches, event.event_time, scratch)
+        # Events a flapping suppression still holds have not reached the rules there; here
+        # they had, as they arrived, through this engine's own suppression
+        held_back: list[Event] = []
+        for entries in confirmed._suppress.values():
+            for supp, states in entries:
+                mine = self._suppress_states(supp.id)
+                for key, sstate in states.items():
+                    if mine is not None and sstate.last_time is not None:
+                        mine.setdefault(key, SuppressState()).last_time = sstate.last_time
+                    held_back.extend(event for _, event in sstate.pending)
+        for event in sorted(held_back, key=order_of):
+            if self._kept_by_suppression(event):
+                self._handle_now(event, scratch)
+        seen = [c.max_seen for clocks in confirmed.clocks.values()
+                for c in clocks.origins.values() if c.max_seen is not None]
+        if seen and (self.now is None or max(seen) > self.now):
+            self.now = max(seen)
+
+    def raise_version(self, rule_id: str, key: str, incident_id: str, version: int) -> None:
+        """Number this key's open incident's next version after ``version`` (one published
+        before a restart), so that no number is given twice to different content."""
+        rr = self._rule_runtime(rule_id)
+        state = rr.states.get(key) if rr is not None else None
+        inc = state.incident if state is not None else None
+        if inc is not None and inc.incident_id == incident_id and inc.version < version:
+            inc.version = version
+
     def _kept_by_suppression(self, event: Event) -> bool:
         for supp, states in self._suppress.get(event.kind, ()):
             if not supp.where(event.fields):
@@ -221,6 +282,10 @@ class EarlyCorrelation:
         #: (rule, key) -> the id the confirmed engine produced last (names what replaced a
         #: retracted incident)
         self._latest: dict[tuple[str, str], str] = {}
+        #: ids retracted: the eager engine may go on matching under one (its own incident goes
+        #: on), but a withdrawn alarm is not raised again (stop 39's probe saw RETRACTED v5 then
+        #: PROVISIONAL v5): id -> (rule, the provisional's last event time), kept as _confirmed
+        self._retracted: dict[str, _Confirmed] = {}
         self._horizon = {r.id: r.within * 3 + pack_lateness(confirmed.pack, r.sources)
                          for r in confirmed.pack.rules}
         self._next_gc = NEG_INF
@@ -274,6 +339,10 @@ class EarlyCorrelation:
             self._latest[(inc.rule_id, inc.key)] = inc.incident_id
             out.append(dataclasses.replace(inc, status=CONFIRMED))
         for inc in provisional:
+            withdrawn = self._retracted.get(inc.incident_id)
+            if withdrawn is not None:  # kept while the eager engine goes on with it
+                withdrawn.last_event_time = max(withdrawn.last_event_time, inc.last_event_time)
+                continue
             if self._is_confirmed(inc):
                 continue
             self.pending[inc.incident_id] = inc
@@ -305,7 +374,16 @@ class EarlyCorrelation:
             inc = Incident.from_record(dict(record))
             self.pending[inc.incident_id] = inc
 
+    def resume(self) -> None:
+        """After the confirmed engine and the pending provisionals were restored: the eager
+        engine starts from that state (EagerEngine.resume), and numbers its incidents' next
+        versions after those already published."""
+        self.eager.resume(self.confirmed)
+        for ident, inc in self.pending.items():
+            self.eager.raise_version(inc.rule_id, inc.key, ident, inc.version)
+
     def _retract(self, inc: Incident, cause: str) -> Incident:
+        self._retracted[inc.incident_id] = _Confirmed(inc.rule_id, inc.last_event_time)
         other = self._latest.get((inc.rule_id, inc.key))
         if other is not None and other != inc.incident_id:
             why = (f"{cause}: the confirmed match of rule {inc.rule_id} for key {inc.key} is "
@@ -322,9 +400,10 @@ class EarlyCorrelation:
         if now is None or now < self._next_gc:
             return
         self._next_gc = now + 60_000
-        for ident in [i for i, c in self._confirmed.items()
-                      if c.last_event_time < now - self._horizon.get(c.rule_id, 0)]:
-            del self._confirmed[ident]
+        for kept in (self._confirmed, self._retracted):
+            for ident in [i for i, c in kept.items()
+                          if c.last_event_time < now - self._horizon.get(c.rule_id, 0)]:
+                del kept[ident]
         if len(self._latest) > 4 * len(self._confirmed) + 1024:
             keep = set(self._confirmed)
             self._latest = {k: v for k, v in self._latest.items() if v in keep}

@@ -164,7 +164,7 @@ class Correlator:
     def _stepper(self, part: PartitionState, lane: str) -> CorrelationEngine | EarlyCorrelation:
         """What a lane's events, ticks and flushes go to: the engine, or with early alerts on,
         the engine and an eager one beside it (whose state is not kept: a successor's eager
-        engine starts empty, and the confirmed versions still come)."""
+        engine starts from the restored confirmed state, EarlyCorrelation.resume)."""
         engine = part.engines[lane]
         if not self.early:
             return engine
@@ -216,6 +216,10 @@ class Correlator:
                 assert isinstance(stepper, EarlyCorrelation)
                 stepper.load_pending(records)
                 self._early_kept.add((p, lane))
+            for lane in list(state.engines):  # the eager engines start from the state
+                stepper = self._stepper(state, lane)
+                assert isinstance(stepper, EarlyCorrelation)
+                stepper.resume()
         log.info("partition %d: restored %d states", p, loaded)
         self.partitions[p] = state
         return state
