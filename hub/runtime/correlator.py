@@ -256,12 +256,12 @@ class Correlator:
                     continue
                 for lane in part.engines:
                     self._emit(self._stepper(part, lane).tick(wall, vouched, progress), here,
-                               outbox)
+                               outbox, lane=lane)
                     lanes.add(lane)
             elif headers.get(CONTROL_HEADER) == FLUSH:
                 here = Where.of(msg, headers)
                 for lane in part.engines:
-                    self._emit(self._stepper(part, lane).flush(), here, outbox)
+                    self._emit(self._stepper(part, lane).flush(), here, outbox, lane=lane)
                     lanes.add(lane)
             elif FRAME_HEADER in headers:
                 self._frame(part, msg, headers, outbox, lanes)
@@ -337,7 +337,7 @@ class Correlator:
             else:
                 result = engine.process(event, origin)
             if result.late or result.incidents:
-                self._emit(result, Where.of_entry(entry, msg), outbox, event)
+                self._emit(result, Where.of_entry(entry, msg), outbox, event, lane=lane)
         for both, events in waiting.values():
             early = both.process_eager(events)
             if early.incidents:
@@ -355,7 +355,7 @@ class Correlator:
             self._dead_letter(exc, where, outbox)
             return
         lanes.add(lane)
-        self._emit(engine.process(event, where.origin), where, outbox, event)
+        self._emit(engine.process(event, where.origin), where, outbox, event, lane=lane)
 
     def _engine(self, part: PartitionState, lane: str) -> CorrelationEngine | EarlyCorrelation:
         if lane not in part.engines:
@@ -377,14 +377,17 @@ class Correlator:
         return Event.from_record(kind, record)
 
     def _emit(self, result: StepResult, where: Where, outbox: Outbox,
-              event: Event | None = None) -> None:
+              event: Event | None = None, *, lane: str = "") -> None:
         """Publish the incidents, dead-letter the LATE events: ``where`` is ``event``'s
-        source; a LATE event other than ``event`` (one a suppression held back) gets its own."""
+        source; a LATE event other than ``event`` (one a suppression held back) gets its own.
+        ``lane``: whose engine found them LATE, said in the detail (an event read in two lanes
+        can be LATE in one and taken in the other: two letters must say which is which)."""
         for late in result.late:
             self.metrics.late_events.labels(late.event.kind).inc()
             self._say_late(late)
             here = where if late.event is event else Where.of_event(late.event, self.codec)
-            detail = describe_late(late) + (f" {here.note}" if here.note else "")
+            detail = (describe_late(late) + (f" (lane {lane})" if lane else "")
+                      + (f" {here.note}" if here.note else ""))
             self._dead_letter(LateError(detail, field="event_time"), here, outbox)
         for incident in result.incidents:
             self.publish(incident, outbox)

@@ -48,6 +48,7 @@ def test_a_late_event_in_hand_keeps_its_bytes_coordinates_and_timestamp() -> Non
     assert (dead["reason"], dead["source_topic"], dead["source_partition"],
             dead["source_offset"], dead["original_value"], dead["source_timestamp"]) == (
         "LATE", SWIPES, 2, 10, b"bytes of s0", T0 + 100 * S + 5)
+    assert str(dead["detail"]).endswith("(lane site)")  # an event read in two lanes: which
 
 
 def _tick(wall: int, offset: int) -> Message:
