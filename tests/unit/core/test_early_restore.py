@@ -18,7 +18,7 @@ import pytest
 from hub.core.early import EagerEngine, EarlyCorrelation
 from hub.core.engine import CorrelationEngine
 from hub.core.registry import MemoryBuildingRegistry
-from hub.model.events import Event
+from hub.model.events import Building, Event
 from hub.model.incidents import CONFIRMED, PROVISIONAL, RETRACTED, Incident
 from tests.unit.core.helpers import alarm, building, default_pack, swipe
 from tests.unit.core.test_state_bounded import PER_DAY, history
@@ -29,10 +29,10 @@ EVENTS: list[Event] = [e for _, e in zip(range(2 * PER_DAY), history(), strict=F
 SEC = 1_000
 
 
-def _both(*buildings: object) -> EarlyCorrelation:
+def _both(*buildings: Building) -> EarlyCorrelation:
     registry = MemoryBuildingRegistry()
     for b in buildings or BUILDINGS:
-        registry.put(b)  # type: ignore[arg-type]
+        registry.put(b)
     return EarlyCorrelation(CorrelationEngine(PACK, registry, track_changes=True),
                             EagerEngine(PACK, registry, dedup=False))
 
@@ -52,12 +52,13 @@ def _checkpoint(engine: EarlyCorrelation) -> tuple[dict[str, str], str, list[dic
 
 
 def _successor(saved: tuple[dict[str, str], str, list[dict[str, object]]],
-               *buildings: object) -> EarlyCorrelation:
+               *buildings: Building) -> EarlyCorrelation:
     """A new worker's engines, restored as hub.runtime.correlator restores them."""
     states, meta, pending = saved
     engine = _both(*buildings)
     for ref, data in states.items():
-        engine.confirmed.load_state(tuple(json.loads(ref)), json.loads(data))  # type: ignore[arg-type]
+        tag, ident, key = json.loads(ref)
+        engine.confirmed.load_state((tag, ident, key), json.loads(data))
     engine.confirmed.load_meta(json.loads(meta))
     engine.load_pending(pending)
     engine.resume()
