@@ -324,20 +324,27 @@ def test_edge_counts_reconcile_per_vendor_and_status(edge: Edge) -> None:
     for body in (alarm, heartbeat, broken):
         edge.publish(f"{edge.prefix}/hikvision/{SITE_MQTT}/B-{SITE_MQTT}", body)
 
-    def bridge_saw_them() -> bool:
-        return scrape(edge.bridge_metrics).get(
-            'hub_edge_received_total{channel="mqtt",vendor="hikvision"}', 0) >= 3
-    wait_until(bridge_saw_them, timeout=30, what="the bridge counting the three alerts")
+    def counts(samples: dict[str, float], channel: str) -> dict[str, tuple[float, float]]:
+        """vendor -> (received, outcomes) on ``channel``."""
+        received = {k.split('vendor="')[1].split('"')[0]: v for k, v in samples.items()
+                    if k.startswith("hub_edge_received_total{") and f'channel="{channel}"' in k}
+        return {vendor: (n, sum(v for k, v in samples.items()
+                                if k.startswith("hub_edge_events_total{")
+                                and f'channel="{channel}"' in k and f'vendor="{vendor}"' in k))
+                for vendor, n in received.items()}
+
+    def settled() -> bool:
+        """The bridge has counted the three alerts, and each has its outcome: an MQTT
+        message's outcome is counted when Kafka acknowledges it, a moment after its receipt."""
+        got = counts(scrape(edge.bridge_metrics), "mqtt")
+        return got.get("hikvision", (0, 0))[0] >= 3 and all(r == o for r, o in got.values())
+    wait_until(settled, timeout=30, what="the bridge counting the three alerts and outcomes")
     gateway = scrape(edge.gateway_url + "/metrics")
     bridge = scrape(edge.bridge_metrics)
     for samples, channel in ((gateway, "http"), (bridge, "mqtt")):
-        received = {k.split('vendor="')[1].split('"')[0]: v for k, v in samples.items()
-                    if k.startswith("hub_edge_received_total{") and f'channel="{channel}"' in k}
-        assert received.get("hikvision", 0) >= 3, (channel, received)
-        for vendor, n in received.items():
-            outcomes = sum(v for k, v in samples.items()
-                           if k.startswith("hub_edge_events_total{")
-                           and f'channel="{channel}"' in k and f'vendor="{vendor}"' in k)
+        got = counts(samples, channel)
+        assert got.get("hikvision", (0, 0))[0] >= 3, (channel, got)
+        for vendor, (n, outcomes) in got.items():
             assert outcomes == n, (channel, vendor, n, outcomes)
         rejected = sum(v for k, v in samples.items() if k.startswith("hub_edge_events_total{")
                        and f'channel="{channel}"' in k and 'vendor="hikvision"' in k
