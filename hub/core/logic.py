@@ -14,7 +14,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable
 
 from hub.core.rules import Rule
-from hub.core.state import KeyState
+from hub.core.state import KeyState, order_of
 from hub.model.events import Event
 
 Match = tuple[list[Event], str]
@@ -106,19 +106,8 @@ def on_sequence(rule: Rule, state: KeyState, event: Event, mask: int) -> list[Ma
     last = len(rule.steps) - 1
     matches: list[Match] = []
     if mask & (1 << last):
-        chain = [event]
-        idx = len(state.window)
-        for step in range(last - 1, -1, -1):
-            bit = 1 << step
-            j = idx - 1
-            while j >= 0 and not state.window[j][0] & bit:
-                j -= 1
-            if j < 0:
-                break
-            chain.append(state.window[j][1])
-            idx = j
-        else:
-            chain.reverse()
+        chain = _chain_before(rule, state.window, len(state.window), event)
+        if chain is not None:
             matches.append((chain, rule.tiers[0].risk_level))
     if mask & ~(1 << last):
         window = state.window
@@ -158,7 +147,7 @@ def on_sequence_as_arrived(rule: Rule, state: KeyState, event: Event, mask: int)
             waiting = state.waiting
             if waiting is None:
                 waiting = state.waiting = []
-            insort(waiting, event, key=_event_order)
+            insort(waiting, event, key=order_of)
             if len(waiting) > MAX_WAITING:
                 del waiting[0]
     waiting = state.waiting
@@ -169,21 +158,24 @@ def on_sequence_as_arrived(rule: Rule, state: KeyState, event: Event, mask: int)
             if chain is not None:
                 matches.append((chain, rule.tiers[0].risk_level))
                 waiting.remove(last)
-    if waiting:  # as the window: older than this event's span, it can be completed no more
-        while waiting and waiting[0].event_time < t - rule.within:
-            del waiting[0]
+    # as the window: older than this event's span, it can be completed no more
+    while waiting and waiting[0].event_time < t - rule.within:
+        del waiting[0]
     return matches
 
 
-def _event_order(event: Event) -> tuple[int, int, str]:
-    return event.order_key
-
-
 def _chain_ending(rule: Rule, window: list[tuple[int, Event]], last: Event) -> list[Event] | None:
-    """The chain :func:`on_sequence` finds when ``last`` (a last-step event) is handed to it:
-    for each step before the last, latest first, the latest window event of that step before
-    the one after it, within the rule's span of ``last``; None when a step has none."""
-    idx = bisect_left(window, last.order_key, key=_order)
+    """The chain :func:`on_sequence` finds when ``last`` (a last-step event) is handed to it,
+    from the window events before ``last`` in order (the window may hold later ones here)."""
+    return _chain_before(rule, window, bisect_left(window, last.order_key, key=_order), last)
+
+
+def _chain_before(rule: Rule, window: list[tuple[int, Event]], end: int,
+                  last: Event) -> list[Event] | None:
+    """For each step before the last, latest first, the latest event of that step in
+    ``window[:end]`` before the one chosen after it, within the rule's span of ``last`` (the
+    last step's event); the chain in step order, or None when a step has none."""
+    idx = end
     horizon = last.event_time - rule.within
     chain = [last]
     for step in range(len(rule.steps) - 2, -1, -1):
