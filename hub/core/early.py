@@ -28,7 +28,7 @@ from hub.core.engine import CorrelationEngine, EngineStats, StepResult
 from hub.core.flapping import suppression_key
 from hub.core.logic import cap_window, on_sequence_as_arrived
 from hub.core.registry import BuildingRegistry
-from hub.core.rule_runtime import RuleRuntime
+from hub.core.rule_runtime import RuleRuntime, pair_order
 from hub.core.rules import Rule, RulePack
 from hub.core.state import KeyState, OpenIncident, SuppressState, order_of
 from hub.core.watermark import NEG_INF
@@ -98,10 +98,10 @@ class EagerEngine(CorrelationEngine):
         """Start from ``confirmed``'s state, just restored (a restart, a rebalance), as if this
         engine had seen the same events: its windows, incidents and timers, then the events
         the confirmed engine still holds (in a rule's buffer or a flapping suppression), handed
-        to the rules in event-time order. Started
-        empty, a successor raised alerts again under new ids for incidents already confirmed
-        (their first evidence was before the restart) and missed those that events before the
-        restart had begun. What the held events make was published before: nothing comes out.
+        to the rules in event-time order. Started empty, a successor raised alerts again under
+        new ids for incidents already confirmed (their first evidence was before the restart)
+        and missed those that events before the restart had begun. What the held events make
+        was published before: nothing comes out.
         """
         scratch = StepResult()
         for crr in confirmed.rules:
@@ -118,16 +118,11 @@ class EagerEngine(CorrelationEngine):
             for key, state in list(rr.states.items()):
                 if not state.pending:
                     continue
-                held = sorted(state.pending.values(), key=lambda pair: pair[1].order_key)
+                held = sorted(state.pending.values(), key=pair_order)
                 state.pending.clear()
                 state.pq = state.scheduled = None
                 for mask, event in held:
-                    matches = rr.handler(rr.rule, state, event, mask)
-                    for deadline, watched in state.new_timers:
-                        heapq.heappush(rr.heap, (deadline, 1, watched.order_key, key, 0, watched))
-                    state.new_timers.clear()
-                    if matches:
-                        self._apply(rr, key, state, matches, event.event_time, scratch)
+                    self._hand(rr, key, state, event, mask, scratch)
         # Events a flapping suppression still holds have not reached the rules there; here
         # they had, as they arrived, through this engine's own suppression
         held_back: list[Event] = []
@@ -191,24 +186,31 @@ class EagerEngine(CorrelationEngine):
                 else:
                     state = KeyState(t)
             states[key] = state  # most recently touched last: the sweep's order
-            matches = rr.handler(rr.rule, state, event, mask)
-            if len(state.window) > rr.window_cap:
-                self.stats.window_dropped += cap_window(state, rr.window_cap)
-            if matches and t < state.touched:
-                # Arrived after newer events of its key: the handlers assume event-time order,
-                # so keep only matches that are ones (a sequence in order, within the span).
-                matches = [m for m in matches if _plausible(rr.rule, m[0])]
-            if state.new_timers:
-                for deadline, watched in state.new_timers:
-                    heapq.heappush(rr.heap, (deadline, 1, watched.order_key, key, 0, watched))
-                state.new_timers.clear()
-            if t > state.touched:
-                state.touched = t
-            if matches:
-                self._apply(rr, key, state, matches, t, result)
-            inc = state.incident
-            if inc is not None and inc.held_at is not None:
-                self._held_by_key(rr, key, state, inc, result)
+            self._hand(rr, key, state, event, mask, result)
+
+    def _hand(self, rr: RuleRuntime, key: str, state: KeyState, event: Event, mask: int,
+              result: StepResult) -> None:
+        """``event`` to ``rr``'s handler for ``key`` at once, and what it matched to the key's
+        incident (``result`` gets the versions)."""
+        t = event.event_time
+        matches = rr.handler(rr.rule, state, event, mask)
+        if len(state.window) > rr.window_cap:
+            self.stats.window_dropped += cap_window(state, rr.window_cap)
+        if matches and t < state.touched:
+            # Arrived after newer events of its key: the handlers assume event-time order,
+            # so keep only matches that are ones (a sequence in order, within the span).
+            matches = [m for m in matches if _plausible(rr.rule, m[0])]
+        if state.new_timers:
+            for deadline, watched in state.new_timers:
+                heapq.heappush(rr.heap, (deadline, 1, watched.order_key, key, 0, watched))
+            state.new_timers.clear()
+        if t > state.touched:
+            state.touched = t
+        if matches:
+            self._apply(rr, key, state, matches, t, result)
+        inc = state.incident
+        if inc is not None and inc.held_at is not None:
+            self._held_by_key(rr, key, state, inc, result)
 
     def _woken(self, rr: RuleRuntime, prior: tuple[int, Event]) -> KeyState:
         """The state a key's dormant first event (``RuleRuntime.lone``) would have made, had it
