@@ -106,10 +106,7 @@ def parse_line(
         try:
             obj = loads_line(text)
         except ValueError as exc:
-            why = why_not_json(exc)
-            if why.startswith("not valid JSON"):
-                why += "; write one JSON object per line"
-            raise DecodeError(why) from exc
+            raise DecodeError(why_not_json(exc, "write one JSON object per line")) from exc
         except RecursionError:
             raise DecodeError(f"JSON nested deeper than {MAX_DEPTH} levels; records are "
                               "flat") from None

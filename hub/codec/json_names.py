@@ -50,13 +50,14 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, object_pairs_hook=object_pairs)
 
 
-def why_not_json(exc: ValueError) -> str:
-    """What a reader says of a line ``json`` refused: Python's guard against huge numbers, and
-    its advice to raise ``sys.set_int_max_str_digits``, are not the sender's business."""
+def why_not_json(exc: ValueError, fix: str = "") -> str:
+    """What a reader says of a line ``json`` refused (``fix``: what to do about bad JSON, said
+    after it): Python's guard against huge numbers, and its advice to raise
+    ``sys.set_int_max_str_digits``, are not the sender's business."""
     if "int_max_str_digits" in str(exc):
         return (f"a number of more than {sys.get_int_max_str_digits():,} digits; no field "
                 "takes one: check the sender")
-    return f"not valid JSON: {exc}"
+    return f"not valid JSON: {exc}" + (f"; {fix}" if fix else "")
 
 
 def loads_line(text: str) -> Any:
