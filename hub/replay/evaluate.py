@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.codec import json_names
-from hub.model.errors import HubError
+from hub.model.errors import HubError, ValidationError
 from hub.model.incidents import CONFIRMED, RISK_LEVELS, STATUSES
 
 #: The ``kind`` of a planted-trend label line (hub.replay.simulate.labels.TREND_LABEL_KIND);
@@ -191,10 +191,10 @@ def json_objects(lines: Iterable[str], source: str) -> Iterable[tuple[int, dict[
             raise EvaluationInputError(
                 f"{source}:{lineno}: expected a JSON object, got {type(obj).__name__}"
             )
-        twice = getattr(obj, "names", None)
-        if twice:
-            raise EvaluationInputError(f"{source}:{lineno}: {twice[0]}: given more than once in "
-                                       "one object; send each field once")
+        try:
+            json_names.refuse_twice(obj)
+        except ValidationError as exc:
+            raise EvaluationInputError(f"{source}:{lineno}: {exc}") from None
         yield lineno, obj
 
 
