@@ -268,8 +268,8 @@ class RedisDedupStore:
             claim.answers = [False] * sum(claim.sizes)
         self._unanswered.clear()
         self._drop_connection()
-        self._down_until = time.monotonic() + self._breaker_seconds
         now = time.monotonic()
+        self._down_until = now + self._breaker_seconds
         if self._down_since is None:
             self._down_since = self._said_at = now
             log.warning("redis dedup unavailable (%s); falling back to in-engine dedup", exc)
