@@ -21,6 +21,7 @@ import socket
 import subprocess
 import threading
 import time
+import types
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -311,7 +312,8 @@ def test_the_real_store_says_an_outage_once_then_once_a_minute(
     from hub.adapters import dedup_store
 
     clock = [1000.0]
-    monkeypatch.setattr(dedup_store.time, "monotonic", lambda: clock[0])
+    # the store's own clock only (not the time module every library shares)
+    monkeypatch.setattr(dedup_store, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
     store = RedisDedupStore(f"redis://127.0.0.1:{_free_port()}/0", DAY_MS, breaker_seconds=5)
     try:
         with caplog.at_level(logging.WARNING, logger="hub.adapters.dedup_store"):
