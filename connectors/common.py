@@ -6,6 +6,7 @@ Pure: no I/O, no settings lookup. The pseudonym key and the site's zone are para
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,13 +19,15 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from hub.core.pseudonym import pseudonymize
-from hub.model.errors import RecordError
+from hub.model.errors import RecordError, not_text
 from hub.model.events import MAX_TIME_MS, MIN_TIME_MS
 
 #: The zone of a site whose devices send local times without an offset, unless configured.
 DEFAULT_ZONE = "Asia/Shanghai"
 #: Largest vendor payload a mapping reads (an ISAPI alert without its picture is a few KiB).
 MAX_PAYLOAD_BYTES = 1 << 20
+#: Deepest nesting a mapping reads (as the interchange's JSON, hub.codec.limits.MAX_DEPTH).
+MAX_DEPTH = 32
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -136,7 +139,10 @@ def plausible(ms: int, vendor_field: str, sent: object) -> int:
 def stable_id(prefix: str, *parts: object) -> str:
     """A deterministic event id from the parts that identify an event: the same parts (a
     retransmission, a replay) give the same id, so the hub's deduplication catches repeats."""
-    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()
+    # "surrogatepass": a vendor's string holding a lone surrogate still gives an id (the
+    # fields it fills are refused by validation, naming them); it raised UnicodeEncodeError
+    text = "\x1f".join(str(p) for p in parts)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{prefix}-{digest[:20]}"
 
 
@@ -161,6 +167,9 @@ def hash_personal(value: Any, key: bytes | str, vendor_field: str) -> str | None
         raise MappingError(vendor_field, f"expected text, got {type(value).__name__}")
     if not value.strip():
         return None
+    why = not_text(value)
+    if why is not None:
+        raise MappingError(vendor_field, why)
     return pseudonymize(value, key)
 
 
@@ -259,25 +268,49 @@ def parse_xml(payload: bytes | str, root: str) -> dict[str, Any]:
     return content if isinstance(content, dict) else {}
 
 
+def loads_json(payload: bytes | str) -> Any:
+    """``json.loads`` that refuses an object giving one name twice (ValueError naming it):
+    Python keeps the last value without a word, and a GA/T 1400 record with two ``IDNumber``s
+    was taken with whichever came last. Mappings catch ValueError as "not valid JSON"."""
+    return json.loads(payload, object_pairs_hook=_once_each)
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise ValueError(f"{name!r} is given more than once in one object; send each "
+                                 "field once")
+            seen.add(name)
+    return obj
+
+
 def local_name(tag: str) -> str:
     """``tag`` without its ``{namespace}`` prefix: vendors disagree on ISAPI/GA/T namespaces, so
     mappings match local names only."""
     return tag.rsplit("}", 1)[-1]
 
 
-def element_to_dict(element: Element) -> dict[str, Any] | str:
+def element_to_dict(element: Element, depth: int = 0) -> dict[str, Any] | str:
     """An XML element as JSON-like data, so XML and JSON bodies share one mapping path.
 
     Leaves become their stripped text; repeated child names become lists; namespaces and attributes
-    are dropped.
+    are dropped. Deeper than MAX_DEPTH is refused: 50,000 nested elements (an outside probe) ran
+    this into Python's recursion limit, a 500 at the gateway.
     """
     children = list(element)
     if not children:
         return (element.text or "").strip()
+    if depth >= MAX_DEPTH:
+        raise MappingError(local_name(element.tag), f"XML nested deeper than {MAX_DEPTH} "
+                           "levels; vendor documents are a few levels deep: send the event "
+                           "document alone", reason="DECODE_ERROR")
     out: dict[str, Any] = {}
     for child in children:
         name = local_name(child.tag)
-        value = element_to_dict(child)
+        value = element_to_dict(child, depth + 1)
         if name in out:
             previous = out[name]
             out[name] = [*previous, value] if isinstance(previous, list) else [previous, value]

@@ -11,7 +11,6 @@ sources and decisions: this folder's README.md.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from connectors.common import (
     check_size,
     epoch_ms,
     integer,
+    loads_json,
     parse_time,
     perimeter_alarm,
     plausible,
@@ -99,7 +99,7 @@ def parse_event(line: str) -> DahuaEvent:
     data: Mapping[str, Any] = {}
     if data_text is not None and data_text.strip():
         try:
-            parsed = json.loads(data_text)
+            parsed = loads_json(data_text)
         except (ValueError, RecursionError) as exc:
             raise MappingError("data", f"not valid JSON ({exc}); send the whole event block",
                                reason="DECODE_ERROR") from None

@@ -10,7 +10,6 @@ same request are still mapped). Field table, sources and decisions: this folder'
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from connectors.common import (
     as_mapping,
     check_size,
     hash_personal,
+    loads_json,
     need,
     parse_time,
     text,
@@ -113,7 +113,7 @@ def _load(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         return payload
     check_size(payload, LIST)
     try:
-        body = json.loads(payload)
+        body = loads_json(payload)
     except (ValueError, RecursionError) as exc:
         raise MappingError(LIST, f"not valid JSON ({exc}); send the complete notification",
                            reason="DECODE_ERROR") from None

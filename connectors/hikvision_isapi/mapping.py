@@ -6,7 +6,6 @@ offset, ignored events) are in this folder's README.md.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from connectors.common import (
     check_size,
     hash_personal,
     integer,
+    loads_json,
     need,
     parse_time,
     parse_xml,
@@ -123,7 +123,7 @@ def _parse(payload: bytes | str) -> Mapping[str, Any]:
     if head in ("{", b"{"):
         check_size(payload, ROOT)
         try:
-            obj = json.loads(payload)
+            obj = loads_json(payload)
         except (ValueError, RecursionError) as exc:
             raise MappingError(ROOT, f"not valid JSON ({exc}); send the complete event",
                                reason="DECODE_ERROR") from None

@@ -19,7 +19,7 @@ from typing import Any
 from hub.codec.limits import BAD_IN_ID, LIMITED_KINDS, MAX_ID_CHARS, check_limits
 from hub.codec.plain_check import TIME_FIELDS, PlainCheck
 from hub.codec.schemas import PRIMITIVES, fullname
-from hub.model.errors import ValidationError, quoted
+from hub.model.errors import ValidationError, not_text, quoted
 from hub.model.events import MAX_TIME_MS, MIN_TIME_MS
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -265,18 +265,9 @@ _NOT_EMPTY = ("vendor", "rule_id", "key")
 
 
 def _check_text(value: str, path: str) -> None:
-    """A string from JSON may hold a lone UTF-16 surrogate (``"\\ud800"`` parses): no Avro
-    encoder, hash or topic can carry it, so it is this field's error here rather than a crash
-    further on (hashing an incident id once raised UnicodeEncodeError in `hub correlate`)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationError(
-            f"holds U+{ord(value[exc.start]):04X} at character {exc.start}, a lone UTF-16 "
-            "surrogate, which is not text: send UTF-8 (a character outside the BMP is one "
-            "\\uXXXX\\uXXXX pair in JSON, never half of one)",
-            field=path,
-        ) from None
+    why = not_text(value)
+    if why is not None:
+        raise ValidationError(why, field=path)
 
 
 def check_rules(kind: str, record: Mapping[str, Any], plain: PlainCheck | None = None) -> None:

@@ -17,6 +17,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from hub.model.errors import ValidationError, not_text
+
 SCHEME = "p1"
 _PSEUDONYM_RE = re.compile(r"p1:[0-9a-f]{32}")
 _is_pseudonym_text = _PSEUDONYM_RE.fullmatch
@@ -51,7 +53,10 @@ def _key_bytes(key: bytes | str) -> bytes:
 
 def pseudonymize(value: str, key: bytes | str) -> str:
     """Keyed hash of one raw personal value, e.g. ``p1:3f2a...`` (35 characters)."""
-    digest = hmac.new(_key_bytes(key), value.strip().encode("utf-8"), hashlib.sha256).hexdigest()
+    # "surrogatepass": a lone surrogate hashes instead of raising; callers that take values
+    # from senders refuse it first (_hash_raw), naming the field
+    digest = hmac.new(_key_bytes(key), value.strip().encode("utf-8", "surrogatepass"),
+                      hashlib.sha256).hexdigest()
     return f"{SCHEME}:{digest[:32]}"
 
 
@@ -150,10 +155,14 @@ def pseudonymize_fields(
     out = dict(record)
     for raw_name, target in RAW_ALIASES.items():
         if target in hash_fields and raw_name in out:
-            out[target] = _hash_raw(out.pop(raw_name), key)
+            value = out.pop(raw_name)
+            if value is None or value == "":  # given empty: not a value, so it replaces none
+                out.setdefault(target, value)  # ({"credential": "6222...", "card_no": null}
+                continue                       # kept the null and lost the card)
+            out[target] = _hash_raw(value, key, raw_name)
     for name in hash_fields:
         if name in out and not is_pseudonym(out[name]):
-            out[name] = _hash_raw(out[name], key)
+            out[name] = _hash_raw(out[name], key, name)
     return out
 
 
@@ -169,7 +178,7 @@ def sources_that_differ(record: Mapping[str, Any], hash_fields: Collection[str],
                  if record.get(name) not in (None, "")]
         if len(given) > 1:
             values = [record[name] if name == target and is_pseudonym(record[name])
-                      else _hash_raw(record[name], key) for name in given]
+                      else _hash_raw(record[name], key, name) for name in given]
             if any(v != values[0] for v in values[1:]):
                 return given
     return []
@@ -181,13 +190,18 @@ for _raw, _target in RAW_ALIASES.items():
     _ALIASES_OF[_target] = (*_ALIASES_OF.get(_target, ()), _raw)
 
 
-def _hash_raw(value: Any, key: bytes | str) -> Any:
+def _hash_raw(value: Any, key: bytes | str, name: str) -> Any:
     """Hash a raw value; integers (card numbers sent as JSON numbers) count as their digits.
 
-    Empty strings and other types are returned unchanged so validation can name the problem.
+    Empty strings and other types are returned unchanged so validation can name the problem;
+    a string that is not text (a lone surrogate) is refused here, under the ``name`` it was
+    sent as, since validation only ever sees its hash.
     """
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if isinstance(value, str) and value.strip():
+        why = not_text(value)
+        if why is not None:
+            raise ValidationError(why, field=name)
         return pseudonymize(value, key)
     return value

@@ -67,6 +67,22 @@ def _clipped(text: str, limit: int, size: str | None = None) -> str:
     return f"{text[:limit - 3]}...{f' ({len(text):,} characters)' if size is None else size}"
 
 
+def not_text(value: str) -> str | None:
+    """Why ``value`` is not text, or None: a string from JSON may hold a lone UTF-16 surrogate
+    (``"\\ud800"`` parses), which no Avro encoder, hash, file or topic can carry. Said as the
+    field's error where it arrives, rather than a UnicodeEncodeError further on (a card number
+    holding one was a 500 at the gateway and stopped `hub produce`)."""
+    if value.isascii():
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"holds U+{ord(value[exc.start]):04X} at character {exc.start}, a lone UTF-16 "
+                "surrogate, which is not text: send UTF-8 (a character outside the BMP is one "
+                "\\uXXXX\\uXXXX pair in JSON, never half of one)")
+    return None
+
+
 def _printable(text: str) -> str:
     """``text`` with each lone surrogate written as its escape (``\\ud800``); else unchanged."""
     if text.isascii():

@@ -8,6 +8,7 @@ from connectors.common import (
     MappingError,
     Site,
     hash_personal,
+    loads_json,
     parse_time,
     parse_xml,
     stable_id,
@@ -101,3 +102,29 @@ def test_mappings_are_pure_no_io_library_imported() -> None:
                or any(n.startswith(f + ".") for f in forbidden)}
         bad.discard("xml.etree.ElementTree")  # only Element/ParseError types; parsing is defused
         assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+def test_a_lone_surrogate_is_refused_in_a_personal_value_and_kept_out_of_ids() -> None:
+    """JSON can carry half a surrogate pair; hashing it raised UnicodeEncodeError, a 500 at the
+    gateway. A personal value holding one is the vendor field's error; an id made of one is
+    still an id (the record's own fields are validated after)."""
+    with pytest.raises(MappingError, match="surrogate") as caught:
+        hash_personal("6222\ud800", "k", "AccessControllerEvent.cardNo")
+    assert caught.value.field == "AccessControllerEvent.cardNo"
+    assert stable_id("hik", "\ud800") != stable_id("hik", "\ud801")
+
+
+def test_parse_xml_refuses_nesting_deeper_than_the_limit() -> None:
+    """50,000 nested elements ran into Python's recursion limit: a 500 at the gateway."""
+    deep = "<r>" + "<a>" * 50_000 + "x" + "</a>" * 50_000 + "</r>"
+    with pytest.raises(MappingError, match="nested deeper") as caught:
+        parse_xml(deep, "r")
+    assert caught.value.reason == "DECODE_ERROR"
+    ok = "<r>" + "<a>" * 30 + "x" + "</a>" * 30 + "</r>"
+    assert isinstance(parse_xml(ok, "r"), dict)
+
+
+def test_loads_json_refuses_a_name_given_twice() -> None:
+    assert loads_json('{"a": {"b": 1}, "c": [{"d": 2}]}') == {"a": {"b": 1}, "c": [{"d": 2}]}
+    with pytest.raises(ValueError, match="'IDNumber' is given more than once"):
+        loads_json('{"x": {"IDNumber": "1", "IDNumber": "2"}}')

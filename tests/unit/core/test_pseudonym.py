@@ -17,6 +17,7 @@ from hub.core.pseudonym import (
     raw_fields,
     shield,
 )
+from hub.model.errors import ValidationError
 
 KEY = "test-key"
 
@@ -116,3 +117,26 @@ def test_shield_returns_a_clean_record_itself_and_protects_one_that_is_not() -> 
     assert "13912345678" not in safe["description"]
     assert pseudonymize("13912345678", KEY) in safe["description"]
     assert shield(safe, KEY, ["credential_hash"], ["description"]) == (safe, [])
+
+
+def test_an_empty_alias_replaces_nothing() -> None:
+    """{"credential": "6222...", "card_no": null} was kept as a null credential_hash: the card
+    was lost without a word; a null face_id beside a pseudonym made a valid event invalid."""
+    card = pseudonymize("6222028888000001", KEY)
+    for record in ({"credential": "6222028888000001", "card_no": None},
+                  {"card_no": "", "credential": "6222028888000001"},
+                  {"card_no": None, "credential_hash": "6222028888000001"},
+                  {"credential_hash": card, "card_no": None}):
+        assert pseudonymize_fields(record, KEY, {"credential_hash"}) == {"credential_hash": card}
+    assert pseudonymize_fields({"card_no": None}, KEY, {"credential_hash"}) == {
+        "credential_hash": None}
+
+
+def test_a_lone_surrogate_in_a_personal_value_is_that_fields_error() -> None:
+    """Hashing "6222\\ud800" raised UnicodeEncodeError: a 500 at the gateway, `hub produce`
+    stopped before the good lines after it."""
+    for name in ("card_no", "credential_hash"):
+        with pytest.raises(ValidationError, match="U\\+D800 at character 4") as caught:
+            pseudonymize_fields({name: "6222\ud800"}, KEY, {"credential_hash"})
+        assert caught.value.field == name
+    assert is_pseudonym(pseudonymize("6222\ud800", KEY))  # never raises itself

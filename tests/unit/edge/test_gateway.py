@@ -67,6 +67,26 @@ def test_personal_values_are_pseudonymized_before_produce(tmp_path: Path) -> Non
     gateway_run(tmp_path, test)
 
 
+def test_a_lone_surrogate_in_a_card_number_is_400_naming_it(tmp_path: Path) -> None:
+    """A personal value is hashed before validation: "6222\\ud800" raised there, a 500 with
+    no outcome counted (an outside probe)."""
+    swipe = {"event_id": "sw-1", "vendor": "acme", "device_id": "d", "site_id": "S",
+             "event_time": 1714574412000, "building_id": "B1", "door_id": "D1",
+             "card_no": "6222\ud800", "method": "CARD", "result": "GRANTED"}
+
+    async def test(client: Client, sink: FakeSink, keys: dict[str, str]) -> None:
+        r = await client.post("/v1/events/access_swipe", data=json.dumps(swipe).encode(),
+                              headers=auth(keys["all"]))
+        assert r.status == 400, await r.text()
+        got = await r.json()
+        assert [(x["field"], "U+D800" in x["message"]) for x in got["rejected"]] == [
+            ("card_no", True)]
+        assert sink.produced == []
+        assert sink.reconciles("interchange")
+
+    gateway_run(tmp_path, test)
+
+
 def test_a_mixed_array_stores_the_valid_and_names_each_bad_field(tmp_path: Path) -> None:
     events = [alarm("ok-1"), alarm("bad-1", severity=9), "nope", alarm("ok-2"),
               alarm("bad-2", kind="face_match"), alarm("bad-3", event_time=1714574412)]
