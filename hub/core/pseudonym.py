@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -35,13 +36,23 @@ RAW_ALIASES: dict[str, str] = {
 }
 
 
-#: A personal number inside free text: a mobile number (``+86`` optional, groups split by a space
-#: or dash: 139-1234-5678), an 18-character ID number (身份证, X last), or any other run of 11 to
-#: 19 digits (card and account numbers), standing alone (not inside a longer word or number).
+#: Between the groups of a number as people write it: a space (also no-break and ideographic), a
+#: dash (ASCII, typographic, full-width), a dot.
+_SEP = "[ \\-.\u00a0\u2010-\u2015\u2212\u3000\uff0d\uff0e]"
+#: A personal number inside free text, in digits of any script (a Chinese input method writes
+#: full-width １３９): a mobile number (``+86`` optional, groups split by a separator anywhere:
+#: 139-1234-5678, (139)4444-0007, 139.4444.0006), an 18-character ID number (身份证, X last;
+#: 6-8-4 groups too), a card number in 4-digit groups (6222 0255 5500 0002), or any other run of
+#: 11 to 19 digits (card and account numbers), not part of a longer number. Letters next to it do
+#: not hide it ("tel13944440003"). A pseudonym is matched first and kept: its hex holds runs of
+#: decimal digits, and scrubbing text twice must change nothing.
 _NUMBER_IN_TEXT = re.compile(
-    r"(?<![0-9A-Za-z])(?:(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2}|[0-9]{17}[0-9Xx]"
-    r"|[0-9]{11,19})(?![0-9A-Za-z])")
-_NOT_DIGITS = re.compile(r"[^0-9Xx]")
+    "(?P<kept>p1:[0-9a-f]{32})"
+    "|(?<!\\d)(?P<number>"
+    f"(?:[+\uff0b]?86{_SEP}?)?\\(?1[3-9]\\d\\)?(?:{_SEP}?\\d){{8}}"
+    f"|\\d{{6}}{_SEP}?\\d{{8}}{_SEP}?\\d{{3}}[\\dXx\uff38\uff58]"
+    f"|\\d{{4}}(?:{_SEP}\\d{{4}}){{3}}(?:{_SEP}?\\d{{1,3}})?"
+    "|\\d{11,19})(?!\\d)")
 
 
 def _key_bytes(key: bytes | str) -> bytes:
@@ -72,19 +83,27 @@ def scrub_text(text: str, key: bytes | str) -> str:
     so reports about one person still meet."""
     if len(text) < 11:
         return text
-    return _NUMBER_IN_TEXT.sub(lambda m: pseudonymize(_number(m.group()), key), text)
+    return _NUMBER_IN_TEXT.sub(lambda m: m.group() if m.lastgroup == "kept"
+                               else pseudonymize(_number(m.group()), key), text)
 
 
 def _number(found: str) -> str:
-    digits = _NOT_DIGITS.sub("", found).upper()
+    """The digits of a number found in text, in ASCII (an X last kept): the same number
+    written with other separators or full-width digits gives the same pseudonym."""
+    digits = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else "X"
+                     for c in found if c.isdecimal() or c in "Xx\uff38\uff58")
     return digits[2:] if len(digits) == 13 and digits.startswith("861") else digits
+
+
+def _holds_number(text: str) -> bool:
+    return any(m.lastgroup == "number" for m in _NUMBER_IN_TEXT.finditer(text))
 
 
 def unscrubbed_fields(record: Mapping[str, Any], fields: Collection[str]) -> list[str]:
     """The free-text ``fields`` of ``record`` that still hold a personal number."""
     return [name for name in fields
             if type(value := record.get(name)) is str and len(value) >= 11
-            and _NUMBER_IN_TEXT.search(value) is not None]
+            and _holds_number(value)]
 
 
 def scrub_fields(record: Mapping[str, Any], key: bytes | str,

@@ -126,7 +126,8 @@ class EdgeSink:
         record = dead_letter_record(
             error, topic=f"{channel}:{source}", partition=-1, offset=-1, key=None,
             value=seal(payload, self.settings.deadletter_key), time_ms=now, timestamp_ms=now,
-            source_kind=source_kind, worker_id="edge", sealed=True)
+            source_kind=source_kind, worker_id="edge", sealed=True,
+            pseudonym_key=self.settings.pseudonym_key)
         value = self.codec.encode("dead_letter", record)
         message: _Message = (DEADLETTER_TOPIC, value, None, [("kind", b"dead_letter")])
         return self._send([message])

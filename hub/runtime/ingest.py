@@ -148,7 +148,9 @@ class Ingestor:
             if not value:
                 return value, [], False
             return seal(value, self.deadletter_key), [], True
-        pii, text = self._pii.get(kind, frozenset()), self._text.get(kind, frozenset())
+        if kind not in self._pii:  # not a source event (a dead letter, an incident): it can
+            return seal(value or b"", self.deadletter_key), [], True  # hold anything
+        pii, text = self._pii[kind], self._text.get(kind, frozenset())
         scrubbed, raw = shield(record, self.pseudonym_key, pii, text)
         if not raw:
             return value, [], False
@@ -184,6 +186,7 @@ class Ingestor:
                     key=msg.key(), value=kept, headers=list(headers_of(msg).items()),
                     timestamp_ms=ts if ts_type and ts > 0 else None,
                     source_kind=kind, pseudonymized=pseudonymized, sealed=sealed,
+                    pseudonym_key=self.pseudonym_key,
                 )
                 if not isinstance(exc, RecordError):
                     log.exception("unexpected error decoding %s/%s@%s", topic,

@@ -97,6 +97,7 @@ class Outbox:
         source_kind: str | None = None,
         pseudonymized: Sequence[str] = (),
         sealed: bool = False,
+        pseudonym_key: bytes | str | None = None,
     ) -> str:
         """Put the original message on the dead-letter topic; returns the reason.
 
@@ -117,6 +118,7 @@ class Outbox:
             source_kind=source_kind,
             worker_id=self.worker_id,
             sealed=sealed,
+            pseudonym_key=pseudonym_key,
         )
         headers_out = [(REASON_HEADER, str(record["reason"]).encode())]
         if pseudonymized:

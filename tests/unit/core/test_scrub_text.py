@@ -12,7 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from hub.adapters.dedup_store import MemoryDedupStore
-from hub.codec import load_codec, parse_object
+from hub.codec import dead_letter_record, load_codec, parse_object
+from hub.codec.seal import unseal
 from hub.core.pseudonym import pseudonymize, scrub_text
 from hub.core.registry import MemoryBuildingRegistry
 from hub.model.errors import ValidationError
@@ -33,13 +34,29 @@ SAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "avro" / "samples"
     ("身份证330102199001011234", f"身份证{pseudonymize('330102199001011234', KEY)}"),
     ("ID 33010219900101123x.", f"ID {pseudonymize('33010219900101123X', KEY)}."),
     ("卡号6222025555555555555", f"卡号{pseudonymize('6222025555555555555', KEY)}"),
+    # as an outside probe wrote them, each kept as sent before: full-width digits (a Chinese
+    # input method), other separators, a card in groups, an ID in groups, letters before
+    ("居民手机１３９１２３４５６７８", f"居民手机{PHONE}"),
+    ("139.1234.5678", PHONE), ("(139)1234-5678", PHONE), ("139-123-45678", PHONE),
+    ("139\u00a01234\u00a05678", PHONE), ("139－1234－5678", PHONE), ("＋86 139 1234 5678", PHONE),
+    ("tel13912345678", f"tel{PHONE}"), ("ABC13912345678", f"ABC{PHONE}"),
+    ("银行卡 6222 0255 5500 0002", f"银行卡 {pseudonymize('6222025555000002', KEY)}"),
+    ("身份证 330102 19900101 1235", f"身份证 {pseudonymize('330102199001011235', KEY)}"),
 ])
 def test_personal_numbers_become_their_pseudonyms(text: str, expected: str) -> None:
     assert scrub_text(text, KEY) == expected
+    assert scrub_text(expected, KEY) == expected  # and again: nothing more
+
+
+def test_a_pseudonym_in_text_is_kept_though_its_hex_holds_long_digit_runs() -> None:
+    """Text scrubbed at the edge is scrubbed again in the worker (Ingestor, shield): a
+    pseudonym's hex must not be taken for a number there."""
+    text = "见 p1:0123456789012345678901234567abcd 与 p1:ab98765432109876543210fedcba9876"
+    assert scrub_text(text, KEY) == text
 
 
 @pytest.mark.parametrize("text", [
-    "3 号楼 1203 室漏水, 2024-05-01 报修", "围栏 Z-12 段 8 点 30 分", "ABC13912345678",
+    "3 号楼 1203 室漏水, 2024-05-01 报修", "围栏 Z-12 段 8 点 30 分", "2026-12-07 13:45:12",
     "13912345678901234567890", "", "短",
 ])
 def test_other_text_is_left_as_it_is(text: str) -> None:
@@ -82,3 +99,48 @@ def test_a_dead_letter_keeps_the_record_scrubbed() -> None:
     kept, fields, sealed = ingestor().kept_for_dead_letter(bad)
     assert kept is not None and b"13655556666" not in kept and not sealed
     assert fields == ["description"]
+
+
+def test_a_record_that_is_no_source_event_is_kept_sealed() -> None:
+    """A DeadLetter record produced to a source topic decodes (its own schema) and was kept as
+    it came: the raw card in its original_value reached hub.deadletter."""
+    inner = dead_letter_record(ValidationError("x", field="f"), topic="t", partition=0, offset=0,
+                               key=None, value=b"card 6222024444000008", time_ms=1)
+    bad = CODEC.encode("dead_letter", inner)
+    kept, _, sealed = ingestor().kept_for_dead_letter(bad)
+    assert sealed and kept is not None and b"6222024444000008" not in kept
+    assert unseal(kept, "dk") == bad
+
+
+def test_a_dead_letters_detail_key_and_headers_carry_no_personal_number() -> None:
+    """An error quotes what the sender wrote ("'13911110027' is not Start, Stop..." for a
+    mangled Dahua field) and a vendor may key by card number: the letter's value was sealed or
+    pseudonymized, and the rest of it repeated the number (an outside probe)."""
+    phone, card = pseudonymize("13911110027", KEY), pseudonymize("6222024444000008", KEY)
+    error = ValidationError("'13911110027' is not Start, Stop or Pulse", field="action")
+    letter = dead_letter_record(error, topic="t", partition=0, offset=0,
+                                key=b"6222024444000008", value=b"v", time_ms=1,
+                                headers=[("card", b"6222024444000008"), ("bin", b"\xff" * 12),
+                                         ("none", None)], pseudonym_key=KEY)
+    assert letter["detail"].startswith(f"'{phone}' is not Start, Stop or Pulse (personal ")
+    assert letter["original_key"] == card.encode()
+    assert letter["original_headers"] == [{"key": "card", "value": card.encode()},
+                                          {"key": "bin", "value": b"\xff" * 12},
+                                          {"key": "none", "value": None}]
+    kept = dead_letter_record(error, topic="t", partition=0, offset=0, key=b"S-1", value=b"v",
+                              time_ms=1, headers=[("kind", b"access_swipe")], pseudonym_key=KEY)
+    assert kept["detail"] == f"'{phone}' is not Start, Stop or Pulse"
+    assert kept["original_key"] == b"S-1"
+    assert "13911110027" in dead_letter_record(error, topic="t", partition=0, offset=0, key=None,
+                                               value=b"v", time_ms=1)["detail"]
+
+
+def test_a_zone_named_with_a_phone_number_is_scrubbed_at_the_edge() -> None:
+    """A Dahua rule's name becomes the zone id ("...:值班电话13911110024"): it reached
+    hub.src.perimeter_alarm, the correlation topic and the changelog as sent."""
+    alarm = {**ALARM, "zone_id": "dh-1:0:CrossLineDetection:值班电话13911110024",
+             "event_time": 1714521600000}
+    _, record = parse_object({"kind": "perimeter_alarm", **alarm}, pseudonym_key=KEY,
+                             codec=CODEC)
+    assert record["zone_id"] == (
+        f"dh-1:0:CrossLineDetection:值班电话{pseudonymize('13911110024', KEY)}")
