@@ -37,6 +37,7 @@ class HubMetrics:
     batch_seconds: Histogram
     redis_errors: Counter
     registry_buildings: Gauge
+    registry_rejected: Counter
     consumer_lag: Gauge
 
 
@@ -94,6 +95,10 @@ def create(registry: CollectorRegistry | None = None, prefix: str = "hub") -> Hu
             ["operation"], registry=reg),
         registry_buildings=Gauge(
             f"{p}_registry_buildings", "Buildings (楼宇身份证) held in the registry cache",
+            registry=reg),
+        registry_rejected=Counter(
+            f"{p}_registry_rejected_total", "Records on the registry topic not taken (do not "
+            "decode, not a building card, or break the card's rules); each logged with why",
             registry=reg),
         consumer_lag=Gauge(
             f"{p}_consumer_lag_messages", "End offset minus the worker's position, per "

@@ -87,7 +87,8 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     kafka_log = kafka_logger(verbose=verbose)
     reader = RegistryReader(
         settings.bootstrap, REGISTRY_TOPIC, codec, registry, redis_url=settings.redis_url,
-        on_change=metrics.registry_buildings.set, logger=kafka_log,
+        on_change=metrics.registry_buildings.set, on_reject=metrics.registry_rejected.inc,
+        logger=kafka_log,
     )
     dedup = RedisDedupStore(
         settings.redis_url, DEFAULT_RETENTION_MS,

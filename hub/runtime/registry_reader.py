@@ -52,10 +52,11 @@ class RegistryReader:
         *,
         redis_url: str | None = None,
         on_change: Callable[[int], None] | None = None,
+        on_reject: Callable[[], None] | None = None,
         logger: Any = None,
     ) -> None:
         self.topic, self.codec, self.registry = topic, codec, registry
-        self._on_change = on_change
+        self._on_change, self._on_reject = on_change, on_reject
         self.rejected = 0
         self._consumer = make_registry_consumer(bootstrap, logger=logger)
         #: asks where the partitions end without queueing behind the reader's fetches
@@ -138,7 +139,7 @@ class RegistryReader:
                 try:
                     building_id = key.decode()
                 except UnicodeDecodeError:
-                    self.rejected += 1
+                    self._rejected()
                     log.warning("registry tombstone ignored: its key %r is not UTF-8 (keys are "
                                 "building ids)", key[:64])
                     return
@@ -149,16 +150,26 @@ class RegistryReader:
             kind, record = self.codec.decode(value)
             if kind != "building_identity":
                 raise RecordError(f"{kind} record on the registry topic", field="kind")
+            # the card's rules as `hub buildings` checks them: a card produced to the topic
+            # directly (a 100 kB name, a bidi override in grid_id, an empty district_code)
+            # was taken, and its incidents came out unrouted
+            self.codec.check_rules(kind, record)
             building = Building.from_record(record)
         except Exception as exc:  # RecordError mostly; whatever it is, this record's alone
-            self.rejected += 1
-            log.warning("registry record rejected: %s: %s", type(exc).__name__, exc)
+            self._rejected()
+            log.warning("registry record rejected (key %r): %s: %s", (key or b"")[:64],
+                        type(exc).__name__, exc)
             return
         if not self.registry.put(building):
             return  # an older record than the one held: Redis keeps the newer card too
         if self._on_change:
             self._on_change(len(self.registry))
         self._mirror(building)
+
+    def _rejected(self) -> None:
+        self.rejected += 1
+        if self._on_reject is not None:
+            self._on_reject()
 
     def _mirror_removal(self, building_id: str) -> None:
         if self._redis is None or time.monotonic() < self._redis_down_until:

@@ -63,3 +63,25 @@ def test_records_that_do_not_read_are_counted_and_skipped_not_raised() -> None:
         assert len(reader.registry) == 1 and reader.registry.get("B-M2") is not None
     finally:
         reader.close()
+
+
+def test_a_card_breaking_the_cards_rules_is_rejected_and_counted() -> None:
+    """A card produced to the topic directly skipped the rules `hub buildings` checks: a
+    100 kB name, a bidi override in grid_id, a negative count and an empty district code were
+    taken, and the incidents of that building came out unrouted (an outside probe)."""
+    codec = load_codec()
+    rejected: list[int] = []
+    reader = RegistryReader("127.0.0.1:1", "hub.registry.building", codec,
+                            MemoryBuildingRegistry(), on_reject=lambda: rejected.append(1))
+    card = building("B-M3", "T-1")
+    try:
+        for bad in ({"name": "x" * 100_000}, {"grid_id": "G\u202eX"}, {"households": -5},
+                    {"district_code": ""}):
+            record = {**card.to_record(), **bad}
+            reader._apply(b"B-M3", codec.encode("building_identity", record))
+        assert reader.rejected == 4 and len(rejected) == 4
+        assert len(reader.registry) == 0
+        reader._apply(b"B-M3", codec.encode("building_identity", card.to_record()))
+        assert reader.registry.get("B-M3") is not None
+    finally:
+        reader.close()
