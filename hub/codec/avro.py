@@ -173,8 +173,13 @@ class Codec:
         try:
             record = fastavro.schemaless_reader(body, writer.parsed, None if same else reader)
         except Exception as exc:  # EOFError, UnicodeDecodeError, SchemaResolutionError, ...
-            why = ("the body ends before the record does (truncated?)" if isinstance(exc, EOFError)
-                   else f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, EOFError):
+                why = "the body ends before the record does (truncated?)"
+            elif isinstance(exc, IndexError):  # fastavro's "list index out of range"
+                why = ("an enum symbol or union branch number past the schema's (corrupt bytes, "
+                       "or written with a schema other than the one its fingerprint names)")
+            else:
+                why = f"{type(exc).__name__}: {exc}"
             raise DecodeError(
                 f"body does not decode as {writer.name} (fingerprint {fp.hex()}): {why}"
             ) from exc

@@ -59,6 +59,11 @@ def quoted(value: Any, limit: int = QUOTE_LIMIT) -> str:
     return _clipped(repr(value), limit, "")
 
 
+def a_or_an(word: str) -> str:
+    """``word`` after its article, for errors naming a kind ("an access_swipe record")."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def _clipped(text: str, limit: int, size: str | None = None) -> str:
     """``text`` cut to ``limit`` characters, then ``...`` and ``size`` (`` (N characters)``, its
     own length, when None); unchanged when it fits."""

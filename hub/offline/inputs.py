@@ -15,7 +15,7 @@ from hub.codec import Codec, read_jsonl
 from hub.codec.interchange import Line, pii_fields, scrubbed_fields
 from hub.core.clock_skew import arrived_at
 from hub.core.pseudonym import shield
-from hub.model.errors import RecordError, ValidationError
+from hub.model.errors import RecordError, ValidationError, a_or_an
 from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
 from hub.replay.record import is_recording, read_recording
 from hub.replay.replay_plan import merge_partitions
@@ -44,8 +44,8 @@ def recording_lines(path: Path | str, *, pseudonym_key: str, codec: Codec) -> It
         try:
             kind, record = codec.decode(m.value or b"")
             if kind not in (*SOURCE_KINDS, REGISTRY_KIND):
-                raise ValidationError(f"a {kind} record on {m.topic}; only source events and "
-                                      "building records are input", field="kind")
+                raise ValidationError(f"{a_or_an(kind)} record on {m.topic}; only source events "
+                                      "and building records are input", field="kind")
             pii, text = pii_fields(codec.schema(kind)), scrubbed_fields(codec.schema(kind))
             record, _ = shield(record, pseudonym_key, pii, text)  # as ingest does
             codec.check_rules(kind, record)

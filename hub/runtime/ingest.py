@@ -25,7 +25,7 @@ from hub.core.lanes import Lane, lane_targets
 from hub.core.pseudonym import shield
 from hub.core.registry import BuildingRegistry
 from hub.core.snapshot import event_json
-from hub.model.errors import RecordError, ValidationError
+from hub.model.errors import RecordError, ValidationError, a_or_an
 from hub.model.events import Event, shared_strings
 from hub.observability.metrics import HubMetrics
 from hub.runtime.frames import FrameWriter
@@ -90,7 +90,7 @@ class Ingestor:
         expected = KIND_OF_TOPIC.get(topic)
         if expected is not None and kind != expected:
             raise ValidationError(
-                f"a {kind} record on {topic}; send {kind} to {_topic_of(kind)}", field="kind"
+                f"{a_or_an(kind)} record on {topic}; send {kind} to {_topic_of(kind)}", field="kind"
             )
         if key is None:
             # Without a key the producer's partitioner scatters a site's events over the
