@@ -114,6 +114,10 @@ async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = error_response(exc.status, exc.text or exc.reason)
         if exc.status == 405:
             response.headers["Allow"] = exc.headers.get("Allow", "")
+    except Exception:  # a bug of ours: still a JSON answer, counted (aiohttp's is plain text)
+        log.exception("%s %s failed", request.method, request.path)
+        response = error_response(500, "the gateway failed on this request (a bug, logged); "
+                                  "retry later, and report it if it persists")
     vendor = route_vendor(request)
     if vendor is not None:
         metrics = gw.sink.metrics

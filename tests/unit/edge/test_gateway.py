@@ -570,3 +570,19 @@ def test_a_flood_of_unknown_keys_neither_waits_forever_nor_holds_known_callers(
         assert statuses == [401] * MAX_KEY_CHECKS + [429] * 8
 
     gateway_run(tmp_path, test)
+
+
+def test_a_bug_is_a_counted_json_500_not_aiohttps_plain_text(tmp_path: Path) -> None:
+    """A bug reached aiohttp as plain "500 Internal Server Error", uncounted in
+    hub_gateway_responses_total (the lone-surrogate probe); the answer is JSON and counted."""
+    async def test(client: Client, sink: FakeSink, keys: dict[str, str]) -> None:
+        def broken(obj: Any, *, accept: Any = None) -> Any:
+            raise RuntimeError("a bug")
+        sink.validate = broken  # type: ignore[method-assign]
+        r = await client.post("/v1/events/perimeter_alarm", json=alarm(),
+                              headers=auth(keys["pa"]))
+        assert r.status == 500
+        assert "a bug, logged" in (await r.json())["error"]
+        assert sink.metrics.responses.labels("interchange", "500")._value.get() == 1
+
+    gateway_run(tmp_path, test)
