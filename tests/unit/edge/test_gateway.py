@@ -430,6 +430,23 @@ def test_dahua_start_and_stop_are_one_event_per_device(tmp_path: Path) -> None:
     gateway_run(tmp_path, test)
 
 
+def test_an_event_given_again_in_one_request_is_produced_once(tmp_path: Path) -> None:
+    """20,000 identical Pulse blocks in one 1 MiB body made 20,000 Kafka records of one event
+    id, for the worker's dedup to drop (an outside probe)."""
+    pulse = START.replace("Start", "Pulse")
+
+    async def test(client: Client, sink: FakeSink, keys: dict[str, str]) -> None:
+        r = await client.post(DAHUA + "?site_id=S&device_id=cam-1", data="\n".join([pulse] * 50),
+                              headers=auth(keys["cams"]))
+        body = await r.json()
+        assert r.status == 202, body
+        assert (len(body["accepted"]), body["skipped"]) == (1, 49)
+        assert len(sink.produced) == 1
+        assert sink.reconciles("dahua")
+
+    gateway_run(tmp_path, test)
+
+
 def test_dahua_start_that_kafka_did_not_store_is_not_paired(tmp_path: Path) -> None:
     async def test(client: Client, sink: FakeSink, keys: dict[str, str]) -> None:
         url = DAHUA + "?site_id=S&device_id=cam-1"
