@@ -168,6 +168,19 @@ class Casework:
         self.save(partition, book, [*(c.incident_id for c in changes), *book.take_clocked_in()])
         return changes
 
+    def above(self, partition: int, value: bytes) -> list[tuple[str, str, bytes]]:
+        """(topic, key, value) of an incident version just applied (``on_incident``) for the
+        level its case was escalated to, when it is the version that now stands; its
+        retraction goes there through :meth:`escalations`."""
+        _kind, record = self.codec.decode(value)
+        iid = str(record["incident_id"])
+        routed = self.book(partition).routed_above(iid)
+        if routed is None or record.get("status") == "RETRACTED" \
+                or self.incidents.get(iid) is not value:
+            return []
+        out = self.codec.encode("incident", escalated(record, routed))
+        return [(LEVEL_TOPICS[routed.level], routed.department_code or "", out)]
+
     def escalations(self, changes: Iterable[CaseChange]) -> list[tuple[str, str, bytes]]:
         """(topic, key, value) of each escalated incident, for the level that now must act; and
         of each retraction of an escalated one, which that level's topic must hear as well (the
@@ -233,11 +246,13 @@ def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec
     async def handle(event: Any) -> list[Any]:
         msg = event.message
         topic, partition, value = msg.topic, msg.partition, msg.value or b""
+        followed: list[tuple[str, str, bytes]] = []
         try:
             if topic == clock_name:
                 changes = work.on_tick(partition, value)
             elif topic == INCIDENTS_TOPIC:
                 changes = work.on_incident(partition, value)
+                followed = work.above(partition, value)
             else:
                 changes = work.on_action(partition, value)
         except Exception as exc:  # nothing is lost: a bug of ours is a dead letter too
@@ -256,7 +271,7 @@ def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec
         sent = [await outputs[CASES_TOPIC].send(
                     key=c.incident_id.encode(), value=codec.encode("case_change", c.to_record()))
                 for c in changes]
-        for out_topic, key, out_value in work.escalations(changes):
+        for out_topic, key, out_value in [*work.escalations(changes), *followed]:
             sent.append(await outputs[out_topic].send(key=key.encode(), value=out_value))
         return sent
 

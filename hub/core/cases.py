@@ -212,6 +212,15 @@ class CaseBook:
         return [self._change(case, "ACTION", action.time, actor=action.actor,
                              action=action.action, note=action.note)]
 
+    def routed_above(self, incident_id: str) -> RoutedAbove | None:
+        """Where the case of ``incident_id`` went, if it was escalated: each later version of
+        its incident must reach that level too (a township app kept the PROVISIONAL version it
+        got at the escalation, the CONFIRMED one going only to the grid). None: not escalated."""
+        case = self.cases.get(incident_id)
+        if case is None or not case.escalations:
+            return None
+        return RoutedAbove(case.level, case.chain.get(case.level), tuple(case.escalations))
+
     def advance(self, now: int) -> list[CaseChange]:
         """A clock tick: escalate, one level, every case whose deadline to acknowledge is at or
         before ``now``; the level above then has its whole time from ``now``."""
@@ -357,7 +366,16 @@ def _next_level(level: str) -> str | None:
     return ROUTE_LEVELS[i + 1] if i + 1 < len(ROUTE_LEVELS) else None
 
 
-def escalated(incident: Mapping[str, Any], change: CaseChange) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RoutedAbove:
+    """Where an escalated case stands now: the level and unit that have it, the steps taken."""
+
+    level: str
+    department_code: str | None
+    escalations: tuple[str, ...]
+
+
+def escalated(incident: Mapping[str, Any], change: CaseChange | RoutedAbove) -> dict[str, Any]:
     """The incident record as the level above receives it after an ESCALATED change.
 
     Same id and version (it is the same finding), routed to the new level's unit, with the

@@ -72,3 +72,33 @@ def test_a_provisional_version_read_after_the_confirmed_one_is_not_republished()
     [up] = cw.on_tick(0, tick_value(NOW + 5 * MIN))
     [(_, _, value)] = cw.escalations([up])
     assert CODEC.decode(value)[1]["status"] == "CONFIRMED"
+
+
+def test_each_later_version_of_an_escalated_incident_reaches_its_new_level() -> None:
+    """An outside probe: a case escalated while its incident was PROVISIONAL; the CONFIRMED
+    version went only to the level the worker routes to, so the level above kept the
+    PROVISIONAL one for ever. A version that does not stand (older) is not sent."""
+    cw = service({})
+    provisional = incident("e", route=("DISTRICT", "D1"), status="PROVISIONAL",
+                           emitted_time=NOW)
+    value = CODEC.encode("incident", provisional.to_record())
+    cw.on_incident(0, value)
+    assert cw.above(0, value) == []  # not escalated: the worker's routing is enough
+    cw.on_tick(0, tick_value(NOW))
+    cw.on_tick(0, tick_value(NOW + 5 * MIN))  # -> CITY
+    confirmed = incident("e", route=("DISTRICT", "D1"), status="CONFIRMED", emitted_time=NOW)
+    value = CODEC.encode("incident", confirmed.to_record())
+    assert cw.on_incident(0, value) == []  # nothing for the case to change
+    [(topic, key, out)] = cw.above(0, value)
+    record = CODEC.decode(out)[1]
+    assert (topic, key, record["status"]) == ("hub.incidents.city", "C1", "CONFIRMED")
+    assert record["route"] == {"level": "CITY", "department_id": "C1"}
+    assert "escalated:DISTRICT>CITY" in record["tags"]
+    stale = CODEC.encode("incident", provisional.to_record())  # read again after it
+    cw.on_incident(0, stale)
+    assert cw.above(0, stale) == []
+    retracted = incident("e", route=("DISTRICT", "D1"), status="RETRACTED", version=2,
+                         emitted_time=NOW)
+    value = CODEC.encode("incident", retracted.to_record())
+    [closed] = cw.on_incident(0, value)
+    assert cw.above(0, value) == [] and len(cw.escalations([closed])) == 1  # sent once
