@@ -137,15 +137,17 @@ def console(settings: Settings, tmp: Path, accounts: dict[str, tuple[str, str, s
 
 
 @contextmanager
-def console_process(settings: Settings, tmp: Path, accounts: dict[str, tuple[str, str, str]]
-                    ) -> Iterator[tuple[str, int]]:
-    """As :func:`console`; yields its URL and process id."""
+def console_process(settings: Settings, tmp: Path, accounts: dict[str, tuple[str, str, str]],
+                    port: int | None = None) -> Iterator[tuple[str, int]]:
+    """As :func:`console`; yields its URL and process id. ``port``: the one to listen on (a
+    restart keeps its address), else a free one."""
     from hub.console.accounts import add_account
 
     path = tmp / "console-accounts.yaml"
-    for user, (level, code, password) in accounts.items():
-        add_account(path, user, f"{user} 综治中心", level, code, password)
-    port = free_port()
+    if not path.exists():  # a restart in the same directory keeps the accounts
+        for user, (level, code, password) in accounts.items():
+            add_account(path, user, f"{user} 综治中心", level, code, password)
+    port = port or free_port()
     env = {**os.environ, "HUB_CONSOLE_ACCOUNTS": str(path), "HUB_BOOTSTRAP": settings.bootstrap}
     log = (tmp / "console.log").open("ab")
     proc = subprocess.Popen([sys.executable, "-m", "hub", "console", "--port", str(port)],

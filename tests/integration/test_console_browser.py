@@ -26,6 +26,8 @@ from tests.integration.casework_harness import (
     casework,
     chromium,
     console,
+    console_process,
+    free_port,
     send_incident,
     send_ticks,
 )
@@ -177,3 +179,17 @@ def test_operators_see_act_and_escalate_in_the_browser(stack_settings: Settings,
 
     assert not actions.matching(incident_id=neighbour)  # nothing was sent for it
     actions.close()
+
+
+def test_a_board_left_open_goes_to_sign_in_when_the_console_restarts(
+        stack_settings: Settings, tmp_path: Path, browser: Any) -> None:
+    """Sessions live in the console's memory. After a restart the board's event stream got 401,
+    which a browser does not retry: the page stood still, its live dot off, new incidents never
+    shown and nothing said (an outside probe). It now goes to the sign-in page."""
+    port = free_port()
+    with console_process(stack_settings, tmp_path, ACCOUNTS, port=port) as (url, _):
+        sign_in(browser, url, "t1")
+        wait(browser, 20).until(lambda d: "on" in d.find_element("id", "live").get_attribute(
+            "class"))
+    with console_process(stack_settings, tmp_path, ACCOUNTS, port=port) as (url, _):
+        wait(browser, 30).until(lambda d: d.current_url.endswith("/login"))

@@ -58,10 +58,19 @@
     setTimeout(load, Math.max(0, 300 - (Date.now() - last)));
   }
   form.addEventListener("change", load);
-  const events = new EventSource("/api/stream");
-  events.addEventListener("change", soon);
-  events.onopen = () => live.classList.add("on");
-  events.onerror = () => live.classList.remove("on");
+  function connect() {
+    const events = new EventSource("/api/stream");
+    events.addEventListener("change", soon);
+    events.onopen = () => { live.classList.add("on"); soon(); };  // what changed meanwhile
+    events.onerror = () => {
+      live.classList.remove("on");
+      // Refused (a 401 once a restarted console has forgotten the session) the stream is not
+      // tried again by the browser, and the board stood still without a word: load() says why
+      // (to /login on 401) and the stream is opened again.
+      if (events.readyState === EventSource.CLOSED) { load(); setTimeout(connect, 3000); }
+    };
+  }
+  connect();
   setInterval(() => {
     for (const td of tbody.querySelectorAll("td.left")) {
       td.textContent = left(td.dataset.deadline === "" ? null : Number(td.dataset.deadline));

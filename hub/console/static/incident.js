@@ -5,11 +5,19 @@
   const id = head.dataset.incident, version = Number(head.dataset.version);
   async function check() {
     const res = await fetch(`/api/incidents/${encodeURIComponent(id)}`);
+    if (res.status === 401) { location.href = "/login"; return; }  // the session is gone
     if (!res.ok) return;
     const data = await res.json();
     if (data.case.version !== version) location.replace(`/incidents/${encodeURIComponent(id)}`);
   }
-  new EventSource("/api/stream").addEventListener("change", check);
+  function connect() {  // as the board: a refused stream is not retried by the browser
+    const events = new EventSource("/api/stream");
+    events.addEventListener("change", check);
+    events.onerror = () => {
+      if (events.readyState === EventSource.CLOSED) { check(); setTimeout(connect, 3000); }
+    };
+  }
+  connect();
   const left = document.querySelector(".left[data-deadline]");
   if (left && left.dataset.deadline) {
     const deadline = Number(left.dataset.deadline), at = left.textContent;
