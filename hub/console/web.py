@@ -30,6 +30,7 @@ from hub.console.feed import ActionNotStored, Feed, now_ms
 from hub.console.signin import SignIns
 from hub.core.cases import TRANSITIONS
 from hub.model.cases import ACTIONS, MAX_ASSIGNEE, MAX_NOTE, IncidentAction, new_action_id
+from hub.model.errors import a_or_an
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ SECURITY_HEADERS = {
 }
 #: An action id a form may carry (pages.incident writes a fresh one into every form).
 ACTION_ID = re.compile(r"act-[0-9a-f]{32}")
+#: Not in a note or an assignee: C0/C1 controls but the line breaks and tab, and the
+#: bidirectional overrides and isolates (U+202A-E, U+2066-9).
+NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 SESSION_S = 12 * 3600
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -256,13 +260,20 @@ async def act(request: web.Request) -> web.Response:
     state = str(entry.case["state"])
     allowed = TRANSITIONS.get(state, {})
     if what not in allowed:
-        raise web.HTTPConflict(text=f"action {what!r}: not allowed on a {state} case; allowed: "
-                               f"{', '.join(allowed)} (reload the page: the case may have moved)")
+        raise web.HTTPConflict(text=f"action {what!r}: not allowed on {a_or_an(state)} case; "
+                               f"allowed: {', '.join(allowed)} (reload the page: the case may "
+                               "have moved)")
     assignee, note = str(form.get("assignee") or "").strip(), str(form.get("note") or "")
     for name, value, most in (("assignee", assignee, MAX_ASSIGNEE), ("note", note, MAX_NOTE)):
         if len(value) > most:
             raise web.HTTPBadRequest(text=f"{name}: {len(value):,} characters; at most "
                                      f"{most:,} (keep documents outside, link to them)")
+        bad = NOT_IN_TEXT.search(value)
+        if bad is not None:  # a line of the case's history for ever, shown to every level
+            raise web.HTTPBadRequest(text=f"{name}: U+{ord(bad.group()):04X} at character "
+                                     f"{bad.start()}: control and direction-override "
+                                     "characters would hide or reorder what others read; "
+                                     "remove it")
     if what == "ASSIGN" and not assignee:
         raise web.HTTPBadRequest(text="assignee: ASSIGN needs a person or unit; fill it in")
     given = str(form.get("action_id") or "")

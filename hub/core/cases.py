@@ -30,7 +30,7 @@ from hub.core.durations import parse_duration
 from hub.core.routing import FIELD_FOR_LEVEL
 from hub.core.yaml_keys import load_unique
 from hub.model.cases import ACTIONS, CaseChange, IncidentAction
-from hub.model.errors import ConfigError, ValidationError
+from hub.model.errors import ConfigError, ValidationError, a_or_an
 from hub.model.incidents import (
     LEVEL_FOR_RISK,
     RETRACTED,
@@ -194,7 +194,7 @@ class CaseBook:
                 f"{case.chain.get(case.level) or '(unrouted)'}", field="department_code")
         allowed = TRANSITIONS[case.state]
         if action.action not in allowed:
-            raise ActionRejected(f"{action.action} is not allowed on a {case.state} case; "
+            raise ActionRejected(f"{action.action} is not allowed on {a_or_an(case.state)} case; "
                                  f"allowed: {', '.join(allowed)}", field="action")
         if action.action == "ASSIGN" and not action.assignee:
             raise ActionRejected("ASSIGN needs an assignee (a person or unit)", field="assignee")

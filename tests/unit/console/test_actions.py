@@ -75,12 +75,15 @@ def test_another_action_from_the_same_form_is_another_action() -> None:
 
 
 @pytest.mark.parametrize(("state", "form", "status", "says"), [
-    ("OPEN", {"action": "REOPEN"}, 409, "not allowed on a OPEN case; allowed: ACKNOWLEDGE"),
-    ("ACKNOWLEDGED", {"action": "ACKNOWLEDGE"}, 409, "not allowed on a ACKNOWLEDGED case"),
+    ("OPEN", {"action": "REOPEN"}, 409, "not allowed on an OPEN case; allowed: ACKNOWLEDGE"),
+    ("ACKNOWLEDGED", {"action": "ACKNOWLEDGE"}, 409, "not allowed on an ACKNOWLEDGED case"),
     ("RESOLVED", {"action": "ACKNOWLEDGE"}, 409, "allowed: COMMENT, REOPEN"),
     ("OPEN", {"action": "ASSIGN", "assignee": "  "}, 400, "assignee: ASSIGN needs"),
     ("OPEN", {"action": "COMMENT", "note": "x" * (MAX_NOTE + 1)}, 400, "note: 4,001 characters"),
     ("OPEN", {"action": "ASSIGN", "assignee": "y" * 201}, 400, "assignee: 201 characters"),
+    ("OPEN", {"action": "COMMENT", "note": "已处理\u202e理处未"}, 400,
+     "note: U+202E at character 3"),
+    ("OPEN", {"action": "ASSIGN", "assignee": "张\x00三"}, 400, "assignee: U+0000 at character 1"),
 ])
 def test_an_action_the_case_cannot_take_is_refused_at_once(state: str, form: dict[str, str],
                                                            status: int, says: str) -> None:

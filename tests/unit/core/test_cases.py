@@ -172,7 +172,7 @@ def test_a_change_carries_the_chain_fixed_when_the_case_opened(book: CaseBook) -
 
 @pytest.mark.parametrize(("first", "then", "says"), [
     ("RESOLVE", "ACKNOWLEDGE", "ACKNOWLEDGE is not allowed on a RESOLVED case"),
-    (None, "REOPEN", "REOPEN is not allowed on a OPEN case"),
+    (None, "REOPEN", "REOPEN is not allowed on an OPEN case"),
     ("FALSE_ALARM", "ASSIGN", "ASSIGN is not allowed on a FALSE_ALARM case"),
 ])
 def test_actions_not_allowed_in_the_state_are_rejected(book: CaseBook, first: str | None,
