@@ -37,7 +37,7 @@ from hub.adapters.kafka.admin import admin_client, ensure_topic
 from hub.adapters.topic_specs import load_topic_specs, partitions_of
 from hub.codec import Codec
 from hub.codec.deadletter import dead_letter_record
-from hub.core.cases import CaseBook, DispatchPolicy, escalated
+from hub.core.cases import ActionRejected, CaseBook, DispatchPolicy, escalated
 from hub.model.cases import CaseChange, IncidentAction
 from hub.model.errors import ConfigError, RecordError
 from hub.model.incidents import Incident, version_rank
@@ -151,7 +151,12 @@ class Casework:
         changed."""
         _kind, record = self.codec.decode(value)
         book = self.book(partition)
-        changes = book.on_action(IncidentAction.from_record(record))
+        try:
+            changes = book.on_action(IncidentAction.from_record(record))
+        except ActionRejected as exc:
+            if exc.change is not None:  # recorded in the case: kept like any change
+                self.save(partition, book, [exc.change.incident_id])
+            raise
         self.save(partition, book, (c.incident_id for c in changes))
         return changes
 
@@ -266,8 +271,14 @@ def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec
                 value=value, headers=list(msg.headers or ()), time_ms=int(time.time() * 1000),
                 timestamp_ms=msg.timestamp and int(msg.timestamp * 1000), source_kind=kind,
                 worker_id=app.conf.id)
-            return [await outputs[DEADLETTER_TOPIC].send(
+            sent = [await outputs[DEADLETTER_TOPIC].send(
                 key=msg.key, value=codec.encode("dead_letter", letter))]
+            rejected = exc.change if isinstance(exc, ActionRejected) else None
+            if rejected is not None:  # the case's history says so too
+                sent.append(await outputs[CASES_TOPIC].send(
+                    key=rejected.incident_id.encode(),
+                    value=codec.encode("case_change", rejected.to_record())))
+            return sent
         sent = [await outputs[CASES_TOPIC].send(
                     key=c.incident_id.encode(), value=codec.encode("case_change", c.to_record()))
                 for c in changes]

@@ -97,7 +97,14 @@ def load_dispatch(path: Path | str) -> DispatchPolicy:
 
 
 class ActionRejected(ValidationError):
-    """An action the case cannot take: unknown incident, wrong state, outside jurisdiction."""
+    """An action the case cannot take: unknown incident, wrong state, outside jurisdiction.
+
+    ``change``: the case's REJECTED change, when there is a case to record it in (the first
+    time this action is refused), for the casework to publish beside the dead letter: the
+    operator whose action lost to another's at the same moment saw "sent" and nothing after.
+    """
+
+    change: CaseChange | None = None
 
 
 @dataclass
@@ -119,6 +126,9 @@ class Case:
     actions_seen: set[str] = field(default_factory=set)
     #: opened before the book's first tick: its deadline is moved to start at that tick
     unclocked: bool = False
+    #: actions refused and recorded (REJECTED) once; one that the case can take later (the
+    #: same form sent again after a REOPEN) is still applied
+    rejected: set[str] = field(default_factory=set)
 
 
 class CaseBook:
@@ -183,6 +193,31 @@ class CaseBook:
                                  "published yet)", field="incident_id")
         if action.action_id in case.actions_seen:
             return []  # the same action delivered again
+        try:
+            self._check(case, action)
+        except ActionRejected as exc:
+            if action.action_id not in case.rejected:
+                case.rejected.add(action.action_id)
+                exc.change = self._change(case, "REJECTED", action.time, actor=action.actor,
+                                          action=action.action, note=str(exc))
+            raise
+        case.actions_seen.add(action.action_id)
+        new_state = TRANSITIONS[case.state][action.action]
+        if new_state is not None:
+            case.state = new_state
+        if action.action == "ASSIGN":
+            case.assignee = action.assignee
+        if action.action == "REOPEN":
+            case.deadline = self._deadline(case.risk_level, self._acted(action.time))
+            self._watch(case)
+        elif case.state != "OPEN":
+            case.deadline = None
+        return [self._change(case, "ACTION", action.time, actor=action.actor,
+                             action=action.action, note=action.note)]
+
+    @staticmethod
+    def _check(case: Case, action: IncidentAction) -> None:
+        """Raise ActionRejected, naming the field, if ``case`` cannot take ``action``."""
         dept = action.department
         if dept.level not in ROUTE_LEVELS:
             raise ActionRejected(f"{dept.level!r} is not a level; use one of "
@@ -198,19 +233,6 @@ class CaseBook:
                                  f"allowed: {', '.join(allowed)}", field="action")
         if action.action == "ASSIGN" and not action.assignee:
             raise ActionRejected("ASSIGN needs an assignee (a person or unit)", field="assignee")
-        case.actions_seen.add(action.action_id)
-        new_state = allowed[action.action]
-        if new_state is not None:
-            case.state = new_state
-        if action.action == "ASSIGN":
-            case.assignee = action.assignee
-        if action.action == "REOPEN":
-            case.deadline = self._deadline(case.risk_level, self._acted(action.time))
-            self._watch(case)
-        elif case.state != "OPEN":
-            case.deadline = None
-        return [self._change(case, "ACTION", action.time, actor=action.actor,
-                             action=action.action, note=action.note)]
 
     def routed_above(self, incident_id: str) -> RoutedAbove | None:
         """Where the case of ``incident_id`` went, if it was escalated: each later version of
@@ -294,14 +316,16 @@ class CaseBook:
                 "state": case.state, "level": case.level, "chain": case.chain,
                 "deadline": case.deadline, "v": case.version, "assignee": case.assignee,
                 "esc": list(case.escalations), "seen": sorted(case.actions_seen),
-                **({"u": True} if case.unclocked else {})}
+                **({"u": True} if case.unclocked else {}),
+                **({"rej": sorted(case.rejected)} if case.rejected else {})}
 
     def load_case(self, data: Mapping[str, Any]) -> None:
         """Restore a case :meth:`export_case` wrote; its deadline runs again."""
         case = Case(str(data["id"]), str(data["rule"]), str(data["risk"]), str(data["state"]),
                     str(data["level"]), dict(data["chain"]), data.get("deadline"),
                     int(data["v"]), data.get("assignee"), list(data.get("esc", ())),
-                    set(data.get("seen", ())), bool(data.get("u", False)))
+                    set(data.get("seen", ())), bool(data.get("u", False)),
+                    set(data.get("rej", ())))
         self.cases[case.incident_id] = case
         if case.unclocked:
             self._unclocked.append(case.incident_id)

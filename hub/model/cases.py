@@ -18,7 +18,7 @@ ACTIONS: tuple[str, ...] = ("ACKNOWLEDGE", "ASSIGN", "COMMENT", "RESOLVE", "FALS
 CASE_STATES: tuple[str, ...] = ("OPEN", "ACKNOWLEDGED", "ASSIGNED", "RESOLVED", "FALSE_ALARM",
                                 "CLOSED")
 #: What made a case change.
-CHANGES: tuple[str, ...] = ("OPENED", "UPDATED", "ACTION", "ESCALATED", "RETRACTED")
+CHANGES: tuple[str, ...] = ("OPENED", "UPDATED", "ACTION", "ESCALATED", "RETRACTED", "REJECTED")
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,12 @@ def test_cases_open_move_escalate_and_survive_a_kill(stack_settings: Settings,
         republished = district.wait_for("the incident on the district topic", incident_id=iid)
         assert republished["route"] == {"level": "DISTRICT", "department_id": "D-CW-1"}
         assert "escalated:TOWNSHIP>DISTRICT" in republished["tags"]
-        assert [r["version"] for r in cases.matching(incident_id=iid)] == [1, 2]
+        # the two refused actions of this case are in its history too (REJECTED), before it
+        changes = [(r["version"], r["change"]) for r in cases.matching(incident_id=iid)]
+        assert changes == [(1, "OPENED"), (2, "REJECTED"), (3, "REJECTED"), (4, "ESCALATED")]
+        refused = [r for r in cases.matching(incident_id=iid) if r["change"] == "REJECTED"]
+        assert [(r["action"], r["state"], r["note"].split(":")[0]) for r in refused] == [
+            ("ACKNOWLEDGE", "OPEN", "department_code"), ("REOPEN", "OPEN", "action")]
 
         # The township lost it: only the district (or above) may act now.
         late = send_action(s, action(iid, "ACKNOWLEDGE", "TOWNSHIP", "T-CW-1", t0 + 6 * MIN))
@@ -80,7 +85,7 @@ def test_cases_open_move_escalate_and_survive_a_kill(stack_settings: Settings,
         send_action(s, ack)
         acked = cases.wait_for("the acknowledgement", incident_id=iid, change="ACTION")
         assert (acked["state"], acked["actor"], acked["deadline"], acked["version"]) == (
-            "ACKNOWLEDGED", "op-test", None, 3)
+            "ACKNOWLEDGED", "op-test", None, 6)
 
         # Killed mid-stream: the restarted process restores its cases from the changelog; a
         # redelivered action changes nothing, the next one continues the versions.
@@ -91,11 +96,12 @@ def test_cases_open_move_escalate_and_survive_a_kill(stack_settings: Settings,
         send_action(s, action(iid, "RESOLVE", "CITY", "C-CW", t0 + 7 * MIN, note="cleared"))
         done = cases.wait_for("the resolution after restart", timeout=120, incident_id=iid,
                               state="RESOLVED")
-        assert (done["version"], done["note"], done["actor"]) == (4, "cleared", "op-test")
+        assert (done["version"], done["note"], done["actor"]) == (7, "cleared", "op-test")
         send_ticks(s, cw["app_id"], t0 + 60 * MIN)  # acknowledged cases never escalate again
         time.sleep(3)  # let a wrongly published change arrive, if there were one
         versions = sorted({(r["version"], r["change"]) for r in cases.matching(incident_id=iid)})
-        assert versions == [(1, "OPENED"), (2, "ESCALATED"), (3, "ACTION"), (4, "ACTION")]
+        assert versions == [(1, "OPENED"), (2, "REJECTED"), (3, "REJECTED"), (4, "ESCALATED"),
+                            (5, "REJECTED"), (6, "ACTION"), (7, "ACTION")]
         # The LOW case at its grid: 24 h to acknowledge, so the hour's tick left it alone.
         assert [r["change"] for r in cases.matching(incident_id=other)] == ["OPENED"]
     for reader in (cases, dead, district):

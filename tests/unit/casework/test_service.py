@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from hub.casework.service import Casework, tick_value
 from hub.codec import load_codec
-from hub.core.cases import load_dispatch
+from hub.core.cases import ActionRejected, load_dispatch
+from hub.model.cases import Department, IncidentAction
 from tests.unit.core.test_cases import MIN, NOW, incident
 
 REPO = Path(__file__).resolve().parents[3]
@@ -102,3 +105,24 @@ def test_each_later_version_of_an_escalated_incident_reaches_its_new_level() -> 
     value = CODEC.encode("incident", retracted.to_record())
     [closed] = cw.on_incident(0, value)
     assert cw.above(0, value) == [] and len(cw.escalations([closed])) == 1  # sent once
+
+
+def test_a_rejected_action_is_kept_in_the_table_with_its_case() -> None:
+    """The REJECTED change is published once: a successor rebuilt from the table must know the
+    action was recorded, or a redelivery after a crash would record it again."""
+    table: dict[bytes, bytes] = {}
+    cw = service(table)
+    cw.on_incident(0, CODEC.encode("incident", incident("r", route=("DISTRICT", "D1"),
+                                                        emitted_time=NOW).to_record()))
+
+    def action(aid: str) -> bytes:
+        return CODEC.encode("incident_action", IncidentAction(
+            aid, "r", "ACKNOWLEDGE", "op", Department("DISTRICT", "D1"), NOW).to_record())
+    cw.on_action(0, action("a-1"))
+    with pytest.raises(ActionRejected) as first:
+        cw.on_action(0, action("a-2"))
+    assert first.value.change is not None and first.value.change.change == "REJECTED"
+    successor = service(dict(table))
+    with pytest.raises(ActionRejected) as again:
+        successor.on_action(0, action("a-2"))
+    assert again.value.change is None  # recorded before the crash: not twice

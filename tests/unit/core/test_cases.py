@@ -207,6 +207,34 @@ def test_assign_resolve_reopen_and_a_repeat_applied_once(book: CaseBook) -> None
     assert [c.level for c in book.advance(NOW + 14 * MIN)] == ["CITY"]
 
 
+def test_the_action_that_lost_is_recorded_in_the_case(book: CaseBook) -> None:
+    """Two operators acknowledging at once: one is applied, the other was only a dead letter,
+    and its operator saw "sent" and nothing more (an outside probe). The case records it
+    (REJECTED, the state kept) once, however often it is delivered; the same action sent again
+    when the case can take it is applied."""
+    book.on_incident(incident(), NOW)
+    [won] = book.on_action(act("ACKNOWLEDGE", "DISTRICT", "D1", aid="a-1"))
+    lost = act("ACKNOWLEDGE", "CITY", "C1", aid="a-2")
+    with pytest.raises(ActionRejected) as err:
+        book.on_action(lost)
+    change = err.value.change
+    assert change is not None
+    assert (change.change, change.version, change.state, change.actor, change.action) == (
+        "REJECTED", won.version + 1, "ACKNOWLEDGED", "op1", "ACKNOWLEDGE")
+    assert change.note == "action: ACKNOWLEDGE is not allowed on an ACKNOWLEDGED case; " \
+        "allowed: ASSIGN, COMMENT, RESOLVE, FALSE_ALARM"
+    restored = live_book()
+    restored.load_case(book.export_case("inc-1") or {})
+    for again in (book, restored):  # delivered again, before or after a restart
+        with pytest.raises(ActionRejected) as err:
+            again.on_action(lost)
+        assert err.value.change is None
+    book.on_action(act("RESOLVE", "DISTRICT", "D1", aid="r-1"))
+    book.on_action(act("REOPEN", "DISTRICT", "D1", aid="o-1"))
+    [applied] = book.on_action(lost)  # now the case can take it
+    assert (applied.change, applied.state) == ("ACTION", "ACKNOWLEDGED")
+
+
 def test_a_retracted_incident_closes_its_case(book: CaseBook) -> None:
     book.on_incident(incident(status="PROVISIONAL"), NOW)
     [c] = book.on_incident(incident(status=RETRACTED, status_reason="late data"), NOW + 40_000)
