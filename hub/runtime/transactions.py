@@ -166,7 +166,12 @@ class KafkaTransactions:
                              err)
                     self._new_producer()  # aborts the open transaction
                     return False
-                if self._connection_lost:  # start again with a new producer once it is back
+                # Start again with a new producer once Kafka is back. A call that timed out
+                # counts as a lost connection too: the loop waiting here does not poll, so the
+                # error callback may not have said so yet, and the call retried on the same
+                # producer after a broker restart hung until HUNG_CALL_S (an outside probe:
+                # 45 s of nothing after Kafka was back, then exit 70).
+                if self._connection_lost or err.code() == KafkaError._TIMED_OUT:
                     self.say("abort", logging.WARNING, "Kafka connection lost while committing "
                              "(%s); the batch will be read again", err)
                     self._new_producer()

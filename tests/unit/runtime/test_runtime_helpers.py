@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 
 import hub.runtime.pipeline as pipeline_module
-from hub.adapters.kafka import TopicPartition
+from hub.adapters.kafka import KafkaError, KafkaException, TopicPartition
 from hub.core.rules import RulePack
 from hub.observability.kafka_log import OncePer
 from hub.runtime.correlator import progress_of
@@ -29,7 +29,7 @@ from hub.runtime.pipeline import (
     _first_offsets,
     _next_offsets,
 )
-from hub.runtime.transactions import InFlight
+from hub.runtime.transactions import InFlight, KafkaTransactions
 from hub.settings import CORRELATE_TOPIC
 
 
@@ -294,3 +294,46 @@ def test_throttled_remembers_at_most_its_bound_of_keys(caplog: pytest.LogCapture
     assert [r.getMessage() for r in caplog.records] == ["late at a", "late at b", "late at c",
                                                         "late at a"]
     assert len(say._last) == 2
+
+
+class TimingOutProducer:
+    """A transactional producer whose every commit times out, as after a broker restart."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send_offsets_to_transaction(self, offsets: Any, group: Any, timeout: float) -> None:
+        self.calls += 1
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "Failed to add offsets to "
+                                        "transaction: Local: Timed out", retriable=True))
+
+    def commit_transaction(self, timeout: float) -> None:
+        raise AssertionError("not reached")
+
+
+class Committer(KafkaTransactions):
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.say = Throttled()
+        self.producer = TimingOutProducer()  # type: ignore[assignment]
+        self._connection_lost = False
+        self.new_producers = 0
+
+    def _new_producer(self) -> None:
+        self.new_producers += 1
+
+
+def test_a_commit_that_timed_out_starts_a_new_producer_not_a_retry() -> None:
+    """An outside probe: with the loop waiting on the commit nothing polled, so the lost
+    connection was not known; the commit was retried on the same producer, whose call after
+    the broker's return hung 45 s until the worker exited 70. A timed-out call now takes the
+    lost-connection path: a new producer, the batch read again."""
+    txn = Committer()
+    producer = txn.producer
+    stopper = threading.Timer(3.0, txn.stop.set)  # retrying for ever would raise Abandon
+    stopper.start()
+    committed = txn._commit(None, [TopicPartition("t", 0, 5)], group=object())  # type: ignore[arg-type]
+    assert committed is False
+    assert txn.new_producers == 1
+    assert isinstance(producer, TimingOutProducer) and producer.calls == 1
+    stopper.cancel()
