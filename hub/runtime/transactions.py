@@ -60,23 +60,28 @@ class Throttled:
     #: keys remembered at most; beyond, the memory starts again (keys made of device ids that a
     #: flood can make up)
     most: int = 10_000
+    #: librdkafka's callbacks and the commit thread say things too: one line per interval, not
+    #: one per thread (two identical _ALL_BROKERS_DOWN lines 1 ms apart, an outside probe)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, key: str, level: int, msg: str, *args: object) -> None:
         """Log ``msg`` under ``key`` unless said within ``every`` seconds; then only count it."""
-        now = time.monotonic()
-        said, times = self._last.get(key, (-1e18, 0))
-        if now - said >= self.every:
-            suffix = f" (and {times} more times since)" if times else ""
-            self.logger.log(level, msg + suffix, *args)
+        with self._lock:
+            now = time.monotonic()
+            said, times = self._last.get(key, (-1e18, 0))
+            if now - said < self.every:
+                self._last[key] = (said, times + 1)
+                return
             if len(self._last) >= self.most and key not in self._last:
                 self._last.clear()
             self._last[key] = (now, 0)
-        else:
-            self._last[key] = (said, times + 1)
+        suffix = f" (and {times} more times since)" if times else ""
+        self.logger.log(level, msg + suffix, *args)
 
     def clear(self, key: str) -> None:
         """The condition is over: the next occurrence is said at once."""
-        self._last.pop(key, None)
+        with self._lock:
+            self._last.pop(key, None)
 
 
 class KafkaTransactions:
