@@ -6,7 +6,6 @@ Pure: no I/O, no settings lookup. The pseudonym key and the site's zone are para
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from hub.codec.limits import MAX_DEPTH
 from hub.core.pseudonym import pseudonymize
 from hub.model.errors import RecordError, not_text
 from hub.model.events import MAX_TIME_MS, MIN_TIME_MS
@@ -26,8 +26,6 @@ from hub.model.events import MAX_TIME_MS, MIN_TIME_MS
 DEFAULT_ZONE = "Asia/Shanghai"
 #: Largest vendor payload a mapping reads (an ISAPI alert without its picture is a few KiB).
 MAX_PAYLOAD_BYTES = 1 << 20
-#: Deepest nesting a mapping reads (as the interchange's JSON, hub.codec.limits.MAX_DEPTH).
-MAX_DEPTH = 32
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -266,25 +264,6 @@ def parse_xml(payload: bytes | str, root: str) -> dict[str, Any]:
                            "endpoint takes only that document", reason="DECODE_ERROR")
     content = element_to_dict(element)
     return content if isinstance(content, dict) else {}
-
-
-def loads_json(payload: bytes | str) -> Any:
-    """``json.loads`` that refuses an object giving one name twice (ValueError naming it):
-    Python keeps the last value without a word, and a GA/T 1400 record with two ``IDNumber``s
-    was taken with whichever came last. Mappings catch ValueError as "not valid JSON"."""
-    return json.loads(payload, object_pairs_hook=_once_each)
-
-
-def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for name, _ in pairs:
-            if name in seen:
-                raise ValueError(f"{name!r} is given more than once in one object; send each "
-                                 "field once")
-            seen.add(name)
-    return obj
 
 
 def local_name(tag: str) -> str:

@@ -25,13 +25,13 @@ from connectors.common import (
     check_size,
     epoch_ms,
     integer,
-    loads_json,
     parse_time,
     perimeter_alarm,
     plausible,
     stable_id,
     text,
 )
+from hub.codec.json_names import loads_once
 from hub.model.events import MAX_TIME_MS, MIN_TIME_MS
 
 VENDOR = "dahua"
@@ -99,7 +99,7 @@ def parse_event(line: str) -> DahuaEvent:
     data: Mapping[str, Any] = {}
     if data_text is not None and data_text.strip():
         try:
-            parsed = loads_json(data_text)
+            parsed = loads_once(data_text)
         except (ValueError, RecursionError) as exc:
             raise MappingError("data", f"not valid JSON ({exc}); send the whole event block",
                                reason="DECODE_ERROR") from None

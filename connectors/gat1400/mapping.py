@@ -21,11 +21,11 @@ from connectors.common import (
     as_mapping,
     check_size,
     hash_personal,
-    loads_json,
     need,
     parse_time,
     text,
 )
+from hub.codec.json_names import loads_once
 
 VENDOR = "gat1400"
 LIST = "DispositionNotificationListObject"
@@ -113,7 +113,7 @@ def _load(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         return payload
     check_size(payload, LIST)
     try:
-        body = loads_json(payload)
+        body = loads_once(payload)
     except (ValueError, RecursionError) as exc:
         raise MappingError(LIST, f"not valid JSON ({exc}); send the complete notification",
                            reason="DECODE_ERROR") from None

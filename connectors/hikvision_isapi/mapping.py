@@ -17,7 +17,6 @@ from connectors.common import (
     check_size,
     hash_personal,
     integer,
-    loads_json,
     need,
     parse_time,
     parse_xml,
@@ -25,6 +24,7 @@ from connectors.common import (
     stable_id,
     text,
 )
+from hub.codec.json_names import loads_once
 
 VENDOR = "hikvision"
 ROOT = "EventNotificationAlert"
@@ -123,7 +123,7 @@ def _parse(payload: bytes | str) -> Mapping[str, Any]:
     if head in ("{", b"{"):
         check_size(payload, ROOT)
         try:
-            obj = loads_json(payload)
+            obj = loads_once(payload)
         except (ValueError, RecursionError) as exc:
             raise MappingError(ROOT, f"not valid JSON ({exc}); send the complete event",
                                reason="DECODE_ERROR") from None

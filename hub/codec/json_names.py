@@ -50,6 +50,22 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, object_pairs_hook=object_pairs)
 
 
+def loads_once(text: str | bytes) -> Any:
+    """``json.loads`` that raises ValueError naming the first name an object (at any depth)
+    gives twice: for payloads read whole, where no caller can refuse just the object at fault
+    (a GA/T 1400 notification with two ``IDNumber``s was taken with the last)."""
+    return json.loads(text, object_pairs_hook=_once_each)
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = object_pairs(pairs)
+    names = getattr(obj, "names", None)
+    if names:
+        raise ValueError(f"{names[0]!r} is given more than once in one object; send each "
+                         "field once")
+    return obj
+
+
 def why_not_json(exc: ValueError, fix: str = "") -> str:
     """What a reader says of a line ``json`` refused (``fix``: what to do about bad JSON, said
     after it): Python's guard against huge numbers, and its advice to raise

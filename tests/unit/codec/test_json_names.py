@@ -9,7 +9,7 @@ import json
 import pytest
 
 from hub.codec import load_codec, parse_line
-from hub.codec.json_names import loads, loads_line
+from hub.codec.json_names import loads, loads_line, loads_once
 from hub.core.pseudonym import pseudonymize
 from hub.model.errors import RecordError
 
@@ -75,3 +75,9 @@ def test_two_names_that_agree_give_one_pseudonym(fields: str) -> None:
     raw = "12345678" if "12345678," in fields else "0012345678"
     assert record["credential_hash"] == pseudonymize(raw, KEY)
     assert "card_no" not in record and "credential" not in record
+
+
+def test_loads_once_refuses_a_name_given_twice_at_any_depth() -> None:
+    assert loads_once('{"a": {"b": 1}, "c": [{"d": 2}]}') == {"a": {"b": 1}, "c": [{"d": 2}]}
+    with pytest.raises(ValueError, match="'IDNumber' is given more than once"):
+        loads_once('{"x": {"IDNumber": "1", "IDNumber": "2"}}')

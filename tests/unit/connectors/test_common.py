@@ -8,7 +8,6 @@ from connectors.common import (
     MappingError,
     Site,
     hash_personal,
-    loads_json,
     parse_time,
     parse_xml,
     stable_id,
@@ -122,9 +121,3 @@ def test_parse_xml_refuses_nesting_deeper_than_the_limit() -> None:
     assert caught.value.reason == "DECODE_ERROR"
     ok = "<r>" + "<a>" * 30 + "x" + "</a>" * 30 + "</r>"
     assert isinstance(parse_xml(ok, "r"), dict)
-
-
-def test_loads_json_refuses_a_name_given_twice() -> None:
-    assert loads_json('{"a": {"b": 1}, "c": [{"d": 2}]}') == {"a": {"b": 1}, "c": [{"d": 2}]}
-    with pytest.raises(ValueError, match="'IDNumber' is given more than once"):
-        loads_json('{"x": {"IDNumber": "1", "IDNumber": "2"}}')
