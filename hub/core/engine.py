@@ -221,7 +221,7 @@ class CorrelationEngine(RuleRelease, FlappingSuppression, IncidentVersions, Engi
 
     def key_of(self, rule: Rule, event: Event) -> str | None:
         """The rule's key for ``event`` (registry fields joined by building_id); None: unkeyed."""
-        return key_for(rule.by, event.fields, self.registry)
+        return key_for(rule.by, event.fields, self.registry, event.event_time)
 
     def _key(self, rr: RuleRuntime, event: Event) -> str | None:
         """``key_of`` with the common case first: one key field the event carries itself."""

@@ -20,14 +20,16 @@ from hub.model.events import Event
 
 
 def key_for(by: tuple[str, ...], fields: Mapping[str, Any],
-            registry: BuildingRegistry | None) -> str | None:
-    """The key of ``by`` fields; registry fields are joined by building_id. None: cannot key."""
+            registry: BuildingRegistry | None, at: int | None = None) -> str | None:
+    """The key of ``by`` fields; registry fields are joined by building_id, from its record in
+    force at ``at`` (the event's time; None: the latest). None: cannot key."""
     parts = []
     for name in by:
         value = fields.get(name)
         if value is None and name in REGISTRY_JOIN_FIELDS and registry is not None:
             bid = fields.get("building_id")
-            building = registry.get(str(bid)) if bid else None
+            building = (None if not bid else registry.get(str(bid)) if at is None
+                        else registry.as_of(str(bid), at))
             value = getattr(building, name, None) if building else None
         if value is None or value == "":
             return None
@@ -105,7 +107,7 @@ def lane_targets(
             if value is not None and value != "":
                 targets.append((lane.name, str(value)))
             continue
-        key = key_for(lane.by, fields, registry)
+        key = key_for(lane.by, fields, registry, event.event_time)
         if key is not None:
             targets.append((lane.name, key))
     return targets

@@ -19,11 +19,13 @@ FIELD_FOR_LEVEL = {level: fld for level, fld in LEVEL_FOR_RISK.values()}
 def building_for(evidence: Sequence[Event], registry: BuildingRegistry | None) -> tuple[
     str | None, Building | None
 ]:
-    """The building named by the latest evidence event that names one, and its registry record."""
+    """The building named by the latest evidence event that names one, and its registry record
+    in force at that event's time (hub.core.registry: the same whenever the incident is made)."""
     for event in reversed(evidence):
         bid = event.fields.get("building_id")
         if bid:
-            return str(bid), registry.get(str(bid)) if registry is not None else None
+            return str(bid), (registry.as_of(str(bid), event.event_time)
+                              if registry is not None else None)
     return None, None
 
 

@@ -186,22 +186,28 @@ def _fits(schema: Any, value: Any) -> bool:
 
 
 def merge_partitions(messages: Iterable[RecordedMessage]) -> list[RecordedMessage]:
-    """Send order for a recording: per-partition order kept, earliest head timestamp first."""
+    """Send order for a recording: per-partition order kept, earliest head timestamp first.
+
+    Among equal timestamps the registry's partitions go first: the worker reads the registry to
+    its end before each batch, so a card stamped with its events' millisecond was in force for
+    them online (a recording of such a run, taken topic by topic, routed them by the old card).
+    """
     queues: dict[tuple[str, int], list[RecordedMessage]] = {}
     for m in messages:
         queues.setdefault((m.topic, m.partition), []).append(m)
-    heap: list[tuple[int, int, tuple[str, int], int]] = []  # (ts, first seen, tp, index)
+    # (ts, 0 for the registry, first seen, tp, index)
+    heap: list[tuple[int, int, int, tuple[str, int], int]] = []
     order = {tp: n for n, tp in enumerate(queues)}
     for tp, q in queues.items():
-        heap.append((q[0].timestamp, order[tp], tp, 0))
+        heap.append((q[0].timestamp, tp[0] != REGISTRY_TOPIC, order[tp], tp, 0))
     heapq.heapify(heap)
     out: list[RecordedMessage] = []
     while heap:
-        _, n, tp, i = heapq.heappop(heap)
+        _, registry_last, n, tp, i = heapq.heappop(heap)
         q = queues[tp]
         out.append(q[i])
         if i + 1 < len(q):
-            heapq.heappush(heap, (q[i + 1].timestamp, n, tp, i + 1))
+            heapq.heappush(heap, (q[i + 1].timestamp, registry_last, n, tp, i + 1))
     return out
 
 

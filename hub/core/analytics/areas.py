@@ -70,6 +70,10 @@ class AreaDirectory:
         for building in buildings:
             self.put(building)
 
+    def as_of(self, building_id: str, at: int) -> Building | None:
+        """The latest record: an area's households and units are counted as they stand now."""
+        return self._buildings.get(building_id)
+
     def put(self, building: Building) -> bool:
         """Store ``building`` unless a newer record is already held; True when stored."""
         current = self._buildings.get(building.building_id)

@@ -11,6 +11,7 @@ from hub.core.registry import MemoryBuildingRegistry
 from hub.core.routing import route_for
 from hub.model.incidents import Route
 from tests.unit.core.helpers import (
+    T0,
     alarm,
     building,
     default_pack,
@@ -280,3 +281,50 @@ def test_event_field_wins_over_the_registry_join() -> None:
         [report("r1", 0, "R1", grid_id="G-report"), report("r2", 1, "R2", grid_id="G-report")],
     )
     assert [i.key for i in out] == ["G-report"]
+
+
+def test_a_card_changed_before_the_release_routes_earlier_events_by_the_old_card() -> None:
+    """As of the event's time (hub.core.registry): a change read before the watermark passed an
+    earlier incident used to route it by the new card, so where it went depended on when the
+    change was read (offline: the file's order; online: the broker's)."""
+    from hub.core.engine import CorrelationEngine
+
+    registry = MemoryBuildingRegistry()
+    old = building("B1", district="D-old", updated=-86_400_000)
+    registry.put(old)
+    engine = CorrelationEngine(pack_of(_single("HIGH")), registry)
+    engine.process(swipe("h1", 0, "HELD_OPEN"))
+    new = building("B1", district="D-new", updated=10 * SEC)
+    assert registry.put(new)  # read before h1 is released
+    out = [*engine.process(swipe("h2", 50 * SEC, "HELD_OPEN")).incidents,  # releases h1
+           *engine.process(swipe("x1", 90 * SEC, "GRANTED")).incidents, *engine.flush().incidents]
+    by_first = {inc.evidence[-1].event_id: inc for inc in out}
+    assert by_first["h1"].building == old and by_first["h1"].route == Route("DISTRICT", "D-old")
+    assert by_first["h2"].building == new and by_first["h2"].route == Route("DISTRICT", "D-new")
+
+
+def test_registry_as_of_gives_the_card_in_force_then() -> None:
+    from hub.core.registry import HISTORY_MAX
+
+    registry = MemoryBuildingRegistry()
+    assert registry.as_of("B1", T0) is None
+    v1, v2, v3 = (building("B1", grid=f"G{n}", updated=n * SEC) for n in (1, 2, 3))
+    assert registry.put(v2) and registry.put(v3)
+    assert not registry.put(v1)  # older than the latest: history only
+    assert registry.get("B1") == v3
+    assert registry.as_of("B1", T0) == v1  # before every card: the earliest (it stood already)
+    assert registry.as_of("B1", T0 + SEC) == v1
+    assert registry.as_of("B1", T0 + 2 * SEC - 1) == v1
+    assert registry.as_of("B1", T0 + 2 * SEC) == v2
+    assert registry.as_of("B1", T0 + 10 * SEC) == v3
+    again = building("B1", grid="G2-fixed", updated=2 * SEC)
+    assert not registry.put(again)  # the same moment again: the later write wins
+    assert registry.as_of("B1", T0 + 2 * SEC) == again
+    for n in range(4, 4 + 2 * HISTORY_MAX):
+        registry.put(building("B1", grid=f"G{n}", updated=n * SEC))
+    assert registry.get("B1") == building("B1", grid=f"G{3 + 2 * HISTORY_MAX}",
+                                          updated=(3 + 2 * HISTORY_MAX) * SEC)
+    oldest = registry.as_of("B1", T0)  # bounded: the earliest kept
+    assert oldest is not None and oldest.updated_time == T0 + (4 + HISTORY_MAX) * SEC
+    registry.remove("B1")
+    assert registry.as_of("B1", T0 + 10 * SEC) is None and registry.get("B1") is None

@@ -15,6 +15,7 @@ from hub.replay.replay_plan import (
     shift_offset,
     shift_times,
 )
+from hub.settings import REGISTRY_TOPIC
 from tests.unit.replay.support import T0, FakeClock, msg
 
 
@@ -58,6 +59,16 @@ def test_merge_keeps_partition_order_and_interleaves_by_timestamp() -> None:
     merged = merge_partitions([*p0, *p1])  # recorded in fetch batches, partition by partition
     assert [m.partition for m in merged] == [1, 1, 0, 0, 0]
     assert [m for m in merged if m.partition == 0] == p0  # offset order, though ts not monotone
+
+
+def test_merge_puts_a_registry_card_before_events_of_its_millisecond() -> None:
+    """The worker reads the registry to its end before each batch: a card stamped with its
+    events' millisecond was in force for them online, so a replay (and `hub correlate` of the
+    recording, taken topic by topic) must read it first too."""
+    events = [msg(T0, "hub.src.access_swipe"), msg(T0 + 1, "hub.src.access_swipe")]
+    cards = [msg(T0 - 1, REGISTRY_TOPIC), msg(T0, REGISTRY_TOPIC)]
+    merged = merge_partitions([*events, *cards])
+    assert merged == [cards[0], cards[1], events[0], events[1]]
 
 
 def test_shift_offset_never_stamps_ahead_of_the_wall_clock() -> None:
