@@ -163,9 +163,11 @@ class Codec:
                 return fast[0], compiled
         writer = self.writers.get(fp)
         if writer is None:
+            # bytes apart (01:01:...): sixteen hex digits that happen to be all digits read as
+            # a card number, and a dead letter's detail is scrubbed of those
             raise UnknownSchemaError(
-                f"unknown schema fingerprint {fp.hex()}: the writer used a schema that is neither "
-                f"current nor in {self.schemas_dir / 'history'}; upgrade the hub's schemas"
+                f"unknown schema fingerprint {fp.hex(':')}: the writer used a schema that is "
+                f"neither current nor in {self.schemas_dir / 'history'}; upgrade the hub's schemas"
             )
         reader = self._parsed.get(writer.name)
         same = reader is None or self._fingerprints[writer.name] == fp

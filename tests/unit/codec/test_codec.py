@@ -121,8 +121,21 @@ def test_decode_rejects_non_single_object(data: bytes) -> None:
 
 
 def test_decode_unknown_fingerprint() -> None:
-    with pytest.raises(UnknownSchemaError, match="0102030405060708"):
+    with pytest.raises(UnknownSchemaError, match="01:02:03:04:05:06:07:08"):
         decode(MAGIC + bytes(range(1, 9)) + b"\x00")
+
+
+def test_an_unknown_fingerprint_of_digits_only_survives_the_dead_letter_scrub() -> None:
+    """Sixteen hex digits that are all digits read as a card number: a dead letter said
+    "unknown schema fingerprint p1:aa6b..." and the operator could not tell which schema
+    (an outside probe)."""
+    from hub.codec.deadletter import dead_letter_record
+
+    with pytest.raises(UnknownSchemaError) as info:
+        decode(MAGIC + bytes([1] * 8) + b"\x00")
+    record = dead_letter_record(info.value, topic="hub.src.access_swipe", partition=0, offset=0,
+                                key=b"k", value=b"v", time_ms=0, pseudonym_key="k" * 32)
+    assert "fingerprint 01:01:01:01:01:01:01:01:" in record["detail"]
 
 
 def test_decode_truncated_and_trailing_bytes() -> None:
