@@ -40,6 +40,17 @@ ANALYTICS_TOPICS: dict[str, str] = {
     "risk_warning": "hub.analytics.risk",
     "safety_index": "hub.analytics.safety_index",
 }
+#: Topics only the hub's own processes write: what downstream apps and the hub's state trust.
+HUB_WRITTEN_TOPICS = frozenset((INCIDENTS_TOPIC, *LEVEL_TOPICS.values(), DEADLETTER_TOPIC,
+                                CASES_TOPIC, CORRELATE_TOPIC, *ANALYTICS_TOPICS.values()))
+
+
+def only_the_hub_writes(topic: str) -> bool:
+    """Whether ``topic`` is the hub's output or state (its internal topics, a worker's changelog,
+    the casework's clock): ``hub produce --topic`` and ``hub replay --map`` never send there
+    what vendors send (a swipe mapped onto hub.incidents reached the incidents' readers)."""
+    return (topic in HUB_WRITTEN_TOPICS or topic.startswith("hub.internal.")
+            or topic.endswith(("-changelog", "-casework-clock")))
 
 
 #: Port fields; a port outside 1..65535 fails at bind time, far from the variable that set it.

@@ -35,18 +35,8 @@ from hub.commands.exits import EXIT_NOT_READY
 from hub.model.errors import RecordError
 from hub.model.events import REGISTRY_KIND, SOURCE_KINDS
 from hub.observability.kafka_log import kafka_logger
-from hub.settings import (
-    CASES_TOPIC,
-    CORRELATE_TOPIC,
-    DEADLETTER_TOPIC,
-    INCIDENTS_TOPIC,
-    LEVEL_TOPICS,
-    Settings,
-)
+from hub.settings import Settings, only_the_hub_writes
 
-#: Topics only the hub writes: nothing produced by hand may land there.
-OUTPUT_TOPICS = frozenset((INCIDENTS_TOPIC, *LEVEL_TOPICS.values(), DEADLETTER_TOPIC,
-                           CORRELATE_TOPIC, CASES_TOPIC))
 INPUT_KINDS = (*SOURCE_KINDS, REGISTRY_KIND)
 #: Per-line messages printed before the rest are only counted.
 SHOW = 20
@@ -80,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.bootstrap:
         settings = dataclasses.replace(settings, bootstrap=args.bootstrap)
-    if args.topic and (args.topic in OUTPUT_TOPICS or args.topic.startswith("hub.internal.")
-                       or args.topic.endswith(("-changelog", "-casework-clock"))):
+    if args.topic and only_the_hub_writes(args.topic):
         print(f"hub produce: --topic {args.topic}: only the hub writes that topic; produce "
               "source events or building records to their own topics", file=sys.stderr)
         return 2

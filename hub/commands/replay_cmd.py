@@ -17,7 +17,7 @@ from hub.replay.progress import Progress
 from hub.replay.record import RecordingError
 from hub.replay.replay import replay_file
 from hub.replay.replay_plan import parse_topic_map
-from hub.settings import Settings
+from hub.settings import Settings, only_the_hub_writes
 
 
 def add_parser(subparsers: Any) -> None:
@@ -77,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hub replay: {exc}", file=sys.stderr)
         return 2
+    for old, new in topic_map.items():
+        if only_the_hub_writes(new) and not only_the_hub_writes(old):
+            print(f"hub replay: --map {old}={new}: only the hub writes {new}; map a recorded "
+                  "source topic to a source topic (a recording of the hub's own output may go "
+                  "back to such a topic, to test the apps that read it)", file=sys.stderr)
+            return 2
     problem = input_problem(args.file, "FILE", "a recording (.avro) or a .jsonl file")
     if problem:  # before any Kafka client starts: a directory was "cannot read ... Errno 21", 1
         print(f"hub replay: {problem}", file=sys.stderr)

@@ -100,7 +100,7 @@ def test_produce_refuses_the_hubs_own_output(tmp_path: Path,
     good.write_text(json.dumps(ALARM) + "\n")
     for topic in ("hub.incidents", "hub.incidents.city", "hub.deadletter",
                   "hub.internal.correlate", "tianluo-hub-changelog", "hub.cases",
-                  "tianluo-hub-casework-clock"):
+                  "tianluo-hub-casework-clock", "hub.analytics.risk"):
         assert main(["produce", str(good), "--topic", topic]) == 2
         assert "only the hub writes that topic" in capsys.readouterr().err
 

@@ -334,6 +334,9 @@ def test_usage_errors_of_add_key_replay_and_worker_are_status_2(tmp_path: Path) 
             (["replay", str(tmp_path), "--max", "--bootstrap", "127.0.0.1:1"],
              f"hub replay: FILE {tmp_path}: is a directory; give a recording (.avro) or a "
              ".jsonl file"),
+            (["replay", str(keys), "--max", "--map", "hub.src.access_swipe=hub.incidents"],
+             "hub replay: --map hub.src.access_swipe=hub.incidents: only the hub writes "
+             "hub.incidents; map a recorded source topic to a source topic"),
             (["worker", "--no-supervise", "--loglevel", "garbage"],
              "hub worker: error: argument --loglevel: invalid choice: 'garbage'")):
         result = hub(*args, timeout=30)  # without the check the worker would start
