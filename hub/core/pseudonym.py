@@ -166,7 +166,8 @@ def pseudonymize_fields(
       :func:`sources_that_differ`);
     - a value that is not already a pseudonym is treated as raw and hashed (integers as their
       digits);
-    - ``None`` and empty strings stay as they are, other types too: validation rejects them.
+    - ``None`` and empty strings stay as they are, other types too: validation rejects them;
+      a raw alias given only as an empty string is refused here, under its own name.
 
     Raw aliases whose target is not in ``hash_fields`` are left alone, so validation reports them
     as unknown fields of that kind instead of silently renaming them.
@@ -176,6 +177,11 @@ def pseudonymize_fields(
         if target in hash_fields and raw_name in out:
             value = out.pop(raw_name)
             if value is None or value == "":  # given empty: not a value, so it replaces none
+                if value == "" and all(record.get(name) in (None, "") for name in (
+                        target, *_ALIASES_OF.get(target, ()))):  # said under the name sent:
+                    raise ValidationError(  # "credential_hash: must not be empty" puzzled
+                        f"must not be empty: it is hashed into {target}; leave it out (or "
+                        f"null) when there is none", field=raw_name)
                 out.setdefault(target, value)  # ({"credential": "6222...", "card_no": null}
                 continue                       # kept the null and lost the card)
             out[target] = _hash_raw(value, key, raw_name)

@@ -132,6 +132,16 @@ def test_an_empty_alias_replaces_nothing() -> None:
         "credential_hash": None}
 
 
+def test_an_alias_given_only_empty_is_refused_under_its_own_name() -> None:
+    """`"credential": ""` was "credential_hash: must not be empty", a field the sender never
+    wrote (an outside probe)."""
+    for record in ({"credential": ""}, {"credential": "", "credential_hash": None},
+                   {"card_no": "", "credential": ""}):
+        with pytest.raises(ValidationError, match="hashed into credential_hash") as caught:
+            pseudonymize_fields(record, KEY, {"credential_hash"})
+        assert caught.value.field in ("credential", "card_no")
+
+
 def test_a_lone_surrogate_in_a_personal_value_is_that_fields_error() -> None:
     """Hashing "6222\\ud800" raised UnicodeEncodeError: a 500 at the gateway, `hub produce`
     stopped before the good lines after it."""
