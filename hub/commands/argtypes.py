@@ -43,6 +43,18 @@ def positive_factor(text: str) -> float:
     return value
 
 
+def positive_count(text: str) -> int:
+    """How many of something, such as ``--max N`` messages: a whole number of at least 1
+    (``hub consume --max 0`` printed nothing and said nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of at least 1")
+    return value
+
+
 def port(text: str) -> int:
     """A TCP port to listen on: 1..65535."""
     return _port(text, 1)

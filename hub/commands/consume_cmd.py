@@ -19,7 +19,7 @@ from hub.adapters.kafka import KafkaError, KafkaException
 from hub.adapters.kafka.io import kafka_problem, make_consumer
 from hub.codec import load_codec, record_to_json
 from hub.codec.seal import SealError, unseal
-from hub.commands.argtypes import add_bootstrap, positive_seconds
+from hub.commands.argtypes import add_bootstrap, positive_count, positive_seconds
 from hub.commands.exits import EXIT_NOT_READY
 from hub.model.errors import RecordError
 from hub.observability.kafka_log import kafka_logger
@@ -38,7 +38,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--from-beginning", action="store_true", help="start at the oldest retained message"
     )
-    p.add_argument("--max", type=int, metavar="N", help="stop after N messages")
+    p.add_argument("--max", type=positive_count, metavar="N", help="stop after N messages")
     p.add_argument(
         "--timeout",
         type=positive_seconds,

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hub.commands.argtypes import add_bootstrap
+from hub.commands.argtypes import add_bootstrap, positive_count
 from hub.replay.progress import Progress
 from hub.replay.record import RecordingError, parse_time, record
 from hub.settings import Settings
@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> None:
     start.add_argument("--from-beginning", action="store_true", help="start at the oldest offset")
     start.add_argument("--since", metavar="TIME", help="start at the first message at/after TIME")
     p.add_argument("--until", metavar="TIME", help="stop each partition after TIME")
-    p.add_argument("--max", type=int, metavar="N", help="stop after N messages")
+    p.add_argument("--max", type=positive_count, metavar="N", help="stop after N messages")
     add_bootstrap(p)
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=run)
@@ -73,9 +73,6 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"hub record: {problem}", file=sys.stderr)
         return EXIT_NOT_READY
-    if args.max is not None and args.max < 1:
-        print("hub record: --max must be at least 1", file=sys.stderr)
-        return 2
     if not (args.from_beginning or since is not None or until is not None or args.max):
         print("hub record: recording live from the end; Ctrl-C stops", file=sys.stderr)
     progress = None if args.quiet else Progress(sys.stderr, "recording")

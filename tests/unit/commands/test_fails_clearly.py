@@ -199,6 +199,11 @@ def test_a_bad_redis_url_is_status_2_before_anything_is_sent(tmp_path: Path) -> 
     (["replay", str(SCENARIO), "--speed", "nan"], "argument --speed: 'nan': give a number"),
     (["replay", str(SCENARIO), "--speed", "0"], "argument --speed: '0': give a number"),
     (["flush", "--wait", "nan"], "hub flush: error: argument --wait: 'nan': give a number"),
+    (["consume", "hub.incidents", "--max", "0"],
+     "hub consume: error: argument --max: '0': give a whole number of at least 1"),
+    (["consume", "hub.incidents", "--max", "-3"], "argument --max: '-3': give a whole number"),
+    (["record", "hub.incidents", "--max", "0", "--out", "x.avro"],
+     "hub record: error: argument --max: '0': give a whole number of at least 1"),
 ])
 def test_durations_and_speeds_out_of_range_are_usage_errors(args: list[str],
                                                             message: str) -> None:
