@@ -34,7 +34,8 @@ def add_parser(sub: Any) -> None:
                    "later lines disprove them (CONFIRMED versions are the same as without it)")
     p.add_argument("--now", default=None,
                    help="when the file's events arrived, for lines that do not say (a "
-                   "recording's do): epoch ms, ISO-8601 with an offset, or 'now'. Event times "
+                   "recording's do): epoch ms, ISO-8601 with an offset, 'now', or relative to "
+                   "now like -15m / -2h / -1d. Event times "
                    "further past it than the source's `future` tolerance are corrected to it, as "
                    "the worker does with Kafka timestamps (docs/adr/0006)")
     p.add_argument("--rejected", type=Path, default=None,
@@ -93,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"hub correlate: --now: {exc}", file=sys.stderr)
             return 2
         if not MIN_TIME_MS <= now < MAX_TIME_MS:  # every event would be "ahead" of it
+            hint = (f"; {args.now} reads as epoch seconds: give milliseconds "
+                    f"({now * 1000})" if MIN_TIME_MS <= now * 1000 < MAX_TIME_MS else "")
             print(f"hub correlate: --now {args.now}: not a plausible arrival time (between "
-                  "2000-01-01 and 2100-01-01 UTC); give when the file's events reached the hub, "
-                  "e.g. 2025-03-03T08:00:00+08:00, or leave --now out", file=sys.stderr)
+                  f"2000-01-01 and 2100-01-01 UTC){hint}; give when the file's events reached "
+                  "the hub, e.g. 2025-03-03T08:00:00+08:00, or leave --now out", file=sys.stderr)
             return 2
     tune_for_throughput()
     summary = CorrelateSummary()

@@ -308,8 +308,19 @@ def test_an_implausible_now_is_refused(now: str, tmp_path: Path,
     status = main(["correlate", "--rules", str(RULES), "--in", str(write_events(tmp_path)),
                    "--out", str(out), "--now", now])
     assert status == 2
-    assert f"--now {now}: not a plausible arrival time" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--now {now}: not a plausible arrival time" in err
+    assert "reads as epoch seconds" not in err  # not as seconds either
     assert not out.exists()
+
+
+def test_a_now_in_epoch_seconds_is_told_to_be_milliseconds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["correlate", "--rules", str(RULES), "--in", str(write_events(tmp_path)),
+                   "--out", str(tmp_path / "out.jsonl"), "--now", "1740967260"])
+    assert status == 2
+    assert ("1740967260 reads as epoch seconds: give milliseconds (1740967260000)"
+            in capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("command", ["correlate", "analytics"])
