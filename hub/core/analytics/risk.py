@@ -114,6 +114,7 @@ class _Case:
     areas: tuple[Area, ...]
     week: int
     last: int  # the latest event time seen of the case
+    version: int = 0  # an incident's: the highest version counted decides where it counts
 
 
 class RiskWarningEngine:
@@ -164,17 +165,23 @@ class RiskWarningEngine:
         return self._count(GRID_REPORT, case)
 
     def add_incident(self, incident: Incident) -> list[RiskWarning]:
-        """Count a CONFIRMED incident version (once per incident); early warnings it raises."""
+        """Count a CONFIRMED incident (once) where its highest version places it; early
+        warnings it raises. The first version taken decided before: two versions with
+        different building snapshots counted in whichever area's came first (an outside
+        probe)."""
         if incident.status != CONFIRMED:
             return []
         self._check_late(incident.first_event_time)
-        if incident.incident_id in self._incidents:
-            return []
+        held = self._incidents.get(incident.incident_id)
+        if held is not None:
+            if incident.version <= held.version:
+                return []
+            self._uncount(INCIDENT, held)
         case = self._incidents[incident.incident_id] = _Case(
             (incident.first_event_time, incident.incident_id), incident.rule_id,
             self.directory.incident_areas(incident),
             period_of(incident.first_event_time, "WEEK", self.zone).start,
-            incident.first_event_time)
+            incident.first_event_time, incident.version)
         return self._count(INCIDENT, case)
 
     def _uncount(self, source: str, case: _Case) -> None:
@@ -183,6 +190,9 @@ class RiskWarningEngine:
             series[case.week] -= 1
             if not series[case.week]:
                 del series[case.week]
+                if not series:  # as if never counted: the same state in either order
+                    del self._counts[(area, source, case.case_type)]
+                    self._first_week.pop((area, source, case.case_type), None)
 
     def _count(self, source: str, case: _Case) -> list[RiskWarning]:
         out = []

@@ -97,6 +97,7 @@ class _DayIncident:
     day: int  # start of the local day of its first_event_time
     areas: tuple[Area, ...]
     risk_level: str
+    version: int  # the highest version taken: its snapshot places the incident
 
 
 class SafetyIndexEngine:
@@ -127,17 +128,22 @@ class SafetyIndexEngine:
             self._first_day = day
 
     def add_incident(self, incident: Incident) -> list[SafetyIndex]:
-        """Count a CONFIRMED incident version on the day of its first_event_time."""
+        """Count a CONFIRMED incident on the day of its first_event_time, in the areas of its
+        highest version, at the highest risk level of any (whatever their order: the first
+        version taken placed it before, an outside probe)."""
         if incident.status != CONFIRMED:
             return []
         self._accept(incident.first_event_time)
+        areas = self.directory.incident_areas(incident)
+        self._seen.update(areas)  # every version's: the same set in any order
         held = self._incidents.get(incident.incident_id)
-        if held is None:
-            areas = self.directory.incident_areas(incident)
-            self._seen.update(areas)
+        if held is None or incident.version > held.version:
+            level = incident.risk_level
+            if held is not None and risk_rank(held.risk_level) > risk_rank(level):
+                level = held.risk_level
             self._incidents[incident.incident_id] = _DayIncident(
-                period_of(incident.first_event_time, "DAY", self.zone).start, areas,
-                incident.risk_level)
+                period_of(incident.first_event_time, "DAY", self.zone).start, areas, level,
+                incident.version)
         elif risk_rank(incident.risk_level) > risk_rank(held.risk_level):
             held.risk_level = incident.risk_level
         return []

@@ -10,7 +10,7 @@ from hub.core.analytics import RiskWarning, RiskWarningEngine, poisson_tail
 from hub.model.events import Event
 from hub.model.incidents import PROVISIONAL, Incident
 
-from .builders import CONFIG, DAY, MONDAY, WEEK, H, directory, incident, report
+from .builders import CONFIG, DAY, MONDAY, WEEK, H, building, directory, incident, report
 
 # -- the Poisson tail --------------------------------------------------------------------------
 
@@ -181,3 +181,17 @@ def test_final_warnings_do_not_depend_on_arrival_order() -> None:
         shuffled = events[:]
         rng.shuffle(shuffled)
         assert finals(shuffled) == expected
+
+
+def test_versions_that_move_an_incident_count_where_the_highest_puts_it_in_any_order() -> None:
+    def counts(order: list[int]) -> dict[str, int]:
+        engine = RiskWarningEngine(CONFIG, directory(building(), building("B2", grid="G2")))
+        versions = {1: incident("i1", MONDAY + DAY, b=building(grid="G1")),
+                    2: incident("i1", MONDAY + DAY, version=2, b=building(grid="G2"),
+                                grid_id="G2")}
+        for v in order:
+            engine.add_incident(versions[v])
+        return {key[0].code: series.get(MONDAY, 0) for key, series in engine.series()
+                if key[0].level == "GRID"}
+
+    assert counts([1, 2]) == counts([2, 1]) == {"G2": 1}

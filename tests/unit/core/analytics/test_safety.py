@@ -131,3 +131,16 @@ def test_adding_an_incident_never_raises_an_index(base: list[Incident], extra: I
     day = f"2026-01-0{5 + (extra.first_event_time - MONDAY) // DAY}"
     key = ("GRID", extra.building.grid_id, day)
     assert after[key].penalty > (before[key].penalty if key in before else 0.0)
+
+
+def test_versions_that_move_an_incident_count_where_the_highest_puts_it_in_any_order() -> None:
+    """v1's snapshot in G1, v2's in G2: the first version taken placed it before, so the two
+    orders of one set of versions gave different indexes (an outside probe)."""
+    v1 = incident("i1", MONDAY + H, risk="MEDIUM", b=building(grid="G1"))
+    v2 = incident("i1", MONDAY + H, risk="MEDIUM", version=2, b=building(grid="G2"),
+                  grid_id="G2")
+    both = (building(), building("B2", grid="G2"))
+    forward, backward = run([v1, v2], buildings=both), run([v2, v1], buildings=both)
+    assert forward == backward
+    assert forward[("GRID", "G2", "2026-01-05")].incidents_medium == 1
+    assert forward[("GRID", "G1", "2026-01-05")].incidents_medium == 0
