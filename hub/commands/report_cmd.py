@@ -30,6 +30,13 @@ or without the report's file, --chart not writable (checked before anything is r
 """
 
 
+def _area_code(text: str) -> str:
+    """An area's code: not empty (``--area ""`` said "no records for GRID (all areas)")."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give an area's code, or leave --area out for every area")
+    return text
+
+
 def add_parser(sub: Any) -> None:
     """Register ``hub report`` and its flags; the flags' help texts are its reference."""
     p = sub.add_parser(
@@ -38,7 +45,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("report", choices=("disputes", "risk", "safety"), help="which report")
     p.add_argument("--level", required=True, type=str.upper, choices=LEVELS,
                    help="area level: GRID, TOWNSHIP, DISTRICT or CITY")
-    p.add_argument("--area", default=None, metavar="CODE",
+    p.add_argument("--area", default=None, metavar="CODE", type=_area_code,
                    help="one area's code at that level (default: every area of the level)")
     p.add_argument("--period", default=None, type=str.upper, choices=PERIODS,
                    help="disputes: DAY, WEEK, MONTH (default) or YEAR; risk is always WEEK, "

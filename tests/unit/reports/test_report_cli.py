@@ -137,6 +137,13 @@ def test_wrong_level_is_an_argparse_usage_error(an: Path) -> None:
     assert "--level: invalid choice: 'STREET'" in result.stderr
 
 
+def test_an_empty_area_is_a_usage_error(an: Path) -> None:
+    """`--area ""` said "no records for GRID (all areas)", status 1 (an outside probe)."""
+    result = hub("disputes", "--level", "GRID", "--in", str(an), "--area", "")
+    assert result.returncode == 2
+    assert "--area: give an area's code, or leave --area out" in result.stderr
+
+
 def test_no_records_is_status_1_with_a_hint(an: Path, tmp_path: Path) -> None:
     chart = tmp_path / "c.png"
     result = hub("disputes", "--level", "GRID", "--area", "330102", "--in", str(an),
