@@ -104,8 +104,8 @@ class SafetyIndexEngine:
     """Event-time accumulator of the safety index: ``add_incident``/``add_report``, then
     ``close_until`` emits every (area, day) of the days the watermark closes.
 
-    Areas: every area the registry names, and every area an input was counted in; days: from the
-    day of the earliest input accepted.
+    Areas: every area the registry names, and every area an input was counted in from the day
+    of its earliest such input; days: from the day of the earliest input accepted.
     """
 
     def __init__(self, config: AnalyticsConfig, directory: AreaDirectory) -> None:
@@ -117,7 +117,17 @@ class SafetyIndexEngine:
         self._first_day: int | None = None
         self._incidents: dict[str, _DayIncident] = {}  # incidents of days still open
         self._disputes: dict[str, DisputeHistory] = {}  # disputes not closed (or of open days)
-        self._seen: set[Area] = set()
+        #: area -> the day of the earliest input counted in it: it has a record from that day
+        #: on. Not "from whenever it was first seen": live, a later day's report read before a
+        #: day closed gave its area that day too, and offline not (an outside probe)
+        self._seen: dict[Area, int] = {}
+
+    def _saw(self, areas: tuple[Area, ...], t: int) -> None:
+        day = period_of(t, "DAY", self.zone).start
+        seen = self._seen
+        for area in areas:
+            if seen.get(area, day + 1) > day:
+                seen[area] = day
 
     def _accept(self, t: int) -> None:
         if self.watermark is not None and t < self.watermark:
@@ -135,7 +145,7 @@ class SafetyIndexEngine:
             return []
         self._accept(incident.first_event_time)
         areas = self.directory.incident_areas(incident)
-        self._seen.update(areas)  # every version's: the same set in any order
+        self._saw(areas, incident.first_event_time)  # every version's: the same in any order
         held = self._incidents.get(incident.incident_id)
         if held is None or incident.version > held.version:
             level = incident.risk_level
@@ -155,7 +165,7 @@ class SafetyIndexEngine:
         its 100)."""
         self._accept(event.event_time)
         if not is_dispute(event):
-            self._seen.update(self.directory.report_areas(event))
+            self._saw(self.directory.report_areas(event), event.event_time)
             return []
         report_id = str(event.fields.get("report_id") or "")
         history = self._disputes.get(report_id)
@@ -163,7 +173,7 @@ class SafetyIndexEngine:
             history = self._disputes[report_id] = DisputeHistory(report_id)
         areas = self.directory.report_areas(event)
         history.add(event, areas)
-        self._seen.update(areas)
+        self._saw(areas, event.event_time)
         return []
 
     def close_until(self, watermark: int) -> list[SafetyIndex]:
@@ -198,7 +208,8 @@ class SafetyIndexEngine:
                 for area in history.areas:
                     disputes[area] += 1
         households = self.directory.households_by_area()
-        areas = sorted(set(households) | self._seen, key=lambda a: a.sort_key)
+        areas = sorted(set(households).union(a for a, first in self._seen.items()
+                                             if first <= day.start), key=lambda a: a.sort_key)
         w = self.safety.incident_weights
         out = []
         for area in areas:

@@ -144,3 +144,22 @@ def test_versions_that_move_an_incident_count_where_the_highest_puts_it_in_any_o
     assert forward == backward
     assert forward[("GRID", "G2", "2026-01-05")].incidents_medium == 1
     assert forward[("GRID", "G1", "2026-01-05")].incidents_medium == 0
+
+
+def test_an_area_has_records_from_the_day_of_its_earliest_input_whenever_it_is_read() -> None:
+    """Live, a report of Tuesday in grid G8 read before Monday closed gave G8 a Monday record;
+    offline (in time order) it had none (an outside probe). The day of its earliest input
+    decides, not when it was read."""
+    monday = report("m1", MONDAY + H, "M1", category="SAFETY_HAZARD")
+    tuesday = report("t1", MONDAY + DAY + H, "T1", category="SAFETY_HAZARD", grid_id="G8",
+                     building_id=None)
+    both_read = run([], [monday, tuesday], days=2)
+    engine = SafetyIndexEngine(CONFIG, directory())
+    engine.add_report(monday)
+    in_order = engine.close_until(MONDAY + DAY)
+    engine.add_report(tuesday)
+    in_order += engine.close_until(MONDAY + 2 * DAY)
+    assert {(r.area_code, r.day_label) for r in in_order} == set(
+        (code, label) for _, code, label in both_read)
+    assert ("GRID", "G8", "2026-01-05") not in both_read
+    assert ("GRID", "G8", "2026-01-06") in both_read
