@@ -129,6 +129,7 @@ NOT_THERE = ("Kafka at 127.0.0.1:1 does not answer (connection refused at 127.0.
     ("topics", "list"), ("topics", "apply"), ("consume", "hub.incidents"), ("flush",),
     ("produce", "samples/scenario.jsonl"), ("replay", "--max", "samples/scenario.jsonl"),
     ("record", "hub.incidents", "--out", "{tmp}/out.avro", "--from-beginning"),
+    ("analytics", "--live"),
 ])
 def test_every_kafka_command_says_kafka_is_not_there_in_one_sentence(
         args: tuple[str, ...], tmp_path: Path) -> None:
