@@ -51,7 +51,8 @@ REPORTS: dict[str, ReportKind] = {
         "count", "baseline_counts", "baseline_mean", "p_value", "risk_level", "final")),
     "safety": ReportKind("safety", "safety_index.jsonl", "safety_index", (
         "area_level", "area_code", "day_start", "day_label", "index", "incidents_critical",
-        "incidents_high", "incidents_medium", "incidents_low", "open_disputes", "households")),
+        "incidents_high", "incidents_medium", "incidents_low", "open_disputes", "households",
+        "households_used")),
 }
 
 
@@ -175,16 +176,18 @@ def risk_table(records: Iterable[Record]) -> list[str]:
 
 
 SAFETY_HEADERS = ("day", "area", "index", "critical", "high", "medium", "low", "open_disputes",
-                  "households")
+                  "households", "used")
 
 
 def safety_table(records: Iterable[Record]) -> list[str]:
-    """One row per day and area, in time order then by area code."""
+    """One row per day and area, in time order then by area code. ``used``: the households the
+    penalty was divided by (at least the floor): without it a row's index could not be
+    recomputed from the table (an outside probe)."""
     rows = [[r["day_label"], r["area_code"], f"{r['index']:.1f}", str(r["incidents_critical"]),
              str(r["incidents_high"]), str(r["incidents_medium"]), str(r["incidents_low"]),
-             str(r["open_disputes"]), str(r["households"])]
+             str(r["open_disputes"]), str(r["households"]), str(r["households_used"])]
             for r in sorted(records, key=lambda r: (r["day_start"], r["area_code"]))]
-    return format_table(SAFETY_HEADERS, rows, right=range(2, 9))
+    return format_table(SAFETY_HEADERS, rows, right=range(2, 10))
 
 
 TABLES = {"disputes": disputes_table, "risk": risk_table, "safety": safety_table}

@@ -55,10 +55,14 @@ def test_risk_table_exact_lines_with_early_before_final() -> None:
 
 def test_safety_table_exact_lines_in_day_then_area_order() -> None:
     assert safety_table(select("safety", SAFETY, level="TOWNSHIP")) == [
-        "day         area       index  critical  high  medium  low  open_disputes  households",
-        "2026-01-05  330102001  100.0         0     0       0    0              0        1200",
-        "2026-01-05  330102002    0.0         2     3       1    0              5          80",
-        "2026-01-06  330102001   88.3         0     1       0    2              0        1200",
+        "day         area       index  critical  high  medium  low  open_disputes  households"
+        "  used",
+        "2026-01-05  330102001  100.0         0     0       0    0              0        1200"
+        "  1200",
+        "2026-01-05  330102002    0.0         2     3       1    0              5          80"
+        "   100",
+        "2026-01-06  330102001   88.3         0     1       0    2              0        1200"
+        "  1200",
     ]
 
 
