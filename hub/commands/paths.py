@@ -11,14 +11,15 @@ import os
 from pathlib import Path
 
 
-def output_problem(path: Path | str, flag: str) -> str | None:
-    """Why ``path`` cannot be written as a file (None: it can). '-' (stdout) is always fine."""
+def output_problem(path: Path | str, flag: str, suffix: str = ".jsonl") -> str | None:
+    """Why ``path`` cannot be written as a file (None: it can). '-' (stdout) is always fine.
+    ``suffix``: what the example name of a file in a directory given ends with."""
     if str(path) == "-":
         return None
     p = Path(path)
     if p.is_dir():
         return (f"{flag} {p}: is a directory; give a file path, e.g. "
-                f"{p / ('out' + (p.suffix or '.jsonl'))}")
+                f"{p / ('out' + (p.suffix or suffix))}")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
         return f"{flag} {p}: directory {parent} does not exist; create it first"

@@ -83,7 +83,7 @@ def _usage_problem(args: argparse.Namespace, file_name: str) -> str | None:
     if not os.access(d / file_name, os.R_OK):
         return f"--in {d}: {file_name} is not readable (permissions)"
     if args.chart is not None:
-        problem = output_problem(args.chart, "--chart")
+        problem = output_problem(args.chart, "--chart", ".png")
         if problem:
             return problem
         if args.chart.suffix.lower() != ".png":

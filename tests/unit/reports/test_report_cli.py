@@ -117,7 +117,8 @@ def test_natural_period_is_accepted_for_risk_and_safety(an: Path) -> None:
 def test_chart_path_checked_before_anything_is_written(an: Path, tmp_path: Path) -> None:
     result = hub("safety", "--level", "GRID", "--in", str(an), "--chart", str(tmp_path))
     assert result.returncode == 2
-    assert err_line(result).startswith(f"hub report: --chart {tmp_path}: is a directory")
+    assert err_line(result) == (f"hub report: --chart {tmp_path}: is a directory; give a file "
+                                f"path, e.g. {tmp_path / 'out.png'}")  # not out.jsonl
     assert result.stdout == ""
     bad = tmp_path / "no" / "c.png"
     result = hub("safety", "--level", "GRID", "--in", str(an), "--chart", str(bad))
