@@ -2,10 +2,11 @@
 
 An area is a level and a code: GRID (grid_id), TOWNSHIP (township_code), DISTRICT
 (district_code), CITY (city_code). An event is counted in the areas of its building, as the
-building registry (楼宇身份证) names them; a grid report without a building (or whose building
-the registry does not know) is counted in its grid alone. An incident uses the building snapshot
-it carries (the registry as it stood when the incident was published), then the registry, then
-its grid_id.
+building registry (楼宇身份证) names them at the event's time (the card in force then,
+hub.core.registry.MemoryBuildingRegistry.as_of: a building that moved counts its earlier
+reports where it was); a grid report without a building (or whose building the registry does
+not know) is counted in its grid alone. An incident uses the building snapshot it carries (the
+card in force at its evidence's time), then the registry, then its grid_id.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from hub.core.registry import MemoryBuildingRegistry
 from hub.model.events import Building, Event
 from hub.model.incidents import ROUTE_LEVELS, Incident, Route
 
@@ -66,16 +68,20 @@ class AreaDirectory:
 
     def __init__(self, buildings: Iterable[Building] = ()) -> None:
         self._buildings: dict[str, Building] = {}
+        #: every card read, for ``as_of`` (the latest are ``_buildings``)
+        self._cards = MemoryBuildingRegistry()
         self._households: dict[Area, int] | None = None
         for building in buildings:
             self.put(building)
 
     def as_of(self, building_id: str, at: int) -> Building | None:
-        """The latest record: an area's households and units are counted as they stand now."""
-        return self._buildings.get(building_id)
+        """The card in force at ``at`` (hub.core.registry.BuildingRegistry.as_of)."""
+        return self._cards.as_of(building_id, at)
 
     def put(self, building: Building) -> bool:
-        """Store ``building`` unless a newer record is already held; True when stored."""
+        """Store ``building`` unless a newer record is already held (an older one is kept for
+        ``as_of`` only); True when stored."""
+        self._cards.put(building)
         current = self._buildings.get(building.building_id)
         if current is not None and current.updated_time > building.updated_time:
             return False
@@ -91,17 +97,18 @@ class AreaDirectory:
         return len(self._buildings)
 
     def report_areas(self, event: Event) -> tuple[Area, ...]:
-        """The areas of a grid report: its building's from the registry, else its grid."""
+        """The areas of a grid report: its building's from the card in force at its time, else
+        its grid."""
         bid = event.fields.get("building_id")
         grid = event.fields.get("grid_id")
-        building = self.get(str(bid)) if bid else None
+        building = self.as_of(str(bid), event.event_time) if bid else None
         return areas_of(building, str(grid) if grid else None)
 
     def incident_areas(self, incident: Incident) -> tuple[Area, ...]:
         """The areas of an incident: its building snapshot, else the registry, else its grid."""
         building = incident.building
         if building is None and incident.building_id:
-            building = self.get(incident.building_id)
+            building = self.as_of(incident.building_id, incident.first_event_time)
         return areas_of(building, incident.grid_id)
 
     def households(self, area: Area) -> int:
