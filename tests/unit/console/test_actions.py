@@ -120,7 +120,14 @@ def test_the_producer_gives_an_action_up_before_the_page_stops_waiting(
     with pytest.raises(ActionNotStored, match="timed out"):
         feed.send_action(action, timeout=5.0)
     assert time.monotonic() - started < 4.0
-    assert len(feed._producer) == 0  # nothing left queued to be stored later
+    # Nothing left queued to be stored later. len() also counts events the producer has not
+    # served yet (a refused connection's error, every few hundred ms with Kafka away): served,
+    # the queue empties at once, while a message still queued (message.timeout.ms not the
+    # page's, the bug) would hold it for minutes. 3 of 7 runs saw such an event here at once.
+    deadline = time.monotonic() + 2.0
+    while len(feed._producer) and time.monotonic() < deadline:
+        feed._producer.poll(0.05)
+    assert len(feed._producer) == 0
 
 
 def test_the_page_says_only_its_own_notices_and_is_never_framed() -> None:
