@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
 def _live(args: argparse.Namespace, settings: Any, config_path: Path) -> int:
     from hub.codec import load_codec
     from hub.commands.exits import EXIT_NOT_READY, EXIT_OK, EXIT_USAGE
+    from hub.commands.kafka_check import quiet_kafka_problem
     from hub.core.analytics import load_analytics
     from hub.model.errors import ConfigError
     from hub.online.analytics_app import (
@@ -135,7 +136,7 @@ def _live(args: argparse.Namespace, settings: Any, config_path: Path) -> int:
     except ConfigError as exc:
         print(f"hub analytics: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    problem = _kafka_problem(settings, args.verbose)
+    problem = quiet_kafka_problem(settings, args.verbose)
     if problem:  # at once, in the sentence every command uses: ~194 librdkafka lines came first
         print(f"hub analytics --live: {problem}", file=sys.stderr)
         return EXIT_NOT_READY
@@ -153,16 +154,3 @@ def _live(args: argparse.Namespace, settings: Any, config_path: Path) -> int:
           file=sys.stderr)
     return EXIT_OK
 
-
-def _kafka_problem(settings: Any, verbose: bool) -> str | None:
-    """Why Kafka cannot serve the live run now (None: it can), asked by a quiet probe."""
-    import logging
-
-    from hub.adapters.kafka.io import kafka_problem, make_producer
-    from hub.observability.kafka_log import kafka_logger
-
-    probe = make_producer(settings, logger=kafka_logger(verbose=verbose, level=logging.CRITICAL))
-    try:
-        return kafka_problem(probe, settings.bootstrap, timeout=10.0)
-    finally:
-        probe.flush(0)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from hub.commands.argtypes import add_bootstrap, positive_factor
 from hub.commands.exits import EXIT_NOT_READY
+from hub.commands.kafka_check import quiet_kafka_problem
 from hub.commands.paths import input_problem
 from hub.model.events import ALL_KINDS, INCIDENT_KIND
 from hub.replay.progress import Progress
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:  # before any Kafka client starts: a directory was "cannot read ... Errno 21", 1
         print(f"hub replay: {problem}", file=sys.stderr)
         return 2
-    problem = _kafka_problem(settings, args.verbose)
+    problem = quiet_kafka_problem(settings, args.verbose)
     if problem:  # at once, in the sentence every command uses, not librdkafka's log lines
         print(f"hub replay: {problem}; nothing was sent", file=sys.stderr)
         return EXIT_NOT_READY
@@ -118,14 +118,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"hub replay: {summary.failed:,} messages were NOT delivered", file=sys.stderr)
     return 0 if summary.ok else 1
 
-
-def _kafka_problem(settings: Settings, verbose: bool) -> str | None:
-    """Why Kafka cannot take the replay now (None: it can), asked by a quiet probe."""
-    from hub.adapters.kafka.io import kafka_problem, make_producer
-    from hub.observability.kafka_log import kafka_logger
-
-    probe = make_producer(settings, logger=kafka_logger(verbose=verbose, level=logging.CRITICAL))
-    try:
-        return kafka_problem(probe, settings.bootstrap, timeout=10.0)
-    finally:
-        probe.flush(0)
