@@ -28,8 +28,9 @@ def key_for(by: tuple[str, ...], fields: Mapping[str, Any],
         value = fields.get(name)
         if value is None and name in REGISTRY_JOIN_FIELDS and registry is not None:
             bid = fields.get("building_id")
-            building = (None if not bid else registry.get(str(bid)) if at is None
-                        else registry.as_of(str(bid), at))
+            building = None
+            if bid:
+                building = registry.get(str(bid)) if at is None else registry.as_of(str(bid), at)
             value = getattr(building, name, None) if building else None
         if value is None or value == "":
             return None

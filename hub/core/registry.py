@@ -14,6 +14,7 @@ the cards alone, as long as a change is produced before the events that come aft
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable
 from typing import Protocol
 
 from hub.model.events import Building
@@ -87,6 +88,10 @@ class MemoryBuildingRegistry:
         """Forget ``building_id`` (a tombstone on the registry topic); unknown ids are ignored."""
         self._buildings.pop(building_id, None)
         self._history.pop(building_id, None)
+
+    def latest(self) -> Iterable[Building]:
+        """The latest record of every building held."""
+        return self._buildings.values()
 
     def __len__(self) -> int:
         return len(self._buildings)

@@ -62,13 +62,12 @@ def areas_of(building: Building | None, grid_id: str | None) -> tuple[Area, ...]
 class AreaDirectory:
     """The building registry as analytics needs it: areas of a building, households of an area.
 
-    Holds the latest record of each building (an older ``updated_time`` never replaces a newer
-    one, as in the correlation registry); satisfies ``hub.core.registry.BuildingRegistry``.
+    Holds the cards as the correlation registry does (hub.core.registry.MemoryBuildingRegistry:
+    the latest per building, and those before it for ``as_of``); satisfies
+    ``hub.core.registry.BuildingRegistry``.
     """
 
     def __init__(self, buildings: Iterable[Building] = ()) -> None:
-        self._buildings: dict[str, Building] = {}
-        #: every card read, for ``as_of`` (the latest are ``_buildings``)
         self._cards = MemoryBuildingRegistry()
         self._households: dict[Area, int] | None = None
         for building in buildings:
@@ -81,20 +80,17 @@ class AreaDirectory:
     def put(self, building: Building) -> bool:
         """Store ``building`` unless a newer record is already held (an older one is kept for
         ``as_of`` only); True when stored."""
-        self._cards.put(building)
-        current = self._buildings.get(building.building_id)
-        if current is not None and current.updated_time > building.updated_time:
-            return False
-        self._buildings[building.building_id] = building
-        self._households = None
-        return True
+        stored = self._cards.put(building)
+        if stored:
+            self._households = None
+        return stored
 
     def get(self, building_id: str) -> Building | None:
         """The latest record held for ``building_id``; None when the registry has not sent it."""
-        return self._buildings.get(building_id)
+        return self._cards.get(building_id)
 
     def __len__(self) -> int:
-        return len(self._buildings)
+        return len(self._cards)
 
     def report_areas(self, event: Event) -> tuple[Area, ...]:
         """The areas of a grid report: its building's from the card in force at its time, else
@@ -119,7 +115,7 @@ class AreaDirectory:
         """Every area the registry names, with the sum of its buildings' households."""
         if self._households is None:
             table: dict[Area, int] = defaultdict(int)
-            for building in self._buildings.values():
+            for building in self._cards.latest():
                 for area in areas_of_building(building):
                     table[area] += max(building.households, 0)
             self._households = dict(table)
