@@ -25,10 +25,28 @@ from tests.integration.incident_compare import (
     read_offline,
 )
 from tests.integration.scenarios import Scenario, make_scenario
+from tests.integration.topic_io import Received
 from tests.integration.topic_reset import reset_topics
 from tests.integration.worker_harness import WorkerGroup, flush_and_collect, produce_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def one_worker_over(settings: Settings, tmp_path: Path, app: str, path: Path,
+                    lag_timeout: float) -> tuple[list[Received], list[Received]]:
+    """A worker on fresh topics from the start, ``path`` produced to it, then `hub flush`:
+    every incident version and dead letter it published."""
+    app_id = new_app_id(app)
+    reset_topics(settings, app_id)
+    group = WorkerGroup(settings, tmp_path, app_id)
+    try:
+        group.start("w1")
+        group.wait_members(1, timeout=90)
+        produce_file(group, path)
+        group.wait_lag_zero(timeout=lag_timeout)
+        return flush_and_collect(group)
+    finally:
+        group.stop_all()
 
 
 def test_registry_and_events_produced_together_route_as_offline(
@@ -37,21 +55,11 @@ def test_registry_and_events_produced_together_route_as_offline(
                              situations_per_rule=2)
     routed = [i for i in scenario.offline.values() if i.get("route")]
     assert len(routed) >= 10  # the property is about routing: most incidents must be routed
-    app_id = new_app_id("registry")
-    reset_topics(stack_settings, app_id)
-    group = WorkerGroup(stack_settings, tmp_path, app_id)
-    try:
-        group.start("w1")
-        group.wait_members(1, timeout=90)
-        combined = tmp_path / "combined.jsonl"
-        combined.write_text(scenario.registry.read_text() + scenario.events.read_text())
-        produce_file(group, combined)
-        group.wait_lag_zero(timeout=180)
-        incidents, dead = flush_and_collect(group)
-        assert_same_incidents(incidents, scenario, dead)
-        assert dead_letter_summary(dead) == {}
-    finally:
-        group.stop_all()
+    combined = tmp_path / "combined.jsonl"
+    combined.write_text(scenario.registry.read_text() + scenario.events.read_text())
+    incidents, dead = one_worker_over(stack_settings, tmp_path, "registry", combined, 180)
+    assert_same_incidents(incidents, scenario, dead)
+    assert dead_letter_summary(dead) == {}
 
 
 T0 = 1_740_967_200_000  # 2025-03-03 10:00 +08:00
@@ -99,22 +107,12 @@ def test_a_card_changed_mid_stream_routes_each_incident_by_its_event_time(
                 "ac-move-D4": "GRID-NEW"}
     assert {i["evidence"][0]["event_id"]: i["route"]["department_id"]
             for i in offline.values()} == expected
-    app_id = new_app_id("registry-move")
-    reset_topics(stack_settings, app_id)
-    group = WorkerGroup(stack_settings, tmp_path, app_id)
-    try:
-        group.start("w1")
-        group.wait_members(1, timeout=90)
-        produce_file(group, path)
-        group.wait_lag_zero(timeout=120)
-        incidents, dead = flush_and_collect(group)
-        scenario = Scenario(path, path, 4, offline, frozenset({"door_held_open"}))
-        assert_same_incidents(incidents, scenario, dead)
-        every = [r.record for r in incidents if r.record is not None]
-        assert {r["status"] for r in every} == {"PROVISIONAL", "CONFIRMED"}
-        for r in every:
-            door = r["evidence"][0]["event_id"]
-            assert r["route"]["department_id"] == expected[door], (door, r["status"])
-        assert dead_letter_summary(dead) == {}
-    finally:
-        group.stop_all()
+    incidents, dead = one_worker_over(stack_settings, tmp_path, "registry-move", path, 120)
+    scenario = Scenario(path, path, 4, offline, frozenset({"door_held_open"}))
+    assert_same_incidents(incidents, scenario, dead)
+    every = [r.record for r in incidents if r.record is not None]
+    assert {r["status"] for r in every} == {"PROVISIONAL", "CONFIRMED"}
+    for r in every:
+        door = r["evidence"][0]["event_id"]
+        assert r["route"]["department_id"] == expected[door], (door, r["status"])
+    assert dead_letter_summary(dead) == {}
