@@ -28,6 +28,7 @@ from hub.runtime.correlator import Correlator
 from hub.runtime.handoff import EventHandoff
 from hub.runtime.ingest import Ingestor
 from hub.runtime.pipeline import Abandon, FatalKafkaError, Pipeline, Throttled
+from hub.runtime.registry_check import RegistryCheck
 from hub.runtime.registry_reader import RegistryReader
 from hub.runtime.state_store import ChangelogStore, changelog_topic
 from hub.runtime.stop_signals import StopSignals
@@ -115,7 +116,9 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
                         registry=reader, codec=codec, metrics=metrics, worker_id=worker_id,
                         tick_seconds=settings.tick_seconds,
                         checkpoint_seconds=settings.checkpoint_seconds,
-                        correlate_partitions=partitions_of(specs, CORRELATE_TOPIC))
+                        correlate_partitions=partitions_of(specs, CORRELATE_TOPIC),
+                        registry_check=RegistryCheck(codec, metrics, ingestor.kept_for_dead_letter,
+                                                     settings.pseudonym_key))
     store.stop = pipeline.stop
     return HubApp(settings, pipeline, metrics, correlator, ingestor, reader)
 

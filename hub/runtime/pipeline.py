@@ -1,6 +1,7 @@
 """The worker's loop: consume a batch, ingest and correlate it, commit it in one Kafka transaction.
 
-One consumer in the app's group reads the five source topics and the internal correlation topic;
+One consumer in the app's group reads the five source topics, the internal correlation topic
+and the registry topic (whose unreadable records it dead-letters once: registry_check.py);
 one transactional producer writes everything a batch causes: forwards to the correlation topic,
 incidents, dead letters, state changelog entries, ticks, and (``send_offsets_to_transaction``)
 the batch's consumed offsets. Either all of it becomes visible (read_committed) or none of it: a
@@ -46,6 +47,7 @@ from hub.runtime.back_pressure import HOLD_PENDING, MAX_HOLD_S, RESUME_PENDING, 
 from hub.runtime.correlator import Correlator
 from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
 from hub.runtime.outbox import Deferred, Outbox
+from hub.runtime.registry_check import RegistryCheck
 from hub.runtime.registry_reader import RegistryReader
 from hub.runtime.transactions import (
     BACKOFF_S,
@@ -56,7 +58,7 @@ from hub.runtime.transactions import (
     KafkaTransactions,
     Throttled,
 )
-from hub.settings import CORRELATE_TOPIC, SOURCE_TOPICS, Settings
+from hub.settings import CORRELATE_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +101,15 @@ class Pipeline(KafkaTransactions, BackPressure):
         tick_seconds: float,
         correlate_partitions: int,
         checkpoint_seconds: float = CHECKPOINT_S,
+        registry_check: RegistryCheck | None = None,
     ) -> None:
         self.clients, self.ingestor, self.correlator = clients, ingestor, correlator
         self.registry, self.codec, self.metrics = registry, codec, metrics
         self.worker_id, self.tick_seconds = worker_id, tick_seconds
         self.checkpoint_seconds = checkpoint_seconds
         self.correlate_partitions = correlate_partitions
+        #: dead-letters the registry records the registry cannot take (none: only skipped)
+        self.registry_check = registry_check
         self.say = Throttled(logger=log)
         self.stop = threading.Event()
         self.consumer: Consumer | None = None
@@ -159,10 +164,13 @@ class Pipeline(KafkaTransactions, BackPressure):
         self._retry("loading the building registry", self._registry_ready)
         self._new_producer()
         consumer = make_worker_consumer(self.clients)
-        consumer.subscribe([*SOURCE_TOPICS.values(), CORRELATE_TOPIC], on_assign=self._assigned,
-                           on_revoke=self._revoked, on_lost=self._lost)
+        # The registry topic too: its records that do not read are dead-lettered once, by the
+        # member it is assigned to (hub/runtime/registry_check.py); RegistryReader applies them.
+        topics = [*SOURCE_TOPICS.values(), CORRELATE_TOPIC, REGISTRY_TOPIC]
+        consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked,
+                           on_lost=self._lost)
         self.consumer = consumer
-        log.info("worker %s: subscribed to %d topics", self.worker_id, len(SOURCE_TOPICS) + 1)
+        log.info("worker %s: subscribed to %d topics", self.worker_id, len(topics))
 
     def _registry_ready(self) -> None:
         if not self.registry.sync(timeout=TXN_CALL_S):
@@ -336,8 +344,9 @@ class Pipeline(KafkaTransactions, BackPressure):
         held = Deferred()
         outbox = Outbox(held, self.codec, self.worker_id)
         try:
-            sources = [m for m in batch if m.topic() != CORRELATE_TOPIC]
-            forwards = [m for m in batch if m.topic() == CORRELATE_TOPIC]
+            sources, forwards, cards = _by_stage(batch)
+            if cards and self.registry_check is not None:
+                self.registry_check.handle_batch(cards, outbox)
             if sources:
                 self.ingestor.handle_batch(sources, outbox, self.correlate_partitions)
             if forwards:
@@ -468,6 +477,20 @@ class Pipeline(KafkaTransactions, BackPressure):
         ]
         for p in range(self.correlate_partitions):
             outbox.send(CORRELATE_TOPIC, None, b"", headers, partition=p)
+
+
+def _by_stage(batch: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """A batch's source messages (ingest), forwards (correlation) and registry records."""
+    sources, forwards, cards = [], [], []
+    for m in batch:
+        topic = m.topic()
+        if topic == CORRELATE_TOPIC:
+            forwards.append(m)
+        elif topic == REGISTRY_TOPIC:
+            cards.append(m)
+        else:
+            sources.append(m)
+    return sources, forwards, cards
 
 
 def _next_offsets(batch: Iterable[Any]) -> list[TopicPartition]:

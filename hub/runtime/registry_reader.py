@@ -27,8 +27,8 @@ from hub.adapters.kafka import (
 )
 from hub.codec import Codec
 from hub.core.registry import MemoryBuildingRegistry
-from hub.model.errors import RecordError
 from hub.model.events import Building
+from hub.runtime.registry_check import read_card
 
 log = logging.getLogger(__name__)
 
@@ -133,38 +133,24 @@ class RegistryReader:
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         # A record that does not read is skipped and counted, never raised: the reader reads the
         # topic from the beginning before every batch, so one bad record raised would stop
-        # every batch of every worker, for as long as compaction keeps it.
-        if value is None:  # tombstone: the building left the registry
-            if key:
-                try:
-                    building_id = key.decode()
-                except UnicodeDecodeError:
-                    self._rejected()
-                    log.warning("registry tombstone ignored: its key %r is not UTF-8 (keys are "
-                                "building ids)", key[:64])
-                    return
-                self.registry.remove(building_id)
-                self._mirror_removal(building_id)
-            return
+        # every batch of every worker, for as long as compaction keeps it. The worker group
+        # dead-letters it once (hub/runtime/registry_check.py).
         try:
-            kind, record = self.codec.decode(value)
-            if kind != "building_identity":
-                raise RecordError(f"{kind} record on the registry topic", field="kind")
-            # the card's rules as `hub buildings` checks them: a card produced to the topic
-            # directly (a 100 kB name, a bidi override in grid_id, an empty district_code)
-            # was taken, and its incidents came out unrouted
-            self.codec.check_rules(kind, record)
-            building = Building.from_record(record)
+            card = read_card(self.codec, key, value)
         except Exception as exc:  # RecordError mostly; whatever it is, this record's alone
             self._rejected()
-            log.warning("registry record rejected (key %r): %s: %s", (key or b"")[:64],
-                        type(exc).__name__, exc)
+            log.warning("registry record rejected (key %r; it goes to hub.deadletter): %s: %s",
+                        (key or b"")[:64], type(exc).__name__, exc)
             return
-        if not self.registry.put(building):
+        if isinstance(card, str):  # a tombstone: the building left the registry
+            self.registry.remove(card)
+            self._mirror_removal(card)
+            return
+        if not self.registry.put(card):
             return  # an older record than the one held: Redis keeps the newer card too
         if self._on_change:
             self._on_change(len(self.registry))
-        self._mirror(building)
+        self._mirror(card)
 
     def _rejected(self) -> None:
         self.rejected += 1
