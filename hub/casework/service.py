@@ -37,6 +37,7 @@ from hub.adapters.kafka.admin import admin_client, ensure_topic
 from hub.adapters.topic_specs import load_topic_specs, partitions_of
 from hub.codec import Codec
 from hub.codec.deadletter import dead_letter_record
+from hub.codec.seal import seal
 from hub.core.cases import ActionRejected, CaseBook, DispatchPolicy, escalated
 from hub.model.cases import CaseChange, IncidentAction
 from hub.model.errors import ConfigError, RecordError
@@ -204,6 +205,10 @@ class Casework:
         return out
 
 
+#: Reasons of bytes that did not decode: their dead letter keeps them sealed.
+UNREADABLE = frozenset({"DECODE_ERROR", "UNKNOWN_SCHEMA"})
+
+
 def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec, *,
                         clock: str = "wall", datadir: Path | None = None) -> faust.App:
     """The Faust app that runs the casework (``hub casework``); nothing runs until started."""
@@ -266,11 +271,15 @@ def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec
                 log.info("%s at %s[%d]@%d rejected: %s", kind, topic, partition, msg.offset, exc)
             else:
                 log.exception("%s at %s[%d]@%d failed", kind, topic, partition, msg.offset)
+            # Bytes that do not decode cannot be searched for a raw personal value: kept
+            # sealed with the dead-letter key, as the worker keeps them (docs/contracts.md)
+            sealed = bool(value) and isinstance(exc, RecordError) and exc.reason in UNREADABLE
             letter = dead_letter_record(
                 exc, topic=topic, partition=partition, offset=msg.offset, key=msg.key,
-                value=value, headers=list(msg.headers or ()), time_ms=int(time.time() * 1000),
+                value=seal(value, settings.deadletter_key) if sealed else value,
+                headers=list(msg.headers or ()), time_ms=int(time.time() * 1000),
                 timestamp_ms=msg.timestamp and int(msg.timestamp * 1000), source_kind=kind,
-                worker_id=app.conf.id)
+                worker_id=app.conf.id, sealed=sealed, pseudonym_key=settings.pseudonym_key)
             sent = [await outputs[DEADLETTER_TOPIC].send(
                 key=msg.key, value=codec.encode("dead_letter", letter))]
             rejected = exc.change if isinstance(exc, ActionRejected) else None

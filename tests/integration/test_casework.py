@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.codec.seal import unseal
 from hub.settings import Settings
 from tests.case_builders import MIN, action, incident
 from tests.integration.casework_harness import (
@@ -21,6 +22,7 @@ from tests.integration.casework_harness import (
     send_incident,
     send_ticks,
 )
+from tests.integration.topic_io import produce_raw
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -61,6 +63,16 @@ def test_cases_open_move_escalate_and_survive_a_kill(stack_settings: Settings,
             letter = dead.wait_for(f"dead letter for {fld}", original_value=original)
             assert (letter["reason"], letter["field"], letter["source_topic"]) == (
                 "VALIDATION_ERROR", fld, "hub.incident.actions"), letter
+
+        # Bytes that do not decode: sealed in their dead letter (they cannot be searched for a
+        # raw personal value), the original bytes back with the dead-letter key.
+        junk = produce_raw(s, "hub.incident.actions", b"\x00not an action 13911110027",
+                           key=b"13911110027")
+        letter = dead.wait_for("the junk action's dead letter", source_topic=junk.topic,
+                               source_partition=junk.partition, source_offset=junk.offset)
+        assert (letter["reason"], letter["original_sealed"]) == ("DECODE_ERROR", True), letter
+        assert unseal(letter["original_value"], s.deadletter_key) == junk.value
+        assert b"13911110027" not in (letter["original_key"] or b"")
 
         # Not acknowledged in time: one level up, published on that level's topic.
         send_ticks(s, cw["app_id"], t0 + 5 * MIN - 1)
