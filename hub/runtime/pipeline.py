@@ -44,6 +44,7 @@ from hub.codec.internal import TICK_HEADER, TICK_ORIGINS_HEADER, TICK_PROGRESS_H
 from hub.core.snapshot import compact_json
 from hub.observability.metrics import HubMetrics
 from hub.runtime.back_pressure import HOLD_PENDING, MAX_HOLD_S, RESUME_PENDING, BackPressure
+from hub.runtime.batch_parts import by_stage, first_offsets, next_offsets, partition_names
 from hub.runtime.correlator import Correlator
 from hub.runtime.ingest import KIND_OF_TOPIC, Ingestor
 from hub.runtime.outbox import Deferred, Outbox
@@ -191,7 +192,7 @@ class Pipeline(KafkaTransactions, BackPressure):
         self._settle_in_callback()
         sources = [TopicPartition(tp.topic, tp.partition) for tp in partitions
                    if tp.topic in KIND_OF_TOPIC]
-        log.info("assigned: %s", _names(partitions))
+        log.info("assigned: %s", partition_names(partitions))
         # Read the state of every new correlation partition now, in one pass, rather than one
         # partition at a time as their first messages arrive.
         self.correlator.store.load(tp.partition for tp in partitions
@@ -209,13 +210,13 @@ class Pipeline(KafkaTransactions, BackPressure):
             except KafkaException as exc:  # vouching waits until the partition delivers
                 if time.monotonic() >= deadline:
                     log.warning("cannot read the committed offsets of %s: %s",
-                                _names(sources), exc)
+                                partition_names(sources), exc)
                     return
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions handed to another member: checkpoint their state first, so the new owner
         starts where this worker stopped (a failure only means it applies more again)."""
-        log.info("revoked: %s", _names(partitions))
+        log.info("revoked: %s", partition_names(partitions))
         committed = self._settle_in_callback()
         mine = [tp.partition for tp in partitions if tp.topic == CORRELATE_TOPIC]
         if mine and committed:  # else the state holds an aborted batch: nothing to keep
@@ -227,7 +228,7 @@ class Pipeline(KafkaTransactions, BackPressure):
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions already given to another member (this one was out of the group)."""
-        log.warning("lost: %s", _names(partitions))
+        log.warning("lost: %s", partition_names(partitions))
         self._settle_in_callback()
         self._forget(partitions)
 
@@ -344,7 +345,7 @@ class Pipeline(KafkaTransactions, BackPressure):
         held = Deferred()
         outbox = Outbox(held, self.codec, self.worker_id)
         try:
-            sources, forwards, cards = _by_stage(batch)
+            sources, forwards, cards = by_stage(batch)
             if cards and self.registry_check is not None:
                 self.registry_check.handle_batch(cards, outbox)
             if sources:
@@ -373,8 +374,8 @@ class Pipeline(KafkaTransactions, BackPressure):
         held.replay(producer)
         # Source offsets with every batch (their forwards are in it); the correlation topic's
         # only with the state that goes with them, at a checkpoint.
-        offsets = _next_offsets(m for m in batch if m.topic() != CORRELATE_TOPIC)
-        applied = {**self._applied, **{tp.partition: tp.offset for tp in _next_offsets(forwards)}}
+        offsets = next_offsets(m for m in batch if m.topic() != CORRELATE_TOPIC)
+        applied = {**self._applied, **{tp.partition: tp.offset for tp in next_offsets(forwards)}}
         if checkpoint:
             offsets += self._correlate_positions(applied)
             self._next_checkpoint = time.monotonic() + self.checkpoint_seconds
@@ -428,7 +429,7 @@ class Pipeline(KafkaTransactions, BackPressure):
         owned = {f"{topic}/{p}" for topic, p in assigned}
         self.ingestor.progress = {origin: t for origin, t in aborted.progress_before.items()
                                   if origin in owned}
-        for tp in _first_offsets(m for m in [*aborted.messages, *after]
+        for tp in first_offsets(m for m in [*aborted.messages, *after]
                                  if m.topic() != CORRELATE_TOPIC):
             if (tp.topic, tp.partition) in assigned:
                 consumer.seek(tp)
@@ -477,41 +478,6 @@ class Pipeline(KafkaTransactions, BackPressure):
         ]
         for p in range(self.correlate_partitions):
             outbox.send(CORRELATE_TOPIC, None, b"", headers, partition=p)
-
-
-def _by_stage(batch: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
-    """A batch's source messages (ingest), forwards (correlation) and registry records."""
-    sources, forwards, cards = [], [], []
-    for m in batch:
-        topic = m.topic()
-        if topic == CORRELATE_TOPIC:
-            forwards.append(m)
-        elif topic == REGISTRY_TOPIC:
-            cards.append(m)
-        else:
-            sources.append(m)
-    return sources, forwards, cards
-
-
-def _next_offsets(batch: Iterable[Any]) -> list[TopicPartition]:
-    last: dict[tuple[str, int], int] = {}
-    for msg in batch:
-        last[(msg.topic(), msg.partition())] = msg.offset()
-    return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
-
-
-def _first_offsets(batch: Iterable[Any]) -> list[TopicPartition]:
-    first: dict[tuple[str, int], int] = {}
-    for msg in batch:
-        first.setdefault((msg.topic(), msg.partition()), msg.offset())
-    return [TopicPartition(t, p, o) for (t, p), o in sorted(first.items())]
-
-
-def _names(partitions: Iterable[TopicPartition]) -> str:
-    by_topic: dict[str, list[int]] = {}
-    for tp in partitions:
-        by_topic.setdefault(tp.topic, []).append(tp.partition)
-    return "; ".join(f"{t} {sorted(ps)}" for t, ps in sorted(by_topic.items())) or "nothing"
 
 
 __all__ = ["BATCH_MAX", "CHECKPOINT_S", "HOLD_PENDING", "MAX_HOLD_S", "RESUME_PENDING", "Abandon",

@@ -14,9 +14,9 @@ from hub.codec.seal import unseal
 from hub.model.errors import RecordError
 from hub.model.events import Building
 from hub.observability.metrics import create
+from hub.runtime.batch_parts import by_stage
 from hub.runtime.ingest import Ingestor
 from hub.runtime.outbox import Outbox
-from hub.runtime.pipeline import _by_stage
 from hub.runtime.registry_check import RegistryCheck, read_card
 from hub.settings import CORRELATE_TOPIC, DEADLETTER_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS
 
@@ -159,7 +159,7 @@ def test_a_batch_splits_into_sources_forwards_and_registry_records() -> None:
     swipes = SOURCE_TOPICS["access_swipe"]
     batch = [Msg(swipes, 0, None, b""), Msg(CORRELATE_TOPIC, 0, None, b""),
              Msg(REGISTRY_TOPIC, 0, None, b""), Msg(swipes, 1, None, b"")]
-    sources, forwards, cards = _by_stage(batch)
+    sources, forwards, cards = by_stage(batch)
     assert [m.offset() for m in sources] == [0, 1] and all(m.topic() == swipes for m in sources)
     assert [m.topic() for m in forwards] == [CORRELATE_TOPIC]
     assert [m.topic() for m in cards] == [REGISTRY_TOPIC]

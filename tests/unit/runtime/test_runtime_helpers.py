@@ -17,6 +17,7 @@ import hub.runtime.pipeline as pipeline_module
 from hub.adapters.kafka import KafkaError, KafkaException, TopicPartition
 from hub.core.rules import RulePack
 from hub.observability.kafka_log import OncePer
+from hub.runtime.batch_parts import first_offsets, next_offsets
 from hub.runtime.correlator import progress_of
 from hub.runtime.ingest import KIND_OF_TOPIC
 from hub.runtime.pipeline import (
@@ -26,8 +27,6 @@ from hub.runtime.pipeline import (
     Clients,
     Pipeline,
     Throttled,
-    _first_offsets,
-    _next_offsets,
 )
 from hub.runtime.transactions import InFlight, KafkaTransactions
 from hub.settings import CORRELATE_TOPIC
@@ -52,12 +51,12 @@ BATCH = [FakeMessage("a", 0, 5), FakeMessage("b", 1, 9), FakeMessage("a", 0, 6),
 
 
 def test_a_batch_commits_the_offset_after_each_partitions_last_message() -> None:
-    assert [(tp.topic, tp.partition, tp.offset) for tp in _next_offsets(BATCH)] == [
+    assert [(tp.topic, tp.partition, tp.offset) for tp in next_offsets(BATCH)] == [
         ("a", 0, 7), ("a", 1, 1), ("b", 1, 11)]
 
 
 def test_an_aborted_batch_is_read_again_from_each_partitions_first_message() -> None:
-    assert [(tp.topic, tp.partition, tp.offset) for tp in _first_offsets(BATCH)] == [
+    assert [(tp.topic, tp.partition, tp.offset) for tp in first_offsets(BATCH)] == [
         ("a", 0, 5), ("a", 1, 0), ("b", 1, 9)]
 
 
