@@ -39,6 +39,7 @@ from hub.codec import Codec
 from hub.codec.deadletter import dead_letter_record
 from hub.codec.seal import seal
 from hub.core.cases import ActionRejected, CaseBook, DispatchPolicy, escalated
+from hub.core.pseudonym import scrub_text
 from hub.model.cases import CaseChange, IncidentAction
 from hub.model.errors import ConfigError, RecordError
 from hub.model.incidents import Incident, version_rank
@@ -90,10 +91,14 @@ def tick_value(now_ms: int) -> bytes:
 class Casework:
     """Per-partition case books over one Faust table; what each input message changes."""
 
-    def __init__(self, policy: DispatchPolicy, codec: Codec, table: Any) -> None:
+    def __init__(self, policy: DispatchPolicy, codec: Codec, table: Any,
+                 pseudonym_key: str = Settings.pseudonym_key) -> None:
         self.policy = policy
         self.codec = codec
         self.table = table
+        #: a personal number in an action's note or assignee (an app other than the console
+        #: put it there) is kept in the case as its pseudonym: hub.cases is a topic too
+        self.pseudonym_key = pseudonym_key
         self.books: dict[int, CaseBook] = {}
         #: the latest incident record per case, for republishing it when it escalates
         self.incidents: dict[str, bytes] = {}
@@ -151,6 +156,9 @@ class Casework:
         """Apply one encoded operator action (acknowledge, resolve, ...) and persist what
         changed."""
         _kind, record = self.codec.decode(value)
+        for name in ("note", "assignee"):
+            if isinstance(text := record.get(name), str):
+                record[name] = scrub_text(text, self.pseudonym_key)
         book = self.book(partition)
         try:
             changes = book.on_action(IncidentAction.from_record(record))
@@ -243,7 +251,7 @@ def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec
                           value_serializer="raw")
     table = app.Table("cases", partitions=clock_partitions, schema=schema, key_type=bytes,
                       value_type=bytes)
-    work = Casework(policy, codec, table)
+    work = Casework(policy, codec, table, settings.pseudonym_key)
 
     @app.on_partitions_revoked.connect
     async def _revoked(*_args: Any, **_kwargs: Any) -> None:

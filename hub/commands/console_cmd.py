@@ -97,7 +97,8 @@ def _serve(args: argparse.Namespace, settings: Any, path: Path) -> int:
     feed = Feed(settings, codec, board, on_change=lambda: None,
                 logger=kafka_logger(verbose=args.verbose), analytics=view)
     console = Console(board, accounts, view, feed.send_action,
-                      rules=sorted(r.id for r in pack.rules))
+                      rules=sorted(r.id for r in pack.rules),
+                      pseudonym_key=settings.pseudonym_key)
     try:
         return serve(console, feed, args.host or settings.console_host,
                      args.port or settings.console_port, verbose=args.verbose)

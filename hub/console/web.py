@@ -29,8 +29,10 @@ from hub.console.board import Board, Entry, Filters
 from hub.console.feed import ActionNotStored, Feed, now_ms
 from hub.console.signin import SignIns
 from hub.core.cases import TRANSITIONS
+from hub.core.pseudonym import scrub_text
 from hub.model.cases import ACTIONS, MAX_ASSIGNEE, MAX_NOTE, IncidentAction, new_action_id
 from hub.model.errors import a_or_an
+from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,9 @@ class Console:
     analytics: AnalyticsView
     send: Callable[[IncidentAction], None]
     rules: list[str] = field(default_factory=list)
+    #: personal numbers an operator types into a note or an assignee are replaced by their
+    #: pseudonyms before the action is stored: the console is an edge like any other
+    pseudonym_key: str = Settings.pseudonym_key
     sessions: dict[str, tuple[str, float]] = field(default_factory=dict)
     listeners: set[asyncio.Queue[int]] = field(default_factory=set)
     signins: SignIns = field(init=False)
@@ -276,6 +281,15 @@ async def act(request: web.Request) -> web.Response:
                                      "remove it")
     if what == "ASSIGN" and not assignee:
         raise web.HTTPBadRequest(text="assignee: ASSIGN needs a person or unit; fill it in")
+    # A phone, ID or card number typed in goes to Kafka and every level's history as its
+    # pseudonym (hub.core.pseudonym.scrub_text), never as typed (an outside probe found them raw)
+    assignee = scrub_text(assignee, console.pseudonym_key)
+    note = scrub_text(note, console.pseudonym_key)
+    for name, value, most in (("assignee", assignee, MAX_ASSIGNEE), ("note", note, MAX_NOTE)):
+        if len(value) > most:
+            raise web.HTTPBadRequest(text=f"{name}: {len(value):,} characters once the personal "
+                                     f"numbers in it are replaced by their pseudonyms; at most "
+                                     f"{most:,}: shorten it")
     given = str(form.get("action_id") or "")
     action_id = (form_action_id(given, me.user, iid, what, assignee, note)
                  if ACTION_ID.fullmatch(given) else new_action_id())
@@ -284,10 +298,12 @@ async def act(request: web.Request) -> web.Response:
     try:
         await asyncio.get_running_loop().run_in_executor(None, console.send, action)
     except ActionNotStored as exc:
+        said = ("Kafka did not confirm the action in time ({}): it may still be applied, if "
+                "Kafka had received it. Reload the case before acting otherwise" if exc.maybe
+                else "the action was not stored ({}); nothing changed")
         raise web.HTTPServiceUnavailable(
-            text=f"the action was not stored (Kafka: {exc}); nothing changed. Sending the same "
-                 "form again is safe: it keeps its action id, and the casework applies an id "
-                 "once") from exc
+            text=said.format(exc) + ". Sending the same form again is safe: it keeps its "
+                 "action id, and the casework applies an id once") from exc
     if "application/json" in request.headers.get("Accept", ""):
         return web.json_response({"action_id": action.action_id}, status=202)
     raise web.HTTPSeeOther(f"/incidents/{iid}?notice={what}+sent")

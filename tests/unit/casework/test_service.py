@@ -126,3 +126,21 @@ def test_a_rejected_action_is_kept_in_the_table_with_its_case() -> None:
     with pytest.raises(ActionRejected) as again:
         successor.on_action(0, action("a-2"))
     assert again.value.change is None  # recorded before the crash: not twice
+
+
+def test_personal_numbers_in_an_action_are_kept_in_the_case_as_pseudonyms() -> None:
+    """An app other than the console may write an action whose note holds a phone number:
+    the case (hub.cases, every level's history) keeps its pseudonym, never the number."""
+    from hub.core.pseudonym import pseudonymize
+
+    table: dict[bytes, bytes] = {}
+    cw = service(table)
+    cw.on_incident(0, CODEC.encode("incident", incident("n", route=("DISTRICT", "D1"),
+                                                        emitted_time=NOW).to_record()))
+    [changed] = cw.on_action(0, CODEC.encode("incident_action", IncidentAction(
+        "a-n", "n", "ASSIGN", "op", Department("DISTRICT", "D1"), NOW,
+        assignee="李 13912345678", note="回电 13812345678").to_record()))
+    key = cw.pseudonym_key
+    assert changed.assignee == f"李 {pseudonymize('13912345678', key)}"
+    assert changed.note == f"回电 {pseudonymize('13812345678', key)}"
+    assert not any(b"13812345678" in v or b"13912345678" in v for v in table.values())
