@@ -35,7 +35,18 @@ log = logging.getLogger(__name__)
 
 
 class ActionNotStored(Exception):
-    """Kafka did not acknowledge the action in time: nothing was recorded."""
+    """Kafka did not acknowledge the action in time.
+
+    ``maybe``: it may be stored all the same. librdkafka gives a message up after
+    ACTION_DELIVERY_MS, but a request already written to a broker that then stalled (an
+    outside probe stopped it with SIGSTOP) is still taken when the broker goes on: a 503 that
+    said "nothing changed" was followed by the action applied. False only when the action never
+    left the console (no producer yet).
+    """
+
+    def __init__(self, reason: str, *, maybe: bool = True) -> None:
+        super().__init__(reason)
+        self.maybe = maybe
 
 
 #: How often the feed asks Kafka whether it answers (the board says so while it does not).
@@ -43,9 +54,9 @@ CHECK_S = 5.0
 #: How long an operator's action may wait for Kafka before the page says it was not stored.
 ACTION_WAIT_S = 10.0
 #: librdkafka gives an action up after this long (message.timeout.ms), before the page's wait
-#: is over: a 503 then means the producer has dropped it, never that it is still queued and
-#: stored later, after the operator was told nothing changed (an outside probe: a FALSE_ALARM
-#: answered 503 was applied once Kafka came back 20 s later).
+#: is over: a 503 then means the producer holds it no more, never that it is still queued and
+#: sent later (an outside probe: a FALSE_ALARM answered 503 was applied once Kafka came back
+#: 20 s later). One already sent to a broker that stalled may still be stored (ActionNotStored).
 ACTION_DELIVERY_MS = 7000
 
 
@@ -132,7 +143,7 @@ class Feed:
             answered.set()
 
         if self._producer is None:
-            raise ActionNotStored("the console's Kafka feed has not started")
+            raise ActionNotStored("the console's Kafka feed has not started", maybe=False)
         value = self.codec.encode("incident_action", action.to_record())
         produce(self._producer, ACTIONS_TOPIC, value, key=action.incident_id,
                 on_delivery=delivered)
