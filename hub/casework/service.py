@@ -288,8 +288,8 @@ def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec
                 headers=list(msg.headers or ()), time_ms=int(time.time() * 1000),
                 timestamp_ms=msg.timestamp and int(msg.timestamp * 1000), source_kind=kind,
                 worker_id=app.conf.id, sealed=sealed, pseudonym_key=settings.pseudonym_key)
-            sent = [await outputs[DEADLETTER_TOPIC].send(
-                key=msg.key, value=codec.encode("dead_letter", letter))]
+            sent = [await outputs[DEADLETTER_TOPIC].send(  # the key as kept (scrubbed)
+                key=letter["original_key"], value=codec.encode("dead_letter", letter))]
             rejected = exc.change if isinstance(exc, ActionRejected) else None
             if rejected is not None:  # the case's history says so too
                 sent.append(await outputs[CASES_TOPIC].send(

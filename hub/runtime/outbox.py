@@ -132,5 +132,7 @@ class Outbox:
                                 "`hub consume hub.deadletter --unseal` with HUB_DEADLETTER_KEY)")
             headers_out.append((SEALED_HEADER, b"1"))
         body = self.codec.encode("dead_letter", record)
-        self.send(DEADLETTER_TOPIC, key, body, headers_out)
+        # keyed by the key as kept (personal numbers pseudonymized): a vendor keying its
+        # messages by a phone number put the number on hub.deadletter (an outside probe)
+        self.send(DEADLETTER_TOPIC, record["original_key"], body, headers_out)
         return str(record["reason"])

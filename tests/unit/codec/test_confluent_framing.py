@@ -148,3 +148,15 @@ def test_the_documented_python_replacement_decodes() -> None:
     buf.seek(0, io.SEEK_END)
     fastavro.schemaless_writer(buf, schema, ALARM)
     assert load_codec().decode(buf.getvalue()) == ("perimeter_alarm", ALARM)
+
+
+def test_bytes_without_the_marker_show_only_where_it_belongs() -> None:
+    """Such bytes are sealed in their dead letter; the detail showed their first ten, ten digits
+    of a phone number sent as text (an outside probe)."""
+    from hub.codec import load_codec
+    from hub.model.errors import DecodeError
+
+    with pytest.raises(DecodeError) as info:
+        load_codec().decode(b"13944440006")
+    assert "31 33 ... (11 bytes)" in str(info.value)
+    assert "34 34" not in str(info.value)
