@@ -41,7 +41,7 @@ from hub.codec.seal import seal
 from hub.core.cases import ActionRejected, CaseBook, DispatchPolicy, escalated
 from hub.core.pseudonym import scrub_text
 from hub.model.cases import CaseChange, IncidentAction
-from hub.model.errors import ConfigError, RecordError
+from hub.model.errors import ConfigError, RecordError, ValidationError, a_or_an
 from hub.model.incidents import Incident, version_rank
 from hub.settings import (
     ACTIONS_TOPIC,
@@ -133,9 +133,37 @@ class Casework:
             data["inc"] = base64.b64encode(self.incidents.get(iid, b"")).decode()
             self.table[iid.encode()] = json.dumps(data, separators=(",", ":")).encode()
 
+    def kept_for_dead_letter(self, value: bytes) -> tuple[bytes, list[str]]:
+        """What the dead letter of an action keeps: the action re-encoded with the personal
+        numbers in its note and assignee pseudonymized (and which fields were), else ``value``
+        as it came (a rejected action's note held a raw phone number, an outside probe)."""
+        try:
+            kind, record = self.codec.decode(value)
+        except Exception:
+            return value, []
+        if kind != "incident_action":
+            return value, []
+        changed = []
+        for name in ("note", "assignee"):
+            text = record.get(name)
+            if isinstance(text, str) and (clean := scrub_text(text, self.pseudonym_key)) != text:
+                record[name] = clean
+                changed.append(name)
+        return (self.codec.encode(kind, record), changed) if changed else (value, [])
+
+    def _decode(self, value: bytes, kind: str, topic: str) -> dict[str, Any]:
+        """The record of ``kind`` in ``value``; a ValidationError naming the kind when it is
+        another (a perimeter alarm on the actions topic failed with "KeyError: 'action_id'",
+        an outside probe)."""
+        got, record = self.codec.decode(value)
+        if got != kind:
+            raise ValidationError(f"{a_or_an(got)} record on {topic}; only {kind} records go "
+                                  "there", field="kind")
+        return record
+
     def on_incident(self, partition: int, value: bytes) -> list[CaseChange]:
         """Apply one encoded incident to its partition's book and persist what changed."""
-        _kind, record = self.codec.decode(value)
+        record = self._decode(value, "incident", INCIDENTS_TOPIC)
         incident = Incident.from_record(record)
         book = self.book(partition)
         changes = book.on_incident(incident, incident.emitted_time)
@@ -155,7 +183,7 @@ class Casework:
     def on_action(self, partition: int, value: bytes) -> list[CaseChange]:
         """Apply one encoded operator action (acknowledge, resolve, ...) and persist what
         changed."""
-        _kind, record = self.codec.decode(value)
+        record = self._decode(value, "incident_action", ACTIONS_TOPIC)
         for name in ("note", "assignee"):
             if isinstance(text := record.get(name), str):
                 record[name] = scrub_text(text, self.pseudonym_key)
@@ -282,12 +310,16 @@ def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec
             # Bytes that do not decode cannot be searched for a raw personal value: kept
             # sealed with the dead-letter key, as the worker keeps them (docs/contracts.md)
             sealed = bool(value) and isinstance(exc, RecordError) and exc.reason in UNREADABLE
+            kept, scrubbed = (seal(value, settings.deadletter_key), []) if sealed \
+                else work.kept_for_dead_letter(value)
             letter = dead_letter_record(
                 exc, topic=topic, partition=partition, offset=msg.offset, key=msg.key,
-                value=seal(value, settings.deadletter_key) if sealed else value,
-                headers=list(msg.headers or ()), time_ms=int(time.time() * 1000),
+                value=kept, headers=list(msg.headers or ()), time_ms=int(time.time() * 1000),
                 timestamp_ms=msg.timestamp and int(msg.timestamp * 1000), source_kind=kind,
                 worker_id=app.conf.id, sealed=sealed, pseudonym_key=settings.pseudonym_key)
+            if scrubbed:
+                letter["detail"] += (f" (original_value re-encoded with the personal numbers in "
+                                     f"{', '.join(scrubbed)} pseudonymized)")
             sent = [await outputs[DEADLETTER_TOPIC].send(  # the key as kept (scrubbed)
                 key=letter["original_key"], value=codec.encode("dead_letter", letter))]
             rejected = exc.change if isinstance(exc, ActionRejected) else None

@@ -48,9 +48,15 @@ def read_card(codec: Codec, key: bytes | None, value: bytes | None) -> Building 
     # incidents came out unrouted
     codec.check_rules(kind, record)
     try:
-        return Building.from_record(record)
+        card = Building.from_record(record)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(f"not a building card: {exc}", field="building_id") from exc
+    if key is not None and key != card.building_id.encode():
+        # the topic is compacted by key: this key would then hold another building's card
+        raise ValidationError(
+            f"the card of {card.building_id!r} is keyed {key[:64]!r}: a registry record's key "
+            "must be its building_id (`hub buildings load` keys them so)", field="key")
+    return card
 
 
 class RegistryCheck:

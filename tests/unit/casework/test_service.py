@@ -144,3 +144,32 @@ def test_personal_numbers_in_an_action_are_kept_in_the_case_as_pseudonyms() -> N
     assert changed.assignee == f"李 {pseudonymize('13912345678', key)}"
     assert changed.note == f"回电 {pseudonymize('13812345678', key)}"
     assert not any(b"13812345678" in v or b"13912345678" in v for v in table.values())
+
+
+@pytest.mark.parametrize("method", ["on_action", "on_incident"])
+def test_a_record_of_another_kind_is_refused_naming_the_kind(method: str) -> None:
+    """A perimeter alarm on hub.incident.actions failed with "KeyError: 'action_id'" (a
+    PROCESSING_ERROR, "a bug of ours"): it is a VALIDATION_ERROR on the field kind."""
+    from hub.model.errors import ValidationError
+    alarm = CODEC.encode("perimeter_alarm", {
+        "event_id": "a-1", "vendor": "dahua", "device_id": "PA-1", "site_id": "S-1",
+        "event_time": NOW, "zone_id": "Z-1", "building_id": None, "alarm_type": "INTRUSION",
+        "severity": 4, "description": None})
+    with pytest.raises(ValidationError) as info:
+        getattr(service({}), method)(0, alarm)
+    assert info.value.field == "kind" and "a perimeter_alarm record on" in str(info.value)
+
+
+def test_a_rejected_actions_dead_letter_keeps_its_note_pseudonymized() -> None:
+    from hub.core.pseudonym import pseudonymize
+    cw = service({})
+    raw = CODEC.encode("incident_action", IncidentAction(
+        "a-x", "none", "COMMENT", "op", Department("DISTRICT", "D1"), NOW,
+        note="报警人电话 13988880003").to_record())
+    kept, fields = cw.kept_for_dead_letter(raw)
+    assert fields == ["note"] and b"13988880003" not in kept
+    hidden = pseudonymize("13988880003", cw.pseudonym_key)
+    assert CODEC.decode(kept)[1]["note"] == f"报警人电话 {hidden}"
+    plain = CODEC.encode("incident_action", IncidentAction(
+        "a-y", "none", "COMMENT", "op", Department("DISTRICT", "D1"), NOW, note="ok").to_record())
+    assert cw.kept_for_dead_letter(plain) == (plain, [])

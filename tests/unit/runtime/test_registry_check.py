@@ -51,6 +51,7 @@ def test_a_card_and_a_tombstone_read_as_the_registry_takes_them() -> None:
     (b"\xff\xfe", None, "key"),
     (None, None, "key"),
     (b"", None, "key"),
+    (b"BLDG-2", CODEC.encode("building_identity", card()), "key"),
 ])
 def test_what_the_registry_cannot_take_is_refused_naming_the_field(
         key: bytes | None, value: bytes | None, field: str | None) -> None:
