@@ -18,7 +18,14 @@ from typing import Any
 
 from hub.codec.avro import Codec, load_codec
 from hub.codec.json_names import loads_line, refuse_twice, why_not_json
-from hub.codec.limits import MAX_DEPTH, check_depth, check_line_size
+from hub.codec.limits import (
+    MAX_DEPTH,
+    MAX_LINE_BYTES,
+    RUNAWAY_LINE_BYTES,
+    bounded_lines,
+    check_depth,
+    check_line_size,
+)
 from hub.codec.validate import conform
 from hub.core.pseudonym import (
     RAW_ALIASES,
@@ -216,10 +223,11 @@ def read_jsonl(
     codec = codec or load_codec()
     wanted = tuple(f'"{k}"'.encode() for k in only) if only is not None else None
     if str(path) == "-":
-        yield from _read_lines(sys.stdin.buffer, pseudonym_key, codec, accept, wanted)
+        yield from _read_lines(bounded_lines(sys.stdin.buffer), pseudonym_key, codec, accept,
+                               wanted)
         return
     with open(path, "rb") as handle:
-        yield from _read_lines(handle, pseudonym_key, codec, accept, wanted)
+        yield from _read_lines(bounded_lines(handle), pseudonym_key, codec, accept, wanted)
 
 
 def _read_lines(lines: Any, key: bytes | str, codec: Codec,
@@ -227,6 +235,14 @@ def _read_lines(lines: Any, key: bytes | str, codec: Codec,
                 wanted: tuple[bytes, ...] | None = None) -> Iterator[Line]:
     """Lines are decoded one by one, so a line that is not UTF-8 is one rejected line."""
     for lineno, raw in enumerate(lines, start=1):
+        if type(raw) is int:  # longer than a line may be: only its size was kept
+            err = DecodeError(
+                f"the line is {raw:,} bytes; a record has at most {MAX_LINE_BYTES:,}"
+                if raw <= RUNAWAY_LINE_BYTES else
+                f"over {RUNAWAY_LINE_BYTES:,} bytes without a line break: not a JSON-lines "
+                "file; the rest of it is not read")
+            yield Line(lineno, None, None, _with_line(err, lineno))
+            continue
         if (wanted is not None and isinstance(raw, bytes) and b'"kind"' in raw
                 and not any(w in raw for w in wanted) and any(k in raw for k in _KNOWN)):
             continue

@@ -155,3 +155,32 @@ def test_an_error_quotes_a_huge_value_or_key_in_a_line_not_whole(field: str, val
         parse({**ALARM, field: value})
     assert len(str(caught.value)) < 400, str(caught.value)[:400]
     assert "100,000 characters" in str(caught.value) or "..." in str(caught.value)
+
+
+class _Endless:
+    """A file that is one line with no end (``/dev/zero``), counting what was read."""
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    def readline(self, size: int = -1) -> bytes:
+        assert 0 < size <= 2_000_000, "a line is read in bounded slices"
+        self.read += size
+        return b"\x00" * size
+
+
+def test_a_line_without_end_is_read_in_bounded_slices_and_ends_the_file() -> None:
+    """`hub produce /dev/zero` held the one endless line whole: 16 GB in 15 s."""
+    from hub.codec.limits import MAX_LINE_BYTES, RUNAWAY_LINE_BYTES, bounded_lines
+    endless = _Endless()
+    [size] = list(bounded_lines(endless))
+    assert RUNAWAY_LINE_BYTES < size <= RUNAWAY_LINE_BYTES + MAX_LINE_BYTES + 1
+    assert endless.read == size
+
+
+def test_a_long_line_is_given_as_its_size_and_the_next_lines_still_read() -> None:
+    import io
+
+    from hub.codec.limits import MAX_LINE_BYTES, bounded_lines
+    data = b"a\n" + b"x" * (MAX_LINE_BYTES * 3 + 5) + b"\n" + b"b\n"
+    assert list(bounded_lines(io.BytesIO(data))) == [b"a\n", MAX_LINE_BYTES * 3 + 6, b"b\n"]
