@@ -37,22 +37,31 @@ RAW_ALIASES: dict[str, str] = {
 
 
 #: Between the groups of a number as people write it: a space (also no-break and ideographic), a
-#: dash (ASCII, typographic, full-width), a dot.
-_SEP = "[ \\-.\u00a0\u2010-\u2015\u2212\u3000\uff0d\uff0e]"
+#: dash (ASCII, typographic, full-width), a dot, a slash, an underscore, a middle dot; up to three
+#: of them (``139  2222  0002``, an outside probe).
+_SEP = "[ \\-./_\u00a0\u00b7\u2010-\u2015\u2212\u3000\u30fb\uff0d\uff0e\uff0f]"
+_GAP = f"{_SEP}{{0,3}}"
+_BREAK = f"{_SEP}{{1,3}}"
+#: Chinese numerals as a number is read out digit by digit (一三九二二二二零零零四).
+_CN_DIGITS = {c: str(i % 10) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0"}
+_CN = "[〇零一二三四五六七八九]"
 #: A personal number inside free text, in digits of any script (a Chinese input method writes
-#: full-width １３９): a mobile number (``+86`` optional, groups split by a separator anywhere:
-#: 139-1234-5678, (139)4444-0007, 139.4444.0006), an 18-character ID number (身份证, X last;
-#: 6-8-4 groups too), a card number in 4-digit groups (6222 0255 5500 0002), or any other run of
-#: 11 to 19 digits (card and account numbers), not part of a longer number. Letters next to it do
-#: not hide it ("tel13944440003"). A pseudonym is matched first and kept: its hex holds runs of
-#: decimal digits, and scrubbing text twice must change nothing.
+#: full-width １３９) or in Chinese numerals: a mobile number (``+86`` optional, separators
+#: anywhere: 139-1234-5678, (139)4444-0007, 1-3-9-2222-0005), an 18-character ID number
+#: (身份证, X last; 6-8-4 groups too), a card number in 4-digit groups (6222 0255 5500 0002) or
+#: in 4-6-5 (3782 822463 10005), or any other run of 11 to 19 digits (card and account numbers),
+#: not part of a longer number. Letters next to it do not hide it ("tel13944440003"). A
+#: pseudonym is matched first and kept: its hex holds runs of decimal digits, and scrubbing text
+#: twice must change nothing.
 _NUMBER_IN_TEXT = re.compile(
     "(?P<kept>p1:[0-9a-f]{32})"
-    "|(?<!\\d)(?P<number>"
-    f"(?:[+\uff0b]?86{_SEP}?)?\\(?1[3-9]\\d\\)?(?:{_SEP}?\\d){{8}}"
-    f"|\\d{{6}}{_SEP}?\\d{{8}}{_SEP}?\\d{{3}}[\\dXx\uff38\uff58]"
-    f"|\\d{{4}}(?:{_SEP}\\d{{4}}){{3}}(?:{_SEP}?\\d{{1,3}})?"
-    "|\\d{11,19})(?!\\d)")
+    f"|(?<!\\d)(?<!{_CN})(?P<number>"
+    f"(?:[+\uff0b]?86{_GAP})?\\(?1{_GAP}[3-9]{_GAP}\\d\\)?(?:{_GAP}\\d){{8}}"
+    f"|\\d{{6}}{_GAP}\\d{{8}}{_GAP}\\d{{3}}[\\dXx\uff38\uff58]"
+    f"|\\d{{4}}(?:{_BREAK}\\d{{4}}){{3}}(?:{_GAP}\\d{{1,3}})?"
+    f"|\\d{{4}}{_BREAK}\\d{{6}}{_BREAK}\\d{{5}}"
+    f"|一[三四五六七八九]{_CN}{{9}}|{_CN}{{15,19}}"
+    f"|\\d{{11,19}})(?!\\d)(?!{_CN})")
 
 
 def _key_bytes(key: bytes | str) -> bytes:
@@ -90,8 +99,9 @@ def scrub_text(text: str, key: bytes | str) -> str:
 def _number(found: str) -> str:
     """The digits of a number found in text, in ASCII (an X last kept): the same number
     written with other separators or full-width digits gives the same pseudonym."""
-    digits = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else "X"
-                     for c in found if c.isdecimal() or c in "Xx\uff38\uff58")
+    digits = "".join(str(unicodedata.decimal(c)) if c.isdecimal()
+                     else _CN_DIGITS.get(c, "X")
+                     for c in found if c.isdecimal() or c in _CN_DIGITS or c in "Xx\uff38\uff58")
     return digits[2:] if len(digits) == 13 and digits.startswith("861") else digits
 
 

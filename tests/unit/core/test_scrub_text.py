@@ -42,6 +42,11 @@ SAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "avro" / "samples"
     ("tel13912345678", f"tel{PHONE}"), ("ABC13912345678", f"ABC{PHONE}"),
     ("银行卡 6222 0255 5500 0002", f"银行卡 {pseudonymize('6222025555000002', KEY)}"),
     ("身份证 330102 19900101 1235", f"身份证 {pseudonymize('330102199001011235', KEY)}"),
+    # a second probe's (2026-12-07): runs of separators, slashes and underscores, a digit at a
+    # time, Chinese numerals read out, an Amex-style 4-6-5 card
+    ("139  1234  5678", PHONE), ("139/1234/5678", PHONE), ("139_1234_5678", PHONE),
+    ("1-3-9-1234-5678", PHONE), ("电话一三九一二三四五六七八", f"电话{PHONE}"),
+    ("卡 3782 822463 10005", f"卡 {pseudonymize('378282246310005', KEY)}"),
 ])
 def test_personal_numbers_become_their_pseudonyms(text: str, expected: str) -> None:
     assert scrub_text(text, KEY) == expected
@@ -57,7 +62,7 @@ def test_a_pseudonym_in_text_is_kept_though_its_hex_holds_long_digit_runs() -> N
 
 @pytest.mark.parametrize("text", [
     "3 号楼 1203 室漏水, 2024-05-01 报修", "围栏 Z-12 段 8 点 30 分", "2026-12-07 13:45:12",
-    "13912345678901234567890", "", "短",
+    "13912345678901234567890", "", "短", "第一二三四章", "2026/12/07 13:45", "v1.3.9",
 ])
 def test_other_text_is_left_as_it_is(text: str) -> None:
     assert scrub_text(text, KEY) == text
