@@ -89,7 +89,7 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     reader = RegistryReader(
         settings.bootstrap, REGISTRY_TOPIC, codec, registry, redis_url=settings.redis_url,
         on_change=metrics.registry_buildings.set, on_reject=metrics.registry_rejected.inc,
-        logger=kafka_log,
+        logger=kafka_log, pseudonym_key=settings.pseudonym_key,
     )
     dedup = RedisDedupStore(
         settings.redis_url, DEFAULT_RETENTION_MS,

@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.codec import Codec
 from hub.codec.interchange import pii_fields, scrubbed_fields
+from hub.core.pseudonym import scrub_fields
 from hub.model.errors import RecordError, ValidationError
 from hub.model.events import REGISTRY_KIND, Building
 from hub.observability.metrics import HubMetrics
@@ -26,9 +27,13 @@ from hub.runtime.outbox import Outbox, headers_of
 KeepFn = Callable[[bytes | None], tuple[bytes | None, list[str], bool]]
 
 
-def read_card(codec: Codec, key: bytes | None, value: bytes | None) -> Building | str:
+def read_card(codec: Codec, key: bytes | None, value: bytes | None,
+              pseudonym_key: str | None = None) -> Building | str:
     """A registry record as the registry takes it: the card, or the building id a tombstone
-    removes. Raises RecordError (naming the field) for anything else."""
+    removes. Raises RecordError (naming the field) for anything else. ``pseudonym_key``: the
+    card's free text (name, address) with personal numbers pseudonymized, as `hub buildings`
+    writes it: a card another producer wrote must not carry a raw number into incidents'
+    building snapshots (an outside probe's "3号楼 管理员 13977770003")."""
     if value is None:  # tombstone: the building left the registry
         try:
             building_id = (key or b"").decode()
@@ -47,6 +52,8 @@ def read_card(codec: Codec, key: bytes | None, value: bytes | None) -> Building 
     # (a 100 kB name, a bidi override in grid_id, an empty district_code) was taken, and its
     # incidents came out unrouted
     codec.check_rules(kind, record)
+    if pseudonym_key is not None:
+        record = scrub_fields(record, pseudonym_key, scrubbed_fields(codec.schema(kind)))
     try:
         card = Building.from_record(record)
     except (KeyError, TypeError, ValueError) as exc:
@@ -67,8 +74,8 @@ class RegistryCheck:
         self.codec, self.metrics, self.keep = codec, metrics, keep
         self.pseudonym_key = pseudonym_key
         schema = codec.schema(REGISTRY_KIND)
-        #: a card has no personal field (its schema's word): one that decodes is kept readable
-        self._cards_readable = not (pii_fields(schema) or scrubbed_fields(schema))
+        #: a card has no field pseudonymized whole; these free-text ones are scrubbed
+        self._card_text = pii_fields(schema) | scrubbed_fields(schema)
 
     def handle_batch(self, messages: Sequence[Any], outbox: Outbox) -> int:
         """Check each record (confluent-kafka messages); how many were dead-lettered."""
@@ -94,15 +101,18 @@ class RegistryCheck:
         return bad
 
     def _kept(self, value: bytes | None) -> tuple[bytes | None, list[str], bool]:
-        """A card as it is; anything else as ingest keeps it (sources with their personal
-        fields pseudonymized, bytes that do not decode or are no input sealed)."""
-        if self._cards_readable and value:
+        """A card readable, with the personal numbers in its free text pseudonymized (then
+        re-encoded); anything else as ingest keeps it (sources with their personal fields
+        pseudonymized, bytes that do not decode or are no input sealed)."""
+        if value:
             try:
-                kind, _ = self.codec.decode(value)
+                kind, record = self.codec.decode(value)
             except Exception:
-                kind = None
+                kind, record = None, {}
             if kind == REGISTRY_KIND:
-                return value, [], False
+                clean = scrub_fields(record, self.pseudonym_key, self._card_text)
+                changed = sorted(n for n in self._card_text if clean.get(n) != record.get(n))
+                return (self.codec.encode(kind, clean) if changed else value), changed, False
         return self.keep(value)
 
 

@@ -54,8 +54,11 @@ class RegistryReader:
         on_change: Callable[[int], None] | None = None,
         on_reject: Callable[[], None] | None = None,
         logger: Any = None,
+        pseudonym_key: str | None = None,
     ) -> None:
         self.topic, self.codec, self.registry = topic, codec, registry
+        #: the cards' free text is kept with personal numbers pseudonymized (read_card)
+        self.pseudonym_key = pseudonym_key
         self._on_change, self._on_reject = on_change, on_reject
         self.rejected = 0
         self._consumer = make_registry_consumer(bootstrap, logger=logger)
@@ -136,7 +139,7 @@ class RegistryReader:
         # every batch of every worker, for as long as compaction keeps it. The worker group
         # dead-letters it once (hub/runtime/registry_check.py).
         try:
-            card = read_card(self.codec, key, value)
+            card = read_card(self.codec, key, value, self.pseudonym_key)
         except Exception as exc:  # RecordError mostly; whatever it is, this record's alone
             self._rejected()
             log.warning("registry record rejected (key %r; it goes to hub.deadletter): %s: %s",

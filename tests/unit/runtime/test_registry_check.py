@@ -164,3 +164,18 @@ def test_a_batch_splits_into_sources_forwards_and_registry_records() -> None:
     assert [m.offset() for m in sources] == [0, 1] and all(m.topic() == swipes for m in sources)
     assert [m.topic() for m in forwards] == [CORRELATE_TOPIC]
     assert [m.topic() for m in cards] == [REGISTRY_TOPIC]
+
+
+def test_a_cards_free_text_is_read_with_personal_numbers_pseudonymized() -> None:
+    """A card written by another producer must not carry a raw number into the incidents'
+    building snapshots; `hub buildings load` (the edge) scrubs the same fields."""
+    from hub.codec import parse_object
+    from hub.core.pseudonym import pseudonymize
+
+    raw = card(name="3号楼 管理员 13977770003", address="测试路9号 联系 139 7777 0004")
+    got = read_card(CODEC, b"BLDG-1", CODEC.encode("building_identity", raw), "pk")
+    assert isinstance(got, Building)
+    assert got.name == f"3号楼 管理员 {pseudonymize('13977770003', 'pk')}"
+    assert got.address == f"测试路9号 联系 {pseudonymize('13977770004', 'pk')}"
+    _, edge = parse_object({"kind": "building_identity", **raw}, pseudonym_key="pk", codec=CODEC)
+    assert (edge["name"], edge["address"]) == (got.name, got.address)
