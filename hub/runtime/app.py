@@ -109,7 +109,9 @@ def create_app(settings: Settings, pack: RulePack, *, worker_id: str,
     store = ChangelogStore(settings.bootstrap, changelog_topic(settings.app_id), logger=kafka_log)
     correlator = Correlator(pack=pack, codec=codec, registry=registry, store=store,
                             metrics=metrics, origins=origins, early=settings.early_alerts,
-                            handoff=handoff, app_id=settings.app_id)
+                            handoff=handoff, app_id=settings.app_id,
+                            deadletter_key=settings.deadletter_key,
+                            pseudonym_key=settings.pseudonym_key)
     clients = worker_clients(settings.bootstrap, settings.app_id, worker_id,
                              max_record_bytes=MAX_RECORD_BYTES, logger=kafka_log)
     pipeline = Pipeline(clients=clients, ingestor=ingestor, correlator=correlator,

@@ -44,6 +44,7 @@ from hub.codec.internal import (
     parse_state_key,
     state_key,
 )
+from hub.codec.seal import seal
 from hub.core.clock_skew import DEFAULT_FUTURE_MS, corrected
 from hub.core.early import EagerEngine, EarlyCorrelation, late_for_its_source
 from hub.core.engine import CorrelationEngine, StepResult
@@ -122,8 +123,13 @@ class Correlator:
         early: bool = False,
         handoff: EventHandoff | None = None,
         app_id: str = Settings.app_id,
+        deadletter_key: str = Settings.deadletter_key,
+        pseudonym_key: str = Settings.pseudonym_key,
     ) -> None:
         self.pack, self.codec, self.registry, self.store = pack, codec, registry, store
+        #: a message on the correlation topic that no hub worker wrote may hold anything: its
+        #: dead letter keeps it sealed, its detail, key and headers scrubbed (``_dead_letter``)
+        self.deadletter_key, self.pseudonym_key = deadletter_key, pseudonym_key
         #: frames and ticks of another app id (another hub on this broker) are skipped
         self.app = app_id.encode()
         self._foreign_apps: set[bytes] = set()
@@ -408,10 +414,22 @@ class Correlator:
             (late.watermark - event.event_time) / 1000, arrival)
 
     def _dead_letter(self, exc: BaseException, where: Where, outbox: Outbox) -> None:
+        """A LATE event keeps the bytes ingest forwarded (validated, pseudonymized); anything
+        else here is a message no hub worker wrote as it is (a tick or frame that does not
+        read, a lane no rule uses): its bytes were never searched for a personal number, so
+        they are kept sealed (an outside probe's raw card number was kept as sent)."""
+        late = isinstance(exc, LateError)
+        value = where.value
+        if not late and value:
+            value = seal(value, self.deadletter_key)
         reason = outbox.dead_letter(
             exc, topic=where.topic, partition=where.partition, offset=where.offset,
-            key=where.key, value=where.value, headers=where.headers,
+            key=where.key, value=value, headers=where.headers,
             timestamp_ms=where.timestamp_ms, source_kind=where.kind,
+            sealed=not late and bool(where.value),
+            # a LATE letter's detail is the hub's own (event times in ms, which a scrub would
+            # take for card numbers); another quotes what the sender wrote
+            pseudonym_key=None if late else self.pseudonym_key,
         )
         self.metrics.dead_letters.labels(reason).inc()
 
