@@ -143,12 +143,12 @@ class Board:
         """The board for ``dept``: highest risk first, then the nearest deadline; at most
         ``limit`` rows (the page says how many it leaves out: :meth:`count`)."""
         with self._lock:
-            cases = [e.case for e in self._entries.values() if self._sees(dept, e)]
-        out = [c for c in cases if _matches(c, filters)]
-        out.sort(key=lambda c: (-risk_rank(c["risk_level"]),
-                                c["deadline"] if c.get("deadline") is not None else 1 << 62,
-                                c["incident_id"]))
-        return [_row(c) for c in out[:limit]]
+            entries = [e for e in self._entries.values()
+                       if self._sees(dept, e) and _matches(e.case, filters)]
+        entries.sort(key=lambda e: (-risk_rank(e.case["risk_level"]),
+                                    e.case["deadline"] if e.case.get("deadline") is not None
+                                    else 1 << 62, e.case["incident_id"]))
+        return [_row(e) for e in entries[:limit]]
 
     def count(self, dept: Department, filters: Filters = Filters()) -> int:
         """How many cases ``dept`` would see under ``filters``, without the rows() limit."""
@@ -172,7 +172,10 @@ class Board:
                     per_hour[opened["risk_level"]][int((t - start) // HOUR)] += 1
                 if e.case["state"] in ACTIVE_STATES:
                     open_per_level[e.case["level"]] += 1
-                taken = next((h for h in e.history if h.get("action") in TAKEN_UP), None)
+                # an action the case took: a REJECTED one (another operator's was first, or
+                # the case had moved up) took nothing up (an outside probe saw it counted)
+                taken = next((h for h in e.history if h.get("action") in TAKEN_UP
+                              and h.get("change") == "ACTION"), None)
                 if taken is not None and opened.get("change") == "OPENED":
                     to_ack.append(max(0, int(taken["time"]) - t) / 60_000)
         return {"start": start, "per_hour": per_hour,
@@ -195,7 +198,13 @@ def _matches(case: Mapping[str, Any], f: Filters) -> bool:
         ("level", f.level), ("rule_id", f.rule), ("risk_level", f.risk), ("state", f.state)))
 
 
-def _row(case: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: case.get(k) for k in ("incident_id", "version", "state", "level",
-                                     "department_code", "risk_level", "rule_id", "deadline",
-                                     "time", "assignee", "escalations", "change")}
+def _row(entry: Entry) -> dict[str, Any]:
+    """A board row: the case as it stands, when it opened (``time`` is its latest change's), and
+    the status of the incident behind it (PROVISIONAL until confirmed; None before it came)."""
+    case = entry.case
+    row = {k: case.get(k) for k in ("incident_id", "version", "state", "level",
+                                    "department_code", "risk_level", "rule_id", "deadline",
+                                    "time", "assignee", "escalations", "change")}
+    row["opened"] = entry.history[0]["time"] if entry.history else case.get("time")
+    row["status"] = entry.incident.get("status") if entry.incident is not None else None
+    return row

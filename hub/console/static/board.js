@@ -26,6 +26,12 @@
       const badge = document.createElement("span");
       badge.className = `risk risk-${r.risk_level}`; badge.textContent = r.risk_level;
       risk.append(badge);
+      if (r.status === "PROVISIONAL") {  // an early alert: late data may still retract it
+        const early = document.createElement("span");
+        early.className = "provisional"; early.textContent = " 预警 PROVISIONAL";
+        early.title = "not confirmed yet: late data may still retract it";
+        risk.append(early);
+      }
       const link = document.createElement("td");
       const a = document.createElement("a");
       a.href = `/incidents/${encodeURIComponent(r.incident_id)}`; a.textContent = r.incident_id;
@@ -34,7 +40,7 @@
       if (r.deadline !== null && r.deadline < Date.now() + skew) tr.className = "overdue";
       tr.append(risk, link, cell(r.rule_id), cell(`${r.level} · ${r.department_code ?? "(unrouted)"}`),
         cell(r.state + (r.escalations.length ? ` ↑${r.escalations.join("↑")}` : "")), due,
-        cell(new Date(r.time).toLocaleString("zh-CN", { hour12: false })));
+        cell(new Date(r.opened).toLocaleString("zh-CN", { hour12: false })));
       return tr;
     }));
     document.getElementById("count").textContent =

@@ -6,9 +6,25 @@
   async function check() {
     const res = await fetch(`/api/incidents/${encodeURIComponent(id)}`);
     if (res.status === 401) { location.href = "/login"; return; }  // the session is gone
+    if (res.status === 404) {  // the case left this unit's reach (escalated up a level)
+      gone();
+      return;
+    }
     if (!res.ok) return;
     const data = await res.json();
     if (data.case.version !== version) location.replace(`/incidents/${encodeURIComponent(id)}`);
+  }
+  function gone() {  // never leave the actions of a case this unit may no longer act on
+    document.querySelectorAll("form").forEach((f) => f.remove());
+    if (document.getElementById("gone")) return;
+    const note = document.createElement("p");
+    note.id = "gone"; note.className = "notice"; note.setAttribute("role", "alert");
+    note.textContent = "This case is no longer yours to act on: it moved out of your unit's " +
+      "reach (escalated up a level, or re-routed). Back to the board.";
+    const back = document.createElement("a");
+    back.href = "/"; back.textContent = " 返回 Board";
+    note.append(back);
+    head.after(note);
   }
   function connect() {  // as the board: a refused stream is not retried by the browser
     const events = new EventSource("/api/stream");

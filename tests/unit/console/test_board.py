@@ -140,3 +140,27 @@ def test_a_confirmed_version_supersedes_every_provisional_one_on_the_page() -> N
         entry = board.visible(D1, "inc-p")
         assert entry is not None and entry.incident is not None
         assert (entry.incident["status"], entry.incident["version"]) == ("CONFIRMED", 1)
+
+
+def test_a_row_says_when_its_case_opened_and_whether_it_is_provisional() -> None:
+    """An outside probe: the Opened column showed the latest change's time, and a PROVISIONAL
+    alert's row looked like a confirmed one."""
+    board = Board()
+    board.apply_incident(incident("p", township="T-CW-1", emitted=NOW,
+                                  status="PROVISIONAL").to_record())
+    board.apply_case(change("p", 1))
+    board.apply_case(change("p", 2, state="ASSIGNED", change="ACTION", action="ASSIGN",
+                            time=NOW + 3 * MIN))
+    [row] = board.rows(T1)
+    assert (row["opened"], row["time"], row["status"]) == (NOW, NOW + 3 * MIN, "PROVISIONAL")
+
+
+def test_a_rejected_acknowledgement_is_not_time_to_acknowledge() -> None:
+    board = Board()
+    board.apply_incident(incident("r", township="T-CW-1", emitted=NOW).to_record())
+    board.apply_case(change("r", 1))
+    board.apply_case(change("r", 2, change="REJECTED", action="ACKNOWLEDGE", time=NOW + MIN))
+    assert board.stats(T1, NOW + 60 * MIN)["to_ack_minutes"] == []
+    board.apply_case(change("r", 3, state="ACKNOWLEDGED", change="ACTION",
+                            action="ACKNOWLEDGE", time=NOW + 2 * MIN))
+    assert board.stats(T1, NOW + 60 * MIN)["to_ack_minutes"] == [2.0]
