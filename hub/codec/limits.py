@@ -29,8 +29,11 @@ TEXT_MAX: Mapping[str, int] = {"description": 4_000, "name": 200, "address": 400
 MAX_LIST_ITEMS = 64
 
 #: C0 and C1 controls, and the bidirectional marks and overrides (U+200E/F, U+202A–E,
-#: U+2066–9): none belongs in an id.
-BAD_IN_ID = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: U+2066–9): none belongs in an id. Nor do invisible ones (U+200B–D, U+2060–4, U+FEFF, U+00AD):
+#: an id of a zero-width space alone passed "must not be empty" (an outside probe), and one
+#: inside an id makes two ids that look the same.
+BAD_IN_ID = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 #: The kinds whose records are checked: what comes in.
 LIMITED_KINDS = frozenset((*SOURCE_KINDS, REGISTRY_KIND))
 
@@ -67,8 +70,8 @@ def _check_string(name: str, value: str) -> None:
     bad = BAD_IN_ID.search(value)
     if bad is not None:
         raise ValidationError(
-            f"contains U+{ord(bad.group()):04X} at position {bad.start()}: control and "
-            "bidirectional-override characters are not allowed in ids", field=name)
+            f"contains U+{ord(bad.group()):04X} at position {bad.start()}: control, invisible "
+            "and bidirectional-override characters are not allowed in ids", field=name)
 
 
 #: A line still without a break after this many bytes ends the reading of its file: no JSON-lines

@@ -184,3 +184,16 @@ def test_a_long_line_is_given_as_its_size_and_the_next_lines_still_read() -> Non
     from hub.codec.limits import MAX_LINE_BYTES, bounded_lines
     data = b"a\n" + b"x" * (MAX_LINE_BYTES * 3 + 5) + b"\n" + b"b\n"
     assert list(bounded_lines(io.BytesIO(data))) == [b"a\n", MAX_LINE_BYTES * 3 + 6, b"b\n"]
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u2060", "\u00ad", "S-\u200b1"])
+def test_an_id_of_invisible_characters_is_refused(invisible: str) -> None:
+    """An outside probe's site_id "\\u200b" passed "must not be empty" and was forwarded."""
+    from hub.codec import load_codec
+    from hub.model.errors import ValidationError
+    record = {"event_id": "a-1", "vendor": "dahua", "device_id": "PA-1", "site_id": invisible,
+              "event_time": 1_740_967_200_000, "zone_id": "Z-1", "building_id": None,
+              "alarm_type": "INTRUSION", "severity": 4, "description": None}
+    with pytest.raises(ValidationError) as info:
+        load_codec().check_rules("perimeter_alarm", record)
+    assert info.value.field == "site_id"
