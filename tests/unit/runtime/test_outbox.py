@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from hub.codec import load_codec
 from hub.core.pseudonym import pseudonymize
 from hub.model.errors import DecodeError
 from hub.runtime.outbox import Outbox
 from hub.settings import DEADLETTER_TOPIC
+from tests.unit.runtime.producer_sink import Sink
 
 CODEC = load_codec()
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    def produce(self, topic: str, **kwargs: Any) -> None:
-        self.sent.append((topic, kwargs))
-
-    def poll(self, timeout: float = 0) -> int:
-        return 0
 
 
 def test_a_dead_letter_is_keyed_by_its_key_with_personal_numbers_pseudonymized() -> None:

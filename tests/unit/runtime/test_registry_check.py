@@ -19,6 +19,7 @@ from hub.runtime.ingest import Ingestor
 from hub.runtime.outbox import Outbox
 from hub.runtime.registry_check import RegistryCheck, read_card
 from hub.settings import CORRELATE_TOPIC, DEADLETTER_TOPIC, REGISTRY_TOPIC, SOURCE_TOPICS
+from tests.unit.runtime.producer_sink import Sink
 
 CODEC = load_codec()
 T0 = 1_740_967_200_000
@@ -85,17 +86,6 @@ class Msg:
 
     def timestamp(self) -> tuple[int, int]:
         return 1, T0
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    def produce(self, topic: str, **kwargs: Any) -> None:
-        self.sent.append((topic, kwargs))
-
-    def poll(self, timeout: float = 0) -> int:
-        return 0
 
 
 def check_batch(messages: list[Msg]) -> tuple[int, list[dict[str, Any]], CollectorRegistry]:
