@@ -92,13 +92,16 @@ class Casework:
     """Per-partition case books over one Faust table; what each input message changes."""
 
     def __init__(self, policy: DispatchPolicy, codec: Codec, table: Any,
-                 pseudonym_key: str = Settings.pseudonym_key) -> None:
+                 pseudonym_key: str = Settings.pseudonym_key,
+                 deadletter_key: str = Settings.deadletter_key) -> None:
         self.policy = policy
         self.codec = codec
         self.table = table
         #: a personal number in an action's note or assignee (an app other than the console
         #: put it there) is kept in the case as its pseudonym: hub.cases is a topic too
         self.pseudonym_key = pseudonym_key
+        #: bytes that do not decode are kept sealed with it in their dead letter
+        self.deadletter_key = deadletter_key
         self.books: dict[int, CaseBook] = {}
         #: the latest incident record per case, for republishing it when it escalates
         self.incidents: dict[str, bytes] = {}
@@ -133,23 +136,29 @@ class Casework:
             data["inc"] = base64.b64encode(self.incidents.get(iid, b"")).decode()
             self.table[iid.encode()] = json.dumps(data, separators=(",", ":")).encode()
 
-    def kept_for_dead_letter(self, value: bytes) -> tuple[bytes, list[str]]:
-        """What the dead letter of an action keeps: the action re-encoded with the personal
-        numbers in its note and assignee pseudonymized (and which fields were), else ``value``
-        as it came (a rejected action's note held a raw phone number, an outside probe)."""
+    def kept_for_dead_letter(self, value: bytes) -> tuple[bytes, list[str], bool]:
+        """What a dead letter keeps of ``value``, which fields of it were pseudonymized, and
+        whether it is sealed: bytes that do not decode sealed with the dead-letter key (they
+        cannot be searched for a personal number, as the worker keeps them); an action
+        re-encoded with its note and assignee scrubbed (a rejected action's note held a raw
+        phone number, an outside probe); anything else as it came."""
         try:
             kind, record = self.codec.decode(value)
         except Exception:
-            return value, []
-        if kind != "incident_action":
-            return value, []
+            return (seal(value, self.deadletter_key), [], True) if value else (value, [], False)
+        changed = self._scrub_action(record) if kind == "incident_action" else []
+        return (self.codec.encode(kind, record) if changed else value), changed, False
+
+    def _scrub_action(self, record: dict[str, Any]) -> list[str]:
+        """Replace the personal numbers in an action's note and assignee by their pseudonyms,
+        in place; the fields that changed."""
         changed = []
         for name in ("note", "assignee"):
             text = record.get(name)
             if isinstance(text, str) and (clean := scrub_text(text, self.pseudonym_key)) != text:
                 record[name] = clean
                 changed.append(name)
-        return (self.codec.encode(kind, record), changed) if changed else (value, [])
+        return changed
 
     def _decode(self, value: bytes, kind: str, topic: str) -> dict[str, Any]:
         """The record of ``kind`` in ``value``; a ValidationError naming the kind when it is
@@ -184,9 +193,7 @@ class Casework:
         """Apply one encoded operator action (acknowledge, resolve, ...) and persist what
         changed."""
         record = self._decode(value, "incident_action", ACTIONS_TOPIC)
-        for name in ("note", "assignee"):
-            if isinstance(text := record.get(name), str):
-                record[name] = scrub_text(text, self.pseudonym_key)
+        self._scrub_action(record)
         book = self.book(partition)
         try:
             changes = book.on_action(IncidentAction.from_record(record))
@@ -241,10 +248,6 @@ class Casework:
         return out
 
 
-#: Reasons of bytes that did not decode: their dead letter keeps them sealed.
-UNREADABLE = frozenset({"DECODE_ERROR", "UNKNOWN_SCHEMA"})
-
-
 def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec, *,
                         clock: str = "wall", datadir: Path | None = None) -> faust.App:
     """The Faust app that runs the casework (``hub casework``); nothing runs until started."""
@@ -279,7 +282,7 @@ def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec
                           value_serializer="raw")
     table = app.Table("cases", partitions=clock_partitions, schema=schema, key_type=bytes,
                       value_type=bytes)
-    work = Casework(policy, codec, table, settings.pseudonym_key)
+    work = Casework(policy, codec, table, settings.pseudonym_key, settings.deadletter_key)
 
     @app.on_partitions_revoked.connect
     async def _revoked(*_args: Any, **_kwargs: Any) -> None:
@@ -307,11 +310,7 @@ def create_casework_app(settings: Settings, policy: DispatchPolicy, codec: Codec
                 log.info("%s at %s[%d]@%d rejected: %s", kind, topic, partition, msg.offset, exc)
             else:
                 log.exception("%s at %s[%d]@%d failed", kind, topic, partition, msg.offset)
-            # Bytes that do not decode cannot be searched for a raw personal value: kept
-            # sealed with the dead-letter key, as the worker keeps them (docs/contracts.md)
-            sealed = bool(value) and isinstance(exc, RecordError) and exc.reason in UNREADABLE
-            kept, scrubbed = (seal(value, settings.deadletter_key), []) if sealed \
-                else work.kept_for_dead_letter(value)
+            kept, scrubbed, sealed = work.kept_for_dead_letter(value)
             letter = dead_letter_record(
                 exc, topic=topic, partition=partition, offset=msg.offset, key=msg.key,
                 value=kept, headers=list(msg.headers or ()), time_ms=int(time.time() * 1000),

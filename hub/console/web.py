@@ -268,8 +268,10 @@ async def act(request: web.Request) -> web.Response:
         raise web.HTTPConflict(text=f"action {what!r}: not allowed on {a_or_an(state)} case; "
                                f"allowed: {', '.join(allowed)} (reload the page: the case may "
                                "have moved)")
-    assignee, note = str(form.get("assignee") or "").strip(), str(form.get("note") or "")
-    for name, value, most in (("assignee", assignee, MAX_ASSIGNEE), ("note", note, MAX_NOTE)):
+    typed = {"assignee": str(form.get("assignee") or "").strip(),
+             "note": str(form.get("note") or "")}
+    for name, most in (("assignee", MAX_ASSIGNEE), ("note", MAX_NOTE)):
+        value = typed[name]
         if len(value) > most:
             raise web.HTTPBadRequest(text=f"{name}: {len(value):,} characters; at most "
                                      f"{most:,} (keep documents outside, link to them)")
@@ -279,17 +281,17 @@ async def act(request: web.Request) -> web.Response:
                                      f"{bad.start()}: control and direction-override "
                                      "characters would hide or reorder what others read; "
                                      "remove it")
-    if what == "ASSIGN" and not assignee:
-        raise web.HTTPBadRequest(text="assignee: ASSIGN needs a person or unit; fill it in")
-    # A phone, ID or card number typed in goes to Kafka and every level's history as its
-    # pseudonym (hub.core.pseudonym.scrub_text), never as typed (an outside probe found them raw)
-    assignee = scrub_text(assignee, console.pseudonym_key)
-    note = scrub_text(note, console.pseudonym_key)
-    for name, value, most in (("assignee", assignee, MAX_ASSIGNEE), ("note", note, MAX_NOTE)):
+        # A phone, ID or card number typed in goes to Kafka and every level's history as its
+        # pseudonym (hub.core.pseudonym.scrub_text), never as typed (an outside probe found
+        # them raw); a pseudonym is longer than the number it replaces
+        typed[name] = value = scrub_text(value, console.pseudonym_key)
         if len(value) > most:
             raise web.HTTPBadRequest(text=f"{name}: {len(value):,} characters once the personal "
                                      f"numbers in it are replaced by their pseudonyms; at most "
                                      f"{most:,}: shorten it")
+    assignee, note = typed["assignee"], typed["note"]
+    if what == "ASSIGN" and not assignee:
+        raise web.HTTPBadRequest(text="assignee: ASSIGN needs a person or unit; fill it in")
     given = str(form.get("action_id") or "")
     action_id = (form_action_id(given, me.user, iid, what, assignee, note)
                  if ACTION_ID.fullmatch(given) else new_action_id())

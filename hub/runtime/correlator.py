@@ -419,14 +419,12 @@ class Correlator:
         read, a lane no rule uses): its bytes were never searched for a personal number, so
         they are kept sealed (an outside probe's raw card number was kept as sent)."""
         late = isinstance(exc, LateError)
-        value = where.value
-        if not late and value:
-            value = seal(value, self.deadletter_key)
+        sealed = not late and bool(where.value)
         reason = outbox.dead_letter(
-            exc, topic=where.topic, partition=where.partition, offset=where.offset,
-            key=where.key, value=value, headers=where.headers,
-            timestamp_ms=where.timestamp_ms, source_kind=where.kind,
-            sealed=not late and bool(where.value),
+            exc, topic=where.topic, partition=where.partition, offset=where.offset, key=where.key,
+            value=seal(where.value or b"", self.deadletter_key) if sealed else where.value,
+            headers=where.headers, timestamp_ms=where.timestamp_ms, source_kind=where.kind,
+            sealed=sealed,
             # a LATE letter's detail is the hub's own (event times in ms, which a scrub would
             # take for card numbers); another quotes what the sender wrote
             pseudonym_key=None if late else self.pseudonym_key,

@@ -374,7 +374,7 @@ class Pipeline(KafkaTransactions, BackPressure):
         held.replay(producer)
         # Source offsets with every batch (their forwards are in it); the correlation topic's
         # only with the state that goes with them, at a checkpoint.
-        offsets = next_offsets(m for m in batch if m.topic() != CORRELATE_TOPIC)
+        offsets = next_offsets([*sources, *cards])  # by_stage's split, not the topics again
         applied = {**self._applied, **{tp.partition: tp.offset for tp in next_offsets(forwards)}}
         if checkpoint:
             offsets += self._correlate_positions(applied)

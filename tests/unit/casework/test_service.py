@@ -166,10 +166,12 @@ def test_a_rejected_actions_dead_letter_keeps_its_note_pseudonymized() -> None:
     raw = CODEC.encode("incident_action", IncidentAction(
         "a-x", "none", "COMMENT", "op", Department("DISTRICT", "D1"), NOW,
         note="报警人电话 13988880003").to_record())
-    kept, fields = cw.kept_for_dead_letter(raw)
-    assert fields == ["note"] and b"13988880003" not in kept
+    kept, fields, sealed = cw.kept_for_dead_letter(raw)
+    assert fields == ["note"] and b"13988880003" not in kept and not sealed
     hidden = pseudonymize("13988880003", cw.pseudonym_key)
     assert CODEC.decode(kept)[1]["note"] == f"报警人电话 {hidden}"
     plain = CODEC.encode("incident_action", IncidentAction(
         "a-y", "none", "COMMENT", "op", Department("DISTRICT", "D1"), NOW, note="ok").to_record())
-    assert cw.kept_for_dead_letter(plain) == (plain, [])
+    assert cw.kept_for_dead_letter(plain) == (plain, [], False)
+    junk, _, sealed = cw.kept_for_dead_letter(b"\x00not an action 13988880003")
+    assert sealed and b"13988880003" not in junk
